@@ -1,0 +1,5 @@
+import sys
+
+from supervisor._cli import main
+
+sys.exit(main())

@@ -1,0 +1,83 @@
+"""The ``kite-supervisor`` command line.
+
+This is the composition root for processes: it parses arguments, configures logging (the only
+place that does) and hands over to the command's module. Commands are imported lazily so that
+``kite-supervisor sandbox`` does not pay for the daemon's imports and vice versa.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+# command name -> (module, function); each function takes the parsed namespace and returns
+# the process exit code.
+_COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("supervisor._commands", "cmd_run"),
+    "check": ("supervisor._commands", "cmd_check"),
+    "plugins": ("supervisor._commands", "cmd_plugins"),
+    "status": ("supervisor._commands", "cmd_status"),
+    "sandbox": ("supervisor.sandbox._standalone", "cmd_sandbox"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kite-supervisor",
+        description="Host many Kite Algo strategy workers in one process.",
+    )
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
+    parser.add_argument(
+        "--log-format", choices=("human", "json"), default="human", help="log line format"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the daemon")
+    run.add_argument("--config", required=True, help="YAML config file")
+    run.add_argument("--state-dir", default=None, help="override supervisor.state_dir")
+
+    check = sub.add_parser("check", help="validate a config file and its plugins")
+    check.add_argument("--config", required=True, help="YAML config file")
+
+    sub.add_parser("plugins", help="list installed strategy plugins and their parameters")
+
+    status = sub.add_parser("status", help="show a running daemon's strategies")
+    status.add_argument("--url", default="http://127.0.0.1:9464", help="the daemon's HTTP address")
+
+    sandbox = sub.add_parser("sandbox", help="serve the paper sandbox backend")
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--port", type=int, default=18777)
+    sandbox.add_argument("--token", default=None, help="worker token to accept (default: $KITE_ALGO_WORKER_TOKEN or generated)")
+    sandbox.add_argument("--db", default=None, help="SQLite file for persistence (default: in memory)")
+    sandbox.add_argument("--seed", type=int, default=1, help="seed of the synthetic market")
+    sandbox.add_argument("--tick-interval", type=float, default=1.0, help="seconds between market ticks")
+    sandbox.add_argument(
+        "--market-hours", choices=("always", "nse"), default="always", help="market clock"
+    )
+    sandbox.add_argument("--asyncio", action="store_true", help="serve on asyncio/uvloop instead of trio")
+    return parser
+
+
+def _load(command: str) -> Callable[[argparse.Namespace], int]:
+    module_name, attr = _COMMANDS[command]
+    module = importlib.import_module(module_name)
+    func: Callable[[argparse.Namespace], int] = getattr(module, attr)
+    return func
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from supervisor._logging import configure_logging
+
+    configure_logging(level=args.log_level, fmt=args.log_format)
+    try:
+        return _load(args.command)(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

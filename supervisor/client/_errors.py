@@ -1,0 +1,243 @@
+"""The one exception tree of the worker client.
+
+Every error the client raises derives from :class:`KiteAlgoWorkerError` (a ``RuntimeError``,
+as in the official SDK, so existing ``except`` clauses keep working)::
+
+    KiteAlgoWorkerError                     status_code, response_body, rejection_reason
+    ├── ClientValidationError (ValueError)  refused before any request was sent
+    │   ├── OrderRuleError                  .rule names the order field rule that failed
+    │   ├── ProtectionRuleError             .rule names the protection constraint
+    │   └── LiveTradingRefusedError         live mode without KITE_ALGO_ENABLE_LIVE=1
+    ├── TransportError                      no HTTP answer: connect/read failure, timeout
+    │   └── StreamError                     an SSE stream failed or sent ``event: error``
+    │       ├── StreamIdleTimeout           no byte (not even a keep-alive) within the idle limit
+    │       └── StreamDisconnectedError     the server closed the stream / reconnects exhausted
+    └── APIError                            the server answered with a non-2xx status
+        ├── BrokerValidationError           400, 422
+        ├── AuthError                       401
+        ├── PermissionDeniedError           403
+        ├── NotFoundError                   404
+        ├── ConflictError                   409
+        │   ├── SessionConflictError        WORKER_SESSION_CONFLICT (someone else holds it)
+        │   ├── SessionRequiredError        WORKER_SESSION_REQUIRED (nonce header missing)
+        │   ├── SafetyTokenExpiredError     SAFETY_TOKEN_EXPIRED (call safety_check again)
+        │   └── RunConfigMismatchError      client-side: existing run differs from RunConfig
+        ├── RateLimitedError                429 (.retry_after seconds, if the server said)
+        └── ServerError                     5xx
+
+Foreign exceptions (httpx, h11, json) are mapped once, at the transport seam, with ``from exc``.
+Messages never contain the worker token: the pipeline never puts request headers into errors,
+and :func:`supervisor._logging.redact` scrubs server-echoed text as a last line of defence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = [
+    "APIError",
+    "AuthError",
+    "BrokerValidationError",
+    "ClientValidationError",
+    "ConflictError",
+    "KiteAlgoWorkerError",
+    "LiveTradingRefusedError",
+    "NotFoundError",
+    "OrderRuleError",
+    "PermissionDeniedError",
+    "ProtectionRuleError",
+    "RateLimitedError",
+    "RunConfigMismatchError",
+    "SafetyTokenExpiredError",
+    "ServerError",
+    "SessionConflictError",
+    "SessionRequiredError",
+    "StreamDisconnectedError",
+    "StreamError",
+    "StreamIdleTimeout",
+    "TransportError",
+    "error_for_response",
+]
+
+
+class KiteAlgoWorkerError(RuntimeError):
+    """Base class of every client error."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int = 0,
+        response_body: Any = None,
+        rejection_reason: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+        self.response_body = response_body if response_body is not None else {}
+        self.rejection_reason = rejection_reason
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(status_code={self.status_code}, message={self.message!r})"
+
+
+class ClientValidationError(KiteAlgoWorkerError, ValueError):
+    """The call was refused by the client before any request was sent."""
+
+    def __init__(self, message: str, *, rule: str = "") -> None:
+        super().__init__(message, status_code=0)
+        self.rule = rule
+
+
+class OrderRuleError(ClientValidationError):
+    """An order breaks one of the field rules; ``rule`` names it (e.g. ``"limit_requires_price"``)."""
+
+
+class ProtectionRuleError(ClientValidationError):
+    """A protection object breaks one of the backend's protection constraints."""
+
+
+class LiveTradingRefusedError(ClientValidationError):
+    """Live trading was requested without ``KITE_ALGO_ENABLE_LIVE=1``."""
+
+
+class TransportError(KiteAlgoWorkerError):
+    """No HTTP answer was received (connection refused, reset, timed out)."""
+
+
+class StreamError(TransportError):
+    """A stream failed: transport failure, undecodable data, or an in-band ``event: error``."""
+
+
+class StreamIdleTimeout(StreamError):
+    """Nothing, not even a keep-alive comment, arrived within the idle limit."""
+
+
+class StreamDisconnectedError(StreamError):
+    """The stream ended without ``event: end``, or reconnect attempts were exhausted."""
+
+
+class APIError(KiteAlgoWorkerError):
+    """The server answered with a non-2xx status."""
+
+
+class BrokerValidationError(APIError):
+    """400 or 422: the request was malformed or violates a server-side rule."""
+
+
+class AuthError(APIError):
+    """401: missing, unknown, revoked or expired worker token."""
+
+
+class PermissionDeniedError(APIError):
+    """403: the token lacks the action, scope, template or mode, or does not own the run."""
+
+
+class NotFoundError(APIError):
+    """404: the run, instrument, order or trigger does not exist."""
+
+
+class ConflictError(APIError):
+    """409: the request conflicts with the run's current state."""
+
+
+class SessionConflictError(ConflictError):
+    """Another worker holds the run's session, or our nonce is no longer the current one."""
+
+
+class SessionRequiredError(ConflictError):
+    """The run has an active session and the call did not carry its nonce."""
+
+
+class SafetyTokenExpiredError(ConflictError):
+    """The safety token is expired or stale; call ``safety_check`` again, never retry it."""
+
+
+class RunConfigMismatchError(ConflictError):
+    """An existing run's template, account scope or mode differs from the ``RunConfig``."""
+
+
+class RateLimitedError(APIError):
+    """429: slow down; ``retry_after`` is the server's hint in seconds, if it gave one."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class ServerError(APIError):
+    """5xx: the backend failed; the request may or may not have taken effect."""
+
+
+_REJECTION_CLASSES: dict[str, type[APIError]] = {
+    "WORKER_SESSION_CONFLICT": SessionConflictError,
+    "WORKER_SESSION_REQUIRED": SessionRequiredError,
+    "SAFETY_TOKEN_EXPIRED": SafetyTokenExpiredError,
+}
+
+_STATUS_CLASSES: dict[int, type[APIError]] = {
+    400: BrokerValidationError,
+    401: AuthError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    422: BrokerValidationError,
+    429: RateLimitedError,
+}
+
+
+def _rejection_reason(body: Any) -> str | None:
+    if not isinstance(body, Mapping):
+        return None
+    detail = body.get("detail")
+    for source in (detail, body):
+        if isinstance(source, Mapping):
+            reason = source.get("rejection_reason") or source.get("code")
+            if isinstance(reason, str) and reason:
+                return reason
+    return None
+
+
+def _message(body: Any, fallback: str) -> str:
+    if isinstance(body, Mapping):
+        for key in ("detail", "message"):
+            value = body.get(key)
+            if value:
+                return str(value)
+    if body:
+        return str(body)
+    return fallback
+
+
+def error_for_response(
+    status_code: int,
+    body: Any,
+    *,
+    method: str,
+    route: str,
+    retry_after: float | None = None,
+) -> APIError:
+    """Map a non-2xx response to the most specific exception of the tree.
+
+    ``route`` is the path template (``/worker/runs/{id}``), never a URL with query or headers,
+    so the message cannot leak secrets.
+    """
+    reason = _rejection_reason(body)
+    cls: type[APIError]
+    if status_code == 409 and reason in _REJECTION_CLASSES:
+        cls = _REJECTION_CLASSES[reason]
+    elif status_code >= 500:
+        cls = ServerError
+    else:
+        cls = _STATUS_CLASSES.get(status_code, APIError)
+    message = _message(body, f"{method} {route} failed with HTTP {status_code}")
+    if cls is RateLimitedError:
+        return RateLimitedError(
+            message,
+            retry_after=retry_after,
+            status_code=status_code,
+            response_body=body,
+            rejection_reason=reason,
+        )
+    return cls(message, status_code=status_code, response_body=body, rejection_reason=reason)
