@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
 from collections.abc import Callable, Sequence
 
@@ -30,9 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Host many Kite Algo strategy workers in one process.",
     )
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
-    parser.add_argument(
-        "--log-format", choices=("human", "json"), default="human", help="log line format"
-    )
+    parser.add_argument("--log-format", choices=("human", "json"), default="human", help="log line format")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="run the daemon")
@@ -50,13 +47,13 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox = sub.add_parser("sandbox", help="serve the paper sandbox backend")
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=18777)
-    sandbox.add_argument("--token", default=None, help="worker token to accept (default: $KITE_ALGO_WORKER_TOKEN or generated)")
+    sandbox.add_argument(
+        "--token", default=None, help="worker token to accept (default: $KITE_ALGO_WORKER_TOKEN or generated)"
+    )
     sandbox.add_argument("--db", default=None, help="SQLite file for persistence (default: in memory)")
     sandbox.add_argument("--seed", type=int, default=1, help="seed of the synthetic market")
     sandbox.add_argument("--tick-interval", type=float, default=1.0, help="seconds between market ticks")
-    sandbox.add_argument(
-        "--market-hours", choices=("always", "nse"), default="always", help="market clock"
-    )
+    sandbox.add_argument("--market-hours", choices=("always", "nse"), default="always", help="market clock")
     sandbox.add_argument("--asyncio", action="store_true", help="serve on asyncio/uvloop instead of trio")
     return parser
 

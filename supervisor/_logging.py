@@ -37,7 +37,9 @@ class _HumanFormatter(logging.Formatter):
         context = "".join(
             f" {key}={getattr(record, key)}" for key in ("strategy", "run_id") if hasattr(record, key)
         )
-        base = f"{self.formatTime(record)} {record.levelname:<7} {record.name}{context}: {record.getMessage()}"
+        base = (
+            f"{self.formatTime(record)} {record.levelname:<7} {record.name}{context}: {record.getMessage()}"
+        )
         if record.exc_info:
             base += "\n" + redact(self.formatException(record.exc_info))
         return base
