@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 SANS_IO_MODULES = [
     "supervisor.client._errors",
+    "supervisor.client._sse",
 ]
 
 FORBIDDEN = {"trio", "httpx", "httpcore", "anyio", "sqlite3", "hypercorn", "socket", "asyncio", "requests"}
