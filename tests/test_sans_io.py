@@ -16,6 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 SANS_IO_MODULES = [
     "supervisor.client._errors",
+    "supervisor.client._order_rules",
+    "supervisor.client._orders",
     "supervisor.client._sse",
 ]
 
