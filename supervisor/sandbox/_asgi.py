@@ -1,0 +1,480 @@
+"""A tiny ASGI framework for the sandbox: routing, requests, JSON/SSE responses, FastAPI-style errors.
+
+The real backend is FastAPI; the sandbox reproduces only what the worker API needs on the wire
+(contract §1.4 error bodies, §5.1 SSE framing) without pulling a web framework in. The module is
+async-library agnostic (it uses anyio primitives only), so the same application runs under
+hypercorn's trio worker in-process and under asyncio/uvloop standalone.
+
+Pieces:
+
+* ``Router`` maps ``(method, "/worker/runs/{run_id}/intents")`` templates to handlers
+  ``async def handler(request, ctx) -> Response``; templates are matched after the API prefix.
+* ``Request`` holds the method, path, path params, query (``dict[str, list[str]]``) with typed
+  helpers that raise FastAPI-style 422 errors, lower-cased headers and a size-limited body.
+* ``json_response``, ``sse_response`` and ``HTTPError`` build responses; ``validation_error``
+  builds the 422 list form ``{"detail": [{"type", "loc", "msg", "input"}]}``.
+* ``AsgiApp`` is the ASGI callable; it answers 404/405 like Starlette, turns ``HTTPError`` into
+  ``{"detail": ...}`` bodies and any other exception into ``500 Internal Server Error`` (plain
+  text, as the reference server does), and stops an SSE response when the client disconnects.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import parse_qs
+
+import anyio
+import msgspec
+
+from ._errors import ApiError
+
+API_PREFIX = "/api/algo-workers"
+DEFAULT_MAX_BODY = 1 << 20  # bytes; larger bodies get 413 before they are buffered
+
+_json_encoder = msgspec.json.Encoder(decimal_format="string")
+_json_decoder = msgspec.json.Decoder()
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+# The headers the reference server sends on its P&L/ticks/candles streams (contract §5.1).
+SSE_HEADERS: tuple[tuple[str, str], ...] = (
+    ("cache-control", "no-cache"),
+    ("connection", "keep-alive"),
+    ("x-accel-buffering", "no"),
+)
+
+
+def dumps(obj: Any) -> bytes:
+    """Encode ``obj`` as compact JSON (Decimals as strings, datetimes ISO-8601)."""
+    return _json_encoder.encode(obj)
+
+
+class HTTPError(ApiError):
+    """An error response: ``{"detail": detail}`` with ``status``. Raise it from handlers.
+
+    The pure core raises the base ``ApiError``; the app renders both the same way.
+    """
+
+    def __init__(self, status: int, detail: Any, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(status, detail)
+        self.headers = dict(headers or {})
+
+
+def field_error(
+    loc: tuple[str | int, ...] | list[str | int],
+    msg: str,
+    type_: str,
+    input_: Any = None,
+    ctx: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One FastAPI/pydantic v2 style validation error item."""
+    item: dict[str, Any] = {"type": type_, "loc": list(loc), "msg": msg, "input": input_}
+    if ctx:
+        item["ctx"] = dict(ctx)
+    return item
+
+
+def validation_error(errors: list[dict[str, Any]]) -> HTTPError:
+    """A 422 with the list-form detail FastAPI produces for request validation."""
+    return HTTPError(422, errors)
+
+
+@dataclass(slots=True)
+class Response:
+    """A response: either a complete ``body`` or a streaming ``stream`` of byte chunks."""
+
+    status: int = 200
+    body: bytes = b""
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    stream: AsyncIterator[bytes] | None = None
+
+
+def json_response(obj: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+    """A JSON response (``application/json``)."""
+    hdrs = [("content-type", "application/json")]
+    hdrs.extend((k.lower(), v) for k, v in (headers or {}).items())
+    return Response(status=status, body=dumps(obj), headers=hdrs)
+
+
+def text_response(text: str, status: int = 200) -> Response:
+    return Response(
+        status=status, body=text.encode(), headers=[("content-type", "text/plain; charset=utf-8")]
+    )
+
+
+def sse_response(stream: AsyncIterator[bytes], *, stream_headers: bool = True) -> Response:
+    """A ``text/event-stream`` response streaming already-framed SSE bytes from ``stream``.
+
+    ``stream_headers`` adds Cache-Control/Connection/X-Accel-Buffering, which the reference server
+    sends on the P&L, ticks and candles streams but not on the timeline stream (contract §5.1).
+    """
+    hdrs = [("content-type", "text/event-stream; charset=utf-8")]
+    if stream_headers:
+        hdrs.extend(SSE_HEADERS)
+    return Response(status=200, headers=hdrs, stream=stream)
+
+
+def _parse_bool(raw: str) -> bool | None:
+    low = raw.strip().lower()
+    if low in {"true", "1", "yes", "on", "t", "y"}:
+        return True
+    if low in {"false", "0", "no", "off", "f", "n"}:
+        return False
+    return None
+
+
+class Request:
+    """One HTTP request as handlers see it. ``await request.json()`` reads and decodes the body."""
+
+    def __init__(
+        self,
+        scope: Scope,
+        receive: Receive,
+        path: str,
+        path_params: dict[str, str],
+        max_body: int = DEFAULT_MAX_BODY,
+    ) -> None:
+        self.scope = scope
+        self._receive = receive
+        self.method: str = scope["method"].upper()
+        self.path = path
+        self.path_params = path_params
+        raw_qs = scope.get("query_string", b"").decode("latin-1")
+        self.query: dict[str, list[str]] = parse_qs(raw_qs, keep_blank_values=True)
+        self.headers: dict[str, str] = {
+            k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])
+        }
+        self._max_body = max_body
+        self._body: bytes | None = None
+
+    # -- query helpers; each raises a FastAPI-style 422 on a bad value --------------------
+    def q(self, name: str, default: str | None = None) -> str | None:
+        """The last value of query parameter ``name`` (FastAPI takes the last), or ``default``."""
+        values = self.query.get(name)
+        return values[-1] if values else default
+
+    def q_int(
+        self, name: str, default: int | None = None, *, ge: int | None = None, le: int | None = None
+    ) -> int | None:
+        raw = self.q(name)
+        if raw is None or raw == "":
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise validation_error(
+                [
+                    field_error(
+                        ["query", name],
+                        "Input should be a valid integer, unable to parse string as an integer",
+                        "int_parsing",
+                        raw,
+                    )
+                ]
+            ) from None
+        _check_bounds(name, value, raw, ge, le)
+        return value
+
+    def q_float(
+        self, name: str, default: float | None = None, *, ge: float | None = None, le: float | None = None
+    ) -> float | None:
+        raw = self.q(name)
+        if raw is None or raw == "":
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise validation_error(
+                [
+                    field_error(
+                        ["query", name],
+                        "Input should be a valid number, unable to parse string as a number",
+                        "float_parsing",
+                        raw,
+                    )
+                ]
+            ) from None
+        _check_bounds(name, value, raw, ge, le)
+        return value
+
+    def q_bool(self, name: str, default: bool | None = None) -> bool | None:
+        """Booleans arrive as ``True``/``False`` (sync SDK) or ``true``/``false`` (0.7.4 async)."""
+        raw = self.q(name)
+        if raw is None or raw == "":
+            return default
+        value = _parse_bool(raw)
+        if value is None:
+            raise validation_error(
+                [
+                    field_error(
+                        ["query", name],
+                        "Input should be a valid boolean, unable to interpret input",
+                        "bool_parsing",
+                        raw,
+                    )
+                ]
+            )
+        return value
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+    # -- body --------------------------------------------------------------------------
+    async def body(self) -> bytes:
+        """Read the whole body (at most ``max_body`` bytes, else ``HTTPError(413)``)."""
+        if self._body is not None:
+            return self._body
+        declared = self.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self._max_body:
+            raise HTTPError(413, "Request body too large")
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self._max_body:
+                raise HTTPError(413, "Request body too large")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        self._body = b"".join(chunks)
+        return self._body
+
+    async def json(self, *, default: Any = None) -> Any:
+        """Decode the JSON body; an empty body gives ``default``; bad JSON is a 422 like FastAPI's."""
+        raw = await self.body()
+        if not raw.strip():
+            return default
+        try:
+            return _json_decoder.decode(raw)
+        except msgspec.DecodeError as exc:
+            raise validation_error(
+                [
+                    field_error(
+                        ["body", 0], f"JSON decode error: {exc}", "json_invalid", {}, {"error": str(exc)}
+                    )
+                ]
+            ) from None
+
+    async def json_object(self) -> dict[str, Any]:
+        """The body as a JSON object; a missing body is ``{}``; any other type is a 422."""
+        data = await self.json(default={})
+        if not isinstance(data, dict):
+            raise validation_error(
+                [
+                    field_error(
+                        ["body"],
+                        "Input should be a valid dictionary or object to extract fields from",
+                        "model_attributes_type",
+                        data,
+                    )
+                ]
+            )
+        return data
+
+
+def _check_bounds(name: str, value: float, raw: str, ge: float | None, le: float | None) -> None:
+    if ge is not None and value < ge:
+        raise validation_error(
+            [
+                field_error(
+                    ["query", name],
+                    f"Input should be greater than or equal to {ge}",
+                    "greater_than_equal",
+                    raw,
+                    {"ge": ge},
+                )
+            ]
+        )
+    if le is not None and value > le:
+        raise validation_error(
+            [
+                field_error(
+                    ["query", name],
+                    f"Input should be less than or equal to {le}",
+                    "less_than_equal",
+                    raw,
+                    {"le": le},
+                )
+            ]
+        )
+
+
+Handler = Callable[[Request, Any], Awaitable[Response]]
+
+_PARAM = re.compile(r"\{([a-zA-Z_][a-zA-Z0-9_]*)\}")
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    method: str
+    template: str
+    pattern: re.Pattern[str]
+    handler: Handler
+
+
+class Router:
+    """Routes ``(method, path template)`` to handlers; templates are relative to the API prefix."""
+
+    def __init__(self) -> None:
+        self._routes: list[Route] = []
+
+    def add(self, method: str, template: str, handler: Handler) -> None:
+        """Register ``handler`` for ``method`` on ``template`` (``{name}`` matches one segment)."""
+        regex = (
+            "^"
+            + _PARAM.sub(
+                lambda m: f"(?P<{m.group(1)}>[^/]+)",
+                re.escape(template).replace(r"\{", "{").replace(r"\}", "}"),
+            )
+            + "$"
+        )
+        self._routes.append(Route(method.upper(), template, re.compile(regex), handler))
+
+    def routes(self) -> tuple[Route, ...]:
+        return tuple(self._routes)
+
+    def match(self, method: str, path: str) -> tuple[Route, dict[str, str]]:
+        """The route and its path params; ``HTTPError`` 404/405 with Starlette's bodies otherwise."""
+        allowed = False
+        for route in self._routes:
+            found = route.pattern.match(path)
+            if found is None:
+                continue
+            if route.method == method or (method == "HEAD" and route.method == "GET"):
+                return route, found.groupdict()
+            allowed = True
+        if allowed:
+            raise HTTPError(405, "Method Not Allowed")
+        raise HTTPError(404, "Not Found")
+
+
+class RequestHook(Protocol):
+    """Called before each routed request (fault injection); may delay, or return a response."""
+
+    async def before(self, request: Request, route: Route) -> Response | None: ...
+
+    def wrap_stream(
+        self, request: Request, route: Route, stream: AsyncIterator[bytes]
+    ) -> AsyncIterator[bytes]: ...
+
+
+class AsgiApp:
+    """The ASGI 3 application: prefix stripping, routing, errors, streaming with disconnect watch."""
+
+    def __init__(
+        self,
+        router: Router,
+        ctx: Any,
+        *,
+        prefix: str = API_PREFIX,
+        max_body: int = DEFAULT_MAX_BODY,
+        hook: RequestHook | None = None,
+        extra_routers: Mapping[str, Router] | None = None,
+    ) -> None:
+        self.router = router
+        self.ctx = ctx
+        self.prefix = prefix.rstrip("/")
+        self.max_body = max_body
+        self.hook = hook
+        # prefix -> router, e.g. {"/__sandbox__": testing_router}; checked before the API prefix
+        self.extra_routers = dict(extra_routers or {})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if kind != "http":
+            return  # websockets are not served (contract §5.6 is optional for the sandbox)
+        path: str = scope.get("path", "/")
+        request: Request | None = None
+        try:
+            router, rel = self._select(path)
+            route, params = router.match(scope["method"].upper(), rel)
+            request = Request(scope, receive, rel, params, self.max_body)
+            response: Response | None = None
+            if self.hook is not None and router is self.router:
+                response = await self.hook.before(request, route)
+            if response is None:
+                response = await route.handler(request, self.ctx)
+                if response.stream is not None and self.hook is not None and router is self.router:
+                    response.stream = self.hook.wrap_stream(request, route, response.stream)
+        except ApiError as exc:
+            hdrs = [("content-type", "application/json")]
+            hdrs.extend((k.lower(), v) for k, v in getattr(exc, "headers", {}).items())
+            response = Response(status=exc.status, body=dumps({"detail": exc.detail}), headers=hdrs)
+        except Exception:  # isolation boundary: a bug answers 500 like the reference server
+            import logging
+
+            logging.getLogger("supervisor.sandbox").exception(
+                "unhandled error on %s %s", scope["method"], path
+            )
+            response = text_response("Internal Server Error", 500)
+        await _send_response(response, receive, send, head=scope["method"].upper() == "HEAD")
+
+    def _select(self, path: str) -> tuple[Router, str]:
+        for prefix, router in self.extra_routers.items():
+            if path == prefix or path.startswith(prefix + "/"):
+                return router, path[len(prefix) :] or "/"
+        if path == self.prefix or path.startswith(self.prefix + "/"):
+            return self.router, path[len(self.prefix) :] or "/"
+        raise HTTPError(404, "Not Found")
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+def _encode_headers(response: Response) -> list[tuple[bytes, bytes]]:
+    out = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers]
+    if response.stream is None:
+        out.append((b"content-length", str(len(response.body)).encode()))
+    return out
+
+
+async def _send_response(response: Response, receive: Receive, send: Send, *, head: bool) -> None:
+    await send(
+        {"type": "http.response.start", "status": response.status, "headers": _encode_headers(response)}
+    )
+    if response.stream is None:
+        await send({"type": "http.response.body", "body": b"" if head else response.body})
+        return
+    stream = response.stream
+    async with anyio.create_task_group() as tg:
+
+        async def watch_disconnect() -> None:
+            # The request body has been consumed by now; the next message is the disconnect.
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    tg.cancel_scope.cancel()
+                    return
+
+        tg.start_soon(watch_disconnect)
+        try:
+            async for chunk in stream:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except OSError:
+            pass  # the peer went away mid-write
+        finally:
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                with anyio.CancelScope(shield=True):
+                    await aclose()
+        tg.cancel_scope.cancel()

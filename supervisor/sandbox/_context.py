@@ -1,0 +1,62 @@
+"""``AppContext``: what every sandbox route handler receives next to the request.
+
+The composition root (``_app.build_app``) creates one per server. Handlers read the time once
+(``ctx.now()``), authenticate (``ctx.authenticate(request, action)``), call the pure state or
+market objects, then call ``ctx.changed()`` after a mutation (write-through persistence) and
+``ctx.publish(events)`` for timeline events that live streams must see.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._asgi import Request
+from ._auth import TokenRecord, TokenStore, require_action
+from ._clock import SandboxClock
+
+
+def _noop(*_args: Any) -> None:
+    return None
+
+
+@dataclass(eq=False)
+class AppContext:
+    """Shared objects of one sandbox server (see module docstring).
+
+    Attributes: ``state`` (the pure ``SandboxState``), ``clock``, ``tokens``, ``market`` and
+    ``engine`` (SANDBOX-MARKET's ``Market``/``PaperEngine``), ``faults``, ``extras`` (free slots,
+    e.g. the GTT book), ``on_change`` (persistence hook), ``on_publish`` (live timeline fan-out).
+    """
+
+    state: Any
+    clock: SandboxClock
+    tokens: TokenStore
+    market: Any = None
+    engine: Any = None
+    faults: Any = None
+    extras: dict[str, Any] = field(default_factory=dict)
+    on_change: Callable[[], None] = _noop
+    on_publish: Callable[[list[dict[str, Any]]], None] = _noop
+
+    def now(self) -> dt.datetime:
+        """The sandbox's current aware UTC time."""
+        return self.clock.now()
+
+    def authenticate(self, request: Request, action: str | None = None) -> TokenRecord:
+        """The caller's token; raises ``ApiError`` 401 (bad token) or 403 (missing ``action``)."""
+        record = self.tokens.authenticate(request.headers.get("authorization"), self.now())
+        if action is not None:
+            require_action(record, action)
+        return record
+
+    def changed(self) -> None:
+        """Mark state as mutated: the store writes it through before the response is sent."""
+        self.on_change()
+
+    def publish(self, events: list[dict[str, Any]]) -> None:
+        """Hand new timeline events to live timeline streams."""
+        if events:
+            self.on_publish(events)
