@@ -18,6 +18,7 @@ SANS_IO_MODULES = [
     "supervisor.client._errors",
     "supervisor.client._order_rules",
     "supervisor.client._orders",
+    "supervisor.client._protection",
     "supervisor.client._sse",
 ]
 
