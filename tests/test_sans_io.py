@@ -15,6 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 SANS_IO_MODULES = [
+    "supervisor.client._backoff",
     "supervisor.client._errors",
     "supervisor.client._order_rules",
     "supervisor.client._orders",
