@@ -18,6 +18,9 @@ Invariants:
 * A blank line dispatches the pending event; an event without any ``data:`` line is dropped and
   its name forgotten. Comments (``:`` lines) are returned at once as :class:`SSEComment`, so the
   client can count keep-alives for idle detection.
+* :func:`interpret` applies the stream semantics of contract §5.3 to one message: JSON data is
+  decoded, ``event: error`` raises :class:`~supervisor.client._errors.StreamError`, ``event: end``
+  marks a graceful end, an empty ``data:`` is skipped.
 * :meth:`SSEDecoder.close` flushes an event whose ``data:`` lines were complete but whose blank
   line never came (the connection dropped right after a full line); an unterminated last line is
   discarded because it may be truncated.
@@ -26,6 +29,7 @@ Invariants:
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import msgspec
 
@@ -35,11 +39,14 @@ __all__ = [
     "SSE_KEEPALIVE",
     "SSEBufferOverflow",
     "SSEComment",
+    "SSEData",
     "SSEDecoder",
+    "SSEEnd",
     "SSEEvent",
     "SSEMessage",
     "encode_sse",
     "encode_sse_comment",
+    "interpret",
 ]
 
 SSE_KEEPALIVE = b": heartbeat\n\n"
@@ -194,3 +201,41 @@ def encode_sse_comment(text: str = "heartbeat") -> bytes:
     if _TEXT_LINE_END.search(text):
         raise ValueError("SSE comments cannot contain line breaks")
     return f": {text}\n\n".encode()
+
+
+class SSEData(msgspec.Struct, frozen=True):
+    """A decoded payload to hand to the caller, with the event name it came under."""
+
+    event: str
+    payload: Any
+
+
+class SSEEnd(msgspec.Struct, frozen=True):
+    """The server ended the stream gracefully (``event: end``); ``payload`` is its decoded data."""
+
+    payload: Any
+
+
+def interpret(message: SSEMessage, *, route: str) -> SSEData | SSEEnd | None:
+    """One message with the stream semantics of contract §5.3.
+
+    Returns :class:`SSEData` for a payload, :class:`SSEEnd` for ``event: end``, ``None`` for an
+    empty ``data:`` (skipped, as the SDK does). Raises :class:`StreamError` for ``event: error``
+    (message ``stream error at <route>: <detail>``, ``response_body`` the decoded payload) and for
+    data that is not JSON. ``route`` is a path template, never a URL, so no secret can leak.
+    """
+    text = message.data.strip()
+    if not text:
+        return None
+    try:
+        payload = msgspec.json.decode(text)
+    except msgspec.DecodeError as exc:
+        raise StreamError(
+            f"undecodable {message.event!r} event at {route}: {exc}", response_body=text
+        ) from exc
+    if message.event == "error":
+        detail = payload.get("detail", payload) if isinstance(payload, dict) else payload
+        raise StreamError(f"stream error at {route}: {detail}", response_body=payload)
+    if message.event == "end":
+        return SSEEnd(payload)
+    return SSEData(message.event, payload)

@@ -13,11 +13,14 @@ from supervisor.client._sse import (
     SSE_KEEPALIVE,
     SSEBufferOverflow,
     SSEComment,
+    SSEData,
     SSEDecoder,
+    SSEEnd,
     SSEEvent,
     SSEMessage,
     encode_sse,
     encode_sse_comment,
+    interpret,
 )
 
 M = SSEMessage
@@ -246,3 +249,29 @@ def test_json_payloads_round_trip(payload: dict[str, object]) -> None:
     assert isinstance(message, SSEMessage)
     assert message.event == "ticks"
     assert json.loads(message.data) == payload
+
+
+# -- stream semantics (contract §5.3) ----------------------------------------------------------
+
+
+def test_interpret_payloads() -> None:
+    assert interpret(M("ticks", '{"ticks": [1]}'), route="/r") == SSEData("ticks", {"ticks": [1]})
+    assert interpret(M("message", " [1, 2] "), route="/r") == SSEData("message", [1, 2])
+    assert interpret(M("message", "  "), route="/r") is None
+    assert interpret(M("end", '{"detail": "Strategy run not found"}'), route="/r") == SSEEnd(
+        {"detail": "Strategy run not found"}
+    )
+
+
+def test_interpret_error_event_raises_with_detail() -> None:
+    with pytest.raises(StreamError) as info:
+        interpret(M("error", '{"detail": "upstream failed"}'), route="/worker/market/ticks/stream")
+    assert str(info.value) == "stream error at /worker/market/ticks/stream: upstream failed"
+    assert info.value.response_body == {"detail": "upstream failed"}
+    assert info.value.status_code == 0
+
+
+def test_interpret_undecodable_data_raises() -> None:
+    with pytest.raises(StreamError, match="undecodable 'ticks' event at /r") as info:
+        interpret(M("ticks", '{"ticks": ['), route="/r")
+    assert info.value.response_body == '{"ticks": ['
