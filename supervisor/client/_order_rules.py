@@ -121,7 +121,7 @@ def _is_number(value: Any) -> bool:
 
 def _enum(order: dict[str, Any], name: str, allowed: frozenset[str]) -> None:
     value = order[name]
-    if value not in allowed:
+    if not isinstance(value, str) or value not in allowed:
         choices = ", ".join(sorted(allowed))
         raise _fail(f"{name}_enum", f"{name} must be one of {choices} (exact case), got {value!r}")
 
@@ -272,6 +272,9 @@ def validate_order(order: Mapping[str, Any]) -> dict[str, Any]:
     metadata = out.get("metadata")
     if metadata is not None:
         if not isinstance(metadata, Mapping) or not all(isinstance(key, str) for key in metadata):
-            raise _fail("metadata_mapping", f"metadata must be an object with string keys, got {metadata!r}")
+            raise _fail(
+                "metadata_mapping",
+                f"metadata must be an object with string keys, got {type(metadata).__name__}",
+            )
         out["metadata"] = dict(metadata)
     return out

@@ -7,9 +7,11 @@ from typing import Any
 
 import kite_algo_worker as sdk
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from supervisor.client._errors import ClientValidationError, OrderRuleError
-from supervisor.client._order_rules import ORDER_RULES
+from supervisor.client._order_rules import FIELDS, FORBIDDEN_FIELDS, ORDER_RULES, VALIDITIES, VARIETIES
 from supervisor.client._orders import (
     OrderBuilder,
     amo_limit_order,
@@ -59,6 +61,7 @@ REFUSED: list[tuple[str, str, Any]] = [
     ("attribution_forbidden", "attribution", order(attribution={})),
     ("exchange_enum", "exchange", order(exchange="nse")),
     ("exchange_enum", "exchange", order(exchange="NASDAQ")),
+    ("exchange_enum", "exchange", order(exchange=["NSE"])),
     ("tradingsymbol_nonempty", "tradingsymbol", order(tradingsymbol="  ")),
     ("tradingsymbol_nonempty", "tradingsymbol", order(tradingsymbol=408065)),
     ("transaction_type_enum", "transaction_type", order(transaction_type="buy")),
@@ -422,3 +425,34 @@ def test_fluent_builder_namespace_functions() -> None:
     assert OrderBuilder.limit_order("NSE", "INFY", "BUY", "CNC", 1, 5.0) == limit_order(
         "NSE", "INFY", "BUY", "CNC", 1, 5.0
     )
+
+
+# -- robustness ----------------------------------------------------------------------------------
+
+ANY_VALUE = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 400),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from(["NSE", "NFO", "INFY", "BUY", "SELL", "CNC", "MIS", "regular", "amo", "co", "iceberg"]),
+    st.sampled_from(["auction", "MARKET", "LIMIT", "SL", "SL-M", "DAY", "IOC", "TTL", "22", ""]),
+    st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)
+KEYS = st.sampled_from([*FIELDS, "tag", "side"])
+
+
+@settings(max_examples=300)
+@given(base=st.booleans(), fields=st.dictionaries(KEYS, ANY_VALUE, max_size=8))
+def test_any_input_is_either_refused_by_rule_or_valid(base: bool, fields: dict[str, Any]) -> None:
+    candidate = (BASE | fields) if base else fields
+    try:
+        out = validate_order(candidate)
+    except OrderRuleError as exc:
+        assert exc.rule in ORDER_RULES
+        return
+    assert validate_order(out) == out
+    assert not FORBIDDEN_FIELDS & set(out)
+    assert None not in out.values()
+    assert out["variety"] in VARIETIES
+    assert out["validity"] in VALIDITIES

@@ -6,9 +6,14 @@ from typing import Any
 
 import kite_algo_worker as sdk
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from supervisor.client._errors import ClientValidationError, ProtectionRuleError
 from supervisor.client._protection import (
+    BASKET_FIELDS,
+    OPERATIONS_FIELDS,
+    POSITION_FIELDS,
     BackendProtection,
     BasketProtection,
     OperationalProtection,
@@ -317,3 +322,38 @@ def test_from_dict_refuses_unknown_keys() -> None:
         BackendProtection.from_dict({"enabled": False, "positions": [POSITION | {"note": "x"}]})
     assert info.value.rule == "unknown_field"
     assert "note" in str(info.value)
+
+
+# -- robustness ----------------------------------------------------------------------------------
+
+VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-10, 100_000),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from(["CNC", "mis", "BUY", "sell", "NSE:INFY", "exposure", "", "x"]),
+)
+POSITIONS = st.dictionaries(st.sampled_from([*POSITION_FIELDS, "extra"]), VALUES, max_size=8)
+PAYLOADS = st.fixed_dictionaries(
+    {},
+    optional={
+        "enabled": VALUES,
+        "mode": VALUES,
+        "version": VALUES,
+        "positions": st.lists(st.one_of(POSITIONS, st.just(POSITION)), max_size=2),
+        "basket": st.dictionaries(st.sampled_from([*BASKET_FIELDS, "extra"]), VALUES, max_size=4),
+        "operations": st.dictionaries(st.sampled_from([*OPERATIONS_FIELDS, "extra"]), VALUES, max_size=3),
+    },
+)
+
+
+@settings(max_examples=300)
+@given(PAYLOADS)
+def test_any_payload_is_refused_by_rule_or_round_trips(payload: dict[str, Any]) -> None:
+    try:
+        out = validate_protection_dict(payload)
+    except ProtectionRuleError as exc:
+        assert exc.rule
+        return
+    assert validate_protection_dict(out) == out
+    assert validate_protection_dict(BackendProtection.from_dict(out).to_dict()) == out
