@@ -357,6 +357,10 @@ class Router:
         raise HTTPError(404, "Not Found")
 
 
+class StreamDropped(Exception):
+    """Raised to abort a streaming response mid-body (the client sees a truncated stream)."""
+
+
 class RequestHook(Protocol):
     """Called before each routed request (fault injection); may delay, or return a response."""
 
@@ -365,6 +369,9 @@ class RequestHook(Protocol):
     def wrap_stream(
         self, request: Request, route: Route, stream: AsyncIterator[bytes]
     ) -> AsyncIterator[bytes]: ...
+
+    async def wait_drop(self) -> None:
+        """Return when every open stream must be dropped (a simulated backend restart)."""
 
 
 class AsgiApp:
@@ -419,7 +426,8 @@ class AsgiApp:
                 "unhandled error on %s %s", scope["method"], path
             )
             response = text_response("Internal Server Error", 500)
-        await _send_response(response, receive, send, head=scope["method"].upper() == "HEAD")
+        drop = self.hook.wait_drop if self.hook is not None else None
+        await _send_response(response, receive, send, head=scope["method"].upper() == "HEAD", wait_drop=drop)
 
     def _select(self, path: str) -> tuple[Router, str]:
         for prefix, router in self.extra_routers.items():
@@ -447,7 +455,14 @@ def _encode_headers(response: Response) -> list[tuple[bytes, bytes]]:
     return out
 
 
-async def _send_response(response: Response, receive: Receive, send: Send, *, head: bool) -> None:
+async def _send_response(
+    response: Response,
+    receive: Receive,
+    send: Send,
+    *,
+    head: bool,
+    wait_drop: Callable[[], Awaitable[None]] | None = None,
+) -> None:
     await send(
         {"type": "http.response.start", "status": response.status, "headers": _encode_headers(response)}
     )
@@ -455,7 +470,18 @@ async def _send_response(response: Response, receive: Receive, send: Send, *, he
         await send({"type": "http.response.body", "body": b"" if head else response.body})
         return
     stream = response.stream
+    dropped = False
     async with anyio.create_task_group() as tg:
+        if wait_drop is not None:
+            drop_waiter = wait_drop
+
+            async def watch_drop() -> None:
+                nonlocal dropped
+                await drop_waiter()
+                dropped = True
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(watch_drop)
 
         async def watch_disconnect() -> None:
             # The request body has been consumed by now; the next message is the disconnect.
@@ -470,6 +496,8 @@ async def _send_response(response: Response, receive: Receive, send: Send, *, he
             async for chunk in stream:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except StreamDropped:
+            dropped = True
         except OSError:
             pass  # the peer went away mid-write
         finally:
@@ -478,3 +506,7 @@ async def _send_response(response: Response, receive: Receive, send: Send, *, he
                 with anyio.CancelScope(shield=True):
                     await aclose()
         tg.cancel_scope.cancel()
+    if dropped:
+        # Leaving with an exception makes the server abort the connection without the final
+        # chunk: the client sees a truncated stream, as after a backend crash.
+        raise StreamDropped("stream dropped by fault injection")

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
+
 from ._asgi import Request
 from ._auth import TokenRecord, TokenStore, require_action
 from ._clock import SandboxClock
@@ -20,6 +22,27 @@ from ._clock import SandboxClock
 
 def _noop(*_args: Any) -> None:
     return None
+
+
+class ChangeSignal:
+    """Wakes every waiter when something changed (no queue: waiters re-read the state).
+
+    Usage: ``seen = signal.generation`` ... read state ... ``await signal.wait_after(seen)``.
+    """
+
+    def __init__(self) -> None:
+        self._event = anyio.Event()
+        self.generation = 0
+
+    def fire(self) -> None:
+        self.generation += 1
+        self._event.set()
+        self._event = anyio.Event()
+
+    async def wait_after(self, generation: int) -> None:
+        """Return once ``fire()`` has been called after ``generation`` was read."""
+        while self.generation == generation:
+            await self._event.wait()
 
 
 @dataclass(eq=False)
@@ -38,6 +61,7 @@ class AppContext:
     engine: Any = None
     faults: Any = None
     extras: dict[str, Any] = field(default_factory=dict)
+    timeline_signal: ChangeSignal = field(default_factory=ChangeSignal)
     on_change: Callable[[], None] = _noop
     on_publish: Callable[[list[dict[str, Any]]], None] = _noop
 

@@ -1,0 +1,222 @@
+"""P&L, funds, exits, previews and order inspection for runs (contract §4.6, §4.8-§4.10).
+
+Pure; the paper engine is passed in. Response shapes follow the reference server, with these
+documented choices (see the sandbox README):
+
+* P&L: exactly the keys of SDK 0.7.4's strict ``WorkerRunPnlSnapshot`` (no ``brokerage``/
+  ``taxes`` that the seed lists: they would break ``get_run_pnl_snapshot``).
+* Funds: the reference snapshot **plus** the seed's top-level ``available``/``utilized``/``net``
+  (the seed's documented flow reads ``funds["net"]``); run funds add the seed's ``cap_inr`` and
+  ``usage_gross_exposure`` next to the reference allocation keys.
+* Exit with ``dry_run=True`` on a paper run previews the flatten without placing (seed); the
+  reference server ignores the flag for paper runs and flattens.
+* Previews, orders, trades, cancel and modify are served for paper runs (the seed documents them
+  on a paper run; the reference server answers 409 "only supported for live runs").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from ._errors import ApiError
+from ._runs import Run, iso
+
+EPOCH = "1970-01-01T00:00:00+00:00"
+TOTAL_KEYS = ("realized_pnl", "unrealized_pnl", "gross_pnl", "charges", "net_pnl")
+LEG_KEYS = (
+    "instrument_token",
+    "exchange",
+    "tradingsymbol",
+    "product",
+    "net_quantity",
+    "side",
+    "average_price",
+    "last_price",
+    "realized_pnl",
+    "unrealized_pnl",
+    "gross_pnl",
+    "charges",
+    "net_pnl",
+    "broker_net_quantity",
+    "is_stale",
+    "last_reconciled_at",
+)
+NO_LIVE = "No live Kite broker session is available for this worker account_scope"
+NO_PAPER = "Paper runtime is not available"
+
+
+def _num(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _engine(engine: Any) -> Any:
+    if engine is None:
+        raise ApiError(503, NO_PAPER)
+    return engine
+
+
+def empty_pnl(run: Run, *, realtime: bool, updated_at: str | None) -> dict[str, Any]:
+    return {
+        "strategy_run_id": run.strategy_run_id,
+        "execution_mode": run.execution_mode,
+        "status": run.status,
+        "currency": "INR",
+        "totals": dict.fromkeys(TOTAL_KEYS, 0.0),
+        "legs": [],
+        "position_count": 0,
+        "is_realtime": realtime,
+        "is_stale": False,
+        "updated_at": updated_at or EPOCH,
+    }
+
+
+def run_pnl(engine: Any, run: Run, now: dt.datetime) -> dict[str, Any]:
+    """The grouped run P&L snapshot (every key always present, exactly the model's keys)."""
+    if run.execution_mode == "dry_run":
+        return empty_pnl(run, realtime=False, updated_at=iso(run.updated_at or run.created_at))
+    if run.execution_mode != "paper":
+        raise ApiError(503, NO_LIVE)
+    raw = _engine(engine).run_pnl(run.strategy_run_id, now)
+    snapshot = empty_pnl(run, realtime=True, updated_at=iso(now))
+    if not raw:
+        return snapshot
+    legs = []
+    for leg in raw.get("legs") or []:
+        if int(_num(leg.get("net_quantity"))) == 0:
+            continue
+        item = {k: leg.get(k) for k in LEG_KEYS}
+        for k in ("average_price", "last_price", *TOTAL_KEYS):
+            item[k] = _num(item[k])
+        item["net_quantity"] = int(_num(item["net_quantity"]))
+        item["side"] = item["side"] or ("LONG" if item["net_quantity"] > 0 else "SHORT")
+        item["is_stale"] = bool(item["is_stale"])
+        legs.append(item)
+    totals = raw.get("totals") or {}
+    snapshot["totals"] = {k: _num(totals.get(k)) for k in TOTAL_KEYS}
+    snapshot["legs"] = legs
+    snapshot["position_count"] = len(legs)
+    snapshot["is_stale"] = bool(raw.get("is_stale", False))
+    if raw.get("updated_at"):
+        snapshot["updated_at"] = str(raw["updated_at"])
+    return snapshot
+
+
+def account_funds(engine: Any, scope: str, mode: str, now: dt.datetime) -> dict[str, Any]:
+    """``GET /worker/funds`` for a paper scope: the reference snapshot plus the seed's keys."""
+    raw = dict(_engine(engine).funds(scope, now))
+    segments = raw.get("segments") or {}
+    equity = segments.get("equity") or {}
+    snapshot: dict[str, Any] = {
+        "account_scope": scope,
+        "mode": mode,
+        "currency": "INR",
+        "source": raw.get("source", "paper_runtime"),
+        "segments": segments,
+        "allocation": raw.get("allocation")
+        or {
+            "usable_equity_cash": _num(equity.get("available_cash")),
+            "max_new_position_value": _num(equity.get("available_cash")),
+        },
+        "stale": bool(raw.get("stale", False)),
+        "updated_at": raw.get("updated_at") or iso(now),
+    }
+    # The seed's documented Kite-margins-style keys (contract §11 #7), kept alongside.
+    snapshot["available"] = {
+        "cash": _num(equity.get("available_cash")),
+        "collateral": _num(equity.get("collateral")),
+        "intraday_payin": 0.0,
+    }
+    snapshot["utilized"] = {
+        "debits": _num(equity.get("utilised")),
+        "exposure": 0.0,
+        "m2m": _num(equity.get("m2m_unrealised")),
+        "option_premium": 0.0,
+        "span": 0.0,
+        "holding_sales": 0.0,
+        "turnover": 0.0,
+    }
+    snapshot["net"] = _num(equity.get("net"))
+    return snapshot
+
+
+def allocation_cap(run: Run) -> float | None:
+    candidates = [
+        run.metadata.get("allocation_cap"),
+        run.metadata.get("allocation_cap_inr"),
+        (run.runtime_state.get("allocation") or {}).get("cap")
+        if isinstance(run.runtime_state.get("allocation"), dict)
+        else None,
+        run.runtime_state.get("allocation_cap"),
+    ]
+    for value in candidates:
+        if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+            return float(value)
+    return None
+
+
+def run_funds(engine: Any, run: Run, now: dt.datetime) -> dict[str, Any]:
+    """``GET /worker/runs/{id}/funds``: account funds + the run's exposure and allocation."""
+    funds = account_funds(engine, run.account_scope, run.execution_mode, now)
+    pnl = run_pnl(engine, run, now)
+    gross = sum(abs(leg["net_quantity"]) * (leg["last_price"] or leg["average_price"]) for leg in pnl["legs"])
+    net = sum(leg["net_quantity"] * (leg["last_price"] or leg["average_price"]) for leg in pnl["legs"])
+    cap = allocation_cap(run)
+    remaining = None if cap is None else max(0.0, cap - gross)
+    allocation = {"cap": cap, "used": gross, "remaining": remaining, "basis": "gross_exposure"}
+    totals = pnl["totals"]
+    strategy = {
+        "strategy_run_id": run.strategy_run_id,
+        "status": run.status,
+        "gross_exposure": gross,
+        "net_exposure": net,
+        "realized_pnl": totals["realized_pnl"],
+        "unrealized_pnl": totals["unrealized_pnl"],
+        "net_pnl": totals["net_pnl"],
+        "estimated_margin_used": None,
+        # the seed's documented keys next to the reference ones
+        "allocation": {**allocation, "cap_inr": cap, "usage_gross_exposure": gross},
+        "pnl": dict(totals),
+        "position_count": pnl["position_count"],
+        "is_stale": pnl["is_stale"],
+    }
+    funds["strategy_run_id"] = run.strategy_run_id
+    funds["strategy"] = strategy
+    funds["allocation"] = {**funds["allocation"], "run": allocation}
+    return funds
+
+
+def exit_plan(engine: Any, run: Run, reason: str | None, key: str | None, now: dt.datetime) -> dict[str, Any]:
+    """A flatten plan without placing anything (the seed's ``exit_run(dry_run=True)``)."""
+    pnl = (
+        run_pnl(engine, run, now)
+        if run.execution_mode == "paper"
+        else empty_pnl(run, realtime=False, updated_at=None)
+    )
+    orders = []
+    for leg in pnl["legs"]:
+        qty = int(leg["net_quantity"])
+        orders.append(
+            {
+                "exchange": leg["exchange"],
+                "tradingsymbol": leg["tradingsymbol"],
+                "transaction_type": "SELL" if qty > 0 else "BUY",
+                "variety": "regular",
+                "product": leg["product"],
+                "order_type": "MARKET",
+                "quantity": abs(qty),
+                "validity": "DAY",
+            }
+        )
+    return {
+        "idempotency_key": key,
+        "reason": reason,
+        "dry_run": True,
+        "planned_at": iso(now),
+        "legs": pnl["legs"],
+        "orders": orders,
+        "refresh": False,
+    }

@@ -1,0 +1,247 @@
+"""HTTP routes for exit, P&L, funds, previews and order inspection (contract §4.6, §4.8-§4.10)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._asgi import Request, Response, Router, json_response
+from ._auth import parse_scope, scope_allowed
+from ._context import AppContext
+from ._errors import ApiError, body_error
+from ._loops import perform_exit
+from ._orders_view import kite_order, kite_trade
+from ._portfolio import NO_LIVE, NO_PAPER, account_funds, exit_plan, run_funds, run_pnl
+from ._routes_runs import _nonce, _state
+from ._runs import Run, check_mode, run_doc, session_guard
+
+
+async def post_exit(request: Request, ctx: AppContext) -> Response:
+    body = await request.json_object()
+    dry_run = body.get("dry_run", False)
+    if not isinstance(dry_run, bool):
+        raise body_error(["body", "dry_run"], "Input should be a valid boolean", "bool_type", dry_run)
+    reason = body.get("reason") if isinstance(body.get("reason"), str) else None
+    key = body.get("idempotency_key") if isinstance(body.get("idempotency_key"), str) else None
+    token = ctx.authenticate(request, "runs:exit")
+    state = _state(ctx)
+    run = state.run_for(token, request.path_params["run_id"])
+    session_guard(run, _nonce(request))
+    check_mode(token, run.execution_mode, "Worker token cannot exit runs in this execution mode")
+    now = ctx.now()
+    if dry_run and run.execution_mode == "paper":
+        # Seed: dry_run previews the exit without placing (the reference paper path ignores it).
+        plan = exit_plan(ctx.engine, run, reason, key, now)
+        return json_response({"mode": "paper", "status": "dry_run", "exit": plan, "run": run_doc(run)})
+    response = perform_exit(state, ctx.engine, run, reason, now)
+    ctx.changed()
+    return json_response(response)
+
+
+async def get_pnl(request: Request, ctx: AppContext) -> Response:
+    token = ctx.authenticate(request, "runs:read")
+    run = _state(ctx).run_for(token, request.path_params["run_id"])
+    return json_response(run_pnl(ctx.engine, run, ctx.now()))
+
+
+async def get_funds(request: Request, ctx: AppContext) -> Response:
+    mode = (request.q("mode") or "paper").strip().lower()
+    requested = request.q("account_scope")
+    token = ctx.authenticate(request, "funds:read")
+    check_mode(token, mode, "Worker token cannot read funds for this execution mode")
+    raw_scope = requested or token.account_scope
+    if not raw_scope:
+        raise ApiError(400, "account_scope is required for worker funds")
+    try:
+        scope, is_paper = parse_scope(raw_scope)
+    except ValueError as exc:
+        raise ApiError(400, str(exc)) from None
+    if not scope_allowed(token.account_scope, scope):
+        raise ApiError(403, "Worker token cannot read this account scope")
+    if mode == "live" or not is_paper:
+        raise ApiError(503, NO_LIVE)
+    return json_response(account_funds(ctx.engine, scope, mode, ctx.now()))
+
+
+async def get_run_funds(request: Request, ctx: AppContext) -> Response:
+    token = ctx.authenticate(request, "funds:read")
+    run = _state(ctx).run_for(token, request.path_params["run_id"])
+    check_mode(token, run.execution_mode, "Worker token cannot read funds for this execution mode")
+    if run.execution_mode == "live":
+        raise ApiError(503, NO_LIVE)
+    return json_response(run_funds(ctx.engine, run, ctx.now()))
+
+
+def _engine(ctx: AppContext) -> Any:
+    if ctx.engine is None:
+        raise ApiError(503, NO_PAPER)
+    return ctx.engine
+
+
+def _paper_only(run: Run) -> None:
+    if run.execution_mode == "live":
+        raise ApiError(503, NO_LIVE)
+
+
+async def preview_order(request: Request, ctx: AppContext) -> Response:
+    body = await request.json_object()
+    order = body.get("order")
+    if not isinstance(order, dict):
+        raise body_error(["body", "order"], "Field required", "missing", body)
+    token = ctx.authenticate(request, "intents:submit")
+    run = _state(ctx).run_for(token, request.path_params["run_id"])
+    _paper_only(run)
+    try:
+        preview = _engine(ctx).preview_order(run.account_scope, order, ctx.now())
+    except ValueError as exc:
+        raise ApiError(400, str(exc)) from None
+    return json_response(
+        {"strategy_run_id": run.strategy_run_id, "mode": run.execution_mode, **dict(preview)}
+    )
+
+
+async def preview_basket(request: Request, ctx: AppContext) -> Response:
+    body = await request.json_object()
+    orders = body.get("orders")
+    if not isinstance(orders, list):
+        raise body_error(["body", "orders"], "Field required", "missing", body)
+    token = ctx.authenticate(request, "intents:submit")
+    run = _state(ctx).run_for(token, request.path_params["run_id"])
+    _paper_only(run)
+    try:
+        preview = _engine(ctx).preview_basket(
+            run.account_scope, run.strategy_run_id, orders, bool(body.get("all_or_none", False)), ctx.now()
+        )
+    except ValueError as exc:
+        raise ApiError(400, str(exc)) from None
+    return json_response(
+        {"strategy_run_id": run.strategy_run_id, "mode": run.execution_mode, "preview": preview}
+    )
+
+
+def _run_from_query(request: Request, ctx: AppContext) -> Run:
+    run_id = request.q("strategy_run_id")
+    if not run_id:
+        raise ApiError(
+            422,
+            [
+                {
+                    "type": "missing",
+                    "loc": ["query", "strategy_run_id"],
+                    "msg": "Field required",
+                    "input": None,
+                }
+            ],
+        )
+    token = ctx.authenticate(request, "runs:read")
+    run = _state(ctx).run_for(token, run_id)
+    _paper_only(run)
+    return run
+
+
+def _orders_of(ctx: AppContext, run: Run) -> list[dict[str, Any]]:
+    return [kite_order(o) for o in _engine(ctx).orders(run.strategy_run_id)]
+
+
+async def list_orders(request: Request, ctx: AppContext) -> Response:
+    run = _run_from_query(request, ctx)
+    return json_response({"strategy_run_id": run.strategy_run_id, "orders": _orders_of(ctx, run)})
+
+
+async def list_trades(request: Request, ctx: AppContext) -> Response:
+    run = _run_from_query(request, ctx)
+    trades = [kite_trade(t) for t in _engine(ctx).trades(run.strategy_run_id)]
+    return json_response({"strategy_run_id": run.strategy_run_id, "trades": trades})
+
+
+def _find_order(ctx: AppContext, run: Run, order_id: str) -> dict[str, Any]:
+    for order in _orders_of(ctx, run):
+        if order["order_id"] == order_id:
+            return order
+    raise ApiError(404, "Order not found for strategy run")
+
+
+async def get_order(request: Request, ctx: AppContext) -> Response:
+    run = _run_from_query(request, ctx)
+    order = _find_order(ctx, run, request.path_params["order_id"])
+    return json_response({"strategy_run_id": run.strategy_run_id, "order": order})
+
+
+async def order_history(request: Request, ctx: AppContext) -> Response:
+    run = _run_from_query(request, ctx)
+    order_id = request.path_params["order_id"]
+    _find_order(ctx, run, order_id)
+    history_of = getattr(_engine(ctx), "order_history", None)
+    history = (
+        [kite_order(o) for o in history_of(order_id)] if history_of else [_find_order(ctx, run, order_id)]
+    )
+    return json_response({"strategy_run_id": run.strategy_run_id, "order_id": order_id, "history": history})
+
+
+async def _mutate_order(request: Request, ctx: AppContext, action: str) -> Response:
+    body = await request.json_object()
+    run_id = body.get("strategy_run_id")
+    if not isinstance(run_id, str) or not run_id:
+        raise body_error(["body", "strategy_run_id"], "Field required", "missing", body)
+    if (
+        action == "modify"
+        and "quantity" in body
+        and (not isinstance(body["quantity"], int) or body["quantity"] <= 0)
+    ):
+        raise body_error(
+            ["body", "quantity"], "Input should be greater than 0", "greater_than", body["quantity"], gt=0
+        )
+    token = ctx.authenticate(request, "intents:submit")
+    state = _state(ctx)
+    run = state.run_for(token, run_id)
+    _paper_only(run)
+    order_id = request.path_params["order_id"]
+    _find_order(ctx, run, order_id)
+    # Not session-guarded on the reference server (SDK 0.7.4 cannot send the nonce here); a
+    # wrong nonce, when one is sent, is still refused.
+    if _nonce(request):
+        session_guard(run, _nonce(request))
+    engine = _engine(ctx)
+    now = ctx.now()
+    try:
+        if action == "cancel":
+            engine.cancel_order(run.strategy_run_id, order_id, now)
+        else:
+            patch = {
+                k: v for k, v in body.items() if k not in ("strategy_run_id", "variety", "parent_order_id")
+            }
+            engine.modify_order(run.strategy_run_id, order_id, patch, now)
+    except ValueError as exc:
+        raise ApiError(400, str(exc)) from None
+    state.mark(run)
+    state.engine_changed()
+    ctx.changed()
+    return json_response(
+        {"strategy_run_id": run.strategy_run_id, "order_id": order_id, "result": {"order_id": order_id}}
+    )
+
+
+async def cancel_order(request: Request, ctx: AppContext) -> Response:
+    return await _mutate_order(request, ctx, "cancel")
+
+
+async def modify_order(request: Request, ctx: AppContext) -> Response:
+    return await _mutate_order(request, ctx, "modify")
+
+
+def register(router: Router) -> None:
+    routes: list[tuple[str, str, Any]] = [
+        ("POST", "/worker/runs/{run_id}/exit", post_exit),
+        ("GET", "/worker/runs/{run_id}/pnl", get_pnl),
+        ("GET", "/worker/runs/{run_id}/funds", get_run_funds),
+        ("GET", "/worker/funds", get_funds),
+        ("POST", "/worker/runs/{run_id}/preview/order", preview_order),
+        ("POST", "/worker/runs/{run_id}/preview/basket", preview_basket),
+        ("GET", "/worker/orders", list_orders),
+        ("GET", "/worker/trades", list_trades),
+        ("GET", "/worker/orders/{order_id}", get_order),
+        ("GET", "/worker/orders/{order_id}/history", order_history),
+        ("POST", "/worker/orders/{order_id}/cancel", cancel_order),
+        ("POST", "/worker/orders/{order_id}/modify", modify_order),
+    ]
+    for method, path, handler in routes:
+        router.add(method, path, handler)

@@ -1,0 +1,257 @@
+"""``serve_sandbox``: the sandbox as a trio service (HTTP server plus its background loops).
+
+    async with trio.open_nursery() as nursery:
+        handle = await nursery.start(partial(serve_sandbox, token="kwa_test..."))
+        ... handle.base_url, handle.token, handle.state, handle.faults, handle.mint_token(...)
+        nursery.cancel_scope.cancel()
+
+Everything runs in one nursery: hypercorn's trio server, the stale-run recovery loop (30 s), the
+exiting loop (10 s), the protection loop (5 s) and the market tick loop. Time comes from trio's
+clock, so tests drive it all with ``autojump_clock``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import trio
+from hypercorn.config import Config
+from hypercorn.trio import serve
+
+from ._app import build_app
+from ._auth import ALL_ACTIONS, DEFAULT_MODES, new_token
+from ._clock import SandboxClock
+from ._context import AppContext
+from ._faults import Faults
+from ._loops import (
+    EXITING_INTERVAL_S,
+    PROTECTION_INTERVAL_S,
+    RECOVERY_INTERVAL_S,
+    exiting_tick,
+    protection_tick,
+    recovery_tick,
+)
+from ._market_link import build_market, market_step, restore_engine
+from ._state import SandboxState
+from ._store import SandboxStore
+
+log = logging.getLogger("supervisor.sandbox")
+
+
+@dataclass(eq=False)
+class SandboxHandle:
+    """What ``serve_sandbox`` hands to its starter. ``token`` is secret: never log it."""
+
+    base_url: str
+    token: str
+    ctx: AppContext
+    faults: Faults
+    store: SandboxStore | None
+
+    def __repr__(self) -> str:
+        return f"SandboxHandle(base_url={self.base_url!r})"
+
+    @property
+    def state(self) -> SandboxState:
+        """The live pure state (runs, sessions, intents, timeline); read it in tests."""
+        state: SandboxState = self.ctx.state
+        return state
+
+    @property
+    def engine(self) -> Any:
+        return self.ctx.engine
+
+    @property
+    def market(self) -> Any:
+        return self.ctx.market
+
+    def mint_token(
+        self,
+        *,
+        account_scope: str | None = None,
+        modes: Iterable[str] = DEFAULT_MODES,
+        actions: Iterable[str] = ALL_ACTIONS,
+        templates: Iterable[str] = (),
+        expires_at: dt.datetime | None = None,
+    ) -> str:
+        """Mint an extra worker token with the given grants; returns the token. Never blocks."""
+        minter: Callable[..., str] = self.ctx.extras["mint_token"]
+        return minter(
+            account_scope=account_scope,
+            modes=modes,
+            actions=actions,
+            templates=templates,
+            expires_at=expires_at,
+        )
+
+    def commit(self) -> None:
+        """Write pending state changes through (tests that mutate ``state`` directly)."""
+        self.ctx.changed()
+
+
+def _make_context(
+    *,
+    token: str,
+    db_path: str | None,
+    seed: int,
+    tick_interval: float,
+    market_hours: str,
+    epoch: dt.datetime | None,
+) -> tuple[AppContext, SandboxStore | None]:
+    clock = SandboxClock(epoch)
+    store = SandboxStore(db_path) if db_path else None
+    engine_blob = None
+    if store is not None:
+        state, engine_blob = store.load()
+    else:
+        state = SandboxState()
+    market, engine = build_market(seed=seed, tick_interval=tick_interval, market_hours=market_hours)
+    if engine_blob is not None:
+        restore_engine(engine, engine_blob)
+    faults = Faults()
+    ctx = AppContext(
+        state=state, clock=clock, tokens=state.tokens, market=market, engine=engine, faults=faults
+    )
+
+    def commit() -> None:
+        current: SandboxState = ctx.state
+        changes = current.take_changes()
+        if store is not None:
+            store.write(changes, current, ctx.engine)
+        if changes.events:
+            ctx.timeline_signal.fire()
+
+    def mint(
+        *,
+        account_scope: str | None = None,
+        modes: Iterable[str] = DEFAULT_MODES,
+        actions: Iterable[str] = ALL_ACTIONS,
+        templates: Iterable[str] = (),
+        expires_at: dt.datetime | None = None,
+        token: str | None = None,
+    ) -> str:
+        current: SandboxState = ctx.state
+        if isinstance(expires_at, str):
+            expires_at = dt.datetime.fromisoformat(expires_at)
+        raw, _ = current.tokens.mint(
+            now=clock.now(),
+            token=token,
+            account_scope=account_scope,
+            modes=modes,
+            actions=actions,
+            templates=templates,
+            expires_at=expires_at,
+        )
+        current.tokens_changed()
+        commit()
+        return raw
+
+    def reload() -> None:
+        if store is None:
+            return
+        fresh, blob = store.load()
+        ctx.state = fresh
+        ctx.tokens = fresh.tokens
+        if blob is not None:
+            restore_engine(ctx.engine, blob)
+        ctx.timeline_signal.fire()
+
+    ctx.on_change = commit
+    ctx.extras["mint_token"] = mint
+    faults.reload = reload
+    # The operator's token: full worker grants, paper and dry_run, any scope (contract §2.1 defaults).
+    if not ctx.state.tokens.by_hash.get(_digest(token)):
+        mint(token=token)
+    return ctx, store
+
+
+def _digest(token: str) -> str:
+    from ._auth import hash_token
+
+    return hash_token(token)
+
+
+async def _every(interval: float, step: Callable[[], None]) -> None:
+    """Call ``step`` every ``interval`` seconds of trio time, on a drift-free schedule."""
+    deadline = trio.current_time() + interval
+    while True:
+        await trio.sleep_until(deadline)
+        deadline += interval
+        try:
+            step()
+        except Exception:  # isolation boundary: a loop pass failing must not stop the server
+            log.exception("sandbox background loop failed")
+
+
+def _loop_steps(ctx: AppContext) -> list[tuple[float, Callable[[], None]]]:
+    def recovery() -> None:
+        recovery_tick(ctx.state, ctx.engine, ctx.now())
+        ctx.changed()
+
+    def exiting() -> None:
+        exiting_tick(ctx.state, ctx.now())
+        ctx.changed()
+
+    def protection() -> None:
+        protection_tick(ctx.state, ctx.engine, ctx.now())
+        ctx.changed()
+
+    return [
+        (RECOVERY_INTERVAL_S, recovery),
+        (EXITING_INTERVAL_S, exiting),
+        (PROTECTION_INTERVAL_S, protection),
+    ]
+
+
+async def serve_sandbox(
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    token: str | None = None,
+    db_path: str | None = None,
+    seed: int = 1,
+    tick_interval: float = 1.0,
+    market_hours: str = "always",
+    epoch: dt.datetime | None = None,
+    task_status: trio.TaskStatus[SandboxHandle] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve the sandbox until cancelled; ``task_status.started(SandboxHandle)`` once bound.
+
+    ``token`` is the worker token to accept (default: ``$KITE_ALGO_WORKER_TOKEN`` or a fresh
+    ``kwa_`` token). ``port=0`` binds a free port (see ``handle.base_url``). Raises ``OSError``
+    when the address cannot be bound.
+    """
+    token = token or os.environ.get("KITE_ALGO_WORKER_TOKEN") or new_token()
+    ctx, store = _make_context(
+        token=token,
+        db_path=db_path,
+        seed=seed,
+        tick_interval=tick_interval,
+        market_hours=market_hours,
+        epoch=epoch,
+    )
+    assert isinstance(ctx.faults, Faults)
+    config = Config()
+    config.bind = [f"{host}:{port}"]
+    config.accesslog = None
+    config.graceful_timeout = 1.0
+    config.keep_alive_timeout = 75.0
+    try:
+        async with trio.open_nursery() as nursery:
+            app: Any = build_app(ctx)
+            binds = await nursery.start(partial(serve, app, config, mode="asgi"))
+            base_url = str(binds[0]).rstrip("/")
+            for interval, step in _loop_steps(ctx):
+                nursery.start_soon(_every, interval, step)
+            if ctx.market is not None:
+                nursery.start_soon(_every, tick_interval, partial(market_step, ctx))
+            task_status.started(SandboxHandle(base_url, token, ctx, ctx.faults, store))
+    finally:
+        if store is not None:
+            store.close()
