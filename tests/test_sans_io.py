@@ -21,6 +21,17 @@ SANS_IO_MODULES = [
     "supervisor.client._orders",
     "supervisor.client._protection",
     "supervisor.client._sse",
+    "supervisor.sandbox._auth",
+    "supervisor.sandbox._errors",
+    "supervisor.sandbox._intents",
+    "supervisor.sandbox._loops",
+    "supervisor.sandbox._orders_view",
+    "supervisor.sandbox._portfolio",
+    "supervisor.sandbox._protection_config",
+    "supervisor.sandbox._runs",
+    "supervisor.sandbox._safety",
+    "supervisor.sandbox._state",
+    "supervisor.sandbox._timeline",
 ]
 
 FORBIDDEN = {"trio", "httpx", "httpcore", "anyio", "sqlite3", "hypercorn", "socket", "asyncio", "requests"}
