@@ -240,6 +240,7 @@ async def serve_sandbox(
     config = Config()
     config.bind = [f"{host}:{port}"]
     config.accesslog = None
+    config.errorlog = logging.getLogger("hypercorn.error")  # our logging, not a second handler
     config.graceful_timeout = 1.0
     config.keep_alive_timeout = 75.0
     try:

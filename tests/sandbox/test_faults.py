@@ -1,0 +1,77 @@
+"""Fault injection: latency, error statuses, stalled and dropped streams, simulated restarts."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+import trio
+from trio.testing import MockClock
+
+from supervisor.sandbox import SandboxHandle
+
+RUN = {
+    "strategy_run_id": "run_f",
+    "template_id": "t",
+    "account_scope": "kite:paper-a",
+    "execution_mode": "dry_run",
+}
+
+
+async def test_latency_and_error_status(
+    sandbox: SandboxHandle, api: httpx.AsyncClient, autojump_clock: MockClock
+) -> None:
+    with trio.fail_after(60):
+        await api.post("/worker/runs", json=RUN)
+        rule = sandbox.faults.add(path="/worker/runs/*", method="GET", status=503, detail="down", times=2)
+        assert (await api.get("/worker/runs/run_f")).json() == {"detail": "down"}
+        assert (await api.get("/worker/runs/run_f")).status_code == 503
+        assert (await api.get("/worker/runs/run_f")).status_code == 200
+        assert rule.fired == 2
+        sandbox.faults.add(path="/worker/health", latency_s=7.5)
+        start = trio.current_time()
+        assert (await api.get("/worker/health")).status_code == 200
+        assert trio.current_time() - start == pytest.approx(7.5, abs=0.5)
+
+
+async def test_http_testing_api_and_stream_drop(
+    sandbox: SandboxHandle, api: httpx.AsyncClient, autojump_clock: MockClock
+) -> None:
+    with trio.fail_after(120):
+        await api.post("/worker/runs", json=RUN)
+        testing = sandbox.base_url + "/__sandbox__"
+        r = await api.post(
+            f"{testing}/faults", json={"path": "/worker/runs/*/timeline/stream", "stream": "drop"}
+        )
+        assert r.status_code == 200 and r.json()["stream"] == "drop"
+        with pytest.raises(httpx.RemoteProtocolError):
+            async with api.stream("GET", "/worker/runs/run_f/timeline/stream") as response:
+                async for _ in response.aiter_bytes():
+                    pass
+        assert (await api.delete(f"{testing}/faults")).json() == {"status": "cleared"}
+        async with httpx.AsyncClient() as anon:
+            assert (await anon.get(f"{testing}/state")).status_code == 401
+
+
+async def test_restart_drops_streams_and_answers_503(
+    sandbox: SandboxHandle, api: httpx.AsyncClient, autojump_clock: MockClock
+) -> None:
+    with trio.fail_after(120):
+        await api.post("/worker/runs", json=RUN)
+        errors: list[type[BaseException]] = []
+
+        async def listen() -> None:
+            try:
+                async with api.stream("GET", "/worker/runs/run_f/timeline/stream") as response:
+                    async for _ in response.aiter_bytes():
+                        pass
+            except httpx.HTTPError as exc:
+                errors.append(type(exc))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(listen)
+            await trio.sleep(1)
+            await sandbox.faults.restart(downtime_s=5)
+        assert errors == [httpx.RemoteProtocolError]
+        assert (await api.get("/worker/runs/run_f")).status_code == 503
+        await trio.sleep(5)
+        assert (await api.get("/worker/runs/run_f")).status_code == 200
