@@ -88,10 +88,12 @@ async def _serve_asyncio(args: argparse.Namespace, token: str, generated: bool) 
     sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((args.host, args.port))
+    sock.listen(128)  # accept connections as soon as the URL is printed
     sock.set_inheritable(True)
     host, port = sock.getsockname()[:2]
     config = Config()
-    config.bind = [f"fd://{sock.fileno()}"]
+    # hypercorn takes ownership of the descriptor (and closes it on shutdown)
+    config.bind = [f"fd://{sock.detach()}"]
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")  # our logging, not a second handler
     stop = asyncio.Event()
@@ -109,20 +111,21 @@ async def _serve_asyncio(args: argparse.Namespace, token: str, generated: bool) 
             except Exception:
                 log.exception("sandbox background loop failed")
 
+    steps = list(_loop_steps(ctx))
+    if ctx.market is not None:
+        steps.append((args.tick_interval, partial(market_step, ctx)))
+    # Plain asyncio tasks: hypercorn's asyncio worker does its own task juggling on shutdown.
+    tasks = [asyncio.create_task(every(interval, step)) for interval, step in steps]
     try:
-        async with anyio.create_task_group() as tg:
-            for interval, step in _loop_steps(ctx):
-                tg.start_soon(every, interval, step)
-            if ctx.market is not None:
-                tg.start_soon(every, args.tick_interval, partial(market_step, ctx))
-            app: Any = build_app(ctx)
-            tg.start_soon(partial(serve, app, config, shutdown_trigger=stop.wait))
-            base = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-            _announce(base, token, generated)
-            await stop.wait()
-            tg.cancel_scope.cancel()
+        app: Any = build_app(ctx)
+        base = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        _announce(base, token, generated)
+        # hypercorn drains gracefully once `stop` is set; only then stop the loops
+        await serve(app, config, shutdown_trigger=stop.wait)
     finally:
-        sock.close()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         if store is not None:
             store.close()
 

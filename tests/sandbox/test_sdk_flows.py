@@ -1,0 +1,239 @@
+"""The official SDK (kite-algo-worker 0.7.4) runs the seed's documented flows unchanged.
+
+Each test is the seed's example with only the base URL and token swapped for the sandbox's.
+Flows that need the paper engine and the synthetic market skip until those modules exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from kite_algo_worker import (
+    AlgoWorkerConfig,
+    BackendProtection,
+    BasketProtection,
+    KiteAlgoWorkerClient,
+    OperationalProtection,
+    ProtectedPosition,
+    RunConfig,
+    equity_market_order,
+)
+from kite_algo_worker.exceptions import KiteAlgoWorkerError
+
+from supervisor.sandbox import SandboxHandle
+
+from .threaded import MARKET_AVAILABLE, sandbox_thread
+
+needs_market = pytest.mark.skipif(not MARKET_AVAILABLE, reason="paper engine / market not installed yet")
+
+
+@pytest.fixture
+def sandbox() -> Iterator[SandboxHandle]:
+    with sandbox_thread(token="kwa_" + "s" * 43) as handle:
+        yield handle
+
+
+@pytest.fixture
+def client(sandbox: SandboxHandle) -> KiteAlgoWorkerClient:
+    return KiteAlgoWorkerClient(AlgoWorkerConfig(base_url=sandbox.base_url, token=sandbox.token))
+
+
+def test_health_and_session_management(client: KiteAlgoWorkerClient) -> None:
+    assert client.health()["status"] == "healthy"
+    client.create_run(
+        strategy_run_id="run_basic_equity_001",
+        template_id="basic-equity",
+        account_scope="kite:paper-a",
+        execution_mode="dry_run",
+        metadata={"strategy_family": "indicator_strategy", "strategy_name": "Basic Equity"},
+    )
+    # Session management (raw client), as documented
+    claim = client.claim_session("run_basic_equity_001")
+    nonce = claim["worker_session_nonce"]
+    client.run_heartbeat("run_basic_equity_001", session_nonce=nonce)
+    with pytest.raises(KiteAlgoWorkerError) as conflict:
+        client.claim_session("run_basic_equity_001")
+    assert conflict.value.status_code == 409
+    client.release_session("run_basic_equity_001", session_nonce=nonce)
+    run = client.get_run("run_basic_equity_001")
+    assert run["status"] == "open" and run["health_status"] == "healthy"
+
+
+@pytest.mark.parametrize("mode", ["dry_run", pytest.param("paper", marks=needs_market)])
+def test_raw_client_flow(client: KiteAlgoWorkerClient, mode: str) -> None:
+    client.health()
+    run = client.create_run(
+        strategy_run_id="run_basic_equity_001",
+        template_id="basic-equity",
+        account_scope="kite:paper-a",
+        execution_mode=mode,
+        metadata={"strategy_family": "indicator_strategy", "strategy_name": "Basic Equity"},
+    )
+    order = equity_market_order("INFY", "BUY", 1)
+    result = client.place_order(
+        run["strategy_run_id"],
+        order,
+        idempotency_key="run_basic_equity_001:entry:001",
+    )
+    assert result["status"] == "accepted"
+    replay = client.place_order(
+        run["strategy_run_id"], order, idempotency_key="run_basic_equity_001:entry:001"
+    )
+    assert replay == {"status": "deduped", "result": result["result"]}
+    pnl = client.get_run_pnl("run_basic_equity_001")
+    assert isinstance(pnl["totals"]["net_pnl"], float)
+    snapshot = client.get_run_pnl_snapshot("run_basic_equity_001")  # strict model: exact keys
+    assert snapshot.strategy_run_id == "run_basic_equity_001"
+    if mode == "paper":
+        assert result["result"]["status"] == "filled"
+        assert snapshot.position_count == 1
+    exit_result = client.exit_run(
+        "run_basic_equity_001", reason="strategy complete", idempotency_key="run_basic_equity_001:exit:001"
+    )
+    assert exit_result["status"] == "closed"
+    assert client.get_run("run_basic_equity_001")["status"] == "closed"
+
+
+@pytest.mark.parametrize("mode", ["dry_run", pytest.param("paper", marks=needs_market)])
+def test_managed_flow(client: KiteAlgoWorkerClient, sandbox: SandboxHandle, mode: str) -> None:
+    config = RunConfig(
+        strategy_run_id="run_managed_001",
+        template_id="managed-demo",
+        account_scope="kite:paper-a",
+        execution_mode=mode,
+    )
+    with client.run(config) as run:
+        safety = run.safety_check()
+        if not safety.can_trade:
+            raise SystemExit(f"Blocked: {', '.join(safety.blocking_reasons) or safety.run_status}")
+        placed = run.place_order(
+            equity_market_order("INFY", "BUY", 1),
+            idempotency_key=f"{run.run_id}:entry:001",
+            safety_token=safety.safety_token,
+        )
+        run.heartbeat(metrics={"last_signal": "entry-001"})
+        assert placed["status"] == "accepted"
+        assert sandbox.state.runs["run_managed_001"].worker_session_nonce == run.session_nonce
+    # released on exit; the run stays open
+    doc = client.get_run("run_managed_001")
+    assert doc["worker_session_nonce"] is None and doc["status"] == "open"
+    # recovering the same config returns the existing run (client-side get-then-create)
+    with client.run(config, claim_session=False, heartbeat_on_enter=False) as again:
+        assert again.run_id == "run_managed_001"
+
+
+def test_safety_flow_and_protection(client: KiteAlgoWorkerClient) -> None:
+    client.create_run(
+        strategy_run_id="run_managed_001",
+        template_id="managed-demo",
+        account_scope="kite:paper-a",
+        execution_mode="dry_run",
+    )
+    claim = client.claim_session("run_managed_001")
+    safety = client.safety_check("run_managed_001")
+    if not safety.can_trade:
+        raise SystemExit(f"Blocked: {safety.blocking_reasons}")
+    client.place_order(
+        "run_managed_001",
+        equity_market_order("INFY", "BUY", 1),
+        idempotency_key="run_managed_001:entry:001",
+        safety_token=safety.safety_token,
+        session_nonce=claim["worker_session_nonce"],
+    )
+    protection = BackendProtection(
+        positions=[
+            ProtectedPosition(
+                symbol="NSE:INFY",
+                product="CNC",
+                side="BUY",
+                quantity=1,
+                entry_price=1500.0,
+                stoploss_pct=2.0,
+            )
+        ],
+        basket=BasketProtection(stoploss_pct=4.0),
+        operations=OperationalProtection(exit_on_worker_stale=True, worker_stale_sec=300),
+    )
+    nonce = claim["worker_session_nonce"]
+    doc = client.update_backend_protection(
+        "run_managed_001", protection, reason="rebalance", session_nonce=nonce
+    )
+    assert doc["runtime_state"]["backend_protection"]["operations"]["worker_stale_sec"] == 300
+    state = client.get_run_protection_state("run_managed_001")
+    assert state["status"] == "active"
+    doc = client.patch_risk("run_managed_001", {"stop_loss_pct": 1.0}, reason="volatility adjustment",
+                            session_nonce=nonce)  # fmt: skip
+    assert doc["runtime_state"]["risk"] == {"stop_loss_pct": 1.0}
+
+
+def test_timeline_flow(client: KiteAlgoWorkerClient) -> None:
+    client.create_run(
+        strategy_run_id="run_managed_001",
+        template_id="managed-demo",
+        account_scope="kite:paper-a",
+        execution_mode="dry_run",
+    )
+    client.log_decision_event(
+        "run_managed_001",
+        event_type="signal.generated",
+        summary="EMA crossover detected on INFY 5min",
+        details={"symbol": "INFY", "fast_ema": 1450.1, "slow_ema": 1448.3},
+    )
+    timeline = client.list_timeline_snapshot("run_managed_001", limit=20)  # strict models
+    assert [(e.event_type, e.summary) for e in timeline.events] == [
+        ("signal.generated", "EMA crossover detected on INFY 5min")
+    ]
+    for event in client.stream_timeline("run_managed_001"):
+        assert event["event_type"] == "signal.generated"
+        assert event.get("summary") == "EMA crossover detected on INFY 5min"
+        break
+
+
+def test_dry_run_exit_and_pnl_stream(client: KiteAlgoWorkerClient) -> None:
+    client.create_run(
+        strategy_run_id="run_x", template_id="t", account_scope="kite:paper-a", execution_mode="dry_run"
+    )
+    for update in client.stream_run_pnl("run_x", interval_seconds=1.0):
+        assert update["totals"]["net_pnl"] == 0.0
+        break
+    result = client.exit_run("run_x", reason="target reached", idempotency_key="run_x:exit:target")
+    assert result["mode"] == "dry_run" and result["status"] == "closed"
+
+
+@needs_market
+def test_paper_basket_funds_and_exit_preview(client: KiteAlgoWorkerClient) -> None:
+    client.create_run(
+        strategy_run_id="run_basic_equity_001",
+        template_id="basic-equity",
+        account_scope="kite:paper-a",
+        execution_mode="paper",
+    )
+    basket = client.place_basket(
+        "run_basic_equity_001",
+        [
+            equity_market_order("INFY", "BUY", 1),
+            equity_market_order("RELIANCE", "BUY", 1),
+        ],
+        idempotency_key="run_basic_equity_001:basket:001",
+        all_or_none=True,
+    )
+    assert basket["status"] == "accepted"
+    assert basket["result"]["status"] == "success"
+    preview = client.place_basket(
+        "run_basic_equity_001",
+        [equity_market_order("TCS", "BUY", 1)],
+        idempotency_key="run_basic_equity_001:basket:002",
+        dry_run=True,
+    )
+    assert preview["result"]["status"] == "dry_run"
+    funds = client.get_funds(mode="paper", account_scope="kite:paper-a")
+    assert isinstance(funds["net"], float)
+    run_funds = client.get_run_funds("run_basic_equity_001")
+    assert run_funds.get("strategy", {}).get("allocation", {}).get("remaining") is None
+    orders = client.list_orders("run_basic_equity_001")
+    assert {o["tradingsymbol"] for o in orders["orders"]} == {"INFY", "RELIANCE"}
+    plan = client.exit_run("run_basic_equity_001", reason="preview", dry_run=True)
+    assert plan["status"] == "dry_run" and len(plan["exit"]["orders"]) == 2
+    assert client.get_run("run_basic_equity_001")["status"] == "open"
+    assert client.exit_run("run_basic_equity_001", reason="done")["status"] == "closed"
