@@ -75,3 +75,20 @@ async def test_restart_drops_streams_and_answers_503(
         assert (await api.get("/worker/runs/run_f")).status_code == 503
         await trio.sleep(5)
         assert (await api.get("/worker/runs/run_f")).status_code == 200
+
+
+async def test_stalled_stream_keeps_connection_open(
+    sandbox: SandboxHandle, api: httpx.AsyncClient, autojump_clock: MockClock
+) -> None:
+    with trio.fail_after(300):
+        await api.post("/worker/runs", json=RUN)
+        sandbox.faults.add(path="/worker/runs/*/pnl/stream", stream="stall", after_chunks=1)
+        chunks: list[bytes] = []
+        start = trio.current_time()
+        with pytest.raises(httpx.ReadTimeout):
+            async with api.stream("GET", "/worker/runs/run_f/pnl/stream", timeout=40.0) as response:
+                async for chunk in response.aiter_bytes():
+                    chunks.append(chunk)
+        # the connection stayed open and silent (not even keep-alives) until the client gave up
+        assert trio.current_time() - start == pytest.approx(40.0, abs=1.0)
+        assert len(chunks) == 1 and chunks[0].startswith(b"data: ")
