@@ -4,9 +4,10 @@
 ``kite-supervisor sandbox`` serves it standalone. See ``supervisor/sandbox/README.md``.
 """
 
+from ._clock import SandboxClock as SandboxClock
 from ._faults import FaultRule as FaultRule
 from ._faults import Faults as Faults
 from ._server import SandboxHandle as SandboxHandle
 from ._server import serve_sandbox as serve_sandbox
 
-__all__ = ["FaultRule", "Faults", "SandboxHandle", "serve_sandbox"]
+__all__ = ["FaultRule", "Faults", "SandboxClock", "SandboxHandle", "serve_sandbox"]
