@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import supervisor.sandbox as sandbox
+from supervisor import sandbox
 
 
 def test_public_names_are_sorted_and_exported() -> None:
