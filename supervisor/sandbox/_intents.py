@@ -153,8 +153,13 @@ def submit_intent(
     body: IntentBody,
     nonce: str | None,
     now: dt.datetime,
+    options_run_status: str | None = None,
 ) -> dict[str, Any]:
-    """``POST /worker/runs/{id}/intents`` after authentication and ``intents:submit`` (§4.5.2)."""
+    """``POST /worker/runs/{id}/intents`` after authentication and ``intents:submit`` (§4.5.2).
+
+    ``options_run_status`` is the status of an options run with the same id, if any (it is part
+    of the safety fingerprint).
+    """
     run = state.run_for(token, run_id)
     session_guard(run, nonce)
     if run.status != "open":
@@ -164,7 +169,7 @@ def submit_intent(
     if stored is not None:
         return {"status": "deduped", "result": stored}
     if body.safety_token:
-        verify_token(run, body.safety_token, now, state.secret)
+        verify_token(run, body.safety_token, now, state.secret, options_run_status)
     attrib = attribution(run, token, body.idempotency_key, body.metadata)
     if run.execution_mode == "dry_run":
         result: dict[str, Any] = {
