@@ -11,8 +11,14 @@ from supervisor.sandbox._loops import _basket_rule, _mis_rule, _position_rule
 def _leg(
     last: float, avg: float = 100.0, qty: int = 10, product: str = "CNC", exchange: str = "NSE"
 ) -> dict[str, Any]:
-    return {"instrument_token": 1, "exchange": exchange, "tradingsymbol": "INFY", "product": product,
-            "net_quantity": qty, "average_price": avg, "last_price": last, "gross_pnl": (last - avg) * qty}  # fmt: skip
+    ident = {"instrument_token": 1, "exchange": exchange, "tradingsymbol": "INFY", "product": product}
+    return {
+        **ident,
+        "net_quantity": qty,
+        "average_price": avg,
+        "last_price": last,
+        "gross_pnl": (last - avg) * qty,
+    }
 
 
 def _config(**position: Any) -> dict[str, Any]:
