@@ -1,0 +1,352 @@
+"""The daemon's YAML configuration: loading, ``${VAR}`` expansion and strict validation.
+
+A config file is parsed into a node tree that remembers where every value came from, expanded
+against an *injected* environment (``${VAR}``, ``${VAR:-default}``), then validated by strict
+pydantic models (unknown keys are errors). Every error names the file, the line and the field::
+
+    deploy/examples.yaml:14: strategies[0].run.execution_mode: Input should be 'paper', ...
+
+Rules beyond the models:
+
+* secrets come only from the environment: ``backend.token`` must be a ``${VAR}`` reference, a
+  literal token in the file is refused;
+* ``execution_mode: live`` is refused unless ``KITE_ALGO_ENABLE_LIVE=1`` is in the environment;
+* strategy names and ``run.strategy_run_id`` values must be unique;
+* ``supervisor.heartbeat_interval_s`` must stay below 45 s, the backend's ``healthy`` ceiling
+  (contract §7.5); the default is 10 s.
+
+Nothing here does I/O except :func:`load_config` reading the file it is given.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+__all__ = [
+    "EMBEDDED",
+    "BackendConfig",
+    "ConfigError",
+    "ConfigProblem",
+    "HttpConfig",
+    "Locator",
+    "RestartConfig",
+    "RunSection",
+    "StrategyConfig",
+    "SupervisorConfig",
+    "SupervisorSection",
+    "expand_env",
+    "format_validation_error",
+    "load_config",
+    "parse_config",
+]
+
+EMBEDDED = "embedded"
+HEARTBEAT_CEILING_S = 45.0  # the backend's "healthy" ceiling (contract §7.5)
+_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_ONLY_VAR = re.compile(r"^\s*\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\}\s*$")
+
+Path_ = tuple[str | int, ...]
+
+
+# -- models ----------------------------------------------------------------------------------
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BackendConfig(_Strict):
+    """Where the Kite Algo backend is; ``embedded`` starts the paper sandbox in-process."""
+
+    base_url: str = EMBEDDED
+    token: SecretStr | None = None
+    timeout_s: float = Field(default=10.0, gt=0, le=60)
+
+    @property
+    def embedded(self) -> bool:
+        return self.base_url.strip() in ("", EMBEDDED)
+
+
+class HttpConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=9464, ge=0, le=65535)
+
+
+class RestartConfig(_Strict):
+    initial_backoff_s: float = Field(default=1.0, ge=0)
+    max_backoff_s: float = Field(default=60.0, gt=0)
+    max_restarts: int = Field(default=5, ge=0)
+    window_s: float = Field(default=300.0, gt=0)
+
+
+class SupervisorSection(_Strict):
+    heartbeat_interval_s: float = Field(default=10.0, gt=0, lt=HEARTBEAT_CEILING_S)
+    heartbeat_timeout_s: float | None = Field(default=None, gt=0)
+    shutdown_grace_s: float = Field(default=10.0, ge=0)
+    release_timeout_s: float = Field(default=5.0, gt=0)
+    standby_poll_s: float = Field(default=10.0, gt=0)
+    state_dir: str | None = None
+    http: HttpConfig = HttpConfig()
+    restart: RestartConfig = RestartConfig()
+
+    @property
+    def beat_timeout_s(self) -> float:
+        """How long one heartbeat may take: explicit, else 80 % of the interval capped at 10 s."""
+        if self.heartbeat_timeout_s is not None:
+            return min(self.heartbeat_timeout_s, self.heartbeat_interval_s)
+        return min(10.0, 0.8 * self.heartbeat_interval_s)
+
+
+class RunSection(_Strict):
+    """The backend run a strategy drives (``RunConfig`` in the seed's words)."""
+
+    strategy_run_id: str = Field(min_length=1, max_length=128)
+    template_id: str = Field(min_length=1)
+    account_scope: str = Field(min_length=1)
+    execution_mode: Literal["paper", "dry_run", "live"] = "paper"
+    metadata: dict[str, Any] = {}
+    summary_fields: list[dict[str, Any]] = []
+    risk_schema: list[dict[str, Any]] = []
+    runtime_state: dict[str, Any] = {}
+
+
+class StrategyConfig(_Strict):
+    name: str = Field(pattern=_NAME_PATTERN)
+    plugin: str = Field(min_length=1)
+    run: RunSection
+    params: dict[str, Any] = {}
+
+
+class SupervisorConfig(_Strict):
+    backend: BackendConfig = BackendConfig()
+    supervisor: SupervisorSection = SupervisorSection()
+    strategies: list[StrategyConfig] = []
+
+    @field_validator("strategies")
+    @classmethod
+    def _unique(cls, strategies: list[StrategyConfig]) -> list[StrategyConfig]:
+        for attr in ("name", "run.strategy_run_id"):
+            seen: set[str] = set()
+            for strategy in strategies:
+                value = strategy.name if attr == "name" else strategy.run.strategy_run_id
+                if value in seen:
+                    raise ValueError(f"duplicate {attr} {value!r}")
+                seen.add(value)
+        return strategies
+
+
+# -- errors with positions -------------------------------------------------------------------
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One problem: ``file:line: field: message``."""
+
+    file: str
+    line: int | None
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line is not None else self.file
+        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+
+
+class ConfigError(ValueError):
+    """The config is invalid; ``problems`` lists each one with file, line and field."""
+
+    def __init__(self, problems: Sequence[ConfigProblem]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+def dotted(path: Path_) -> str:
+    """``("strategies", 0, "run", "x")`` -> ``strategies[0].run.x``."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+@dataclass
+class Locator:
+    """Maps a value's path in the document to its (1-based) line in ``file``."""
+
+    file: str
+    lines: dict[Path_, int] = field(default_factory=dict)
+
+    def line_of(self, path: Sequence[str | int]) -> int | None:
+        # the deepest known ancestor: a missing key is reported where its parent is
+        probe = tuple(path)
+        while probe:
+            if probe in self.lines:
+                return self.lines[probe]
+            probe = probe[:-1]
+        return self.lines.get((), None)
+
+    def problem(self, path: Sequence[str | int], message: str) -> ConfigProblem:
+        return ConfigProblem(self.file, self.line_of(path), dotted(tuple(path)), message)
+
+
+def format_validation_error(
+    exc: ValidationError, locator: Locator, prefix: Sequence[str | int] = ()
+) -> list[ConfigProblem]:
+    """Turn pydantic errors into positioned problems (``prefix`` = where the model sits)."""
+    problems = []
+    for error in exc.errors(include_url=False):
+        loc = [*prefix, *(p for p in error["loc"] if isinstance(p, str | int))]
+        message = str(error["msg"])
+        if error["type"] == "extra_forbidden":
+            message = "unknown field (not allowed here)"
+        problems.append(locator.problem(loc, message))
+    return problems
+
+
+# -- environment expansion --------------------------------------------------------------------
+def expand_env(text: str, environ: Mapping[str, str]) -> str:
+    """Expand ``${VAR}`` and ``${VAR:-default}``; a missing ``${VAR}`` expands to ``""``.
+
+    ``:-`` uses the default when the variable is unset *or empty*, as in POSIX shells.
+    """
+
+    def repl(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        value = environ.get(name, "")
+        if default is not None and value == "":
+            return default
+        return value
+
+    return _VAR.sub(repl, text)
+
+
+def _build(
+    node: yaml.Node, path: Path_, locator: Locator, environ: Mapping[str, str], raw: dict[Path_, str]
+) -> Any:
+    locator.lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = _build(key_node, (*path, "<key>"), locator, environ, raw)
+            locator.lines.pop((*path, "<key>"), None)
+            if not isinstance(key, str):
+                key = str(key)
+            if key in out:
+                raise ConfigError(
+                    [
+                        ConfigProblem(
+                            locator.file, key_node.start_mark.line + 1, dotted((*path, key)), "duplicate key"
+                        )
+                    ]
+                )
+            # the key's own line (where the field is written) is the most useful position
+            out[key] = _build(value_node, (*path, key), locator, environ, raw)
+            locator.lines[(*path, key)] = key_node.start_mark.line + 1
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_build(item, (*path, i), locator, environ, raw) for i, item in enumerate(node.value)]
+    assert isinstance(node, yaml.ScalarNode)
+    if node.tag == "tag:yaml.org,2002:str" or "${" in node.value:
+        raw[path] = node.value
+        if "${" in node.value:
+            expanded = expand_env(node.value, environ)
+            if node.style is None and path != ("backend", "token"):
+                # an unquoted ${VAR} behaves as if the value had been written there (a port
+                # becomes an int); anything that is not a plain scalar stays a string, and the
+                # value never reaches an error message (it may be a secret)
+                if not expanded.strip():
+                    return None
+                try:
+                    value = yaml.safe_load(expanded)
+                except yaml.YAMLError:
+                    return expanded
+                return value if isinstance(value, int | float | bool | str) else expanded
+            return expanded
+        return node.value
+    return _scalar(node)
+
+
+def _scalar(node: yaml.ScalarNode) -> Any:
+    loader = yaml.SafeLoader("")
+    try:
+        return loader.construct_object(node, deep=True)
+    finally:
+        loader.dispose()
+
+
+def parse_config(
+    text: str, *, file: str = "<config>", environ: Mapping[str, str]
+) -> tuple[SupervisorConfig, Locator]:
+    """Parse and validate config ``text``; returns the config and its line locator.
+
+    Never blocks. Raises :class:`ConfigError` with every problem found (file, line, field).
+    """
+    locator = Locator(file)
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([ConfigProblem(file, line, "", f"invalid YAML: {problem}")]) from None
+    if root is None:
+        data: Any = {}
+    else:
+        raw: dict[Path_, str] = {}
+        data = _build(root, (), locator, environ, raw)
+        _check_secrets(raw, locator)
+    if not isinstance(data, dict):
+        raise ConfigError([ConfigProblem(file, locator.line_of(()), "", "the config must be a mapping")])
+    try:
+        config = SupervisorConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, locator)) from None
+    problems = []
+    if environ.get("KITE_ALGO_ENABLE_LIVE") != "1":
+        for i, strategy in enumerate(config.strategies):
+            if strategy.run.execution_mode == "live":
+                problems.append(
+                    locator.problem(
+                        ("strategies", i, "run", "execution_mode"),
+                        "live execution is refused unless KITE_ALGO_ENABLE_LIVE=1 is set in the environment",
+                    )
+                )
+    if problems:
+        raise ConfigError(problems)
+    return config, locator
+
+
+def _check_secrets(raw: Mapping[Path_, str], locator: Locator) -> None:
+    value = raw.get(("backend", "token"))
+    if value is not None and value.strip() and not _ONLY_VAR.match(value):
+        # never echo the value: it is presumably a real token
+        raise ConfigError(
+            [
+                locator.problem(
+                    ("backend", "token"),
+                    "a literal token is not allowed in the config file; write ${KITE_ALGO_WORKER_TOKEN} "
+                    "and set the variable in the environment",
+                )
+            ]
+        )
+
+
+def load_config(
+    path: str | os.PathLike[str], *, environ: Mapping[str, str]
+) -> tuple[SupervisorConfig, Locator]:
+    """Read and validate the config file at ``path`` (blocks briefly on file I/O).
+
+    Raises :class:`ConfigError` (also for a missing or unreadable file).
+    """
+    name = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            [ConfigProblem(name, None, "", f"cannot read config: {exc.strerror or exc}")]
+        ) from None
+    return parse_config(text, file=name, environ=environ)

@@ -1,0 +1,353 @@
+"""One strategy's backend run: create-or-recover, the session, heartbeats and release.
+
+Wire rules followed here (contract §4.2, §4.3, §7, §8, §9):
+
+* **get-then-create**: ``GET /worker/runs/{id}``; 404 -> create. An existing run whose
+  template, scope or mode differ from the config is refused (:class:`RunMismatchError`): that
+  strategy fails, the daemon does not.
+* **re-attach without waiting**: the run document exposes ``worker_session_nonce``; when it
+  equals the nonce we persisted, a run heartbeat with it resumes the session at once (§9.1).
+* **claim** when nobody holds the run; a claim mints a new nonce and we heartbeat immediately
+  so that a third party cannot take it over (§4.3.1).
+* **standby** when someone else holds it: poll ``get_run`` and claim only once the holder's
+  heartbeats have lapsed past the takeover window (60 s, or 120 s after a claim without
+  heartbeat). We never fight a live holder.
+* a closed (or otherwise not ``open``) run is reported, never silently replaced (§7.1).
+* **heartbeats** run in their own task on an absolute schedule (``trio.sleep_until``), each one
+  bounded by a timeout. A 409 means the session is gone: the strategy is stopped at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+from ._config import RunSection
+from .client._errors import ConflictError, KiteAlgoWorkerError, NotFoundError
+
+__all__ = [
+    "Acquired",
+    "HeartbeatStats",
+    "RunMismatchError",
+    "RunUnavailableError",
+    "SessionCounters",
+    "StrategyRun",
+    "acquire_session",
+    "release_session",
+    "serve_heartbeats",
+]
+
+log = logging.getLogger("supervisor.run")
+
+TAKEOVER_AFTER_HEARTBEAT_S = 60.0  # WORKER_SESSION_FRESHNESS_SECONDS (§7.5)
+TAKEOVER_AFTER_CLAIM_S = 120.0  # WORKER_SESSION_CLAIM_WITHOUT_HEARTBEAT_SECONDS (§7.5)
+_COMPARED = ("template_id", "account_scope", "execution_mode")
+
+
+class RunMismatchError(KiteAlgoWorkerError):
+    """The existing run's template, account scope or mode differ from the config."""
+
+
+class RunUnavailableError(KiteAlgoWorkerError):
+    """The run exists but is not ``open`` (closed, exiting, failed, paused): not replaced."""
+
+    def __init__(self, message: str, *, status: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def doc_field(doc: Any, name: str, default: Any = None) -> Any:
+    """A field of a backend document, whether the client returns dicts or Structs."""
+    if isinstance(doc, Mapping):
+        return doc.get(name, default)
+    return getattr(doc, name, default)
+
+
+@dataclass
+class SessionCounters:
+    """Outcomes of claims and releases, for metrics (keys: ok, conflict, error, timeout)."""
+
+    claims: Counter[str] = field(default_factory=Counter)
+    releases: Counter[str] = field(default_factory=Counter)
+
+
+class StrategyRun:
+    """``ctx.run``: the backend run bound to our session; every guarded call carries the nonce.
+
+    ``run`` is the run document as last read from the backend. Methods are thin forwards to the
+    async client (they block on HTTP and raise the client's errors). There is deliberately no
+    ``heartbeat``: the daemon's heartbeat task owns it; report liveness with ``ctx.progress``.
+    """
+
+    def __init__(self, client: Any, run_id: str, session_nonce: str, run: Any, intents: Counter[str]) -> None:
+        self._client = client
+        self.run_id = run_id
+        self.session_nonce = session_nonce
+        self.run = run
+        self._intents = intents
+
+    def __repr__(self) -> str:  # the nonce is a session credential: keep it out of logs
+        return f"StrategyRun(run_id={self.run_id!r})"
+
+    async def _intent(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            result = await getattr(self._client, method)(
+                self.run_id, *args, session_nonce=self.session_nonce, **kwargs
+            )
+        except KiteAlgoWorkerError as exc:
+            self._intents[f"error:{type(exc).__name__}"] += 1
+            raise
+        self._intents[str(doc_field(result, "status", "unknown"))] += 1
+        return result
+
+    async def place_order(self, order: Mapping[str, Any], **kwargs: Any) -> Any:
+        return await self._intent("place_order", order, **kwargs)
+
+    async def place_basket(self, orders: Any, **kwargs: Any) -> Any:
+        return await self._intent("place_basket", orders, **kwargs)
+
+    async def safety_check(self, **kwargs: Any) -> Any:
+        return await self._client.safety_check(self.run_id, **kwargs)
+
+    async def patch_risk(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._client.patch_risk(self.run_id, *args, session_nonce=self.session_nonce, **kwargs)
+
+    async def update_backend_protection(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._client.update_backend_protection(
+            self.run_id, *args, session_nonce=self.session_nonce, **kwargs
+        )
+
+    async def exit_run(self, **kwargs: Any) -> Any:
+        """The strategy's own decision to exit; the daemon itself never calls this."""
+        return await self._client.exit_run(self.run_id, session_nonce=self.session_nonce, **kwargs)
+
+    async def log_decision_event(self, **payload: Any) -> Any:
+        return await self._client.log_decision_event(self.run_id, session_nonce=self.session_nonce, **payload)
+
+    async def get_run_pnl(self, **kwargs: Any) -> Any:
+        return await self._client.get_run_pnl(self.run_id, **kwargs)
+
+    async def refresh(self) -> Any:
+        """Read the run document again (``GET /worker/runs/{id}``) and keep it in ``run``."""
+        self.run = await self._client.get_run(self.run_id)
+        return self.run
+
+
+@dataclass(frozen=True)
+class Acquired:
+    """How the session was obtained: ``created`` (new run), ``reattached`` (persisted nonce)."""
+
+    nonce: str
+    run: Any
+    created: bool
+    reattached: bool
+
+
+def _mismatch(run: Any, cfg: RunSection) -> dict[str, tuple[str, str]]:
+    return {
+        name: (str(doc_field(run, name)), str(getattr(cfg, name)))
+        for name in _COMPARED
+        if str(doc_field(run, name)) != str(getattr(cfg, name))
+    }
+
+
+def _takeover_possible(run: Any) -> bool:
+    """Whether the backend would let a new claim through (§4.3.1), from the run document."""
+    if not doc_field(run, "worker_session_nonce"):
+        return True
+    status = doc_field(run, "session_status")
+    if status in ("stale", "takeover_required"):
+        # "stale" starts at 45 s, takeover at 60 s: use the age when the backend gives it
+        age = doc_field(run, "heartbeat_age_sec")
+        if status == "stale" and isinstance(age, int | float):
+            return age > TAKEOVER_AFTER_HEARTBEAT_S
+        return True
+    return False
+
+
+async def _claim_and_beat(client: Any, run_id: str, counters: SessionCounters, timeout: float) -> str | None:
+    """Claim, then heartbeat at once (§4.3.1). ``None`` when someone holds the session."""
+    try:
+        with trio.fail_after(timeout):
+            claim = await client.claim_session(run_id)
+    except ConflictError:
+        counters.claims["conflict"] += 1
+        return None
+    except (KiteAlgoWorkerError, trio.TooSlowError):
+        counters.claims["error"] += 1
+        raise
+    counters.claims["ok"] += 1
+    nonce = str(doc_field(claim, "worker_session_nonce"))
+    try:
+        with trio.fail_after(timeout):
+            await client.run_heartbeat(run_id, session_nonce=nonce, status="starting", metrics={})
+    except ConflictError:
+        return None  # taken over between our claim and our first beat
+    return nonce
+
+
+async def acquire_session(
+    client: Any,
+    cfg: RunSection,
+    *,
+    persisted_nonce: str | None,
+    counters: SessionCounters,
+    timeout: float,
+    standby_poll_s: float,
+    on_standby: Callable[[Any], None],
+    on_nonce: Callable[[str], None],
+) -> Acquired:
+    """Get-then-create the run and obtain its session; blocks (in standby) until we hold it.
+
+    Calls ``on_standby(run_doc)`` each time it starts or keeps waiting for another holder and
+    ``on_nonce(nonce)`` as soon as a nonce is ours (persist it *before* trading). Raises
+    :class:`RunMismatchError`, :class:`RunUnavailableError` or the client's errors.
+    """
+    run_id = cfg.strategy_run_id
+    created = False
+    try:
+        with trio.fail_after(timeout):
+            run = await client.get_run(run_id)
+    except NotFoundError:
+        with trio.fail_after(timeout):
+            run = await client.create_run(
+                strategy_run_id=run_id,
+                template_id=cfg.template_id,
+                account_scope=cfg.account_scope,
+                execution_mode=cfg.execution_mode,
+                summary_fields=cfg.summary_fields,
+                risk_schema=cfg.risk_schema,
+                runtime_state=cfg.runtime_state,
+                metadata=cfg.metadata,
+            )
+        created = True
+    while True:
+        if not created:
+            diff = _mismatch(run, cfg)
+            if diff:
+                detail = ", ".join(f"{k}: backend {a!r} != config {b!r}" for k, (a, b) in diff.items())
+                raise RunMismatchError(
+                    f"run {run_id} exists with a different config ({detail})", status_code=409
+                )
+            status = str(doc_field(run, "status", "open"))
+            if status != "open":
+                raise RunUnavailableError(
+                    f"run {run_id} is {status}; it is not replaced (use a new strategy_run_id)", status=status
+                )
+        held = doc_field(run, "worker_session_nonce")
+        if held and persisted_nonce and held == persisted_nonce:
+            # §9.1: ours from before a restart; resume with a heartbeat, no claim, no wait
+            try:
+                with trio.fail_after(timeout):
+                    await client.run_heartbeat(run_id, session_nonce=held, status="starting", metrics={})
+            except ConflictError:
+                persisted_nonce = None  # taken over in between: fall through to standby
+            else:
+                on_nonce(held)
+                return Acquired(held, run, created=False, reattached=True)
+        elif _takeover_possible(run):
+            nonce = await _claim_and_beat(client, run_id, counters, timeout)
+            if nonce is not None:
+                on_nonce(nonce)
+                with trio.fail_after(timeout):
+                    run = await client.get_run(run_id)
+                return Acquired(nonce, run, created=created, reattached=False)
+        on_standby(run)
+        await trio.sleep(standby_poll_s)
+        with trio.fail_after(timeout):
+            run = await client.get_run(run_id)
+        created = False
+
+
+async def release_session(
+    client: Any, run_id: str, nonce: str, counters: SessionCounters, timeout: float
+) -> str:
+    """Release our session (§4.3.2); returns ok, conflict (already lost), error or timeout.
+
+    Never raises the client's errors; blocks at most ``timeout`` seconds.
+    """
+    outcome = "ok"
+    try:
+        with trio.fail_after(timeout):
+            await client.release_session(run_id, session_nonce=nonce)
+    except ConflictError:
+        outcome = "conflict"
+    except trio.TooSlowError:
+        outcome = "timeout"
+    except KiteAlgoWorkerError as exc:
+        log.warning("release of %s failed: %s", run_id, exc)
+        outcome = "error"
+    counters.releases[outcome] += 1
+    return outcome
+
+
+@dataclass
+class HeartbeatStats:
+    """Counters of one run's heartbeat task; ``recent`` keeps the trio times of the last beats."""
+
+    ok: int = 0
+    missed: int = 0
+    conflict: int = 0
+    last_ok: float | None = None  # trio time
+    last_ok_unix: float | None = None
+    recent: deque[float] = field(default_factory=lambda: deque(maxlen=16))
+
+
+async def serve_heartbeats(
+    client: Any,
+    run_id: str,
+    nonce: str,
+    *,
+    interval: float,
+    timeout: float,
+    stats: HeartbeatStats,
+    report: Callable[[], tuple[str, dict[str, Any]]],
+    on_lost: Callable[[], None],
+    wall_clock: Callable[[], float],
+    first_at: float | None = None,
+    on_beat: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """Heartbeat ``run_id`` every ``interval`` seconds until cancelled or the session is lost.
+
+    Beats are scheduled on absolute deadlines (``first_at``, then ``+interval``), so a slow beat
+    never shifts the next one; a beat is abandoned after ``timeout`` and counted as missed, and
+    slots that passed while one was outstanding are counted missed rather than sent late in a
+    burst. ``report()`` supplies the status and metrics (the strategy's real state). A 409 calls
+    ``on_lost()`` and returns: the daemon never fights another holder.
+    """
+    deadline = first_at if first_at is not None else trio.current_time() + interval
+    while True:
+        await trio.sleep_until(deadline)
+        status, metrics = report()
+        try:
+            with trio.fail_after(timeout):
+                await client.run_heartbeat(run_id, session_nonce=nonce, status=status, metrics=metrics)
+        except ConflictError:
+            stats.conflict += 1
+            on_lost()
+            return
+        except trio.TooSlowError:
+            stats.missed += 1
+            log.warning("heartbeat of %s timed out after %.1fs", run_id, timeout)
+        except KiteAlgoWorkerError as exc:
+            stats.missed += 1
+            log.warning("heartbeat of %s failed: %s", run_id, exc)
+        else:
+            stats.ok += 1
+            stats.last_ok = trio.current_time()
+            stats.last_ok_unix = wall_clock()
+            stats.recent.append(stats.last_ok)
+            if on_beat is not None:
+                await on_beat()
+        deadline += interval
+        now = trio.current_time()
+        if deadline <= now:
+            skipped = math.floor((now - deadline) / interval) + 1
+            stats.missed += skipped
+            deadline += skipped * interval

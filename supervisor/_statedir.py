@@ -1,0 +1,81 @@
+"""The state directory: what a restarted daemon needs to re-attach to its runs (invariant 4).
+
+One small JSON file per strategy, ``runs/<name>.json`` = ``{"strategy_run_id", "session_nonce"}``.
+The nonce is a session credential: the directory is created ``0700`` and every file ``0600``,
+written atomically (temporary file, ``fsync``, ``os.replace``), so a crash mid-write leaves the
+previous version, never a torn file. The embedded sandbox's token and database live here too, so
+that an embedded daemon finds its runs again after a restart.
+
+File I/O is synchronous and tiny (a few hundred bytes per claim); it runs on the trio thread.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["PersistedRun", "StateDir"]
+
+
+@dataclass(frozen=True)
+class PersistedRun:
+    strategy_run_id: str
+    session_nonce: str | None
+
+    def __repr__(self) -> str:
+        return f"PersistedRun(strategy_run_id={self.strategy_run_id!r}, session_nonce=<hidden>)"
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+class StateDir:
+    """A daemon's state directory. Methods block briefly on file I/O; they raise ``OSError``."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._runs = self.path / "runs"
+        self._runs.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(self.path, 0o700)
+        os.chmod(self._runs, 0o700)
+
+    def __repr__(self) -> str:
+        return f"StateDir({str(self.path)!r})"
+
+    def load(self, name: str) -> PersistedRun | None:
+        """The persisted run of strategy ``name``, or ``None`` (absent or unreadable)."""
+        try:
+            data = json.loads((self._runs / f"{name}.json").read_bytes())
+            return PersistedRun(str(data["strategy_run_id"]), data.get("session_nonce") or None)
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def save(self, name: str, run_id: str, nonce: str | None) -> None:
+        """Persist strategy ``name``'s run id and session nonce (``None`` after a release)."""
+        payload = json.dumps({"strategy_run_id": run_id, "session_nonce": nonce}).encode()
+        _atomic_write(self._runs / f"{name}.json", payload)
+
+    def secret(self, filename: str, make: Callable[[], str]) -> str:
+        """Read the secret in ``filename``, creating it with ``make()`` (mode 0600) if absent."""
+        path = self.path / filename
+        try:
+            return path.read_text().strip()
+        except FileNotFoundError:
+            value = make()
+            _atomic_write(path, value.encode())
+            return value

@@ -1,0 +1,203 @@
+"""The plugin API: :class:`Strategy` and the :class:`StrategyContext` each run receives.
+
+A strategy is task-shaped: the daemon calls ``await strategy.run(ctx)`` and the strategy decides
+everything (invariant 1: the daemon never trades for it). ``run`` returning ends the strategy
+(its session is then released); raising is a crash (restart with backoff, then quarantine);
+``ctx.stopping`` is set on shutdown, after which the strategy has ``shutdown_grace_s`` to return
+before it is cancelled.
+
+A strategy shares the daemon's one trio thread. Anything that computes for long without an
+``await`` (a busy loop, a heavy synchronous indicator pass) delays *every* strategy and every
+heartbeat: push heavy work to ``trio.to_thread.run_sync`` or a process, and yield with
+``await trio.sleep(0)`` inside long loops. The per-strategy loop busy time is exported as a
+metric so that an offender is visible.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import trio
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from ._managed_run import StrategyRun
+
+__all__ = ["NoParams", "Progress", "Strategy", "StrategyContext"]
+
+_MAX_PROGRESS_KEYS = 32  # progress metrics travel in every heartbeat; keep them small
+
+
+class NoParams(BaseModel):
+    """The parameters of a strategy that takes none (unknown keys are still errors)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Strategy:
+    """Base class of strategy plugins.
+
+    Subclasses set ``Params`` to a pydantic model (``extra="forbid"`` recommended; the daemon
+    validates the YAML ``params`` with it) and implement ``async def run(self, ctx)``. A fresh
+    instance is created for every (re)start of the strategy body.
+    """
+
+    Params: ClassVar[type[BaseModel]] = NoParams
+
+    async def run(self, ctx: StrategyContext) -> None:
+        """Drive the strategy until it is done or ``ctx.stopping`` is set. May block forever."""
+        raise NotImplementedError
+
+
+@dataclass
+class Progress:
+    """The strategy's own liveness signal (``ctx.progress``), read by the heartbeat task."""
+
+    last_at: float | None = None  # trio time of the last ctx.progress() call
+    count: int = 0
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    def record(self, now: float, metrics: Mapping[str, Any]) -> None:
+        self.last_at = now
+        self.count += 1
+        for key, value in metrics.items():
+            if key in self.metrics or len(self.metrics) < _MAX_PROGRESS_KEYS:
+                self.metrics[key] = value
+
+
+class StrategyContext:
+    """Everything a strategy gets from the daemon. Created by the daemon, never by plugins.
+
+    Attributes: ``name``, ``params`` (the validated ``Params`` instance), ``run`` (the managed
+    run bound to our session: ``run_id``, ``session_nonce``, ``run`` = the backend's run
+    document, and methods that forward the nonce), ``recovered`` (the run existed before this
+    start), ``client`` (the full async client), ``log`` (bound to strategy and run id) and
+    ``stopping`` (a :class:`trio.Event` set on shutdown).
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        params: BaseModel,
+        run: StrategyRun,
+        recovered: bool,
+        client: Any,
+        stopping: trio.Event,
+        progress: Progress,
+        hub: Any | None = None,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self.name = name
+        self.params: Any = params
+        self.run = run
+        self.recovered = recovered
+        self.client = client
+        self.stopping = stopping
+        self._progress = progress
+        self._hub = hub
+        self.log = logging.LoggerAdapter(
+            logger or logging.getLogger("supervisor.strategy"), {"strategy": name, "run_id": run.run_id}
+        )
+
+    def __repr__(self) -> str:
+        return f"StrategyContext(name={self.name!r}, run_id={self.run.run_id!r}, recovered={self.recovered})"
+
+    def key(self, *parts: object) -> str:
+        """A deterministic idempotency key ``"{run_id}:{part}:{part}..."`` (invariant 5).
+
+        Use the same parts for the same decision so that a retry after a crash or restart is
+        deduplicated by the backend. Never blocks.
+        """
+        if not parts:
+            raise ValueError("key() needs at least one part naming the decision")
+        return ":".join([self.run.run_id, *(str(p) for p in parts)])
+
+    def progress(self, **metrics: Any) -> None:
+        """Record that the strategy is alive and making progress; ``metrics`` (JSON values,
+        at most 32 keys) go out with the next run heartbeat. Never blocks."""
+        self._progress.record(trio.current_time(), metrics)
+
+    async def warmup_history(
+        self,
+        symbol: str | int,
+        *,
+        timeframe: str = "5minute",
+        min_candles: int = 200,
+        attempts: int = 10,
+        retry_s: float = 1.0,
+        **kwargs: Any,
+    ) -> Any:
+        """Historical candles for warming indicators up, retried until ``min_candles`` exist.
+
+        Blocks for up to ``attempts * retry_s`` seconds plus the requests; returns the last
+        response (possibly shorter than asked). Raises the client's errors.
+        """
+        last: Any = None
+        for attempt in range(attempts):
+            last = await self.client.get_historical_candles(symbol, timeframe=timeframe, **kwargs)
+            if len(_candles_of(last)) >= min_candles:
+                return last
+            if attempt + 1 < attempts:
+                await trio.sleep(retry_s)
+        return last
+
+    # -- stream subscriptions: through the hub when the daemon runs one, else direct --------
+    def ticks(
+        self, instruments: list[str], mode: str = "quote"
+    ) -> AbstractAsyncContextManager[AsyncIterator[Any]]:
+        """Live ticks: ``async with ctx.ticks([...]) as ticks: async for tick in ticks: ...``."""
+        if self._hub is not None:
+            result: AbstractAsyncContextManager[AsyncIterator[Any]] = self._hub.ticks(
+                instruments, mode, subscriber=self.name
+            )
+            return result
+        return _direct(self.client.stream_ticks, instruments, mode=mode)
+
+    def candles(self, symbol: str, interval: str) -> AbstractAsyncContextManager[AsyncIterator[Any]]:
+        """Live candles of ``symbol`` at ``interval`` (``"minute"``, ``"5minute"``, ...)."""
+        if self._hub is not None:
+            result: AbstractAsyncContextManager[AsyncIterator[Any]] = self._hub.candles(
+                symbol, interval, subscriber=self.name
+            )
+            return result
+        return _direct(self.client.stream_candles, symbol, interval=interval)
+
+    def pnl(self, interval_seconds: float = 1.0) -> AbstractAsyncContextManager[AsyncIterator[Any]]:
+        """This run's P&L updates."""
+        if self._hub is not None:
+            result: AbstractAsyncContextManager[AsyncIterator[Any]] = self._hub.pnl(
+                self.run.run_id, interval_seconds=interval_seconds, subscriber=self.name
+            )
+            return result
+        return _direct(self.client.stream_run_pnl, self.run.run_id, interval_seconds=interval_seconds)
+
+    def timeline(self, after_cursor: int = 0) -> AbstractAsyncContextManager[AsyncIterator[Any]]:
+        """This run's timeline events after ``after_cursor``."""
+        if self._hub is not None:
+            result: AbstractAsyncContextManager[AsyncIterator[Any]] = self._hub.timeline(
+                self.run.run_id, after_cursor=after_cursor, subscriber=self.name
+            )
+            return result
+        return _direct(self.client.stream_timeline, self.run.run_id, after_cursor=after_cursor)
+
+
+def _candles_of(response: Any) -> list[Any]:
+    if isinstance(response, Mapping):
+        candles = response.get("candles") or []
+    else:
+        candles = getattr(response, "candles", None) or []
+    return list(candles)
+
+
+@asynccontextmanager
+async def _direct(
+    open_stream: Callable[..., Any], *args: Any, **kwargs: Any
+) -> AsyncIterator[AsyncIterator[Any]]:
+    # the client's streams are async context managers yielding async iterators (team notes)
+    async with open_stream(*args, **kwargs) as events:
+        yield events
