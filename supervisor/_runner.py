@@ -1,0 +1,399 @@
+"""One strategy's life in the daemon: acquire the run's session, heartbeat it, run the body,
+restart it after crashes, quarantine it when it keeps crashing, and release on the way out.
+
+States (``StrategyRunner.state``)::
+
+    starting ──> standby ──> running <──> backoff ──> quarantined ─(operator)─> starting
+        │                      │   └──> session_lost ───────────────(operator)─> starting
+        └──> failed            └──> stopped (the body returned, or shutdown)
+
+The heartbeat task and the strategy body are sibling tasks: a body that crashes, hangs or
+awaits forever never delays a beat (invariant 2). A body that *computes* without awaiting
+blocks the whole trio thread; that is documented in :mod:`supervisor._strategy` and made visible
+through ``loop_busy_seconds``. Heartbeats carry the runner's real state, never a fake "healthy"
+for a strategy that is not running (invariant 3). The runner never trades (invariant 1).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import Counter
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import trio
+
+from ._config import SupervisorSection
+from ._managed_run import (
+    Acquired,
+    HeartbeatStats,
+    RunMismatchError,
+    RunUnavailableError,
+    SessionCounters,
+    StrategyRun,
+    acquire_session,
+    release_session,
+    serve_heartbeats,
+)
+from ._plugins import ResolvedStrategy
+from ._restart import RestartPolicy
+from ._statedir import StateDir
+from ._strategy import Progress, StrategyContext
+from .client._backoff import Backoff
+from .client._errors import KiteAlgoWorkerError
+
+__all__ = ["READY_STATES", "STATES", "StrategyRunner"]
+
+STATES = ("starting", "running", "backoff", "quarantined", "standby", "session_lost", "stopped", "failed")
+READY_STATES = frozenset({"running", "quarantined", "standby"})
+_OPERATOR_RESTARTABLE = frozenset({"quarantined", "session_lost", "failed", "stopped"})
+
+log = logging.getLogger("supervisor.runner")
+
+
+class StrategyRunner:
+    """Runs one configured strategy. Created and served by the supervisor (``serve``),
+    stopped by it (``stop``). Public attributes are read by ``statistics()`` and ``/status``."""
+
+    def __init__(
+        self,
+        resolved: ResolvedStrategy,
+        *,
+        client: Any,
+        settings: SupervisorSection,
+        state_dir: StateDir | None = None,
+        hub: Any | None = None,
+        wall_clock: Callable[[], float],
+        rng: random.Random | None = None,
+    ) -> None:
+        self.resolved = resolved
+        self.name = resolved.name
+        self.plugin = resolved.config.plugin
+        self.run_id = resolved.config.run.strategy_run_id
+        self._client = client
+        self._settings = settings
+        self._state_dir = state_dir
+        self._hub = hub
+        self._wall_clock = wall_clock
+        self.policy = RestartPolicy(settings.restart, rng)
+        self._acquire_backoff = Backoff(1.0, 30.0, rng=rng)
+        self.state = "starting"
+        self.reason: str | None = None  # why failed / quarantined / lost / stopped
+        self.last_error: str | None = None
+        self.reached_ready = False
+        self.recovered = False
+        self.restarts = 0
+        self.quarantines = 0
+        self.heartbeats = HeartbeatStats()
+        self.sessions = SessionCounters()
+        self.intents: Counter[str] = Counter()
+        self.progress = Progress()
+        self.loop_busy_seconds = 0.0
+        self.stopping = trio.Event()
+        self.nonce: str | None = None
+        self.run_doc: Any = None
+        self.log = logging.LoggerAdapter(log, {"strategy": self.name, "run_id": self.run_id})
+        self._lifecycle_scope = trio.CancelScope()
+        self._session_scope: trio.CancelScope | None = None
+        self._body_scope: trio.CancelScope | None = None
+        self._body_running = False
+        self._body_finished = trio.Event()
+        self._restart_requested = trio.Event()
+        self._restart_body = False
+        self._lifecycle_done = trio.Event()
+
+    def __repr__(self) -> str:
+        return f"StrategyRunner(name={self.name!r}, state={self.state!r})"
+
+    # -- state --------------------------------------------------------------------------------
+    def _set_state(self, state: str, reason: str | None = None) -> None:
+        if state != self.state:
+            self.log.info("state %s -> %s%s", self.state, state, f" ({reason})" if reason else "")
+        self.state = state
+        if reason is not None or state in ("running", "starting"):
+            self.reason = reason
+        if state in READY_STATES:
+            self.reached_ready = True
+
+    def _report(self) -> tuple[str, dict[str, Any]]:
+        """Status and metrics for the next heartbeat: the truth about the strategy."""
+        if self.stopping.is_set():
+            status = "stopping"
+        elif self.state == "running":
+            status = "healthy"
+        else:
+            status = "degraded"
+        age = None if self.progress.last_at is None else round(trio.current_time() - self.progress.last_at, 3)
+        metrics: dict[str, Any] = {
+            "state": self.state,
+            "restarts": self.restarts,
+            "progress_count": self.progress.count,
+            "progress_age_s": age,
+        }
+        if self.progress.metrics:
+            metrics["strategy"] = dict(self.progress.metrics)
+        return status, metrics
+
+    def _persist(self, nonce: str | None) -> None:
+        if self._state_dir is not None:
+            try:
+                self._state_dir.save(self.name, self.run_id, nonce)
+            except OSError as exc:
+                self.log.error("cannot persist the session nonce: %s", exc)
+
+    def _on_nonce(self, nonce: str) -> None:
+        self.nonce = nonce
+        self._persist(nonce)
+
+    def _on_standby(self, run: Any) -> None:
+        self._set_state("standby", "another worker holds the session")
+
+    # -- operator -----------------------------------------------------------------------------
+    def request_restart(self) -> str:
+        """Operator restart (``POST /strategies/{name}/restart``); never blocks.
+
+        A quarantined, lost, failed or stopped strategy starts again from the session step with
+        a fresh restart budget; a running or backing-off one restarts its body now.
+        Returns ``"restarting"`` or ``"ignored"`` (shutting down, starting or standby).
+        """
+        if self.stopping.is_set():
+            return "ignored"
+        if self.state in _OPERATOR_RESTARTABLE:
+            self._restart_requested.set()
+            return "restarting"
+        if self.state in ("running", "backoff") and self._body_scope is not None:
+            self._restart_body = True
+            self._body_scope.cancel()
+            return "restarting"
+        return "ignored"
+
+    async def _wait_operator(self) -> None:
+        await self._restart_requested.wait()
+        self._restart_requested = trio.Event()
+        self.policy.reset()
+        self.log.info("operator restart")
+        self._set_state("starting")
+
+    # -- life ---------------------------------------------------------------------------------
+    async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Run until :meth:`stop` (returns then). Never raises for the strategy's failures."""
+        task_status.started()
+        try:
+            with self._lifecycle_scope:
+                await self._lifecycle()
+        finally:
+            self._lifecycle_done.set()
+
+    async def _lifecycle(self) -> None:
+        while True:
+            try:
+                acquired = await self._acquire()
+            except (RunMismatchError, RunUnavailableError) as exc:
+                self._set_state("failed", str(exc))
+                self.log.error("%s", exc)
+                await self._wait_operator()
+                continue
+            except (KiteAlgoWorkerError, trio.TooSlowError) as exc:
+                # the backend is unreachable or erroring: keep trying, visibly
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                delay = self._acquire_backoff.next_delay()
+                self.log.warning(
+                    "cannot obtain the run's session (%s); retrying in %.1fs", self.last_error, delay
+                )
+                await trio.sleep(delay)
+                continue
+            self._acquire_backoff.reset()
+            end = await self._drive(acquired)
+            if end == "session_lost":
+                self.nonce = None
+                self._persist(None)
+                self._set_state("session_lost", "the backend gave the session to another worker (409)")
+                self.log.error("session lost: strategy stopped, not fighting the new holder")
+            else:
+                await self._give_up(end)
+            await self._wait_operator()
+
+    async def _acquire(self) -> Acquired:
+        persisted = self._state_dir.load(self.name) if self._state_dir is not None else None
+        nonce = persisted.session_nonce if persisted and persisted.strategy_run_id == self.run_id else None
+        settings = self._settings
+        acquired = await acquire_session(
+            self._client,
+            self.resolved.config.run,
+            persisted_nonce=nonce,
+            counters=self.sessions,
+            timeout=max(settings.beat_timeout_s, 5.0),
+            standby_poll_s=settings.standby_poll_s,
+            on_standby=self._on_standby,
+            on_nonce=self._on_nonce,
+        )
+        self.recovered = not acquired.created
+        self.run_doc = acquired.run
+        self.log.info(
+            "session %s (%s)",
+            "re-attached" if acquired.reattached else "claimed",
+            "new run" if acquired.created else "existing run",
+        )
+        return acquired
+
+    def _on_lost(self) -> None:
+        # stop trading at once: the new holder owns the run now (§8)
+        self._set_state("session_lost", "the backend gave the session to another worker (409)")
+        if self._session_scope is not None:
+            self._session_scope.cancel()
+
+    async def _drive(self, acquired: Acquired) -> str:
+        """Heartbeat and run the body until it ends; returns finished, quarantined,
+        stopped or session_lost."""
+        settings = self._settings
+        assert self.nonce is not None
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(
+                partial(
+                    serve_heartbeats,
+                    self._client,
+                    self.run_id,
+                    self.nonce,
+                    interval=settings.heartbeat_interval_s,
+                    timeout=settings.beat_timeout_s,
+                    stats=self.heartbeats,
+                    report=self._report,
+                    on_lost=self._on_lost,
+                    wall_clock=self._wall_clock,
+                )
+            )
+            end = await self._supervise_body(acquired)
+            nursery.cancel_scope.cancel()
+        return end
+
+    async def _supervise_body(self, acquired: Acquired) -> str:
+        recovered = self.recovered
+        run = StrategyRun(self._client, self.run_id, acquired.nonce, acquired.run, self.intents)
+        with trio.CancelScope() as self._session_scope:
+            while True:
+                self._set_state("running")
+                ctx = StrategyContext(
+                    name=self.name,
+                    params=self.resolved.params,
+                    run=run,
+                    recovered=recovered,
+                    client=self._client,
+                    stopping=self.stopping,
+                    progress=self.progress,
+                    hub=self._hub,
+                )
+                crash = await self._run_body(ctx)
+                if self.stopping.is_set():
+                    # shutdown in progress: keep heartbeating until the supervisor releases us
+                    self._set_state("stopped", "shutdown")
+                    await trio.sleep_forever()
+                if self._restart_body:
+                    self._restart_body = False
+                    self.policy.reset()
+                    recovered = True
+                    continue
+                if crash is None:
+                    return "finished"
+                ran_for, error = crash
+                self.restarts += 1
+                delay = self.policy.on_crash(trio.current_time(), ran_for)
+                if delay is None:
+                    return "quarantined"
+                self._set_state("backoff", error)
+                self.log.warning("strategy crashed (%s); restarting in %.2fs", error, delay)
+                with trio.CancelScope() as self._body_scope:  # an operator restart skips the wait
+                    await trio.sleep(delay)
+                self._restart_body = False
+                recovered = True
+        return "session_lost"
+
+    async def _run_body(self, ctx: StrategyContext) -> tuple[float, str] | None:
+        """Run one incarnation of the body; ``(ran_for, error)`` when it crashed."""
+        started = trio.current_time()
+        self._body_finished = trio.Event()
+        self._body_running = True
+        crash: tuple[float, str] | None = None
+        try:
+            with trio.CancelScope() as self._body_scope:
+                try:
+                    strategy = self.resolved.strategy_cls()
+                    await strategy.run(ctx)
+                except Exception as exc:  # isolation boundary: one strategy's crash stays its own
+                    self.last_error = f"{type(exc).__name__}: {exc}"
+                    self.log.error("strategy crashed", exc_info=True)
+                    crash = (trio.current_time() - started, self.last_error)
+        finally:
+            self._body_running = False
+            self._body_finished.set()
+        return crash
+
+    async def _give_up(self, end: str) -> None:
+        """Quarantine (or a finished body): stop heartbeats, say why, release the session."""
+        if end == "quarantined":
+            self.quarantines += 1
+            crashes = self.policy.crashes_in_window(trio.current_time())
+            restart = self._settings.restart
+            reason = (
+                f"quarantined by the supervisor after {crashes} crashes within {restart.window_s:g}s "
+                f"(max_restarts={restart.max_restarts}); last error: {self.last_error}"
+            )
+            self._set_state("quarantined", reason)
+        else:
+            reason = "the strategy finished; session released by the supervisor"
+            self._set_state("stopped", reason)
+        self.log.error("%s", reason) if end == "quarantined" else self.log.info("%s", reason)
+        nonce = self.nonce
+        if nonce is None:
+            return
+        timeout = self._settings.release_timeout_s
+        with trio.move_on_after(timeout):
+            try:
+                await self._client.log_decision_event(
+                    self.run_id,
+                    session_nonce=nonce,
+                    decision_type="note",
+                    action="observe",
+                    summary=reason[:500],
+                    metadata={
+                        "source": "kite-algo-supervisor",
+                        "state": self.state,
+                        "restarts": self.restarts,
+                    },
+                )
+            except KiteAlgoWorkerError as exc:
+                self.log.warning("could not log the %s decision event: %s", end, exc)
+        outcome = await release_session(self._client, self.run_id, nonce, self.sessions, timeout)
+        if outcome in ("ok", "conflict"):
+            self.nonce = None
+            self._persist(None)
+
+    # -- shutdown -----------------------------------------------------------------------------
+    async def wait_body_finished(self) -> None:
+        """Block until the strategy body is not running (returns at once if it is not)."""
+        if self._body_running:
+            await self._body_finished.wait()
+
+    async def stop(self) -> str:
+        """Cancel what is left of the strategy, then release its session (bounded).
+
+        Call after setting ``stopping`` and allowing the grace period. Returns the release
+        outcome: ok, conflict (it was already lost), error, timeout, or none (no session held).
+        Never calls ``exit_run``.
+        """
+        self.stopping.set()
+        timeout = self._settings.release_timeout_s
+        self._lifecycle_scope.cancel()
+        with trio.move_on_after(timeout):
+            await self._lifecycle_done.wait()
+        nonce = self.nonce
+        outcome = "none"
+        if nonce is not None:
+            outcome = await release_session(self._client, self.run_id, nonce, self.sessions, timeout)
+            if outcome in ("ok", "conflict"):
+                self.nonce = None
+                self._persist(None)
+        if self.state not in ("failed", "quarantined", "session_lost"):
+            self._set_state("stopped", "shutdown")
+        return outcome

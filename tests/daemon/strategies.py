@@ -1,0 +1,57 @@
+"""Small strategies used by the daemon tests (plain classes, injected through a registry)."""
+
+from __future__ import annotations
+
+import trio
+from pydantic import BaseModel, ConfigDict
+
+from supervisor._strategy import Strategy, StrategyContext
+
+
+class Idle(Strategy):
+    """Reports progress every second until asked to stop."""
+
+    async def run(self, ctx: StrategyContext) -> None:
+        while not ctx.stopping.is_set():
+            ctx.progress(ticks=1)
+            with trio.move_on_after(1):
+                await ctx.stopping.wait()
+
+
+class CrashAtOnce(Strategy):
+    async def run(self, ctx: StrategyContext) -> None:
+        raise RuntimeError("boom")
+
+
+class CrashAfter(Strategy):
+    """Raises after 2 s, forever (a crash loop with backoff)."""
+
+    async def run(self, ctx: StrategyContext) -> None:
+        await trio.sleep(2)
+        raise ValueError("later boom")
+
+
+class Hang(Strategy):
+    """Awaits forever and ignores ``stopping``."""
+
+    async def run(self, ctx: StrategyContext) -> None:
+        await trio.sleep_forever()
+
+
+class Finishes(Strategy):
+    async def run(self, ctx: StrategyContext) -> None:
+        await trio.sleep(1)
+
+
+class EmaParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    symbol: str
+    fast: int = 9
+    slow: int = 21
+
+
+class WithParams(Strategy):
+    Params = EmaParams
+
+    async def run(self, ctx: StrategyContext) -> None:
+        await ctx.stopping.wait()

@@ -1,0 +1,86 @@
+"""Heartbeats: exact, drift-free cadence, and isolation from every other strategy's trouble."""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import trio
+import trio.testing
+
+from supervisor._supervisor import Supervisor
+from supervisor.sandbox import SandboxHandle
+
+from .conftest import resolved, settings
+from .strategies import CrashAfter, CrashAtOnce, Hang, Idle
+from .wire import WireClient
+
+
+async def test_cadence_is_exact_and_drift_free(
+    nursery: trio.Nursery, sandbox: SandboxHandle, client: WireClient, autojump_clock: trio.testing.MockClock
+) -> None:
+    sup = Supervisor([resolved("a", Idle)], client=client, settings=settings(heartbeat_interval_s=7))
+    with trio.fail_after(30):
+        await nursery.start(sup.serve)
+    start = trio.current_time()
+    await trio.sleep(7 * 20 + 1)
+    runner = sup.runners["a"]
+    beats = list(runner.heartbeats.recent)
+    assert len(beats) == 16
+    assert [b - a for a, b in itertools.pairwise(beats)] == [7.0] * 15
+    # absolute schedule: beat n lands at acquisition time + n * 7, no accumulated drift
+    assert runner.heartbeats.ok == 20
+    assert beats[-1] - start < 7 * 20 + 0.5
+    assert runner.heartbeats.missed == 0
+    # the backend saw them: the run is healthy and its last heartbeat is recent
+    doc = await client.get_run("run-a")
+    assert doc["health_status"] == "healthy"
+    assert doc["heartbeat_age_sec"] <= 1
+
+
+async def test_slow_backend_beats_are_bounded_and_counted_missed(
+    nursery: trio.Nursery, sandbox: SandboxHandle, client: WireClient, autojump_clock: trio.testing.MockClock
+) -> None:
+    sup = Supervisor([resolved("a", Idle)], client=client, settings=settings(heartbeat_interval_s=5))
+    await nursery.start(sup.serve)
+    await trio.sleep(12)  # beats at +5, +10
+    sandbox.faults.add(path="/worker/runs/*/heartbeat", method="POST", latency_s=30.0, times=2)
+    await trio.sleep(30)
+    runner = sup.runners["a"]
+    assert runner.heartbeats.missed >= 2
+    before = list(runner.heartbeats.recent)
+    await trio.sleep(20)
+    after = [t for t in runner.heartbeats.recent if t not in before]
+    # back on the original grid: every beat time is (acquisition + k*5)
+    grid0 = before[0]
+    assert after and all(abs(((t - grid0) / 5) - round((t - grid0) / 5)) < 1e-9 for t in after)
+
+
+async def test_crashing_hanging_and_looping_strategies_never_delay_another(
+    nursery: trio.Nursery, sandbox: SandboxHandle, client: WireClient, autojump_clock: trio.testing.MockClock
+) -> None:
+    strategies = [
+        resolved("steady", Idle),
+        resolved("crasher", CrashAtOnce),
+        resolved("hanger", Hang),
+        resolved("looper", CrashAfter),
+    ]
+    sup = Supervisor(
+        strategies, client=client, settings=settings(heartbeat_interval_s=5), rng=random.Random(3)
+    )
+    await nursery.start(sup.serve)
+    await trio.sleep(5 * 40 + 1)
+    steady = sup.runners["steady"]
+    beats = list(steady.heartbeats.recent)
+    assert [round(b - a, 9) for a, b in itertools.pairwise(beats)] == [5.0] * (len(beats) - 1)
+    assert steady.heartbeats.ok == 40 and steady.heartbeats.missed == 0
+    assert steady.state == "running"
+    # the hanging one is still heartbeated (it is running, as far as anyone can tell)
+    assert sup.runners["hanger"].heartbeats.ok == 40
+    assert sup.runners["hanger"].state == "running"
+    # the crashers ended in quarantine: their heartbeats stopped
+    assert sup.runners["crasher"].state == "quarantined"
+    assert sup.runners["looper"].state == "quarantined"
+    assert sup.runners["crasher"].heartbeats.ok < 3
+    report = await sup.shutdown()
+    assert report.exit_code == 0
