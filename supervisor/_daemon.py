@@ -1,0 +1,177 @@
+"""The daemon's composition root: backend (or the embedded sandbox), client, stream hub,
+supervisor, HTTP and signals, nested so that teardown runs in the right order::
+
+    root nursery
+    ├── embedded sandbox (when backend.base_url is "embedded")   torn down last
+    └── client  ── stream hub ── supervisor (runners) ── HTTP     sessions released first
+        └── signal watcher: SIGTERM/SIGINT -> request_shutdown()  (a second one skips the grace)
+
+:func:`run_daemon` returns the process exit code: 0 when every session was released, 1 when
+some were not (they are named in the log). Dependencies (client factory, hub factory, metrics
+handler, plugin registry, environment) are parameters; the CLI supplies the real ones.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from ._config import SupervisorConfig
+from ._http import MetricsHandler, serve_http
+from ._plugins import ResolvedStrategy, SkippedStrategy
+from ._statedir import StateDir
+from ._supervisor import Supervisor
+
+__all__ = ["DaemonHandle", "DaemonSetupError", "default_client_factory", "run_daemon"]
+
+log = logging.getLogger("supervisor.daemon")
+
+ClientFactory = Callable[[str, str, float], AbstractAsyncContextManager[Any]]
+HubFactory = Callable[[Any], AbstractAsyncContextManager[Any]]
+
+
+class DaemonSetupError(RuntimeError):
+    """The daemon cannot start (no token for a remote backend, unusable state dir, ...)."""
+
+
+@dataclass
+class DaemonHandle:
+    """Given to ``task_status`` once the daemon serves: for tests and embedding."""
+
+    supervisor: Supervisor
+    http_url: str
+    backend_url: str
+    sandbox: Any
+
+    def request_shutdown(self) -> None:
+        """What SIGTERM does. Never blocks."""
+        self.supervisor.request_shutdown()
+
+
+@asynccontextmanager
+async def default_client_factory(base_url: str, token: str, timeout: float) -> AsyncIterator[Any]:
+    """The real client (``supervisor.client.AsyncKiteAlgoWorkerClient``)."""
+    from supervisor.client import AlgoWorkerConfig, AsyncKiteAlgoWorkerClient  # type: ignore[attr-defined]
+
+    async with AsyncKiteAlgoWorkerClient(
+        AlgoWorkerConfig(base_url=base_url, token=token, timeout=timeout)
+    ) as client:
+        yield client
+
+
+def default_hub_factory() -> HubFactory | None:
+    """The stream hub, when the hub package is installed in this tree."""
+    try:
+        from supervisor.hub import open_stream_hub  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return None
+    factory: HubFactory = open_stream_hub
+    return factory
+
+
+@asynccontextmanager
+async def _no_hub(client: Any) -> AsyncIterator[None]:
+    yield None
+
+
+async def _watch_signals(supervisor: Supervisor) -> None:
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async for signum in signals:
+            first = not supervisor.shutting_down
+            log.warning(
+                "%s: %s",
+                signal.Signals(signum).name,
+                "graceful shutdown" if first else "skipping the rest of the grace period",
+            )
+            supervisor.request_shutdown()
+
+
+async def run_daemon(
+    config: SupervisorConfig,
+    strategies: list[ResolvedStrategy],
+    *,
+    skipped: list[SkippedStrategy] | None = None,
+    state_dir: str | None = None,
+    client_factory: ClientFactory = default_client_factory,
+    hub_factory: HubFactory | None = None,
+    metrics_factory: Callable[[Supervisor], MetricsHandler] | None = None,
+    handle_signals: bool = True,
+    wall_clock: Callable[[], float] = time.time,
+    task_status: trio.TaskStatus[DaemonHandle] = trio.TASK_STATUS_IGNORED,
+) -> int:
+    """Run the daemon until shutdown is requested; returns the exit code (blocks).
+
+    Raises :class:`DaemonSetupError` before anything starts when the setup is unusable, and
+    ``OSError`` when the HTTP port cannot be bound.
+    """
+    settings = config.supervisor
+    state_path = state_dir or settings.state_dir
+    try:
+        store = StateDir(state_path) if state_path else None
+    except OSError as exc:
+        raise DaemonSetupError(f"state directory {state_path}: {exc.strerror or exc}") from exc
+    for skip in skipped or ():
+        log.error("%s", skip)
+    backend = config.backend
+    if not backend.embedded and backend.token is None:
+        raise DaemonSetupError(
+            "backend.token is empty: set ${KITE_ALGO_WORKER_TOKEN} in the environment (remote backend)"
+        )
+    async with trio.open_nursery() as root:
+        sandbox = None
+        if backend.embedded:
+            from supervisor.sandbox import serve_sandbox
+            from supervisor.sandbox._auth import new_token
+
+            token = store.secret("embedded-sandbox-token", new_token) if store else new_token()
+            db_path = str(Path(store.path) / "sandbox.sqlite3") if store else None
+            sandbox = await root.start(partial(serve_sandbox, token=token, db_path=db_path))
+            base_url = sandbox.base_url
+            log.info("embedded paper sandbox on %s", base_url)
+        else:
+            assert backend.token is not None
+            base_url, token = backend.base_url, backend.token.get_secret_value()
+        async with client_factory(base_url, token, backend.timeout_s) as client:
+            hubs = hub_factory or default_hub_factory() or _no_hub
+            async with hubs(client) as hub:
+                supervisor = Supervisor(
+                    strategies,
+                    client=client,
+                    settings=settings,
+                    state_dir=store,
+                    hub=hub,
+                    skipped=skipped or (),
+                    wall_clock=wall_clock,
+                )
+                async with trio.open_nursery() as services:
+                    await services.start(supervisor.serve)
+                    http_url = await services.start(
+                        partial(
+                            serve_http,
+                            supervisor,
+                            host=settings.http.host,
+                            port=settings.http.port,
+                            metrics_handler=metrics_factory(supervisor) if metrics_factory else None,
+                        )
+                    )
+                    if handle_signals:
+                        services.start_soon(_watch_signals, supervisor)
+                    log.info("daemon up: %d strategies, %d skipped", len(strategies), len(skipped or ()))
+                    task_status.started(DaemonHandle(supervisor, http_url, base_url, sandbox))
+                    await supervisor.wait_shutdown_requested()
+                    report = await supervisor.shutdown()
+                    services.cancel_scope.cancel()
+        root.cancel_scope.cancel()
+    for name in report.unreleased:
+        log.error("session of strategy %s was NOT released (%s)", name, report.outcomes[name])
+    log.info("stopped: %d sessions released", sum(1 for o in report.outcomes.values() if o == "ok"))
+    return report.exit_code

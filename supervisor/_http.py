@@ -1,0 +1,170 @@
+"""The daemon's small HTTP surface (hypercorn's trio server, a few lines of ASGI).
+
+=========================================  ===================================================
+``GET /healthz``                           200 while the process and its event loop answer
+``GET /readyz``                            200 once every strategy reached running, quarantined
+                                           or standby; 503 before that and during shutdown
+``GET /status``                            JSON of every strategy (state, run id, restarts, ...)
+``POST /strategies/{name}/restart``        operator restart (202; 404 unknown; 409 not now)
+``GET /metrics``                           mounted when a ``metrics_handler`` is given (OPS)
+=========================================  ===================================================
+
+Bind to loopback by default (``127.0.0.1:9464``): restart is an operator action without
+authentication, so expose the port only where operators are.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Protocol
+
+import trio
+from hypercorn.config import Config
+from hypercorn.trio import serve
+
+__all__ = ["HttpRequest", "HttpResponse", "build_app", "json_response", "serve_http"]
+
+log = logging.getLogger("supervisor.http")
+
+
+class SupervisorView(Protocol):
+    def ready(self) -> bool: ...
+    def status(self) -> dict[str, Any]: ...
+    def restart(self, name: str) -> str: ...
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    method: str
+    path: str
+    query: bytes
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+
+
+Handler = Callable[[HttpRequest], Awaitable[HttpResponse]]
+MetricsHandler = Callable[[], tuple[bytes, str]]  # -> (body, content type); sync, cheap
+
+
+def json_response(obj: Any, status: int = 200) -> HttpResponse:
+    return HttpResponse(status, json.dumps(obj, default=str).encode())
+
+
+def build_app(
+    supervisor: SupervisorView,
+    *,
+    metrics_handler: MetricsHandler | None = None,
+    extra_routes: Mapping[tuple[str, str], Handler] | None = None,
+) -> Callable[..., Awaitable[None]]:
+    """The ASGI app. ``extra_routes`` maps ``(method, path)`` to ``async handler(request)``."""
+    routes: dict[tuple[str, str], Handler] = {}
+
+    async def healthz(request: HttpRequest) -> HttpResponse:
+        return json_response({"status": "ok"})
+
+    async def readyz(request: HttpRequest) -> HttpResponse:
+        ready = supervisor.ready()
+        return json_response({"ready": ready}, 200 if ready else 503)
+
+    async def status(request: HttpRequest) -> HttpResponse:
+        return json_response(supervisor.status())
+
+    async def metrics(request: HttpRequest) -> HttpResponse:
+        assert metrics_handler is not None
+        body, content_type = metrics_handler()
+        return HttpResponse(200, body, content_type)
+
+    routes[("GET", "/healthz")] = healthz
+    routes[("GET", "/readyz")] = readyz
+    routes[("GET", "/status")] = status
+    if metrics_handler is not None:
+        routes[("GET", "/metrics")] = metrics
+    routes.update(extra_routes or {})
+
+    async def restart(name: str) -> HttpResponse:
+        try:
+            result = supervisor.restart(name)
+        except KeyError:
+            return json_response({"detail": f"no strategy named {name!r}"}, 404)
+        if result != "restarting":
+            return json_response({"name": name, "result": result, "detail": "not restartable now"}, 409)
+        log.info("operator restart of %s requested over HTTP", name)
+        return json_response({"name": name, "result": result}, 202)
+
+    async def dispatch(request: HttpRequest) -> HttpResponse:
+        handler = routes.get((request.method, request.path))
+        if handler is not None:
+            return await handler(request)
+        parts = request.path.strip("/").split("/")
+        if len(parts) == 3 and parts[0] == "strategies" and parts[2] == "restart":
+            if request.method != "POST":
+                return json_response({"detail": "method not allowed"}, 405)
+            return await restart(parts[1])
+        if any(path == request.path for _, path in routes):
+            return json_response({"detail": "method not allowed"}, 405)
+        return json_response({"detail": "not found"}, 404)
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
+        request = HttpRequest(scope["method"], scope["path"], scope.get("query_string", b""))
+        try:
+            response = await dispatch(request)
+        except Exception:  # isolation boundary: a handler bug must not kill the server
+            log.exception("HTTP handler failed for %s %s", request.method, request.path)
+            response = json_response({"detail": "internal error"}, 500)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": response.status,
+                "headers": [
+                    (b"content-type", response.content_type.encode()),
+                    (b"content-length", str(len(response.body)).encode()),
+                    (b"cache-control", b"no-store"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": response.body})
+
+    return app
+
+
+async def serve_http(
+    supervisor: SupervisorView,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 9464,
+    metrics_handler: MetricsHandler | None = None,
+    extra_routes: Mapping[tuple[str, str], Handler] | None = None,
+    task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve the daemon's HTTP endpoints until cancelled; ``task_status.started(url)`` once
+    bound (``port=0`` picks a free port). Raises ``OSError`` when the address is taken."""
+    config = Config()
+    config.bind = [f"{host}:{port}"]
+    config.accesslog = None
+    config.errorlog = logging.getLogger("hypercorn.error")
+    config.graceful_timeout = 1.0
+    app: Any = build_app(supervisor, metrics_handler=metrics_handler, extra_routes=extra_routes)
+    async with trio.open_nursery() as nursery:
+        binds = await nursery.start(partial(serve, app, config, mode="asgi"))
+        url = str(binds[0]).rstrip("/")
+        log.info("HTTP on %s (/healthz /readyz /status%s)", url, " /metrics" if metrics_handler else "")
+        task_status.started(url)

@@ -1,0 +1,158 @@
+"""The composed daemon in-process: embedded sandbox, HTTP endpoints, graceful shutdown."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import trio
+import trio.testing
+
+from supervisor._config import parse_config
+from supervisor._daemon import DaemonHandle, run_daemon
+from supervisor._plugins import PluginRegistry, resolve_strategies
+
+from .strategies import CrashAtOnce, Hang, Idle, WithParams
+from .wire import WireClient
+
+CONFIG = """
+backend:
+  base_url: embedded
+supervisor:
+  heartbeat_interval_s: 5
+  shutdown_grace_s: 4
+  release_timeout_s: 2
+  http: {host: 127.0.0.1, port: 0}
+  restart: {initial_backoff_s: 1, max_backoff_s: 4, max_restarts: 2, window_s: 60}
+strategies:
+"""
+STRATEGY = """  - name: {name}
+    plugin: {plugin}
+    run: {{strategy_run_id: run-{name}, template_id: tmpl, account_scope: "kite:paper-a"}}
+    params: {params}
+"""
+REGISTRY = PluginRegistry.from_classes({"idle": Idle, "crash": CrashAtOnce, "hang": Hang, "ema": WithParams})
+
+
+def config_text(*strategies: tuple[str, str, str]) -> str:
+    return CONFIG + "".join(STRATEGY.format(name=n, plugin=p, params=params) for n, p, params in strategies)
+
+
+@asynccontextmanager
+async def wire_factory(base_url: str, token: str, timeout: float) -> AsyncIterator[WireClient]:
+    client = WireClient(base_url, token)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+class Daemon:
+    def __init__(self) -> None:
+        self.exit_code: int | None = None
+        self.done = trio.Event()
+
+    async def run(self, text: str, state_dir: Path | None = None, *, task_status: Any) -> None:
+        config, locator = parse_config(text, file="test.yaml", environ={})
+        resolved, skipped = resolve_strategies(config, locator, REGISTRY)
+        self.exit_code = await run_daemon(
+            config,
+            resolved,
+            skipped=skipped,
+            state_dir=str(state_dir) if state_dir else None,
+            client_factory=wire_factory,
+            handle_signals=False,
+            task_status=task_status,
+        )
+        self.done.set()
+
+
+async def start(
+    nursery: trio.Nursery, text: str, state_dir: Path | None = None
+) -> tuple[Daemon, DaemonHandle]:
+    daemon = Daemon()
+    handle: DaemonHandle = await nursery.start(partial(daemon.run, text, state_dir))
+    return daemon, handle
+
+
+async def test_embedded_daemon_serves_http_and_shuts_down_cleanly(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    text = config_text(("a", "idle", "{}"), ("b", "ema", "{symbol: NSE:INFY}"), ("bad", "ema", "{fast: 3}"))
+    daemon, handle = await start(nursery, text, tmp_path / "state")
+    async with httpx.AsyncClient(base_url=handle.http_url, timeout=10) as http:
+        assert (await http.get("/healthz")).json() == {"status": "ok"}
+        await trio.sleep(1)
+        ready = await http.get("/readyz")
+        assert ready.status_code == 200
+        status = (await http.get("/status")).json()
+        assert [(s["name"], s["state"]) for s in status["strategies"]] == [("a", "running"), ("b", "running")]
+        assert status["skipped"][0]["name"] == "bad"
+        assert "test.yaml:" in status["skipped"][0]["reason"]
+        assert "strategies[2].params.symbol: Field required" in status["skipped"][0]["reason"]
+        assert (await http.post("/strategies/nope/restart")).status_code == 404
+        assert (await http.get("/strategies/a/restart")).status_code == 405
+        assert (await http.get("/nothing")).status_code == 404
+    sandbox = handle.sandbox
+    assert sandbox is not None
+    assert {r.worker_session_nonce is not None for r in sandbox.state.runs.values()} == {True}
+    await trio.sleep(30)
+    handle.request_shutdown()
+    with trio.fail_after(10):
+        await daemon.done.wait()
+    assert daemon.exit_code == 0
+    # every session released; no order placed, no exit called, runs still open
+    assert {r.worker_session_nonce for r in sandbox.state.runs.values()} == {None}
+    assert {r.status for r in sandbox.state.runs.values()} == {"open"}
+    assert sandbox.state.intents == {}
+    assert sandbox.state.executions == 0
+    assert all("exit_reason" not in r.runtime_state for r in sandbox.state.runs.values())
+    # the embedded token is kept in the state dir, 0600
+    assert oct((tmp_path / "state" / "embedded-sandbox-token").stat().st_mode & 0o777) == "0o600"
+
+
+async def test_grace_then_cancel_and_second_request_skips_grace(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    daemon, handle = await start(nursery, config_text(("idle", "idle", "{}"), ("hang", "hang", "{}")))
+    await trio.sleep(2)
+    begun = trio.current_time()
+    handle.request_shutdown()
+    with trio.fail_after(20):
+        await daemon.done.wait()
+    assert 4 <= trio.current_time() - begun < 5  # the hanging strategy used the whole grace
+    assert daemon.exit_code == 0
+
+    daemon2, handle2 = await start(nursery, config_text(("hang", "hang", "{}")))
+    await trio.sleep(2)
+    begun = trio.current_time()
+    handle2.request_shutdown()
+    await trio.sleep(0.5)
+    handle2.request_shutdown()  # a second signal: skip the rest of the grace
+    with trio.fail_after(20):
+        await daemon2.done.wait()
+    assert trio.current_time() - begun < 1
+    assert daemon2.exit_code == 0
+    sandbox = handle2.sandbox
+    assert sandbox.state.runs["run-hang"].worker_session_nonce is None
+
+
+async def test_unreleased_session_gives_nonzero_exit_and_is_named(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    daemon, handle = await start(nursery, config_text(("a", "idle", "{}"), ("b", "idle", "{}")))
+    await trio.sleep(2)
+    handle.sandbox.faults.add(path="/worker/runs/run-b/claim-session", method="DELETE", latency_s=30)
+    caplog.set_level(logging.ERROR, logger="supervisor.daemon")
+    handle.request_shutdown()
+    with trio.fail_after(60):
+        await daemon.done.wait()
+    assert daemon.exit_code == 1
+    assert "session of strategy b was NOT released (timeout)" in caplog.text
+    assert "strategy a " not in caplog.text
