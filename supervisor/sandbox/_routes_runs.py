@@ -302,6 +302,49 @@ async def list_timeline(request: Request, ctx: AppContext) -> Response:
     )
 
 
+EXECUTION_KEYS = (
+    "cursor",
+    "strategy_run_id",
+    "account_id",
+    "basket_execution_id",
+    "event_type",
+    "payload",
+    "created_at",
+)
+
+
+def execution_view(event: dict[str, Any]) -> dict[str, Any]:
+    """The reduced event form of the execution-events endpoints (SDK 0.13, contract §4.12)."""
+    return {k: event.get(k) for k in EXECUTION_KEYS}
+
+
+def execution_filters(request: Request) -> dict[str, str]:
+    filters = {"event_kind": "execution"}
+    for name in ("basket_execution_id", "event_type"):
+        if value := request.q(name):
+            filters[name] = value
+    return filters
+
+
+async def list_execution_events(request: Request, ctx: AppContext) -> Response:
+    after = request.q_int("after_cursor", 0, ge=0) or 0
+    limit = request.q_int("limit", 200, ge=1, le=1000) or 200
+    filters = execution_filters(request)
+    token = ctx.authenticate(request, "runs:read")
+    state = _state(ctx)
+    run = state.run_for(token, request.path_params["run_id"])
+    events = state.timeline.query(run.strategy_run_id, after, limit, filters)
+    last = max([after] + [int(e["cursor"]) for e in events])
+    return json_response(
+        {
+            "strategy_run_id": run.strategy_run_id,
+            "after_cursor": after,
+            "last_cursor": last,
+            "events": [execution_view(e) for e in events],
+        }
+    )
+
+
 def register(router: Router) -> None:
     """Add this module's routes to ``router`` (paths relative to the API prefix)."""
     routes: list[tuple[str, str, Any]] = [
@@ -319,6 +362,7 @@ def register(router: Router) -> None:
         ("PATCH", "/worker/runs/{run_id}/protection", patch_run_protection),
         ("POST", "/worker/runs/{run_id}/decision-events", post_decision),
         ("GET", "/worker/runs/{run_id}/timeline", list_timeline),
+        ("GET", "/worker/runs/{run_id}/execution-events", list_execution_events),
     ]
     for method, path, handler in routes:
         router.add(method, path, handler)

@@ -11,7 +11,7 @@ buffers unboundedly on the server and never misses events (bounded by the state 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import anyio
@@ -19,7 +19,7 @@ import anyio
 from ._asgi import Request, Response, Router, dumps, sse_response
 from ._context import AppContext
 from ._portfolio import run_pnl
-from ._routes_runs import _state, timeline_filters
+from ._routes_runs import _state, execution_filters, execution_view, timeline_filters
 
 KEEPALIVE = b": heartbeat\n\n"
 KEEPALIVE_GAP_S = 15.0
@@ -68,14 +68,29 @@ async def pnl_stream(request: Request, ctx: AppContext) -> Response:
 
 
 async def timeline_stream(request: Request, ctx: AppContext) -> Response:
+    return await _event_stream(request, ctx, timeline_filters(request), None)
+
+
+async def execution_stream(request: Request, ctx: AppContext) -> Response:
+    return await _event_stream(request, ctx, execution_filters(request), execution_view)
+
+
+async def _event_stream(
+    request: Request,
+    ctx: AppContext,
+    filters: dict[str, str],
+    view: Callable[[dict[str, Any]], dict[str, Any]] | None,
+) -> Response:
     after = request.q_int("after_cursor", 0, ge=0) or 0
     limit = request.q_int("limit", 500, ge=1, le=2000) or 500
-    filters = timeline_filters(request)
     token = ctx.authenticate(request, "runs:read")
     state = _state(ctx)
     run = state.run_for(token, request.path_params["run_id"])
     run_id = run.strategy_run_id
     signal = ctx.timeline_signal
+
+    def frame(event: dict[str, Any]) -> bytes:
+        return sse_data(view(event) if view is not None else event)
 
     async def events() -> AsyncIterator[bytes]:
         seen = signal.generation  # subscribe before reading the backfill: nothing is lost
@@ -83,7 +98,7 @@ async def timeline_stream(request: Request, ctx: AppContext) -> Response:
         last = after
         for event in backfill:
             last = max(last, int(event["cursor"]))
-            yield sse_data(event)
+            yield frame(event)
         # Live: like the reference server, skip whatever the capped backfill left behind.
         last = max(last, _newest(ctx, run_id)) if len(backfill) >= limit else last
         while True:
@@ -95,7 +110,7 @@ async def timeline_stream(request: Request, ctx: AppContext) -> Response:
             seen = signal.generation
             for event in _state(ctx).timeline.query(run_id, last, 10_000, filters):
                 last = max(last, int(event["cursor"]))
-                yield sse_data(event)
+                yield frame(event)
 
     return sse_response(events(), stream_headers=False)
 
@@ -108,3 +123,4 @@ def _newest(ctx: AppContext, run_id: str) -> int:
 def register(router: Router) -> None:
     router.add("GET", "/worker/runs/{run_id}/pnl/stream", pnl_stream)
     router.add("GET", "/worker/runs/{run_id}/timeline/stream", timeline_stream)
+    router.add("GET", "/worker/runs/{run_id}/execution-events/stream", execution_stream)

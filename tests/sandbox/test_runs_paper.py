@@ -71,6 +71,10 @@ async def test_fill_replay_and_concurrent_same_key(api: httpx.AsyncClient, autoj
         assert len(orders) == 2 and {o["status"] for o in orders} == {"COMPLETE"}
         pnl = (await api.get("/worker/runs/run_p/pnl")).json()
         assert pnl["position_count"] == 1 and pnl["legs"][0]["net_quantity"] == 2
+        executions = (await api.get("/worker/runs/run_p/execution-events")).json()["events"]
+        assert [e["event_type"] for e in executions] == ["order.updated", "order.updated"]
+        assert set(executions[0]) == {"cursor", "strategy_run_id", "account_id", "basket_execution_id",
+                                      "event_type", "payload", "created_at"}  # fmt: skip
 
 
 async def test_resting_limit_modify_cancel(api: httpx.AsyncClient, autojump_clock: MockClock) -> None:
