@@ -15,4 +15,33 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
     __version__ = "0.0.0"
 
-__all__ = ["__version__"]
+from ._config import ConfigError as ConfigError
+from ._config import SupervisorConfig as SupervisorConfig
+from ._config import load_config as load_config
+from ._managed_run import StrategyRun as StrategyRun
+from ._plugins import ENTRY_POINT_GROUP as ENTRY_POINT_GROUP
+from ._plugins import PluginRegistry as PluginRegistry
+from ._strategy import NoParams as NoParams
+from ._strategy import Strategy as Strategy
+from ._strategy import StrategyContext as StrategyContext
+from ._supervisor import ShutdownReport as ShutdownReport
+from ._supervisor import StrategyStatistics as StrategyStatistics
+from ._supervisor import Supervisor as Supervisor
+from ._supervisor import SupervisorStatistics as SupervisorStatistics
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "ConfigError",
+    "NoParams",
+    "PluginRegistry",
+    "ShutdownReport",
+    "Strategy",
+    "StrategyContext",
+    "StrategyRun",
+    "StrategyStatistics",
+    "Supervisor",
+    "SupervisorConfig",
+    "SupervisorStatistics",
+    "__version__",
+    "load_config",
+]

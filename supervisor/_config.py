@@ -69,6 +69,11 @@ class BackendConfig(_Strict):
     token: SecretStr | None = None
     timeout_s: float = Field(default=10.0, gt=0, le=60)
 
+    @field_validator("token", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
     @property
     def embedded(self) -> bool:
         return self.base_url.strip() in ("", EMBEDDED)

@@ -1,0 +1,29 @@
+"""The package's public surface is curated: guard it."""
+
+from __future__ import annotations
+
+import supervisor
+
+EXPECTED = [
+    "ENTRY_POINT_GROUP",
+    "ConfigError",
+    "NoParams",
+    "PluginRegistry",
+    "ShutdownReport",
+    "Strategy",
+    "StrategyContext",
+    "StrategyRun",
+    "StrategyStatistics",
+    "Supervisor",
+    "SupervisorConfig",
+    "SupervisorStatistics",
+    "__version__",
+    "load_config",
+]
+
+
+def test_all_is_sorted_and_complete() -> None:
+    assert supervisor.__all__ == EXPECTED
+    for name in supervisor.__all__:
+        assert hasattr(supervisor, name), name
+    assert supervisor.ENTRY_POINT_GROUP == "kite_algo_supervisor.strategies"
