@@ -1,0 +1,146 @@
+"""Get-then-create outcomes, what heartbeats report, operator restart over HTTP, statistics."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import random
+from functools import partial
+from typing import Any
+
+import httpx
+import trio
+import trio.testing
+
+from supervisor._commands import format_status
+from supervisor._http import serve_http
+from supervisor._strategy import StrategyContext
+from supervisor._supervisor import Supervisor
+from supervisor.sandbox import SandboxHandle
+
+from .conftest import resolved, settings
+from .strategies import CrashAtOnce, Idle
+from .wire import WireClient
+
+
+class Trader(Idle):
+    """Uses ctx.key and the session-bound run (one order, as a strategy would decide to)."""
+
+    seen: list[StrategyContext] = []
+
+    async def run(self, ctx: StrategyContext) -> None:
+        Trader.seen.append(ctx)
+        ctx.progress(signal="none", equity=1.5)
+        await super().run(ctx)
+
+
+async def test_mismatched_and_closed_runs_fail_only_their_strategy(
+    nursery: trio.Nursery, sandbox: SandboxHandle, client: WireClient, autojump_clock: trio.testing.MockClock
+) -> None:
+    await client.create_run(
+        strategy_run_id="run-mm", template_id="other", account_scope="kite:paper-a", execution_mode="paper"
+    )
+    await client.create_run(
+        strategy_run_id="run-closed", template_id="tmpl", account_scope="kite:paper-a", execution_mode="paper"
+    )
+    sandbox.state.runs["run-closed"].status = "closed"
+    sup = Supervisor(
+        [resolved("mm", Idle), resolved("closed", Idle), resolved("ok", Idle)],
+        client=client,
+        settings=settings(),
+    )
+    await nursery.start(sup.serve)
+    await trio.sleep(1)
+    mm, closed, ok = (sup.runners[n] for n in ("mm", "closed", "ok"))
+    assert mm.state == "failed"
+    assert (
+        mm.reason
+        == "run run-mm exists with a different config (template_id: backend 'other' != config 'tmpl')"
+    )
+    assert closed.state == "failed"
+    assert closed.reason == "run run-closed is closed; it is not replaced (use a new strategy_run_id)"
+    assert ok.state == "running" and ok.recovered is False
+    assert sandbox.state.runs["run-closed"].worker_session_nonce is None  # never claimed
+    assert not sup.ready()  # failed strategies keep the daemon unready: an operator must act
+
+
+async def test_heartbeats_report_the_real_state_and_ctx_is_complete(
+    nursery: trio.Nursery, sandbox: SandboxHandle, client: WireClient, autojump_clock: trio.testing.MockClock
+) -> None:
+    bodies: list[dict[str, Any]] = []
+    real = client.run_heartbeat
+
+    async def spy(run_id: str, **kwargs: Any) -> Any:
+        bodies.append({"run_id": run_id, **kwargs})
+        return await real(run_id, **kwargs)
+
+    client.run_heartbeat = spy  # type: ignore[method-assign]
+    Trader.seen.clear()
+    sup = Supervisor(
+        [resolved("t", Trader), resolved("c", CrashAtOnce)],
+        client=client,
+        settings=settings(),
+        rng=random.Random(2),
+    )
+    await nursery.start(sup.serve)
+    await trio.sleep(11)
+    ctx = Trader.seen[0]
+    assert ctx.name == "t" and ctx.recovered is False
+    assert (
+        ctx.run.run_id == "run-t"
+        and ctx.run.session_nonce == sandbox.state.runs["run-t"].worker_session_nonce
+    )
+    assert ctx.run.run["strategy_run_id"] == "run-t"
+    assert ctx.key("entry", 20260508) == "run-t:entry:20260508"
+    assert "wsn_" not in repr(ctx.run)
+    t_beats = [b for b in bodies if b["run_id"] == "run-t" and b["status"] != "starting"]
+    assert t_beats[-1]["status"] == "healthy"
+    assert t_beats[-1]["metrics"]["state"] == "running"
+    assert t_beats[-1]["metrics"]["strategy"] == {"signal": "none", "equity": 1.5, "ticks": 1}
+    assert t_beats[-1]["metrics"]["progress_age_s"] <= 1.0
+    # the crashing strategy is never reported healthy while it is backing off
+    c_beats = [b for b in bodies if b["run_id"] == "run-c" and b["status"] != "starting"]
+    assert c_beats and all(b["status"] == "degraded" for b in c_beats)
+    assert all(b["metrics"]["state"] == "backoff" for b in c_beats)
+
+
+async def test_operator_restart_over_http_and_statistics(
+    nursery: trio.Nursery, sandbox: SandboxHandle, client: WireClient, autojump_clock: trio.testing.MockClock
+) -> None:
+    sup = Supervisor(
+        [resolved("q", CrashAtOnce), resolved("i", Idle)],
+        client=client,
+        settings=settings(),
+        rng=random.Random(5),
+    )
+    await nursery.start(sup.serve)
+    url = await nursery.start(
+        partial(serve_http, sup, port=0, metrics_handler=lambda: (b"m 1\n", "text/plain"))
+    )
+    await trio.sleep(60)
+    async with httpx.AsyncClient(base_url=url, timeout=10) as http:
+        assert (await http.get("/metrics")).text == "m 1\n"
+        status = (await http.get("/status")).json()
+        assert {s["name"]: s["state"] for s in status["strategies"]} == {"q": "quarantined", "i": "running"}
+        assert status["ready"] is True
+        response = await http.post("/strategies/q/restart")
+        assert response.status_code == 202
+        assert (await http.post("/strategies/i/restart")).status_code == 202  # restarts the body
+        await trio.sleep(0.1)
+        assert sup.runners["q"].state in ("running", "backoff")
+    stats = sup.statistics()
+    by_name = {s.name: s for s in stats.strategies}
+    q, i = by_name["q"], by_name["i"]
+    assert q.quarantines == 1 and q.restarts >= 4
+    assert q.session_claims == {"ok": 2} and q.session_releases == {"ok": 1}
+    assert i.state == "running" and i.heartbeats_ok == 12 and i.heartbeats_missed == 0
+    assert i.last_heartbeat_unix is not None
+    table = format_status(status)
+    assert table.splitlines()[0].split()[:3] == ["NAME", "STATE", "RUN"]
+    assert "q     quarantined" in table
+    out = io.StringIO()
+    from supervisor._commands import cmd_status
+
+    # the blocking status command against a port nobody serves: a clear error, exit 1
+    assert cmd_status(argparse.Namespace(url="http://127.0.0.1:9"), out=out) == 1
+    assert "error: cannot read http://127.0.0.1:9/status" in out.getvalue()
