@@ -21,6 +21,7 @@ SANS_IO_MODULES = [
     "supervisor.client._orders",
     "supervisor.client._protection",
     "supervisor.client._sse",
+    "supervisor._restart",
     "supervisor.sandbox._auth",
     "supervisor.sandbox._errors",
     "supervisor.sandbox._intents",
