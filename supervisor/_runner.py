@@ -20,11 +20,11 @@ import logging
 import random
 from collections import Counter
 from collections.abc import Callable
-from functools import partial
 from typing import Any
 
 import trio
 
+from ._busy import BusyMeter
 from ._config import SupervisorSection
 from ._managed_run import (
     Acquired,
@@ -67,8 +67,10 @@ class StrategyRunner:
         hub: Any | None = None,
         wall_clock: Callable[[], float],
         rng: random.Random | None = None,
+        busy: BusyMeter | None = None,
     ) -> None:
         self.resolved = resolved
+        self._busy = busy
         self.name = resolved.name
         self.plugin = resolved.config.plugin
         self.run_id = resolved.config.run.strategy_run_id
@@ -179,6 +181,8 @@ class StrategyRunner:
     # -- life ---------------------------------------------------------------------------------
     async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Run until :meth:`stop` (returns then). Never raises for the strategy's failures."""
+        if self._busy is not None:
+            self._busy.register(trio.lowlevel.current_task(), self._charge_busy)
         task_status.started()
         try:
             with self._lifecycle_scope:
@@ -238,6 +242,25 @@ class StrategyRunner:
         )
         return acquired
 
+    def _charge_busy(self, seconds: float) -> None:
+        self.loop_busy_seconds += seconds
+
+    async def _heartbeats(self, nonce: str) -> None:
+        if self._busy is not None:  # the daemon's own work is not the strategy's busy time
+            self._busy.register(trio.lowlevel.current_task(), None)
+        settings = self._settings
+        await serve_heartbeats(
+            self._client,
+            self.run_id,
+            nonce,
+            interval=settings.heartbeat_interval_s,
+            timeout=settings.beat_timeout_s,
+            stats=self.heartbeats,
+            report=self._report,
+            on_lost=self._on_lost,
+            wall_clock=self._wall_clock,
+        )
+
     def _on_lost(self) -> None:
         # stop trading at once: the new holder owns the run now (§8)
         self._set_state("session_lost", "the backend gave the session to another worker (409)")
@@ -247,23 +270,9 @@ class StrategyRunner:
     async def _drive(self, acquired: Acquired) -> str:
         """Heartbeat and run the body until it ends; returns finished, quarantined,
         stopped or session_lost."""
-        settings = self._settings
         assert self.nonce is not None
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(
-                partial(
-                    serve_heartbeats,
-                    self._client,
-                    self.run_id,
-                    self.nonce,
-                    interval=settings.heartbeat_interval_s,
-                    timeout=settings.beat_timeout_s,
-                    stats=self.heartbeats,
-                    report=self._report,
-                    on_lost=self._on_lost,
-                    wall_clock=self._wall_clock,
-                )
-            )
+            nursery.start_soon(self._heartbeats, self.nonce)
             end = await self._supervise_body(acquired)
             nursery.cancel_scope.cancel()
         return end

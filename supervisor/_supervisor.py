@@ -21,6 +21,7 @@ from typing import Any
 
 import trio
 
+from ._busy import BusyMeter
 from ._config import SupervisorSection
 from ._plugins import ResolvedStrategy, SkippedStrategy
 from ._runner import READY_STATES, StrategyRunner
@@ -87,8 +88,10 @@ class Supervisor:
         skipped: Iterable[SkippedStrategy] = (),
         wall_clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        measure_busy: bool = True,
     ) -> None:
         self.settings = settings
+        self._busy = BusyMeter() if measure_busy else None
         self.skipped = tuple(skipped)
         self.runners: dict[str, StrategyRunner] = {
             s.name: StrategyRunner(
@@ -99,6 +102,7 @@ class Supervisor:
                 hub=hub,
                 wall_clock=wall_clock,
                 rng=rng,
+                busy=self._busy,
             )
             for s in strategies
         }
@@ -115,10 +119,16 @@ class Supervisor:
 
     async def serve(self, *, task_status: trio.TaskStatus[Supervisor] = trio.TASK_STATUS_IGNORED) -> None:
         """Start every runner (each in this nursery) and return once they have all stopped."""
-        async with trio.open_nursery() as nursery:
-            for runner in self.runners.values():
-                await nursery.start(runner.serve)
-            task_status.started(self)
+        if self._busy is not None:
+            trio.lowlevel.add_instrument(self._busy)
+        try:
+            async with trio.open_nursery() as nursery:
+                for runner in self.runners.values():
+                    await nursery.start(runner.serve)
+                task_status.started(self)
+        finally:
+            if self._busy is not None:
+                trio.lowlevel.remove_instrument(self._busy)
 
     # -- shutdown -----------------------------------------------------------------------------
     def request_shutdown(self) -> None:

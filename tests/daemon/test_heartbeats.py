@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import itertools
 import random
+import time
 
 import trio
 import trio.testing
 
+from supervisor._strategy import StrategyContext
 from supervisor._supervisor import Supervisor
 from supervisor.sandbox import SandboxHandle
 
@@ -84,3 +86,25 @@ async def test_crashing_hanging_and_looping_strategies_never_delay_another(
     assert sup.runners["crasher"].heartbeats.ok < 3
     report = await sup.shutdown()
     assert report.exit_code == 0
+
+
+class Hog(Idle):
+    """Computes without awaiting for ~50 ms of real time every virtual second."""
+
+    async def run(self, ctx: StrategyContext) -> None:
+        while True:
+            deadline = time.perf_counter() + 0.05
+            while time.perf_counter() < deadline:
+                pass
+            await trio.sleep(1)
+
+
+async def test_a_hogging_strategy_shows_in_loop_busy_seconds(
+    nursery: trio.Nursery, sandbox: SandboxHandle, client: WireClient, autojump_clock: trio.testing.MockClock
+) -> None:
+    sup = Supervisor([resolved("hog", Hog), resolved("calm", Idle)], client=client, settings=settings())
+    await nursery.start(sup.serve)
+    await trio.sleep(5)
+    stats = {s.name: s.loop_busy_seconds for s in sup.statistics().strategies}
+    assert stats["hog"] >= 0.2
+    assert stats["calm"] < stats["hog"] / 5
