@@ -1,0 +1,79 @@
+"""A real process and a real SIGTERM: every session released, no order, no exit, exit code 0."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import trio
+
+from supervisor.sandbox._store import SandboxStore
+
+ROOT = Path(__file__).resolve().parents[2]
+
+CONFIG = """
+backend: {base_url: embedded}
+supervisor:
+  heartbeat_interval_s: 1
+  shutdown_grace_s: 1
+  release_timeout_s: 2
+  state_dir: STATE
+  http: {host: 127.0.0.1, port: 0}
+strategies:
+  - {name: a, plugin: idle, run: {strategy_run_id: run-a, template_id: t, account_scope: "kite:paper-a"}}
+  - {name: b, plugin: idle, run: {strategy_run_id: run-b, template_id: t, account_scope: "kite:paper-a"}}
+  - {name: h, plugin: hang, run: {strategy_run_id: run-h, template_id: t, account_scope: "kite:paper-a"}}
+"""
+
+
+async def test_sigterm_releases_every_session_and_exits_zero(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    config = tmp_path / "daemon.yaml"
+    config.write_text(CONFIG.replace("STATE", str(state)))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("KITE_ALGO_WORKER_TOKEN", None)
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            proc: trio.Process = await nursery.start(
+                lambda task_status: trio.run_process(
+                    [sys.executable, "-m", "tests.daemon.launch", str(config)],
+                    stderr=subprocess.PIPE,
+                    env=env,
+                    cwd=str(ROOT),
+                    check=False,
+                    task_status=task_status,
+                )
+            )
+            assert proc.stderr is not None
+            log = b""
+            url = None
+            while url is None:
+                chunk = await proc.stderr.receive_some()
+                assert chunk, log.decode()
+                log += chunk
+                match = re.search(rb"HTTP on (http://127\.0\.0\.1:\d+)", log)
+                url = match.group(1).decode() if match else None
+            async with httpx.AsyncClient(base_url=url, timeout=5) as http:
+                while (await http.get("/readyz")).status_code != 200:
+                    await trio.sleep(0.1)
+            await trio.sleep(1.5)  # a beat or two
+            proc.send_signal(signal.SIGTERM)
+            while chunk := await proc.stderr.receive_some():
+                log += chunk
+            assert await proc.wait() == 0, log.decode()
+    text = log.decode()
+    assert "SIGTERM: graceful shutdown" in text
+    assert "stopped: 3 sessions released" in text
+    assert "kwa_" not in text.replace("kwa_***", "")  # the generated token never reaches the log
+    db_state, _ = SandboxStore(state / "sandbox.sqlite3").load()
+    runs = db_state.runs
+    assert sorted(runs) == ["run-a", "run-b", "run-h"]
+    assert {r.worker_session_nonce for r in runs.values()} == {None}
+    assert {r.status for r in runs.values()} == {"open"}
+    assert all(r.last_heartbeat_at is not None for r in runs.values())
+    assert db_state.intents == {}
