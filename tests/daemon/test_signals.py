@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -40,13 +41,13 @@ async def test_sigterm_releases_every_session_and_exits_zero(tmp_path: Path) -> 
     with trio.fail_after(60):
         async with trio.open_nursery() as nursery:
             proc: trio.Process = await nursery.start(
-                lambda task_status: trio.run_process(
+                partial(
+                    trio.run_process,
                     [sys.executable, "-m", "tests.daemon.launch", str(config)],
                     stderr=subprocess.PIPE,
                     env=env,
                     cwd=str(ROOT),
                     check=False,
-                    task_status=task_status,
                 )
             )
             assert proc.stderr is not None
@@ -59,7 +60,9 @@ async def test_sigterm_releases_every_session_and_exits_zero(tmp_path: Path) -> 
                 match = re.search(rb"HTTP on (http://127\.0\.0\.1:\d+)", log)
                 url = match.group(1).decode() if match else None
             async with httpx.AsyncClient(base_url=url, timeout=5) as http:
-                while (await http.get("/readyz")).status_code != 200:
+                for _ in range(100):  # a real process: poll, bounded by the deadline above
+                    if (await http.get("/readyz")).status_code == 200:
+                        break
                     await trio.sleep(0.1)
             await trio.sleep(1.5)  # a beat or two
             proc.send_signal(signal.SIGTERM)
