@@ -154,3 +154,30 @@ async def test_reattach_after_a_daemon_crash_without_a_second_claim(
     report = await second.shutdown()
     assert report.outcomes == {f"s{i}": "ok" for i in range(5)}
     assert all(state_dir.load(f"s{i}").session_nonce is None for i in range(5))  # type: ignore[union-attr]
+
+
+async def test_after_a_graceful_stop_the_next_daemon_claims_the_released_run(
+    nursery: trio.Nursery,
+    sandbox: SandboxHandle,
+    client: WireClient,
+    autojump_clock: trio.testing.MockClock,
+    tmp_path: Path,
+) -> None:
+    state_dir = StateDir(tmp_path / "state")
+    first = Supervisor([resolved("a", Idle)], client=client, settings=settings(), state_dir=state_dir)
+    async with trio.open_nursery() as inner:
+        await inner.start(first.serve)
+        await trio.sleep(10)
+        old_nonce = first.runners["a"].nonce
+        assert (await first.shutdown()).outcomes == {"a": "ok"}
+    persisted = state_dir.load("a")
+    assert persisted is not None and persisted.session_nonce is None
+    assert "wsn_" not in repr(persisted)
+    second = Supervisor([resolved("a", Idle)], client=client, settings=settings(), state_dir=state_dir)
+    await nursery.start(second.serve)
+    await trio.sleep(0.1)
+    runner = second.runners["a"]
+    assert runner.state == "running" and runner.recovered is True
+    assert runner.sessions.claims == {"ok": 1}
+    assert runner.nonce is not None and runner.nonce != old_nonce
+    assert state_dir.load("a") == type(persisted)("run-a", runner.nonce)
