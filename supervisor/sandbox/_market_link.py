@@ -148,10 +148,13 @@ class EngineSeam:
 
 
 def build_market(*, seed: int, tick_interval: float, market_hours: str) -> tuple[Any, Any]:
-    """``(market, engine)``, or ``(None, None)`` when the market modules are not installed."""
+    """``(market, engine)``: SANDBOX-MARKET's when installed, else the small built-in fallback."""
     universe_mod, market_mod, paper_mod = _module("_universe"), _module("_market"), _module("_paper")
     if universe_mod is None or market_mod is None or paper_mod is None:
-        return None, None
+        from ._fallback_paper import FallbackEngine, FallbackMarket
+
+        fallback = FallbackMarket(seed)
+        return fallback, EngineSeam(FallbackEngine(fallback))
     values = {
         "seed": seed,
         "tick_interval": tick_interval,

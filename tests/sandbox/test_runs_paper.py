@@ -1,5 +1,5 @@
 """Paper runs end to end: fills, idempotency under concurrency, order inspection, stale auto-exit,
-protection-triggered exits and restarts with open positions. Needs SANDBOX-MARKET's engine."""
+protection-triggered exits and restarts with open positions."""
 
 from __future__ import annotations
 
@@ -8,16 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import trio
 from trio.testing import MockClock
 
 from supervisor.sandbox import SandboxHandle, serve_sandbox
 
 from .conftest import TOKEN, api_client
-from .threaded import MARKET_AVAILABLE
-
-pytestmark = pytest.mark.skipif(not MARKET_AVAILABLE, reason="paper engine / market not installed yet")
 
 
 def _order(symbol: str = "INFY", side: str = "BUY", qty: int = 1, **extra: Any) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """The official SDK (kite-algo-worker 0.7.4) runs the seed's documented flows unchanged.
 
 Each test is the seed's example with only the base URL and token swapped for the sandbox's.
-Flows that need the paper engine and the synthetic market skip until those modules exist.
+Market-data flows (quotes, candles, streams, GTT, options) need SANDBOX-MARKET's routes.
 """
 
 from __future__ import annotations
@@ -23,9 +23,11 @@ from kite_algo_worker.exceptions import KiteAlgoWorkerError
 
 from supervisor.sandbox import SandboxHandle
 
-from .threaded import MARKET_AVAILABLE, sandbox_thread
+from .threaded import MARKET_ROUTES, sandbox_thread
 
-needs_market = pytest.mark.skipif(not MARKET_AVAILABLE, reason="paper engine / market not installed yet")
+needs_market_routes = pytest.mark.skipif(
+    not MARKET_ROUTES, reason="SANDBOX-MARKET's routes not installed yet"
+)
 
 
 @pytest.fixture
@@ -60,7 +62,7 @@ def test_health_and_session_management(client: KiteAlgoWorkerClient) -> None:
     assert run["status"] == "open" and run["health_status"] == "healthy"
 
 
-@pytest.mark.parametrize("mode", ["dry_run", pytest.param("paper", marks=needs_market)])
+@pytest.mark.parametrize("mode", ["dry_run", "paper"])
 def test_raw_client_flow(client: KiteAlgoWorkerClient, mode: str) -> None:
     client.health()
     run = client.create_run(
@@ -95,7 +97,7 @@ def test_raw_client_flow(client: KiteAlgoWorkerClient, mode: str) -> None:
     assert client.get_run("run_basic_equity_001")["status"] == "closed"
 
 
-@pytest.mark.parametrize("mode", ["dry_run", pytest.param("paper", marks=needs_market)])
+@pytest.mark.parametrize("mode", ["dry_run", "paper"])
 def test_managed_flow(client: KiteAlgoWorkerClient, sandbox: SandboxHandle, mode: str) -> None:
     config = RunConfig(
         strategy_run_id="run_managed_001",
@@ -201,7 +203,6 @@ def test_dry_run_exit_and_pnl_stream(client: KiteAlgoWorkerClient) -> None:
     assert result["mode"] == "dry_run" and result["status"] == "closed"
 
 
-@needs_market
 def test_paper_basket_funds_and_exit_preview(client: KiteAlgoWorkerClient) -> None:
     client.create_run(
         strategy_run_id="run_basic_equity_001",

@@ -15,9 +15,11 @@ from typing import Any
 import trio
 
 from supervisor.sandbox import SandboxHandle, serve_sandbox
-from supervisor.sandbox._market_link import build_market
+from supervisor.sandbox._market_link import _module
 
-MARKET_AVAILABLE = build_market(seed=1, tick_interval=1.0, market_hours="always")[1] is not None
+# The paper engine is always there (SANDBOX-MARKET's, or the built-in fallback); the market-data
+# routes (quotes, candles, ticks, GTT, options) come only with SANDBOX-MARKET's route module.
+MARKET_ROUTES = _module("_routes_market") is not None
 
 
 @contextmanager
