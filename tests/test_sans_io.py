@@ -24,6 +24,7 @@ SANS_IO_MODULES = [
     "supervisor._restart",
     "supervisor.sandbox._auth",
     "supervisor.sandbox._errors",
+    "supervisor.sandbox._fallback_paper",
     "supervisor.sandbox._intents",
     "supervisor.sandbox._loops",
     "supervisor.sandbox._orders_view",
