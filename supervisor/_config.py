@@ -97,6 +97,7 @@ class SupervisorSection(_Strict):
     shutdown_grace_s: float = Field(default=10.0, ge=0)
     release_timeout_s: float = Field(default=5.0, gt=0)
     standby_poll_s: float = Field(default=10.0, gt=0)
+    startup_concurrency: int = Field(default=16, ge=1, le=1024)
     state_dir: str | None = None
     http: HttpConfig = HttpConfig()
     restart: RestartConfig = RestartConfig()

@@ -202,67 +202,98 @@ async def acquire_session(
     standby_poll_s: float,
     on_standby: Callable[[Any], None],
     on_nonce: Callable[[str], None],
+    limiter: trio.CapacityLimiter | None = None,
 ) -> Acquired:
     """Get-then-create the run and obtain its session; blocks (in standby) until we hold it.
 
     Calls ``on_standby(run_doc)`` each time it starts or keeps waiting for another holder and
-    ``on_nonce(nonce)`` as soon as a nonce is ours (persist it *before* trading). Raises
+    ``on_nonce(nonce)`` as soon as a nonce is ours (persist it *before* trading). ``limiter``
+    bounds how many strategies talk to the backend for this at once (not while waiting), so
+    a thousand strategies starting together do not starve the heartbeats of the first. Raises
     :class:`RunMismatchError`, :class:`RunUnavailableError` or the client's errors.
     """
     run_id = cfg.strategy_run_id
-    created = False
-    try:
-        with trio.fail_after(timeout):
-            run = await client.get_run(run_id)
-    except NotFoundError:
-        with trio.fail_after(timeout):
-            run = await client.create_run(
-                strategy_run_id=run_id,
-                template_id=cfg.template_id,
-                account_scope=cfg.account_scope,
-                execution_mode=cfg.execution_mode,
-                summary_fields=cfg.summary_fields,
-                risk_schema=cfg.risk_schema,
-                runtime_state=cfg.runtime_state,
-                metadata=cfg.metadata,
-            )
-        created = True
+    gate = limiter if limiter is not None else trio.CapacityLimiter(1)
+    async with gate:
+        try:
+            with trio.fail_after(timeout):
+                run = await client.get_run(run_id)
+            created = False
+        except NotFoundError:
+            with trio.fail_after(timeout):
+                run = await client.create_run(
+                    strategy_run_id=run_id,
+                    template_id=cfg.template_id,
+                    account_scope=cfg.account_scope,
+                    execution_mode=cfg.execution_mode,
+                    summary_fields=cfg.summary_fields,
+                    risk_schema=cfg.risk_schema,
+                    runtime_state=cfg.runtime_state,
+                    metadata=cfg.metadata,
+                )
+            created = True
     while True:
-        if not created:
-            diff = _mismatch(run, cfg)
-            if diff:
-                detail = ", ".join(f"{k}: backend {a!r} != config {b!r}" for k, (a, b) in diff.items())
-                raise RunMismatchError(
-                    f"run {run_id} exists with a different config ({detail})", status_code=409
-                )
-            status = str(doc_field(run, "status", "open"))
-            if status != "open":
-                raise RunUnavailableError(
-                    f"run {run_id} is {status}; it is not replaced (use a new strategy_run_id)", status=status
-                )
-        held = doc_field(run, "worker_session_nonce")
-        if held and persisted_nonce and held == persisted_nonce:
-            # §9.1: ours from before a restart; resume with a heartbeat, no claim, no wait
-            try:
-                with trio.fail_after(timeout):
-                    await client.run_heartbeat(run_id, session_nonce=held, status="starting", metrics={})
-            except ConflictError:
-                persisted_nonce = None  # taken over in between: fall through to standby
-            else:
-                on_nonce(held)
-                return Acquired(held, run, created=False, reattached=True)
-        elif _takeover_possible(run):
-            nonce = await _claim_and_beat(client, run_id, counters, timeout)
-            if nonce is not None:
-                on_nonce(nonce)
-                with trio.fail_after(timeout):
-                    run = await client.get_run(run_id)
-                return Acquired(nonce, run, created=created, reattached=False)
+        async with gate:
+            acquired = await _try_acquire(
+                client,
+                cfg,
+                run,
+                created=created,
+                persisted_nonce=persisted_nonce,
+                counters=counters,
+                timeout=timeout,
+            )
+        if isinstance(acquired, Acquired):
+            on_nonce(acquired.nonce)
+            return acquired
+        if acquired == "lost":
+            persisted_nonce = None  # taken over in between
         on_standby(run)
         await trio.sleep(standby_poll_s)
-        with trio.fail_after(timeout):
-            run = await client.get_run(run_id)
+        async with gate:
+            with trio.fail_after(timeout):
+                run = await client.get_run(run_id)
         created = False
+
+
+async def _try_acquire(
+    client: Any,
+    cfg: RunSection,
+    run: Any,
+    *,
+    created: bool,
+    persisted_nonce: str | None,
+    counters: SessionCounters,
+    timeout: float,
+) -> Acquired | str:
+    """One attempt on the run document ``run``: an :class:`Acquired`, or why not (held, lost)."""
+    run_id = cfg.strategy_run_id
+    if not created:
+        diff = _mismatch(run, cfg)
+        if diff:
+            detail = ", ".join(f"{k}: backend {a!r} != config {b!r}" for k, (a, b) in diff.items())
+            raise RunMismatchError(f"run {run_id} exists with a different config ({detail})", status_code=409)
+        status = str(doc_field(run, "status", "open"))
+        if status != "open":
+            raise RunUnavailableError(
+                f"run {run_id} is {status}; it is not replaced (use a new strategy_run_id)", status=status
+            )
+    held = doc_field(run, "worker_session_nonce")
+    if held and persisted_nonce and held == persisted_nonce:
+        # §9.1: ours from before a restart; resume with a heartbeat, no claim, no wait
+        try:
+            with trio.fail_after(timeout):
+                await client.run_heartbeat(run_id, session_nonce=held, status="starting", metrics={})
+        except ConflictError:
+            return "lost"
+        return Acquired(held, run, created=False, reattached=True)
+    if _takeover_possible(run):
+        nonce = await _claim_and_beat(client, run_id, counters, timeout)
+        if nonce is not None:
+            with trio.fail_after(timeout):
+                run = await client.get_run(run_id)
+            return Acquired(nonce, run, created=created, reattached=False)
+    return "held"
 
 
 async def release_session(

@@ -68,7 +68,9 @@ class StrategyRunner:
         wall_clock: Callable[[], float],
         rng: random.Random | None = None,
         busy: BusyMeter | None = None,
+        startup_limiter: trio.CapacityLimiter | None = None,
     ) -> None:
+        self._startup_limiter = startup_limiter
         self.resolved = resolved
         self._busy = busy
         self.name = resolved.name
@@ -232,6 +234,7 @@ class StrategyRunner:
             standby_poll_s=settings.standby_poll_s,
             on_standby=self._on_standby,
             on_nonce=self._on_nonce,
+            limiter=self._startup_limiter,
         )
         self.recovered = not acquired.created
         self.run_doc = acquired.run

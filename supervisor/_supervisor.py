@@ -92,6 +92,7 @@ class Supervisor:
     ) -> None:
         self.settings = settings
         self._busy = BusyMeter() if measure_busy else None
+        startup = trio.CapacityLimiter(settings.startup_concurrency)
         self.skipped = tuple(skipped)
         self.runners: dict[str, StrategyRunner] = {
             s.name: StrategyRunner(
@@ -103,6 +104,7 @@ class Supervisor:
                 wall_clock=wall_clock,
                 rng=rng,
                 busy=self._busy,
+                startup_limiter=startup,
             )
             for s in strategies
         }
