@@ -59,13 +59,21 @@ class DaemonHandle:
 
 @asynccontextmanager
 async def default_client_factory(base_url: str, token: str, timeout: float) -> AsyncIterator[Any]:
-    """The real client (``supervisor.client.AsyncKiteAlgoWorkerClient``)."""
-    from supervisor.client import AlgoWorkerConfig, AsyncKiteAlgoWorkerClient  # type: ignore[attr-defined]
+    """The real client (``supervisor.client.AsyncKiteAlgoWorkerClient``), or the daemon's
+    stop-gap client while the real one is absent from the tree."""
+    import supervisor.client as client_pkg
 
-    async with AsyncKiteAlgoWorkerClient(
-        AlgoWorkerConfig(base_url=base_url, token=token, timeout=timeout)
-    ) as client:
-        yield client
+    real = getattr(client_pkg, "AsyncKiteAlgoWorkerClient", None)
+    config_cls = getattr(client_pkg, "AlgoWorkerConfig", None)
+    if real is not None and config_cls is not None:
+        async with real(config_cls(base_url=base_url, token=token, timeout=timeout)) as client:
+            yield client
+        return
+    from ._fallback_client import FallbackWorkerClient
+
+    log.warning("supervisor.client.AsyncKiteAlgoWorkerClient is missing: using the daemon's minimal client")
+    async with FallbackWorkerClient(base_url, token, timeout=timeout) as fallback:
+        yield fallback
 
 
 def default_hub_factory() -> HubFactory | None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -19,7 +17,6 @@ from supervisor._daemon import DaemonHandle, run_daemon
 from supervisor._plugins import PluginRegistry, resolve_strategies
 
 from .strategies import CrashAtOnce, Hang, Idle, WithParams
-from .wire import WireClient
 
 CONFIG = """
 backend:
@@ -44,15 +41,6 @@ def config_text(*strategies: tuple[str, str, str]) -> str:
     return CONFIG + "".join(STRATEGY.format(name=n, plugin=p, params=params) for n, p, params in strategies)
 
 
-@asynccontextmanager
-async def wire_factory(base_url: str, token: str, timeout: float) -> AsyncIterator[WireClient]:
-    client = WireClient(base_url, token)
-    try:
-        yield client
-    finally:
-        await client.aclose()
-
-
 class Daemon:
     def __init__(self) -> None:
         self.exit_code: int | None = None
@@ -66,7 +54,6 @@ class Daemon:
             resolved,
             skipped=skipped,
             state_dir=str(state_dir) if state_dir else None,
-            client_factory=wire_factory,
             handle_signals=False,
             task_status=task_status,
         )

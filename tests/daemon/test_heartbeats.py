@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import random
 import time
+from typing import Any
 
 import trio
 import trio.testing
@@ -15,11 +16,10 @@ from supervisor.sandbox import SandboxHandle
 
 from .conftest import resolved, settings
 from .strategies import CrashAfter, CrashAtOnce, Hang, Idle
-from .wire import WireClient
 
 
 async def test_cadence_is_exact_and_drift_free(
-    nursery: trio.Nursery, sandbox: SandboxHandle, client: WireClient, autojump_clock: trio.testing.MockClock
+    nursery: trio.Nursery, sandbox: SandboxHandle, client: Any, autojump_clock: trio.testing.MockClock
 ) -> None:
     sup = Supervisor([resolved("a", Idle)], client=client, settings=settings(heartbeat_interval_s=7))
     with trio.fail_after(30):
@@ -41,7 +41,7 @@ async def test_cadence_is_exact_and_drift_free(
 
 
 async def test_slow_backend_beats_are_bounded_and_counted_missed(
-    nursery: trio.Nursery, sandbox: SandboxHandle, client: WireClient, autojump_clock: trio.testing.MockClock
+    nursery: trio.Nursery, sandbox: SandboxHandle, client: Any, autojump_clock: trio.testing.MockClock
 ) -> None:
     sup = Supervisor([resolved("a", Idle)], client=client, settings=settings(heartbeat_interval_s=5))
     await nursery.start(sup.serve)
@@ -59,7 +59,7 @@ async def test_slow_backend_beats_are_bounded_and_counted_missed(
 
 
 async def test_crashing_hanging_and_looping_strategies_never_delay_another(
-    nursery: trio.Nursery, sandbox: SandboxHandle, client: WireClient, autojump_clock: trio.testing.MockClock
+    nursery: trio.Nursery, sandbox: SandboxHandle, client: Any, autojump_clock: trio.testing.MockClock
 ) -> None:
     strategies = [
         resolved("steady", Idle),
@@ -100,7 +100,7 @@ class Hog(Idle):
 
 
 async def test_a_hogging_strategy_shows_in_loop_busy_seconds(
-    nursery: trio.Nursery, sandbox: SandboxHandle, client: WireClient, autojump_clock: trio.testing.MockClock
+    nursery: trio.Nursery, sandbox: SandboxHandle, client: Any, autojump_clock: trio.testing.MockClock
 ) -> None:
     sup = Supervisor([resolved("hog", Hog), resolved("calm", Idle)], client=client, settings=settings())
     await nursery.start(sup.serve)

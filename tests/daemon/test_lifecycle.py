@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import Any
 
 import trio
 import trio.testing
@@ -12,13 +13,12 @@ from supervisor._statedir import StateDir
 from supervisor._supervisor import Supervisor
 from supervisor.sandbox import SandboxHandle
 
-from .conftest import resolved, settings
+from .conftest import make_client, resolved, settings
 from .strategies import CrashAtOnce, Finishes, Idle
-from .wire import WireClient
 
 
 async def test_quarantine_releases_with_a_decision_event_and_operator_restarts_it(
-    nursery: trio.Nursery, sandbox: SandboxHandle, client: WireClient, autojump_clock: trio.testing.MockClock
+    nursery: trio.Nursery, sandbox: SandboxHandle, client: Any, autojump_clock: trio.testing.MockClock
 ) -> None:
     sup = Supervisor([resolved("c", CrashAtOnce)], client=client, settings=settings(), rng=random.Random(1))
     await nursery.start(sup.serve)
@@ -46,7 +46,7 @@ async def test_quarantine_releases_with_a_decision_event_and_operator_restarts_i
 
 
 async def test_a_finished_strategy_releases_its_session(
-    nursery: trio.Nursery, sandbox: SandboxHandle, client: WireClient, autojump_clock: trio.testing.MockClock
+    nursery: trio.Nursery, sandbox: SandboxHandle, client: Any, autojump_clock: trio.testing.MockClock
 ) -> None:
     sup = Supervisor([resolved("f", Finishes)], client=client, settings=settings())
     await nursery.start(sup.serve)
@@ -56,7 +56,7 @@ async def test_a_finished_strategy_releases_its_session(
 
 
 async def test_session_lost_on_409_stops_the_strategy_and_does_not_fight(
-    nursery: trio.Nursery, sandbox: SandboxHandle, client: WireClient, autojump_clock: trio.testing.MockClock
+    nursery: trio.Nursery, sandbox: SandboxHandle, client: Any, autojump_clock: trio.testing.MockClock
 ) -> None:
     cancelled = trio.Event()
 
@@ -73,7 +73,7 @@ async def test_session_lost_on_409_stops_the_strategy_and_does_not_fight(
     # our beats fail for a while, the session lapses, another worker takes it over
     sandbox.faults.add(path="/worker/runs/*/heartbeat", method="POST", status=503, times=13)
     await trio.sleep(66)
-    other = WireClient(sandbox.base_url, sandbox.token)
+    other = make_client(sandbox.base_url, sandbox.token)
     claim = await other.claim_session("run-w")
     await other.run_heartbeat("run-w", session_nonce=claim["worker_session_nonce"])
     with trio.fail_after(10):
@@ -89,9 +89,9 @@ async def test_session_lost_on_409_stops_the_strategy_and_does_not_fight(
 
 
 async def test_standby_takes_over_once_the_holder_lapses(
-    nursery: trio.Nursery, sandbox: SandboxHandle, client: WireClient, autojump_clock: trio.testing.MockClock
+    nursery: trio.Nursery, sandbox: SandboxHandle, client: Any, autojump_clock: trio.testing.MockClock
 ) -> None:
-    other = WireClient(sandbox.base_url, sandbox.token)
+    other = make_client(sandbox.base_url, sandbox.token)
     await other.create_run(
         strategy_run_id="run-s", template_id="tmpl", account_scope="kite:paper-a", execution_mode="paper"
     )
@@ -121,7 +121,7 @@ async def test_standby_takes_over_once_the_holder_lapses(
 async def test_reattach_after_a_daemon_crash_without_a_second_claim(
     nursery: trio.Nursery,
     sandbox: SandboxHandle,
-    client: WireClient,
+    client: Any,
     autojump_clock: trio.testing.MockClock,
     tmp_path: Path,
 ) -> None:
@@ -159,7 +159,7 @@ async def test_reattach_after_a_daemon_crash_without_a_second_claim(
 async def test_after_a_graceful_stop_the_next_daemon_claims_the_released_run(
     nursery: trio.Nursery,
     sandbox: SandboxHandle,
-    client: WireClient,
+    client: Any,
     autojump_clock: trio.testing.MockClock,
     tmp_path: Path,
 ) -> None:

@@ -20,7 +20,6 @@ from supervisor.sandbox import SandboxHandle
 
 from .conftest import resolved, settings
 from .strategies import CrashAtOnce, Idle
-from .wire import WireClient
 
 
 class Trader(Idle):
@@ -35,7 +34,7 @@ class Trader(Idle):
 
 
 async def test_mismatched_and_closed_runs_fail_only_their_strategy(
-    nursery: trio.Nursery, sandbox: SandboxHandle, client: WireClient, autojump_clock: trio.testing.MockClock
+    nursery: trio.Nursery, sandbox: SandboxHandle, client: Any, autojump_clock: trio.testing.MockClock
 ) -> None:
     await client.create_run(
         strategy_run_id="run-mm", template_id="other", account_scope="kite:paper-a", execution_mode="paper"
@@ -65,7 +64,7 @@ async def test_mismatched_and_closed_runs_fail_only_their_strategy(
 
 
 async def test_heartbeats_report_the_real_state_and_ctx_is_complete(
-    nursery: trio.Nursery, sandbox: SandboxHandle, client: WireClient, autojump_clock: trio.testing.MockClock
+    nursery: trio.Nursery, sandbox: SandboxHandle, client: Any, autojump_clock: trio.testing.MockClock
 ) -> None:
     bodies: list[dict[str, Any]] = []
     real = client.run_heartbeat
@@ -74,7 +73,7 @@ async def test_heartbeats_report_the_real_state_and_ctx_is_complete(
         bodies.append({"run_id": run_id, **kwargs})
         return await real(run_id, **kwargs)
 
-    client.run_heartbeat = spy  # type: ignore[method-assign]
+    client.run_heartbeat = spy
     Trader.seen.clear()
     sup = Supervisor(
         [resolved("t", Trader), resolved("c", CrashAtOnce)],
@@ -105,7 +104,7 @@ async def test_heartbeats_report_the_real_state_and_ctx_is_complete(
 
 
 async def test_operator_restart_over_http_and_statistics(
-    nursery: trio.Nursery, sandbox: SandboxHandle, client: WireClient, autojump_clock: trio.testing.MockClock
+    nursery: trio.Nursery, sandbox: SandboxHandle, client: Any, autojump_clock: trio.testing.MockClock
 ) -> None:
     sup = Supervisor(
         [resolved("q", CrashAtOnce), resolved("i", Idle)],

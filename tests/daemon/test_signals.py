@@ -32,18 +32,31 @@ strategies:
 """
 
 
+def install_plugins(where: Path) -> None:
+    """A distribution on PYTHONPATH registering the test strategies as entry points."""
+    dist = where / "daemon_test_plugins-1.0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: daemon-test-plugins\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(
+        "[kite_algo_supervisor.strategies]\n"
+        "idle = tests.daemon.strategies:Idle\n"
+        "hang = tests.daemon.strategies:Hang\n"
+    )
+
+
 async def test_sigterm_releases_every_session_and_exits_zero(tmp_path: Path) -> None:
     state = tmp_path / "state"
     config = tmp_path / "daemon.yaml"
     config.write_text(CONFIG.replace("STATE", str(state)))
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    install_plugins(tmp_path / "site")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(tmp_path / "site")])}
     env.pop("KITE_ALGO_WORKER_TOKEN", None)
     with trio.fail_after(60):
         async with trio.open_nursery() as nursery:
             proc: trio.Process = await nursery.start(
                 partial(
                     trio.run_process,
-                    [sys.executable, "-m", "tests.daemon.launch", str(config)],
+                    [sys.executable, "-m", "supervisor", "run", "--config", str(config)],
                     stderr=subprocess.PIPE,
                     env=env,
                     cwd=str(ROOT),
