@@ -38,6 +38,10 @@ def build_router() -> Router:
     market = _optional("supervisor.sandbox._routes_market")
     if market is not None:
         market.register(router)
+    else:  # the built-in fallback market's routes
+        from . import _fallback_routes
+
+        _fallback_routes.register(router)
     return router
 
 

@@ -80,6 +80,8 @@ class _Book(msgspec.Struct):
     cash: dict[str, str] = msgspec.field(default_factory=dict)
     realized: dict[str, str] = msgspec.field(default_factory=dict)
     counter: int = 0
+    gtts: list[dict[str, Any]] = msgspec.field(default_factory=list)
+    gtt_counter: int = 0
 
 
 class FallbackEngine:

@@ -176,9 +176,18 @@ def market_step(ctx: Any) -> None:
     """One market tick: new prices, engine fills; record fills on the runs' timelines."""
     now = ctx.now()
     ticks = ctx.market.step(now)
+    signal = ctx.extras.get("tick_signal")
+    if signal is not None:
+        signal.fire()
     if ctx.engine is None or not ticks:
         return
     events = ctx.engine.on_ticks(ticks, now) or []
+    if _module("_routes_market") is None and hasattr(ctx.engine, "book"):
+        from ._fallback_gtt import evaluate
+
+        if evaluate(ctx.engine, now):
+            ctx.state.engine_changed()
+            ctx.changed()
     if not events:
         return
     from ._intents import record_execution_events

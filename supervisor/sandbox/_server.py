@@ -27,7 +27,7 @@ from hypercorn.trio import serve
 from ._app import build_app
 from ._auth import ALL_ACTIONS, DEFAULT_MODES, new_token
 from ._clock import SandboxClock
-from ._context import AppContext
+from ._context import AppContext, ChangeSignal
 from ._faults import Faults
 from ._loops import (
     EXITING_INTERVAL_S,
@@ -118,6 +118,7 @@ def _make_context(
     ctx = AppContext(
         state=state, clock=clock, tokens=state.tokens, market=market, engine=engine, faults=faults
     )
+    ctx.extras["tick_signal"] = ChangeSignal()  # fired on every market step (tick/candle streams)
 
     def commit() -> None:
         current: SandboxState = ctx.state

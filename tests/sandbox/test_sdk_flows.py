@@ -1,7 +1,7 @@
 """The official SDK (kite-algo-worker 0.7.4) runs the seed's documented flows unchanged.
 
 Each test is the seed's example with only the base URL and token swapped for the sandbox's.
-Market-data flows (quotes, candles, streams, GTT, options) need SANDBOX-MARKET's routes.
+Market data, streams and GTT are served by SANDBOX-MARKET's routes or the built-in fallback.
 """
 
 from __future__ import annotations
@@ -23,11 +23,7 @@ from kite_algo_worker.exceptions import KiteAlgoWorkerError
 
 from supervisor.sandbox import SandboxHandle
 
-from .threaded import MARKET_ROUTES, sandbox_thread
-
-needs_market_routes = pytest.mark.skipif(
-    not MARKET_ROUTES, reason="SANDBOX-MARKET's routes not installed yet"
-)
+from .threaded import sandbox_thread
 
 
 @pytest.fixture
@@ -238,3 +234,87 @@ def test_paper_basket_funds_and_exit_preview(client: KiteAlgoWorkerClient) -> No
     assert plan["status"] == "dry_run" and len(plan["exit"]["orders"]) == 2
     assert client.get_run("run_basic_equity_001")["status"] == "open"
     assert client.exit_run("run_basic_equity_001", reason="done")["status"] == "closed"
+
+
+def test_market_data_and_streams(client: KiteAlgoWorkerClient) -> None:
+    instrument = client.resolve_ticker("NSE:INFY")
+    assert instrument["instrument_token"] == 408065 and instrument["tradingsymbol"] == "INFY"
+    results = client.search_tickers("INFY", exchange="NSE", limit=20)
+    assert any(r["tradingsymbol"] == "INFY" for r in results["results"])
+    quotes = client.get_quotes(["NSE:INFY", "NSE:RELIANCE"], mode="quote")
+    print(quotes["quotes"]["NSE:INFY"]["last_price"])  # the seed's documented access
+    assert quotes["quotes"]["NSE:RELIANCE"]["last_price"] > 0
+    candles = client.get_candles("NSE:INFY", interval="5minute", lookback=20)
+    assert len(candles["candles"]) == 20
+    for c in candles["candles"]:
+        assert c["low"] <= min(c["open"], c["close"]) <= max(c["open"], c["close"]) <= c["high"]
+    history = client.get_historical_candles("NSE:INFY", timeframe="day", lookback_days=366, passthrough=True)
+    assert history["source"] == "kite_passthrough" and len(history["candles"]) >= 300
+    snapshot = client.get_historical_candles_snapshot("NSE:INFY", timeframe="5minute", lookback_days=2)
+    assert snapshot.candles and snapshot.candles[-1].is_complete
+    ticks_seen = 0
+    for event in client.stream_ticks(["NSE:INFY"], mode="quote"):
+        for tick in event.get("ticks", []):
+            assert tick["last_price"] > 0
+            ticks_seen += 1
+        if ticks_seen >= 2:
+            break
+    for event in client.stream_candles("NSE:INFY", interval="5minute"):
+        candle = event.get("current") or event
+        if candle and "candle" in event:
+            assert event["candle"]["is_complete"] is False
+            break
+
+
+def test_gtt_flow(client: KiteAlgoWorkerClient) -> None:
+    result = client.place_gtt_snapshot(
+        {
+            "type": "single",
+            "condition": {
+                "exchange": "NSE",
+                "tradingsymbol": "INFY",
+                "trigger_values": [1450.0],
+                "last_price": 1448.0,
+            },
+            "orders": [
+                {
+                    "exchange": "NSE",
+                    "tradingsymbol": "INFY",
+                    "transaction_type": "BUY",
+                    "quantity": 1,
+                    "order_type": "LIMIT",
+                    "product": "CNC",
+                    "price": 1450.0,
+                }
+            ],
+        }
+    )
+    trigger = client.get_gtt_snapshot(result.trigger_id)
+    print(trigger.id, trigger.status)
+    assert trigger.id == result.trigger_id and trigger.status in ("active", "triggered")
+    assert [t["id"] for t in client.list_gtts()] == [result.trigger_id]
+    client.modify_gtt(result.trigger_id, {"condition": {"trigger_values": [1460.0], "last_price": 1455.0}})
+    assert client.get_gtt(result.trigger_id)["condition"]["trigger_values"] == [1460.0]
+    client.delete_gtt(result.trigger_id)
+    assert client.list_gtts() == []
+    with pytest.raises(KiteAlgoWorkerError) as missing:
+        client.get_gtt(result.trigger_id)
+    assert missing.value.status_code == 404
+
+
+def test_funds_and_run_health_flows(client: KiteAlgoWorkerClient) -> None:
+    funds = client.get_funds(mode="paper", account_scope="kite:paper-a")
+    print(funds["net"])
+    assert funds["net"] == 1_000_000.0 and funds["segments"]["equity"]["available_cash"] == 1_000_000.0
+    client.create_run(
+        strategy_run_id="run_basic_equity_001",
+        template_id="basic-equity",
+        account_scope="kite:paper-a",
+        execution_mode="paper",
+        metadata={"allocation_cap": 50_000},
+    )
+    client.place_order("run_basic_equity_001", equity_market_order("INFY", "BUY", 1),
+                       idempotency_key="run_basic_equity_001:entry:001")  # fmt: skip
+    run_funds = client.get_run_funds("run_basic_equity_001")
+    remaining = run_funds.get("strategy", {}).get("allocation", {}).get("remaining")
+    assert remaining is not None and 0 < remaining < 50_000

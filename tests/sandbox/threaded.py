@@ -15,11 +15,6 @@ from typing import Any
 import trio
 
 from supervisor.sandbox import SandboxHandle, serve_sandbox
-from supervisor.sandbox._market_link import _module
-
-# The paper engine is always there (SANDBOX-MARKET's, or the built-in fallback); the market-data
-# routes (quotes, candles, ticks, GTT, options) come only with SANDBOX-MARKET's route module.
-MARKET_ROUTES = _module("_routes_market") is not None
 
 
 @contextmanager
