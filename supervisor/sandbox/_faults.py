@@ -219,6 +219,16 @@ async def _mint(request: Request, ctx: Any) -> Response:
     return json_response({"token": token})
 
 
+async def _steal(request: Request, ctx: Any) -> Response:
+    _auth(request, ctx)
+    from ._server import steal_session
+
+    run_id = request.path_params["run_id"]
+    if run_id not in ctx.state.runs:
+        raise ApiError(404, "Strategy run not found")
+    return json_response({"strategy_run_id": run_id, "worker_session_nonce": steal_session(ctx, run_id)})
+
+
 async def _summary(request: Request, ctx: Any) -> Response:
     _auth(request, ctx)
     state = ctx.state
@@ -241,6 +251,7 @@ def register_testing_routes(router: Router) -> None:
         ("POST", "/restart", _restart),
         ("POST", "/tokens", _mint),
         ("GET", "/state", _summary),
+        ("POST", "/runs/{run_id}/steal-session", _steal),
     ]
     for method, path, handler in routes:
         router.add(method, path, handler)

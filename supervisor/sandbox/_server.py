@@ -90,9 +90,29 @@ class SandboxHandle:
             expires_at=expires_at,
         )
 
+    def steal_session(self, run_id: str) -> str:
+        """Simulate another worker taking the run's session over now; returns the new nonce.
+
+        The current holder then gets 409 ``WORKER_SESSION_CONFLICT`` on its next heartbeat or
+        guarded call, exactly as after a real takeover. Raises ``KeyError`` for an unknown run.
+        """
+        return steal_session(self.ctx, run_id)
+
     def commit(self) -> None:
         """Write pending state changes through (tests that mutate ``state`` directly)."""
         self.ctx.changed()
+
+
+def steal_session(ctx: AppContext, run_id: str) -> str:
+    import secrets
+
+    state: SandboxState = ctx.state
+    run = state.runs[run_id]
+    run.worker_session_nonce = "wsn_" + secrets.token_hex(16)
+    run.worker_session_claimed_at = ctx.now()
+    state.mark(run)
+    ctx.changed()
+    return run.worker_session_nonce
 
 
 def _make_context(

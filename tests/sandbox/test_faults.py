@@ -92,3 +92,19 @@ async def test_stalled_stream_keeps_connection_open(
         # the connection stayed open and silent (not even keep-alives) until the client gave up
         assert trio.current_time() - start == pytest.approx(40.0, abs=1.0)
         assert len(chunks) == 1 and chunks[0].startswith(b"data: ")
+
+
+async def test_steal_session_fences_the_holder(
+    sandbox: SandboxHandle, api: httpx.AsyncClient, autojump_clock: MockClock
+) -> None:
+    with trio.fail_after(60):
+        await api.post("/worker/runs", json=RUN)
+        nonce = (await api.post("/worker/runs/run_f/claim-session")).json()["worker_session_nonce"]
+        stolen = sandbox.steal_session("run_f")
+        assert stolen != nonce
+        r = await api.post("/worker/runs/run_f/heartbeat", json={}, headers={"X-Worker-Session-Nonce": nonce})
+        assert r.json()["detail"]["rejection_reason"] == "WORKER_SESSION_CONFLICT"
+        r = await api.post(f"{sandbox.base_url}/__sandbox__/runs/run_f/steal-session")
+        again = r.json()["worker_session_nonce"]
+        assert again not in (nonce, stolen)
+        assert (await api.get("/worker/runs/run_f")).json()["worker_session_nonce"] == again
