@@ -161,7 +161,7 @@ async def run_daemon(
                     wall_clock=wall_clock,
                 )
                 async with trio.open_nursery() as services:
-                    await services.start(supervisor.serve)
+                    # HTTP first: /healthz answers while a thousand strategies attach
                     http_url = await services.start(
                         partial(
                             serve_http,
@@ -173,6 +173,7 @@ async def run_daemon(
                     )
                     if handle_signals:
                         services.start_soon(_watch_signals, supervisor)
+                    await services.start(supervisor.serve)
                     log.info("daemon up: %d strategies, %d skipped", len(strategies), len(skipped or ()))
                     task_status.started(DaemonHandle(supervisor, http_url, base_url, sandbox))
                     await supervisor.wait_shutdown_requested()
