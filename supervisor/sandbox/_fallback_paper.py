@@ -5,8 +5,10 @@ follow a seeded random walk, and a paper engine with the reference result shapes
 §4.5.4): MARKET fills at the last price, LIMIT when marketable (else rests and fills on a later
 tick), SL/SL-M rest until triggered, lot-size and funds rejections, grouped per-run positions,
 realised/unrealised P&L, a simple charge schedule, all-or-none baskets and run flattening.
-SANDBOX-MARKET's full market (options, depth, candles, GTT, AMO/CO/iceberg) replaces it when
-installed. Pure: time is passed in; state round-trips through ``snapshot()``/``restore()``.
+AMO orders queue until the next tick (the "open" of an always-open market), cover orders add
+a protective SL-M child, iceberg orders fill in slices (one trade per slice), TTL orders expire.
+SANDBOX-MARKET's full market (options, depth, market hours) replaces it when installed.
+Pure: time is passed in; state round-trips through ``snapshot()``/``restore()``.
 """
 
 from __future__ import annotations
@@ -156,6 +158,7 @@ class FallbackEngine:
             "price": None if o.get("price") is None else str(o["price"]),
             "trigger_price": None if o.get("trigger_price") is None else str(o["trigger_price"]),
             "average_price": None,
+            "parent_order_id": o.get("parent_order_id"),
             "status": "open",
             "placed_at": now.isoformat(),
             "updated_at": now.isoformat(),
@@ -166,6 +169,11 @@ class FallbackEngine:
                 "instrument_type": "EQ",
                 "lot_size": 1,
                 "attribution": meta or {},
+                "amo": o.get("variety") == "amo",
+                "iceberg_quantity": o.get("iceberg_quantity"),
+                "validity_ttl": o.get("validity_ttl"),
+                "stoploss": o.get("stoploss"),
+                "squareoff": o.get("squareoff"),
             },
         }
 
@@ -218,21 +226,35 @@ class FallbackEngine:
             completed_at=now.isoformat(),
         )
         order["metadata"]["estimated_charges"] = str(fee)
-        trade = {
-            "account_scope": scope,
-            "trade_id": self._id("PTRD", now),
-            "order_id": order["order_id"],
-            "instrument_token": order["instrument_token"],
-            "exchange": order["exchange"],
-            "tradingsymbol": order["tradingsymbol"],
-            "product": order["product"],
-            "transaction_type": side,
-            "quantity": qty,
-            "price": str(last),
-            "trade_timestamp": now.isoformat(),
-            "metadata": {"strategy_run_id": run_id},
-        }
-        self.book.trades.append(trade)
+        # An iceberg order fills in slices of iceberg_quantity: one trade per slice.
+        slice_qty = (
+            int(order["metadata"].get("iceberg_quantity") or 0) if order["variety"] == "iceberg" else 0
+        )
+        slices = (
+            [slice_qty] * (qty // slice_qty) + ([qty % slice_qty] if qty % slice_qty else [])
+            if slice_qty
+            else [qty]
+        )
+        trades = []
+        for part in slices:
+            trades.append(
+                {
+                    "account_scope": scope,
+                    "trade_id": self._id("PTRD", now),
+                    "order_id": order["order_id"],
+                    "instrument_token": order["instrument_token"],
+                    "exchange": order["exchange"],
+                    "tradingsymbol": order["tradingsymbol"],
+                    "product": order["product"],
+                    "transaction_type": side,
+                    "quantity": part,
+                    "price": str(last),
+                    "trade_timestamp": now.isoformat(),
+                    "metadata": {"strategy_run_id": run_id},
+                }
+            )
+        self.book.trades.extend(trades)
+        trade = trades[-1]
         key = f"{run_id}|{order['instrument_token']}|{order['product']}"
         pos = self.book.positions.setdefault(
             key,
@@ -276,7 +298,46 @@ class FallbackEngine:
         )
         pos[f"{bucket}_quantity"] = int(pos[f"{bucket}_quantity"]) + qty
         pos[f"{bucket}_value"] = str(Decimal(pos[f"{bucket}_value"]) + value)
-        return {"mode": "paper", "status": "filled", "order": order, "trade": trade, "position": dict(pos)}
+        result: dict[str, Any] = {
+            "mode": "paper",
+            "status": "filled",
+            "order": order,
+            "trade": trade,
+            "position": dict(pos),
+        }
+        if len(trades) > 1:
+            result["trades"] = trades
+        if order["variety"] == "co" and order.get("parent_order_id") is None:
+            result["stoploss_order"] = self._cover_leg(order, last, now)
+        return result
+
+    def _cover_leg(self, entry: dict[str, Any], fill: Decimal, now: dt.datetime) -> dict[str, Any] | None:
+        """A cover order's protective SL-M exit (``stoploss`` points from the fill, or ``trigger_price``)."""
+        meta = entry["metadata"]
+        points = meta.get("stoploss")
+        buy = entry["transaction_type"] == "buy"
+        if points is not None:
+            trigger = fill - Decimal(str(points)) if buy else fill + Decimal(str(points))
+        elif entry.get("trigger_price") is not None:
+            trigger = Decimal(entry["trigger_price"])
+        else:
+            return None
+        child = {
+            "exchange": entry["exchange"],
+            "tradingsymbol": entry["tradingsymbol"],
+            "product": entry["product"],
+            "transaction_type": "sell" if buy else "buy",
+            "order_type": "SL-M",
+            "quantity": entry["quantity"],
+            "trigger_price": str(trigger),
+            "variety": "co",
+            "parent_order_id": entry["order_id"],
+        }
+        record = self._new_order(
+            entry["account_scope"], meta["strategy_run_id"], child, now, meta.get("attribution")
+        )
+        self.book.orders.append(record)
+        return record
 
     # -- the seam ---------------------------------------------------------------------------------
     def place_order(
@@ -288,6 +349,8 @@ class FallbackEngine:
         reason = self._check(scope, o)
         if reason is not None:
             return self._reject(record, reason)
+        if record["metadata"]["amo"]:
+            return {"mode": "paper", "status": "accepted", "order": record}  # queued to the open
         last = self.market.ltp(o["tradingsymbol"])
         if last is not None and self._marketable(record, last):
             return self._fill(record, now)
@@ -352,13 +415,23 @@ class FallbackEngine:
 
     def on_ticks(self, ticks: list[dict[str, Any]], now: dt.datetime) -> list[dict[str, Any]]:
         events = []
-        for order in self.book.orders:
+        for order in list(self.book.orders):
             if order["status"] != "open":
                 continue
+            meta = order["metadata"]
+            ttl = meta.get("validity_ttl")
+            if order["validity"] == "TTL" and ttl:
+                placed = dt.datetime.fromisoformat(order["placed_at"])
+                if now >= placed + dt.timedelta(minutes=int(ttl)):
+                    order.update(status="expired", pending_quantity=0, updated_at=now.isoformat())
+                    events.append({"strategy_run_id": meta["strategy_run_id"], "order": order})
+                    continue
+            if meta.get("amo"):
+                meta["amo"] = False  # the session opened (always-open market): the order goes live
             last = self.market.ltp(order["tradingsymbol"])
             if last is not None and self._marketable(order, last):
                 self._fill(order, now)
-                events.append({"strategy_run_id": order["metadata"]["strategy_run_id"], "order": order})
+                events.append({"strategy_run_id": meta["strategy_run_id"], "order": order})
         return events
 
     def orders(self, run_id: str) -> list[dict[str, Any]]:
