@@ -103,7 +103,7 @@ def cmd_run(args: argparse.Namespace, *, registry: PluginRegistry | None = None)
     config, locator = loaded
     registry = registry or PluginRegistry.from_entry_points()
     resolved, skipped = resolve_strategies(config, locator, registry)
-    metrics_factory = _metrics_factory()
+    metrics_factory, extra_services = _ops_hooks()
     try:
         return trio.run(
             lambda: run_daemon(
@@ -112,6 +112,7 @@ def cmd_run(args: argparse.Namespace, *, registry: PluginRegistry | None = None)
                 skipped=skipped,
                 state_dir=getattr(args, "state_dir", None),
                 metrics_factory=metrics_factory,
+                extra_services=extra_services,
             )
         )
     except DaemonSetupError as exc:
@@ -119,13 +120,21 @@ def cmd_run(args: argparse.Namespace, *, registry: PluginRegistry | None = None)
         return EXIT_CONFIG
 
 
-def _metrics_factory() -> Any:
-    """OPS's ``/metrics`` handler factory, when that module is present in this tree."""
-    try:
-        from . import _metrics  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        return None
-    return getattr(_metrics, "metrics_handler_for", None)
+def _ops_hooks() -> tuple[Any, list[Any]]:
+    """OPS's hooks when their modules are in the tree: ``supervisor._metrics.metrics_handler_for
+    (supervisor) -> () -> (body, content_type)`` and ``supervisor._sdnotify.serve_sdnotify
+    (supervisor)`` (an async service)."""
+    import importlib
+
+    def hook(module: str, name: str) -> Any:
+        try:
+            return getattr(importlib.import_module(module), name, None)
+        except ImportError:
+            return None
+
+    metrics = hook("supervisor._metrics", "metrics_handler_for")
+    sdnotify = hook("supervisor._sdnotify", "serve_sdnotify")
+    return metrics, [sdnotify] if sdnotify is not None else []
 
 
 def format_status(doc: Mapping[str, Any]) -> str:

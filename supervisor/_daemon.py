@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import signal
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -112,12 +112,15 @@ async def run_daemon(
     client_factory: ClientFactory = default_client_factory,
     hub_factory: HubFactory | None = None,
     metrics_factory: Callable[[Supervisor], MetricsHandler] | None = None,
+    extra_services: Sequence[Callable[[Supervisor], Awaitable[None]]] = (),
     handle_signals: bool = True,
     wall_clock: Callable[[], float] = time.time,
     task_status: trio.TaskStatus[DaemonHandle] = trio.TASK_STATUS_IGNORED,
 ) -> int:
     """Run the daemon until shutdown is requested; returns the exit code (blocks).
 
+    ``extra_services`` are ``async def service(supervisor)`` tasks started once the runners are,
+    and cancelled after the shutdown report (they may ``await supervisor.wait_ready()``).
     Raises :class:`DaemonSetupError` before anything starts when the setup is unusable, and
     ``OSError`` when the HTTP port cannot be bound.
     """
@@ -174,6 +177,9 @@ async def run_daemon(
                     if handle_signals:
                         services.start_soon(_watch_signals, supervisor)
                     await services.start(supervisor.serve)
+                    for service in extra_services:
+                        # e.g. sd_notify (READY/WATCHDOG/STOPPING); cancelled after shutdown
+                        services.start_soon(service, supervisor)
                     log.info("daemon up: %d strategies, %d skipped", len(strategies), len(skipped or ()))
                     task_status.started(DaemonHandle(supervisor, http_url, base_url, sandbox))
                     await supervisor.wait_shutdown_requested()

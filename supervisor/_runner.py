@@ -69,7 +69,9 @@ class StrategyRunner:
         rng: random.Random | None = None,
         busy: BusyMeter | None = None,
         startup_limiter: trio.CapacityLimiter | None = None,
+        on_state: Callable[[StrategyRunner], None] | None = None,
     ) -> None:
+        self._on_state = on_state
         self._startup_limiter = startup_limiter
         self.resolved = resolved
         self._busy = busy
@@ -120,6 +122,8 @@ class StrategyRunner:
             self.reason = reason
         if state in READY_STATES:
             self.reached_ready = True
+        if self._on_state is not None:
+            self._on_state(self)
 
     def _report(self) -> tuple[str, dict[str, Any]]:
         """Status and metrics for the next heartbeat: the truth about the strategy."""

@@ -105,6 +105,7 @@ class Supervisor:
                 rng=rng,
                 busy=self._busy,
                 startup_limiter=startup,
+                on_state=self._state_changed,
             )
             for s in strategies
         }
@@ -115,6 +116,18 @@ class Supervisor:
         self._skip_grace = False
         self._report: ShutdownReport | None = None
         self._shutdown_done = trio.Event()
+        self._ready = trio.Event()
+        if not self.runners:
+            self._ready.set()
+
+    def _state_changed(self, runner: StrategyRunner) -> None:
+        if not self._ready.is_set() and self.ready():
+            self._ready.set()
+
+    async def wait_ready(self) -> None:
+        """Block until every strategy first reached running, quarantined or standby (for
+        sd_notify READY=1). May wait forever when a strategy failed (closed run, mismatch)."""
+        await self._ready.wait()
 
     def __repr__(self) -> str:
         return f"Supervisor(strategies={len(self.runners)})"

@@ -143,3 +143,39 @@ async def test_unreleased_session_gives_nonzero_exit_and_is_named(
     assert daemon.exit_code == 1
     assert "session of strategy b was NOT released (timeout)" in caplog.text
     assert "strategy a " not in caplog.text
+
+
+async def test_extra_services_see_readiness_and_are_cancelled_after_shutdown(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    events: list[str] = []
+
+    async def notifier(supervisor: Any) -> None:
+        try:
+            await supervisor.wait_ready()
+            events.append("READY")
+            await trio.sleep_forever()
+        finally:
+            events.append(f"finally released={supervisor.statistics().strategies[0].session_releases}")
+
+    config, locator = parse_config(config_text(("a", "idle", "{}")), file="t.yaml", environ={})
+    resolved, _ = resolve_strategies(config, locator, REGISTRY)
+    done = trio.Event()
+    codes: list[int] = []
+
+    async def run(task_status: Any) -> None:
+        codes.append(
+            await run_daemon(
+                config, resolved, extra_services=[notifier], handle_signals=False, task_status=task_status
+            )
+        )
+        done.set()
+
+    handle: DaemonHandle = await nursery.start(run)
+    await trio.sleep(1)
+    assert events == ["READY"]
+    handle.request_shutdown()
+    with trio.fail_after(10):
+        await done.wait()
+    assert codes == [0]
+    assert events == ["READY", "finally released={'ok': 1}"]
