@@ -126,10 +126,9 @@ async def test_http_signals_get_an_answer_and_a_bad_one_places_nothing(
                 "reason": "symbol NSE:SBIN is not in allowed_symbols",
                 "signal_id": "w-2",
             }
-            limit = await http.post(
-                "/signals",
-                json={"signal_id": "w-3", "symbol": "INFY", "side": "BUY", "order_type": "LIMIT"},
-            )
+            no_price = {"signal_id": "w-3", "symbol": "INFY", "side": "BUY", "quantity": 1}
+            no_price["order_type"] = "LIMIT"
+            limit = await http.post("/signals", json=no_price)
             assert limit.status_code == 422 and "needs a price" in limit.json()["reason"]
             assert (await http.get("/signals")).status_code == 405
             huge = await http.post("/signals", content=b"{" + b" " * 20_000 + b"}")
