@@ -21,6 +21,8 @@ from typing import Any
 
 import msgspec
 
+from ._fallback_options import IST, UNDERLYINGS, Contract, OptionsUniverse, greeks
+
 # symbol -> (instrument_token, reference price)
 EQUITIES: dict[str, tuple[int, float]] = {
     "INFY": (408065, 1450.5),
@@ -49,13 +51,39 @@ def charges_for(value: Decimal, product: str, side: str) -> Decimal:
 
 
 class FallbackMarket:
-    """Seeded random-walk prices for a few NSE equities (always open)."""
+    """Seeded random-walk prices for a few NSE equities and two indices (always open); NFO
+    options on those indices are priced by Black-Scholes (``_fallback_options``)."""
 
     def __init__(self, seed: int = 1) -> None:
         self.rng = random.Random(seed)
         self.prices: dict[str, float] = {s: p for s, (_, p) in EQUITIES.items()}
+        self.spots: dict[str, float] = {u: spec[1] for u, spec in UNDERLYINGS.items()}
+        self.options = OptionsUniverse()
+        self.now: dt.datetime | None = None  # the time of the last step (prices options)
+
+    def option(self, tradingsymbol: str) -> Contract | None:
+        today = (self.now or dt.datetime.now(dt.UTC)).astimezone(IST).date()
+        return self.options.find(tradingsymbol, today, self.spots)
+
+    def lot_size(self, exchange: str, tradingsymbol: str) -> int | None:
+        """Lot size of a known instrument, None when unknown."""
+        if exchange == "NSE" and tradingsymbol in EQUITIES:
+            return 1
+        if exchange == "NFO":
+            found = self.option(tradingsymbol)
+            return None if found is None else found.lot_size
+        return None
+
+    def token(self, tradingsymbol: str) -> int | None:
+        if tradingsymbol in EQUITIES:
+            return EQUITIES[tradingsymbol][0]
+        found = self.option(tradingsymbol)
+        return None if found is None else found.instrument_token
 
     def step(self, now: dt.datetime) -> list[dict[str, Any]]:
+        self.now = now
+        for underlying, spot in self.spots.items():
+            self.spots[underlying] = float(_tick_round(spot * (1 + self.rng.gauss(0, 0.0003))))
         ticks = []
         for symbol, price in self.prices.items():
             moved = max(1.0, price * (1 + self.rng.gauss(0, 0.0005)))
@@ -71,7 +99,12 @@ class FallbackMarket:
         return ticks
 
     def ltp(self, symbol: str) -> float | None:
-        return self.prices.get(symbol)
+        if symbol in self.prices:
+            return self.prices[symbol]
+        found = self.option(symbol)
+        if found is None:
+            return None
+        return greeks(self.spots[found.underlying], found, self.now or dt.datetime.now(dt.UTC))["ltp"]
 
 
 class _Book(msgspec.Struct):
@@ -84,6 +117,7 @@ class _Book(msgspec.Struct):
     counter: int = 0
     gtts: list[dict[str, Any]] = msgspec.field(default_factory=list)
     gtt_counter: int = 0
+    option_runs: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
 
 
 class FallbackEngine:
@@ -95,12 +129,15 @@ class FallbackEngine:
 
     # -- persistence ---------------------------------------------------------------------------
     def snapshot(self) -> bytes:
-        return msgspec.json.encode({"book": self.book, "prices": self.market.prices})
+        return msgspec.json.encode(
+            {"book": self.book, "prices": self.market.prices, "spots": self.market.spots}
+        )
 
     def restore(self, blob: bytes) -> None:
         data = msgspec.json.decode(blob)
         self.book = msgspec.convert(data["book"], _Book)
         self.market.prices.update(data.get("prices", {}))
+        self.market.spots.update(data.get("spots", {}))
 
     # -- helpers --------------------------------------------------------------------------------
     def _id(self, prefix: str, now: dt.datetime) -> str:
@@ -140,7 +177,8 @@ class FallbackEngine:
     def _new_order(
         self, scope: str, run_id: str, o: dict[str, Any], now: dt.datetime, meta: Any
     ) -> dict[str, Any]:
-        token = EQUITIES.get(o["tradingsymbol"], (None, 0))[0]
+        token = self.market.token(o["tradingsymbol"])
+        lot = self.market.lot_size(o["exchange"], o["tradingsymbol"]) or 1
         return {
             "account_scope": scope,
             "order_id": self._id("PAPER", now),
@@ -166,8 +204,8 @@ class FallbackEngine:
             "metadata": {
                 "strategy_run_id": run_id,
                 "source": "algo_worker",
-                "instrument_type": "EQ",
-                "lot_size": 1,
+                "instrument_type": "EQ" if o["exchange"] == "NSE" else o["tradingsymbol"][-2:],
+                "lot_size": lot,
                 "attribution": meta or {},
                 "amo": o.get("variety") == "amo",
                 "iceberg_quantity": o.get("iceberg_quantity"),
@@ -183,8 +221,11 @@ class FallbackEngine:
         return {"mode": "paper", "status": "rejected", "reason": reason, "order": order}
 
     def _check(self, scope: str, o: dict[str, Any]) -> str | None:
-        if o["exchange"] != "NSE" or o["tradingsymbol"] not in EQUITIES:
+        lot = self.market.lot_size(o["exchange"], o["tradingsymbol"])
+        if lot is None:
             return f"Instrument not found for {o['exchange']}:{o['tradingsymbol']}"
+        if o["quantity"] % lot:
+            return f"Quantity must be a multiple of lot size {lot}"
         price = self.market.ltp(o["tradingsymbol"])
         if price is None:
             return "No reference price available for paper execution"
@@ -343,6 +384,8 @@ class FallbackEngine:
     def place_order(
         self, scope: str, run_id: str, order: dict[str, Any], now: dt.datetime, attribution: Any = None
     ) -> dict[str, Any]:
+        if self.market.now is None:
+            self.market.now = now
         o = self._normalise(order)
         record = self._new_order(scope, run_id, o, now, attribution)
         self.book.orders.append(record)

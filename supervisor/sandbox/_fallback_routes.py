@@ -383,7 +383,7 @@ async def candles_stream(request: Request, ctx: AppContext) -> Response:
 
 
 def register(router: Router) -> None:
-    from . import _fallback_gtt
+    from . import _fallback_gtt, _fallback_options_routes
 
     router.add("GET", "/worker/market/instruments/resolve", resolve_get)
     router.add("POST", "/worker/market/instruments/resolve", resolve_post)
@@ -394,3 +394,4 @@ def register(router: Router) -> None:
     router.add("GET", "/worker/market/ticks/stream", ticks_stream)
     router.add("GET", "/worker/market/candles/stream", candles_stream)
     _fallback_gtt.register(router)
+    _fallback_options_routes.register(router)

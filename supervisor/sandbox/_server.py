@@ -139,6 +139,10 @@ def _make_context(
         state=state, clock=clock, tokens=state.tokens, market=market, engine=engine, faults=faults
     )
     ctx.extras["tick_signal"] = ChangeSignal()  # fired on every market step (tick/candle streams)
+    if hasattr(getattr(engine, "engine", None), "book"):  # the built-in fallback: its options runs
+        from ._fallback_options_routes import options_run_status
+
+        ctx.extras["options_run_status"] = lambda run_id: options_run_status(ctx.engine, run_id)
 
     def commit() -> None:
         current: SandboxState = ctx.state

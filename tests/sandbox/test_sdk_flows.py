@@ -318,3 +318,56 @@ def test_funds_and_run_health_flows(client: KiteAlgoWorkerClient) -> None:
     run_funds = client.get_run_funds("run_basic_equity_001")
     remaining = run_funds.get("strategy", {}).get("allocation", {}).get("remaining")
     assert remaining is not None and 0 < remaining < 50_000
+
+
+def test_options_workflow(client: KiteAlgoWorkerClient) -> None:
+    from kite_algo_worker import (
+        SpreadLegSelection,
+        SpreadSpec,
+        resolve_delta_leg,
+        resolve_offset_leg,
+        resolve_spread,
+    )
+
+    client.options.ensure_session("NIFTY")
+    expiries = client.options.list_expiries("NIFTY")
+    assert expiries["expiries"] and expiries["spot_ltp"] > 0
+    chain = client.options.get_chain("NIFTY", expiry="current_week")
+    assert (
+        chain["atm_strike"] % 50 == 0 and chain["chain"][0]["ce"]["delta"] > chain["chain"][-1]["ce"]["delta"]
+    )
+    greeks = client.options.get_greeks("NIFTY", expiry="nearest")
+    assert {c["option_type"] for c in greeks["contracts"]} == {"CE", "PE"}
+    leg = client.options.resolve_option_leg(
+        underlying="NIFTY", product="MIS", expiry="current_week",
+        selection={"option_type": "CE", "strike": chain["atm_strike"]},
+        transaction_type="BUY", lots=1,
+    )  # fmt: skip
+    assert leg.quantity == 75 and leg.lot_size == 75
+    leg = resolve_offset_leg(client.options, underlying="NIFTY", product="MIS", expiry="current_week",
+                             option_type="CE", offset="ATM", transaction_type="BUY")  # fmt: skip
+    delta_leg = resolve_delta_leg(client.options, underlying="NIFTY", product="MIS", expiry="current_week",
+                                  option_type="CE", delta_target=0.30, transaction_type="SELL")  # fmt: skip
+    assert delta_leg.strike > leg.strike
+    atm = SpreadLegSelection(selection={"option_type": "CE", "moneyness": "ATM"}, transaction_type="SELL")
+    otm = SpreadLegSelection(
+        selection={"option_type": "CE", "moneyness": "+1_strike"}, transaction_type="BUY"
+    )
+    spec = SpreadSpec(spread_type="vertical_call_spread", expiry="current_week", legs=[atm, otm])
+    spread = resolve_spread(client.options, underlying="NIFTY", product="MIS", spec=spec)
+    assert spread[1].strike == spread[0].strike + 50
+    option_run = client.options.create_run(
+        strategy_name="Bull Call Spread",
+        product="MIS",
+        legs=[leg.model_dump(exclude_none=True) for leg in spread],
+        protection={"stoploss_pct": 2.0},
+    )
+    run_id = option_run["strategy_run_id"]
+    preview = client.options.preview_entry(run_id)
+    assert preview["status"] == "entry_previewed" and len(preview["orders"]) == 2
+    entered = client.options.enter(run_id, {"account_scope": "kite:paper-a"})
+    assert entered["status"] == "entered", entered
+    state = client.options.get_protection_state(run_id)
+    assert state["applicable"] is True
+    exited = client.options.exit(run_id, {"account_scope": "kite:paper-a"})
+    assert exited["status"] == "exited"

@@ -1,0 +1,157 @@
+"""A small options universe for the built-in fallback market: NIFTY and BANKNIFTY on NFO.
+
+Pure. Weekly (Thursday) and monthly (last Thursday) expiries, real lot sizes and strike steps,
+Kite-style trading symbols (monthly ``NIFTY26MAY25000CE``, weekly ``NIFTY2651425000CE``), and
+prices/greeks from Black-Scholes with a seeded-constant volatility smile. Used only when
+SANDBOX-MARKET's options chain is absent.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import hashlib
+import math
+from dataclasses import dataclass
+
+IST = dt.timezone(dt.timedelta(hours=5, minutes=30))
+RATE = 0.065
+# underlying -> (index symbol, reference spot, strike step, lot size)
+UNDERLYINGS: dict[str, tuple[str, float, int, int]] = {
+    "NIFTY": ("NIFTY 50", 24850.0, 50, 75),
+    "BANKNIFTY": ("NIFTY BANK", 55200.0, 100, 35),
+}
+_MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
+_WEEKLY_MONTH = "123456789OND"
+
+
+@dataclass(frozen=True)
+class Contract:
+    underlying: str
+    expiry: dt.date
+    strike: int
+    option_type: str  # CE | PE
+    tradingsymbol: str
+    instrument_token: int
+    lot_size: int
+    monthly: bool
+
+
+def _last_thursday(year: int, month: int) -> dt.date:
+    last = dt.date(year, month, calendar.monthrange(year, month)[1])
+    return last - dt.timedelta(days=(last.weekday() - 3) % 7)
+
+
+def expiries(today: dt.date, weeks: int = 4) -> list[tuple[dt.date, bool]]:
+    """``(expiry, is_monthly)`` sorted: the next ``weeks`` Thursdays plus two monthly expiries."""
+    first = today + dt.timedelta(days=(3 - today.weekday()) % 7)
+    found = {first + dt.timedelta(weeks=i) for i in range(weeks)}
+    month, year = today.month, today.year
+    monthly: set[dt.date] = set()
+    while len(monthly) < 2:
+        last = _last_thursday(year, month)
+        if last >= today:
+            monthly.add(last)
+        month, year = (1, year + 1) if month == 12 else (month + 1, year)
+    return sorted((d, d in monthly) for d in found | monthly)
+
+
+def symbol_for(underlying: str, expiry: dt.date, strike: int, option_type: str, monthly: bool) -> str:
+    yy = expiry.year % 100
+    if monthly:
+        return f"{underlying}{yy:02d}{_MONTHS[expiry.month - 1]}{strike}{option_type}"
+    return f"{underlying}{yy:02d}{_WEEKLY_MONTH[expiry.month - 1]}{expiry.day:02d}{strike}{option_type}"
+
+
+def token_for(tradingsymbol: str) -> int:
+    return 10_000_000 + int(hashlib.sha256(tradingsymbol.encode()).hexdigest()[:8], 16) % 89_000_000
+
+
+def contract(underlying: str, expiry: dt.date, monthly: bool, strike: int, option_type: str) -> Contract:
+    symbol = symbol_for(underlying, expiry, strike, option_type, monthly)
+    lot = UNDERLYINGS[underlying][3]
+    return Contract(underlying, expiry, strike, option_type, symbol, token_for(symbol), lot, monthly)
+
+
+def _norm_cdf(x: float) -> float:
+    return 0.5 * (1 + math.erf(x / math.sqrt(2)))
+
+
+def _norm_pdf(x: float) -> float:
+    return math.exp(-x * x / 2) / math.sqrt(2 * math.pi)
+
+
+def years_to_expiry(expiry: dt.date, now: dt.datetime) -> float:
+    close = dt.datetime.combine(expiry, dt.time(15, 30), IST)
+    return max((close - now).total_seconds() / (365 * 86400), 1e-6)
+
+
+def iv_for(spot: float, strike: int) -> float:
+    moneyness = math.log(strike / spot)
+    return 0.13 + 0.6 * moneyness * moneyness + (0.02 if moneyness < 0 else 0.0)
+
+
+def greeks(spot: float, c: Contract, now: dt.datetime) -> dict[str, float]:
+    """Black-Scholes price and greeks (theta per day, vega/rho per 1 %)."""
+    t = years_to_expiry(c.expiry, now)
+    sigma = iv_for(spot, c.strike)
+    k = float(c.strike)
+    d1 = (math.log(spot / k) + (RATE + sigma * sigma / 2) * t) / (sigma * math.sqrt(t))
+    d2 = d1 - sigma * math.sqrt(t)
+    disc = math.exp(-RATE * t)
+    if c.option_type == "CE":
+        price = spot * _norm_cdf(d1) - k * disc * _norm_cdf(d2)
+        delta = _norm_cdf(d1)
+        theta = -spot * _norm_pdf(d1) * sigma / (2 * math.sqrt(t)) - RATE * k * disc * _norm_cdf(d2)
+        rho = k * t * disc * _norm_cdf(d2) / 100
+    else:
+        price = k * disc * _norm_cdf(-d2) - spot * _norm_cdf(-d1)
+        delta = _norm_cdf(d1) - 1
+        theta = -spot * _norm_pdf(d1) * sigma / (2 * math.sqrt(t)) + RATE * k * disc * _norm_cdf(-d2)
+        rho = -k * t * disc * _norm_cdf(-d2) / 100
+    return {
+        "ltp": max(0.05, round(round(price / 0.05) * 0.05, 2)),
+        "iv": round(sigma * 100, 2),
+        "delta": round(delta, 4),
+        "gamma": round(_norm_pdf(d1) / (spot * sigma * math.sqrt(t)), 6),
+        "theta": round(theta / 365, 4),
+        "vega": round(spot * _norm_pdf(d1) * math.sqrt(t) / 100, 4),
+        "rho": round(rho, 4),
+    }
+
+
+def open_interest(c: Contract, spot: float) -> int:
+    distance = abs(c.strike - spot) / (UNDERLYINGS[c.underlying][2] * 10)
+    return int(2_000_000 * math.exp(-distance * distance)) + c.strike % 7 * 1000
+
+
+class OptionsUniverse:
+    """Contracts by trading symbol, created on demand around the spot."""
+
+    def __init__(self) -> None:
+        self.by_symbol: dict[str, Contract] = {}
+
+    def chain(
+        self, underlying: str, expiry: dt.date, monthly: bool, spot: float, width: int = 20
+    ) -> list[int]:
+        step = UNDERLYINGS[underlying][2]
+        atm = int(round(spot / step) * step)
+        strikes = [atm + step * i for i in range(-width, width + 1)]
+        for strike in strikes:
+            for kind in ("CE", "PE"):
+                c = contract(underlying, expiry, monthly, strike, kind)
+                self.by_symbol[c.tradingsymbol] = c
+        return strikes
+
+    def find(self, tradingsymbol: str, today: dt.date, spots: dict[str, float]) -> Contract | None:
+        found = self.by_symbol.get(tradingsymbol)
+        if found is not None:
+            return found
+        underlying = next(
+            (u for u in sorted(UNDERLYINGS, key=len, reverse=True) if tradingsymbol.startswith(u)), None
+        )
+        if underlying is not None:
+            for expiry, monthly in expiries(today):
+                self.chain(underlying, expiry, monthly, spots[underlying])
+            return self.by_symbol.get(tradingsymbol)
+        return None
