@@ -3,20 +3,25 @@
 
 :func:`supervisor._daemon.default_client_factory` prefers the real client and falls back to
 this one with a warning. It covers the run lifecycle (get/create, claim, heartbeat, release,
-decision events) and the session-guarded trading calls ``ctx.run`` forwards (safety check,
-intents, exit, risk, protection, P&L) plus candle reads; no streams. One request pipeline,
+decision events), the session-guarded trading calls ``ctx.run`` forwards (safety check,
+intents, exit, risk, protection, P&L), candle reads and the four SSE streams (no reconnects:
+a dropped stream raises, the strategy's restart policy takes it from there). One request pipeline,
 errors mapped once with :func:`supervisor.client._errors.error_for_response`; the token is
 only ever in the ``Authorization`` header, never in a message.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 
-from .client._errors import TransportError, error_for_response
+from .client._errors import StreamDisconnectedError, TransportError, error_for_response
+from .client._sse import SSEDecoder, SSEEnd, SSEMessage, interpret
+
+STREAM_IDLE_S = 30.0  # the server sends a keep-alive comment after ~15 quiet seconds (§5.1)
 
 __all__ = ["FallbackWorkerClient"]
 
@@ -177,3 +182,49 @@ class FallbackWorkerClient:
         query = {key: instrument, "timeframe": timeframe, **params}
         route = "/worker/market/history"
         return await self._call("GET", route, route, params=query)
+
+    # -- streams (§5): async context managers yielding decoded payload dicts -----------------
+    @asynccontextmanager
+    async def _stream(self, route: str, params: Mapping[str, Any]) -> AsyncIterator[AsyncIterator[Any]]:
+        query = {k: v for k, v in params.items() if v is not None}
+        timeout = httpx.Timeout(self._http.timeout.connect, read=STREAM_IDLE_S)
+        try:
+            async with self._http.stream("GET", route, params=query, timeout=timeout) as response:
+                if response.status_code >= 400:
+                    body = await response.aread()
+                    try:
+                        data: Any = httpx.Response(response.status_code, content=body).json()
+                    except ValueError:
+                        data = {"raw": body.decode(errors="replace")}
+                    raise error_for_response(response.status_code, data, method="GET", route=route)
+                yield _events(response, route)
+        except httpx.HTTPError as exc:
+            raise StreamDisconnectedError(f"stream {route}: {type(exc).__name__}") from exc
+
+    def stream_ticks(self, instruments: Sequence[str], mode: str = "quote") -> Any:
+        tokens = [str(i) for i in instruments if str(i).isdigit()]
+        symbols = [str(i) for i in instruments if not str(i).isdigit()]
+        params = {"symbols": ",".join(symbols), "tokens": ",".join(tokens), "mode": mode}
+        return self._stream("/worker/market/ticks/stream", params)
+
+    def stream_candles(self, instrument: str, interval: str = "5minute") -> Any:
+        return self._stream("/worker/market/candles/stream", {"symbol": instrument, "interval": interval})
+
+    def stream_run_pnl(self, run_id: str, interval_seconds: float = 1.0) -> Any:
+        return self._stream(f"/worker/runs/{run_id}/pnl/stream", {"interval_seconds": interval_seconds})
+
+    def stream_timeline(self, run_id: str, after_cursor: int = 0) -> Any:
+        return self._stream(f"/worker/runs/{run_id}/timeline/stream", {"after_cursor": after_cursor})
+
+
+async def _events(response: httpx.Response, route: str) -> AsyncIterator[Any]:
+    decoder = SSEDecoder()
+    async for chunk in response.aiter_raw():
+        for item in decoder.feed(chunk):
+            if isinstance(item, SSEMessage):
+                result = interpret(item, route=route)
+                if isinstance(result, SSEEnd):
+                    return
+                if result is not None:
+                    yield result.payload
+    raise StreamDisconnectedError(f"stream {route} closed without an end event")

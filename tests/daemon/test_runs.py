@@ -143,3 +143,37 @@ async def test_operator_restart_over_http_and_statistics(
     # the blocking status command against a port nobody serves: a clear error, exit 1
     assert cmd_status(argparse.Namespace(url="http://127.0.0.1:9"), out=out) == 1
     assert "error: cannot read http://127.0.0.1:9/status" in out.getvalue()
+
+
+async def take(events: Any, n: int) -> list[Any]:
+    out = []
+    async for event in events:
+        out.append(event)
+        if len(out) == n:
+            break
+    return out
+
+
+async def test_stream_subscriptions_without_a_hub(
+    nursery: trio.Nursery, sandbox: SandboxHandle, client: Any, autojump_clock: trio.testing.MockClock
+) -> None:
+    got: dict[str, list[Any]] = {}
+    done = trio.Event()
+
+    class Streams(Idle):
+        async def run(self, ctx: StrategyContext) -> None:
+            async with ctx.ticks(["NSE:INFY"]) as ticks:
+                got["ticks"] = await take(ticks, 2)
+            async with ctx.candles("NSE:INFY", "minute") as candles:
+                got["candles"] = await take(candles, 1)
+            async with ctx.pnl() as pnl:
+                got["pnl"] = await take(pnl, 1)
+            done.set()
+            await ctx.stopping.wait()
+
+    sup = Supervisor([resolved("st", Streams)], client=client, settings=settings())
+    await nursery.start(sup.serve)
+    with trio.fail_after(120):
+        await done.wait()
+    assert len(got["ticks"]) == 2 and len(got["candles"]) == 1 and len(got["pnl"]) == 1
+    assert sup.runners["st"].state == "running"
