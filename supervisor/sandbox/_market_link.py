@@ -8,6 +8,7 @@ sessions, dry_run intents and timelines; paper calls answer ``503 Paper runtime 
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import logging
@@ -17,6 +18,7 @@ from typing import Any
 log = logging.getLogger("supervisor.sandbox")
 
 
+@functools.cache  # the set of installed modules does not change while we run
 def _module(name: str) -> Any:
     try:
         return importlib.import_module(f"supervisor.sandbox.{name}")
