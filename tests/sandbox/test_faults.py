@@ -108,3 +108,23 @@ async def test_steal_session_fences_the_holder(
         again = r.json()["worker_session_nonce"]
         assert again not in (nonce, stolen)
         assert (await api.get("/worker/runs/run_f")).json()["worker_session_nonce"] == again
+
+
+async def test_http_mint_and_restart(
+    sandbox: SandboxHandle, api: httpx.AsyncClient, autojump_clock: MockClock
+) -> None:
+    with trio.fail_after(60):
+        testing = sandbox.base_url + "/__sandbox__"
+        r = await api.post(f"{testing}/tokens", json={"account_scope": "kite:paper-z", "modes": ["paper"]})
+        token = r.json()["token"]
+        assert token.startswith("kwa_") and len(token) == 47
+        async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as other:
+            health = (await other.get(sandbox.base_url + "/api/algo-workers/worker/health")).json()
+        assert health["account_scope"] == "kite:paper-z" and health["allowed_modes"] == ["paper"]
+        assert (await api.post(f"{testing}/tokens", json={"bogus": 1})).status_code == 422
+        r = await api.post(f"{testing}/restart", json={"downtime_s": 2})
+        assert r.json() == {"status": "restarted", "downtime_s": 2}
+        assert (await api.get("/worker/health")).status_code == 503
+        await trio.sleep(2)
+        assert (await api.get("/worker/health")).status_code == 200
+        assert sandbox.faults.restarts == 1
