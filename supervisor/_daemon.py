@@ -3,8 +3,11 @@ supervisor, HTTP and signals, nested so that teardown runs in the right order::
 
     root nursery
     ├── embedded sandbox (when backend.base_url is "embedded")   torn down last
-    └── client  ── stream hub ── supervisor (runners) ── HTTP     sessions released first
-        └── signal watcher: SIGTERM/SIGINT -> request_shutdown()  (a second one skips the grace)
+    └── client ── stream hub ── services nursery
+                                ├── HTTP (/healthz /readyz /status /strategies/{name}/restart)
+                                ├── signal watcher: SIGTERM/SIGINT -> request_shutdown()
+                                ├── supervisor: one runner per strategy   sessions released first
+                                └── extra services (sd_notify, ...)
 
 :func:`run_daemon` returns the process exit code: 0 when every session was released, 1 when
 some were not (they are named in the log). Dependencies (client factory, hub factory, metrics

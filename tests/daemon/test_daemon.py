@@ -179,3 +179,24 @@ async def test_extra_services_see_readiness_and_are_cancelled_after_shutdown(
         await done.wait()
     assert codes == [0]
     assert events == ["READY", "finally released={'ok': 1}"]
+
+
+async def test_readyz_is_503_until_every_strategy_is_ready_and_during_shutdown(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    daemon, handle = await start(nursery, config_text(("a", "idle", "{}")))
+    runner = handle.supervisor.runners["a"]
+    async with httpx.AsyncClient(base_url=handle.http_url, timeout=10) as http:
+        await trio.sleep(1)
+        assert (await http.get("/readyz")).status_code == 200
+        # a fresh supervisor view whose strategy is still starting is not ready
+        runner.reached_ready, runner.state = False, "starting"
+        assert (await http.get("/readyz")).json() == {"ready": False}
+        runner.reached_ready, runner.state = True, "running"
+        handle.supervisor.shutting_down = True
+        assert (await http.get("/readyz")).status_code == 503
+        handle.supervisor.shutting_down = False
+    handle.request_shutdown()
+    with trio.fail_after(10):
+        await daemon.done.wait()
+    assert daemon.exit_code == 0
