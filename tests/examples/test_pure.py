@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from kite_algo_examples._bars import BarCloser
-from kite_algo_examples._signals import AcceptedSignal, RejectedSignal, parse_signal
+from kite_algo_examples.bars import BarCloser
+from kite_algo_examples.signals import AcceptedSignal, RejectedSignal, parse_signal
 
 
 def signal(**overrides: object) -> bytes:
@@ -77,3 +77,20 @@ def test_redelivered_and_older_bars_are_ignored() -> None:
     assert closer.feed(replay) == []
     assert closer.feed(bar("09:30", 4)) == [bar("09:25", 3, True)]
     assert closer.feed({"unrelated": True}) == []
+
+
+@pytest.mark.parametrize("module", ["signals", "bars"])
+def test_the_pure_modules_import_no_io_library(module: str) -> None:
+    import ast
+    from pathlib import Path
+
+    import kite_algo_examples
+
+    source = Path(kite_algo_examples.__file__).with_name(f"{module}.py").read_text()
+    imported: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            imported.update(alias.name.partition(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            imported.add(node.module.partition(".")[0])
+    assert not imported & {"trio", "httpx", "hypercorn", "socket", "asyncio", "os", "pathlib"}, imported

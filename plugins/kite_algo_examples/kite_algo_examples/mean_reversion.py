@@ -7,7 +7,7 @@ Pattern taught here, the seed's "typical restart flow" as a plugin:
    RSI, ATR), so the first live bar already has values;
 2. **live candles from the hub** (``ctx.candles(symbol, interval)``): one upstream stream per
    symbol and interval is shared by every strategy that asks for it. Only *completed* bars count
-   (:class:`kite_algo_examples._bars.BarCloser`);
+   (:class:`kite_algo_examples.bars.BarCloser`);
 3. **decide per bar**: flat and z-score <= ``-entry_z`` -> buy; long and z-score >= ``exit_z`` ->
    sell. Each decision is logged on the timeline with its indicator values;
 4. **deterministic idempotency keys per bar**: ``ctx.key("entry", symbol, bar_ts)`` /
@@ -29,8 +29,8 @@ from supervisor import Strategy, StrategyContext
 from supervisor.client._orders import equity_market_order
 from supervisor.client.indicators import IndicatorSnapshot, IndicatorState
 
-from ._bars import BarCloser
 from ._common import blocking_reasons, decide, field, strip_exchange
+from .bars import BarCloser
 
 __all__ = ["MeanReversion", "MeanReversionParams"]
 

@@ -12,7 +12,7 @@ users already have:
   timeline): ``POST /signals`` with the JSON body answers 200 (placed), 422 (refused, with the
   reason), 409 (the run may not trade now: retry later) or 503 (busy or backend unreachable).
 
-Every signal is checked (:mod:`kite_algo_examples._signals`: shape, allowed symbols, maximum
+Every signal is checked (:mod:`kite_algo_examples.signals`: shape, allowed symbols, maximum
 quantity, order rules). A bad signal is rejected with its reason and places nothing. A good one
 gets a fresh ``safety_check()`` and is placed with the idempotency key
 ``{run_id}:signal:{signal_id}``, so duplicates (a resent POST, a copied file, a crash before the
@@ -46,8 +46,8 @@ from supervisor.client import (
 )
 
 from ._common import blocking_reasons, decide, field
-from ._inbox import Inbox
-from ._signals import MAX_SIGNAL_BYTES, AcceptedSignal, RejectedSignal, parse_signal
+from .inbox import Inbox
+from .signals import MAX_SIGNAL_BYTES, AcceptedSignal, RejectedSignal, parse_signal
 
 __all__ = ["SignalDriven", "SignalDrivenParams"]
 
