@@ -2,7 +2,8 @@
 
 Each takes the parsed arguments and returns the exit code. Exit codes: 0 fine, 1 the daemon
 stopped with sessions it could not release (or ``status`` found a daemon unreachable), 2 the
-config or a plugin is invalid (the message names file, line and field).
+config or a plugin is invalid (the message names file, line and field), 3 the daemon could not
+start (an address in use, an unusable state directory).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ __all__ = ["cmd_check", "cmd_plugins", "cmd_run", "cmd_status", "format_status"]
 log = logging.getLogger("supervisor.cli")
 
 EXIT_CONFIG = 2
+EXIT_SETUP = 3
 
 
 def _load(path: str, environ: Mapping[str, str], out: TextIO) -> Any:
@@ -105,19 +107,33 @@ def cmd_run(args: argparse.Namespace, *, registry: PluginRegistry | None = None)
     resolved, skipped = resolve_strategies(config, locator, registry)
     metrics_factory, extra_services = _ops_hooks()
     try:
-        return trio.run(
-            lambda: run_daemon(
-                config,
-                resolved,
-                skipped=skipped,
-                state_dir=getattr(args, "state_dir", None),
-                metrics_factory=metrics_factory,
-                extra_services=extra_services,
+        try:
+            return trio.run(
+                lambda: run_daemon(
+                    config,
+                    resolved,
+                    skipped=skipped,
+                    state_dir=getattr(args, "state_dir", None),
+                    metrics_factory=metrics_factory,
+                    extra_services=extra_services,
+                )
             )
-        )
+        except (OSError, BaseExceptionGroup) as exc:
+            # e.g. the HTTP port is taken: say so without a traceback
+            first = _first(exc)
+            if not isinstance(first, OSError):
+                raise
+            print(f"error: {first}", file=sys.stderr)
+            return EXIT_SETUP
     except DaemonSetupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+
+
+def _first(group: BaseException) -> BaseException:
+    while isinstance(group, BaseExceptionGroup) and group.exceptions:
+        group = group.exceptions[0]
+    return group
 
 
 def _ops_hooks() -> tuple[Any, list[Any]]:

@@ -135,3 +135,22 @@ def test_real_entry_points(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     cmd_plugins(argparse.Namespace(), registry=registry, out=out)
     assert "demo: demo_plugin_pkg:Demo [demo-plugin]" in out.getvalue()
     assert "A demo strategy." in out.getvalue()
+
+
+def test_run_command_reports_a_taken_port_without_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    from supervisor._commands import cmd_run
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        path = tmp_path / "p.yaml"
+        path.write_text(f"supervisor:\n  http: {{host: 127.0.0.1, port: {port}}}\n")
+        assert cmd_run(argparse.Namespace(config=str(path), state_dir=None), registry=REGISTRY) == 3
+    err = capsys.readouterr().err
+    assert "error: [Errno 98] Address already in use" in err
+    assert "Traceback" not in err
