@@ -181,3 +181,33 @@ async def test_after_a_graceful_stop_the_next_daemon_claims_the_released_run(
     assert runner.sessions.claims == {"ok": 1}
     assert runner.nonce is not None and runner.nonce != old_nonce
     assert state_dir.load("a") == type(persisted)("run-a", runner.nonce)
+
+
+async def test_a_paper_run_left_alone_180s_is_flattened_and_closed_by_the_backend_and_then_reported(
+    nursery: trio.Nursery,
+    sandbox: SandboxHandle,
+    client: Any,
+    autojump_clock: trio.testing.MockClock,
+    tmp_path: Path,
+) -> None:
+    """What the README promises about stopping the daemon for longer than ~3 minutes (§7.3)."""
+    state_dir = StateDir(tmp_path / "state")
+    first = Supervisor([resolved("p", Idle)], client=client, settings=settings(), state_dir=state_dir)
+    async with trio.open_nursery() as inner:
+        await inner.start(first.serve)
+        await trio.sleep(10)
+        await first.shutdown()
+    run = sandbox.state.runs["run-p"]
+    assert run.status == "open" and run.worker_session_nonce is None
+    await trio.sleep(150)
+    assert run.status == "open"  # still within the window: a restart now would claim it back
+    await trio.sleep(60)  # > 180 s since the last heartbeat, plus one 30 s recovery pass
+    assert run.status == "closed"
+    assert run.runtime_state["runtime_recovery"]["reason"] == "paper_stale_exit_closed"
+    second = Supervisor([resolved("p", Idle)], client=client, settings=settings(), state_dir=state_dir)
+    await nursery.start(second.serve)
+    await trio.sleep(1)
+    runner = second.runners["p"]
+    assert runner.state == "failed"
+    assert runner.reason == "run run-p is closed; it is not replaced (use a new strategy_run_id)"
+    assert run.worker_session_nonce is None
