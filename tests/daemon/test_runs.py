@@ -14,6 +14,7 @@ import trio.testing
 
 from supervisor._commands import format_status
 from supervisor._http import serve_http
+from supervisor._managed_run import doc_field
 from supervisor._strategy import StrategyContext
 from supervisor._supervisor import Supervisor
 from supervisor.sandbox import SandboxHandle
@@ -89,7 +90,7 @@ async def test_heartbeats_report_the_real_state_and_ctx_is_complete(
         ctx.run.run_id == "run-t"
         and ctx.run.session_nonce == sandbox.state.runs["run-t"].worker_session_nonce
     )
-    assert ctx.run.run["strategy_run_id"] == "run-t"
+    assert doc_field(ctx.run.run, "strategy_run_id") == "run-t"
     assert ctx.key("entry", 20260508) == "run-t:entry:20260508"
     assert "wsn_" not in repr(ctx.run)
     t_beats = [b for b in bodies if b["run_id"] == "run-t" and b["status"] != "starting"]
