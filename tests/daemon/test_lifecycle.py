@@ -212,3 +212,33 @@ async def test_a_paper_run_left_alone_180s_is_flattened_and_closed_by_the_backen
     assert runner.state == "failed"
     assert runner.reason == "run run-p is closed; it is not replaced (use a new strategy_run_id)"
     assert run.worker_session_nonce is None
+
+
+async def test_two_daemons_same_config_one_drives_the_other_takes_over_when_it_dies(
+    nursery: trio.Nursery,
+    sandbox: SandboxHandle,
+    client: Any,
+    autojump_clock: trio.testing.MockClock,
+    tmp_path: Path,
+) -> None:
+    """Invariant 8: the backend's session claim decides who drives a run."""
+    names = ["x", "y"]
+    with trio.CancelScope() as machine_a:
+        a = Supervisor([resolved(n, Idle) for n in names], client=client, settings=settings())
+        async with trio.open_nursery() as inner:
+            await inner.start(a.serve)
+            await trio.sleep(1)
+            b = Supervisor([resolved(n, Idle) for n in names], client=client, settings=settings())
+            await nursery.start(b.serve)
+            await trio.sleep(120)
+            assert {r.state for r in a.runners.values()} == {"running"}
+            assert {r.state for r in b.runners.values()} == {"standby"}
+            assert all(r.sessions.claims.get("ok", 0) == 0 for r in b.runners.values())
+            died = trio.current_time()
+            machine_a.cancel()  # machine A dies: no release
+    await trio.sleep(80)
+    for name in names:
+        runner = b.runners[name]
+        assert runner.state == "running" and runner.recovered is True
+        assert sandbox.state.runs[f"run-{name}"].worker_session_nonce == runner.nonce
+        assert runner.heartbeats.recent[0] - died < 80
