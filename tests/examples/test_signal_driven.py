@@ -136,3 +136,23 @@ async def test_http_signals_get_an_answer_and_a_bad_one_places_nothing(
     assert intent_keys(sandbox, "run-web") == ["run-web:signal:w-1"]
     skips = [e for e in decisions(sandbox, "run-web") if e["payload"]["action"] == "skip"]
     assert [e["payload"]["metadata"]["signal_id"] for e in skips] == ["w-2", "w-3"]
+
+
+async def test_a_backend_rejection_files_the_signal_as_rejected_with_the_backend_reason(
+    tmp_path: Path,
+    nursery: trio.Nursery,
+    sandbox: SandboxHandle,
+    client: Any,
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    inbox = tmp_path / "inbox"
+    drop(inbox, "huge.json", {"signal_id": "big-1", "symbol": "NSE:INFY", "side": "BUY", "quantity": 90_000})
+    params = {"inbox": str(inbox), "max_quantity": 100_000}
+    sup = await start_supervisor(nursery, client, hosted("poor", SignalDriven, params=params))
+    await trio.sleep(3)
+    reason = (inbox / "rejected" / "huge.json.reason.txt").read_text()
+    assert "Insufficient" in reason  # the paper account cannot pay for it: the key is consumed, no fill
+    stored = sandbox.state.intents[("run-poor", "run-poor:signal:big-1")]
+    assert stored["status"] == "rejected"
+    assert sup.runners["poor"].progress.metrics["rejected"] == 1
+    assert [e["payload"]["action"] for e in decisions(sandbox, "run-poor")] == ["enter", "skip"]
