@@ -243,11 +243,14 @@ class SignalDriven(Strategy):
                     work = _Work(raw, f"file:{path.name}")
                     await send.send(work)  # backpressure: the folder simply waits
                     await work.done.wait()
-                    if work.outcome == "placed":
-                        inbox.file_done(path, work.detail)
-                    elif work.outcome == "rejected":
-                        inbox.file_rejected(path, str(work.detail.get("reason", "rejected")))
-                    # blocked / error: the file stays and is tried again on a later poll
+                    try:
+                        if work.outcome == "placed":
+                            inbox.file_done(path, work.detail)
+                        elif work.outcome == "rejected":
+                            inbox.file_rejected(path, str(work.detail.get("reason", "rejected")))
+                        # blocked / error: the file stays and is tried again on a later poll
+                    except FileNotFoundError:
+                        ctx.log.warning("signal file %s vanished before it could be filed", path.name)
                 await trio.sleep(params.poll_interval_s)
 
     # -- channel 2: HTTP ---------------------------------------------------------------------
