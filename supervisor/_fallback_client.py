@@ -12,6 +12,7 @@ only ever in the ``Authorization`` header, never in a message.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -23,7 +24,19 @@ from .client._sse import SSEDecoder, SSEEnd, SSEMessage, interpret
 
 STREAM_IDLE_S = 30.0  # the server sends a keep-alive comment after ~15 quiet seconds (§5.1)
 
-__all__ = ["FallbackWorkerClient"]
+__all__ = ["Doc", "FallbackWorkerClient"]
+
+
+class Doc(dict[str, Any]):
+    """A JSON object readable both ways: ``doc["can_trade"]`` and ``doc.can_trade`` (the seed's
+    typed results read as attributes). A missing attribute raises ``AttributeError``."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
 
 API_PREFIX = "/api/algo-workers"
 
@@ -69,9 +82,9 @@ class FallbackWorkerClient:
         except httpx.HTTPError as exc:
             raise TransportError(f"{method} {route}: {type(exc).__name__}") from exc
         try:
-            data = response.json() if response.content else {}
+            data = json.loads(response.content, object_hook=Doc) if response.content else Doc()
         except ValueError:
-            data = {"raw": response.text}
+            data = Doc(raw=response.text)
         if response.status_code >= 400:
             raise error_for_response(response.status_code, data, method=method, route=route)
         return data
@@ -226,5 +239,6 @@ async def _events(response: httpx.Response, route: str) -> AsyncIterator[Any]:
                 if isinstance(result, SSEEnd):
                     return
                 if result is not None:
-                    yield result.payload
+                    payload = result.payload
+                    yield Doc(payload) if isinstance(payload, dict) else payload
     raise StreamDisconnectedError(f"stream {route} closed without an end event")

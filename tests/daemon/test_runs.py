@@ -178,3 +178,33 @@ async def test_stream_subscriptions_without_a_hub(
         await done.wait()
     assert len(got["ticks"]) == 2 and len(got["candles"]) == 1 and len(got["pnl"]) == 1
     assert sup.runners["st"].state == "running"
+
+
+async def test_a_strategy_trades_through_ctx_run_and_the_daemon_adds_nothing(
+    nursery: trio.Nursery, sandbox: SandboxHandle, client: Any, autojump_clock: trio.testing.MockClock
+) -> None:
+    results: list[Any] = []
+
+    class BuyOnce(Idle):
+        async def run(self, ctx: StrategyContext) -> None:
+            safety = await ctx.run.safety_check()
+            assert safety.can_trade is True  # attribute access, as in the seed and the README
+            order = {"exchange": "NSE", "tradingsymbol": "INFY", "transaction_type": "BUY",
+                     "variety": "regular", "product": "CNC", "order_type": "MARKET", "quantity": 1,
+                     "validity": "DAY"}  # fmt: skip
+            for _ in range(2):  # a retry of the same decision reuses its key: one order
+                results.append(
+                    await ctx.run.place_order(
+                        order, idempotency_key=ctx.key("entry", 1), safety_token=safety.safety_token
+                    )
+                )
+            await ctx.stopping.wait()
+
+    sup = Supervisor([resolved("buy", BuyOnce)], client=client, settings=settings())
+    await nursery.start(sup.serve)
+    await trio.sleep(30)
+    assert [doc_field(r, "status") for r in results][1] == "deduped"
+    assert len(sandbox.state.intents) == 1  # one intent record: the strategy's, none of the daemon's
+    assert dict(sup.runners["buy"].intents) == {doc_field(results[0], "status"): 1, "deduped": 1}
+    assert (await sup.shutdown()).exit_code == 0
+    assert sandbox.state.runs["run-buy"].status == "open"  # never exited by the daemon
