@@ -148,6 +148,10 @@ def _ops_hooks() -> tuple[Any, list[Any]]:
         except ImportError:
             return None
 
+    combined = hook("supervisor._ops", "ops_hooks")  # OPS: metrics + loop-lag probe + sd_notify
+    if combined is not None:
+        factory, services = combined()
+        return factory, list(services)
     metrics = hook("supervisor._metrics", "metrics_handler_for")
     sdnotify = hook("supervisor._sdnotify", "serve_sdnotify")
     return metrics, [sdnotify] if sdnotify is not None else []
