@@ -91,6 +91,7 @@ class Supervisor:
         measure_busy: bool = True,
     ) -> None:
         self.settings = settings
+        self.hub = hub  # read by OPS's metrics (hub.statistics())
         self._busy = BusyMeter() if measure_busy else None
         startup = trio.CapacityLimiter(settings.startup_concurrency)
         self.skipped = tuple(skipped)
