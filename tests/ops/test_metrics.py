@@ -257,3 +257,30 @@ def test_catalogue_names_are_unique_and_conventional() -> None:
         assert doc and name.islower()
         assert name.endswith("_total") == (kind == "counter"), name
         assert len(labels) <= 3
+
+
+async def test_ops_hooks_wire_metrics_and_the_loop_lag_probe_into_the_daemon(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    from supervisor._commands import _ops_hooks
+
+    factory, services = _ops_hooks()  # what `kite-supervisor run` uses
+    config, locator = parse_config(CONFIG, file="ops.yaml", environ={})
+    resolved, skipped = resolve_strategies(config, locator, REGISTRY)
+    handle: DaemonHandle = await nursery.start(
+        partial(
+            run_daemon,
+            config,
+            resolved,
+            skipped=skipped,
+            handle_signals=False,
+            metrics_factory=factory,
+            extra_services=services,
+        )
+    )
+    await trio.sleep(10)
+    async with httpx.AsyncClient(base_url=handle.http_url, timeout=10) as http:
+        text = (await http.get("/metrics")).text
+    assert (sample(text, "kite_supervisor_event_loop_lag_seconds_count") or 0) >= 30  # 4/s for 10 s
+    assert sample(text, "kite_supervisor_strategy_state", strategy="calm", state="running") == 1
+    handle.request_shutdown()
