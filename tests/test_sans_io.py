@@ -22,6 +22,7 @@ SANS_IO_MODULES = [
     "supervisor.client._protection",
     "supervisor.client._sse",
     "supervisor._restart",
+    "supervisor._shard",
     "supervisor.sandbox._auth",
     "supervisor.sandbox._errors",
     "supervisor.sandbox._fallback_paper",
