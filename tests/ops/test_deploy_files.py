@@ -138,3 +138,20 @@ def test_dashboard_rows_and_only_catalogued_metrics() -> None:
     shown = {re.sub(r"_(bucket|sum|count)$", "", n) for n in used}
     catalogued = {re.sub(r"_(bucket|sum|count)$", "", n) for n in known if n.startswith("kite_supervisor_")}
     assert catalogued - shown == {"kite_supervisor_up", "kite_supervisor_shutting_down"}
+
+
+def test_readme_catalogue_matches_the_code() -> None:
+    from supervisor._metrics import CATALOGUE, PREFIX
+
+    readme = (ROOT / "deploy" / "README.md").read_text()
+    rows = re.findall(r"^\| `(kite_supervisor_[a-z_]+)` \| (\w+) \| ([^|]+) \|", readme, flags=re.MULTILINE)
+    expected = [(f"{PREFIX}_{n}", k, ", ".join(labels) or "-") for n, k, _, labels in CATALOGUE]
+    assert [(n, k, lab.strip()) for n, k, lab in rows] == expected
+    for section in (
+        "## Local",
+        "## systemd",
+        "## docker compose",
+        "## Kubernetes",
+        "### Surviving a machine loss",
+    ):
+        assert section in readme
