@@ -27,7 +27,7 @@ Use from the daemon (blocks: nothing; all calls are cheap and synchronous except
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 import trio
@@ -44,6 +44,7 @@ __all__ = [
     "StatisticsCollector",
     "SupervisorMetrics",
     "metrics_handler_for",
+    "render_metrics",
     "status_class",
 ]
 
@@ -394,6 +395,3 @@ def metrics_handler_for(supervisor: HasStatistics, *, hub: HasStatistics | None 
 def render_metrics(metrics: SupervisorMetrics) -> tuple[bytes, str]:
     """Module-level form of :meth:`SupervisorMetrics.render` for handler tables."""
     return metrics.render()
-
-
-_: Callable[[SupervisorMetrics], tuple[bytes, str]] = render_metrics
