@@ -105,6 +105,16 @@ def cmd_run(args: argparse.Namespace, *, registry: PluginRegistry | None = None)
     config, locator = loaded
     registry = registry or PluginRegistry.from_entry_points()
     resolved, skipped = resolve_strategies(config, locator, registry)
+    from ._shard import ShardConfigError, shard_from_env
+
+    try:  # OPS: a StatefulSet pod hosts only its shard (deploy/README.md, "Kubernetes")
+        shard = shard_from_env(os.environ)
+    except ShardConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    if shard is not None:
+        resolved = shard.select(resolved, lambda s: s.name)
+        log.info("shard %d of %d: hosting %d strategies", shard.index, shard.count, len(resolved))
     metrics_factory, extra_services = _ops_hooks()
     try:
         try:
