@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import zlib
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -37,3 +39,25 @@ def test_shard_from_env() -> None:
         shard_from_env({"SUPERVISOR_SHARD_COUNT": "2", "HOSTNAME": "laptop"})
     with pytest.raises(ShardConfigError, match="SUPERVISOR_SHARD_INDEX"):
         shard_from_env({"SUPERVISOR_SHARD_COUNT": "2", "SUPERVISOR_SHARD_INDEX": "-1"})
+
+
+def test_the_cli_refuses_an_inconsistent_shard_environment(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from supervisor._commands import EXIT_CONFIG, cmd_run
+    from supervisor._plugins import PluginRegistry
+    from tests.daemon.strategies import Idle
+
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "backend: {base_url: embedded}\nstrategies:\n"
+        "  - name: a\n    plugin: idle\n"
+        "    run: {strategy_run_id: r-a, template_id: t, account_scope: 'kite:paper-a'}\n"
+    )
+    monkeypatch.setenv("SUPERVISOR_SHARD_COUNT", "2")
+    monkeypatch.setenv("HOSTNAME", "laptop")
+    monkeypatch.delenv("SUPERVISOR_SHARD_INDEX", raising=False)
+    monkeypatch.delenv("POD_NAME", raising=False)
+    args = argparse.Namespace(config=str(config), state_dir=None)
+    assert cmd_run(args, registry=PluginRegistry.from_classes({"idle": Idle})) == EXIT_CONFIG
+    assert "SUPERVISOR_SHARD_INDEX" in capsys.readouterr().err
