@@ -302,7 +302,7 @@ class StatisticsCollector(Collector):
         conflations = _counter("subscription_conflations_total", ("strategy",))
         lags = _counter("subscription_lags_total", ("strategy",))
         per_strategy: dict[str, list[float]] = {}
-        for sub in getattr(stats, "subscribers", ()):
+        for sub in getattr(stats, "subscribers", ()) or getattr(stats, "subscriptions", ()):
             owner = getattr(sub, "strategy", None) or "(daemon)"
             acc2 = per_strategy.setdefault(str(owner), [0.0] * 5)
             acc2[0] += sub.queue_depth
