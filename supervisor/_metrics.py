@@ -7,7 +7,8 @@ Nothing here is a module global. :class:`SupervisorMetrics` owns one injected
   ``hub.statistics()`` on every scrape and turns the frozen snapshots into metric families, so
   the exported numbers can never drift from the daemon's own state;
 * two histograms fed by the daemon while it runs: backend request duration
-  (:meth:`SupervisorMetrics.observe_request`, wired as the client's ``on_request`` observer) and
+  (:meth:`SupervisorMetrics.observe_request`, fed by ``_httpmetrics.ObservingTransport`` at the
+  client's transport seam, or by a client ``on_request`` observer) and
   event-loop lag (:meth:`SupervisorMetrics.serve_loop_lag`, a task, see ``_looplag``);
 * the process collector (``process_*``).
 
@@ -22,7 +23,8 @@ Use from the daemon (blocks: nothing; all calls are cheap and synchronous except
     metrics = SupervisorMetrics(supervisor, hub=hub)          # or metrics_handler_for(supervisor)
     http routes: GET /metrics -> metrics.render()             # (body, content_type)
     nursery.start_soon(metrics.serve_loop_lag)                # event-loop lag probe
-    client = AsyncKiteAlgoWorkerClient(cfg, on_request=metrics.observe_request)
+    client = AsyncKiteAlgoWorkerClient(cfg, transport=ObservingTransport(httpx.AsyncHTTPTransport(),
+                                                    metrics.observe_request))   # _httpmetrics
 """
 
 from __future__ import annotations
