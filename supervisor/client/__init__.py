@@ -4,6 +4,11 @@ Async (trio) first: :class:`AsyncKiteAlgoWorkerClient`. Scripts use the blocking
 :class:`KiteAlgoWorkerClient`, which runs the same async client behind a portal.
 """
 
+from ._async_client import AsyncKiteAlgoWorkerClient as AsyncKiteAlgoWorkerClient
+from ._backoff import Backoff as Backoff
+from ._config import AlgoWorkerConfig as AlgoWorkerConfig
+from ._config import ExecutionMode as ExecutionMode
+from ._config import require_live_enabled as require_live_enabled
 from ._errors import APIError as APIError
 from ._errors import AuthError as AuthError
 from ._errors import BrokerValidationError as BrokerValidationError
@@ -25,27 +30,96 @@ from ._errors import StreamDisconnectedError as StreamDisconnectedError
 from ._errors import StreamError as StreamError
 from ._errors import StreamIdleTimeout as StreamIdleTimeout
 from ._errors import TransportError as TransportError
+from ._managed import AsyncManagedRun as AsyncManagedRun
+from ._managed import RunConfig as RunConfig
+from ._models import Doc as Doc
+from ._models import GttPlaced as GttPlaced
+from ._models import GttSnapshot as GttSnapshot
+from ._models import RunHealthSnapshot as RunHealthSnapshot
+from ._models import SafetyCheckResult as SafetyCheckResult
+from ._models import TimelineEvent as TimelineEvent
+from ._models import TimelineSnapshot as TimelineSnapshot
+from ._options import OptionExecutionLeg as OptionExecutionLeg
+from ._options import SpreadLegSelection as SpreadLegSelection
+from ._options import SpreadSpec as SpreadSpec
+from ._options import resolve_delta_leg as resolve_delta_leg
+from ._options import resolve_offset_leg as resolve_offset_leg
+from ._options import resolve_option_leg as resolve_option_leg
+from ._options import resolve_spread as resolve_spread
+from ._order_rules import validate_order as validate_order
+from ._orders import OrderBuilder as OrderBuilder
+from ._orders import amo_limit_order as amo_limit_order
+from ._orders import amo_market_order as amo_market_order
+from ._orders import equity_market_order as equity_market_order
+from ._orders import limit_order as limit_order
+from ._orders import market_order as market_order
+from ._orders import option_market_order as option_market_order
+from ._orders import sl_m_order as sl_m_order
+from ._orders import sl_order as sl_order
+from ._protection import BackendProtection as BackendProtection
+from ._protection import BasketProtection as BasketProtection
+from ._protection import OperationalProtection as OperationalProtection
+from ._protection import ProtectedPosition as ProtectedPosition
+from .dataframe import candles_to_df as candles_to_df
+from .dataframe import ohlcv_arrays as ohlcv_arrays
 
 __all__ = [
     "APIError",
+    "AlgoWorkerConfig",
+    "AsyncKiteAlgoWorkerClient",
+    "AsyncManagedRun",
     "AuthError",
+    "BackendProtection",
+    "Backoff",
+    "BasketProtection",
     "BrokerValidationError",
     "ClientValidationError",
     "ConflictError",
+    "Doc",
+    "ExecutionMode",
+    "GttPlaced",
+    "GttSnapshot",
     "KiteAlgoWorkerError",
     "LiveTradingRefusedError",
     "NotFoundError",
+    "OperationalProtection",
+    "OptionExecutionLeg",
+    "OrderBuilder",
     "OrderRuleError",
     "PermissionDeniedError",
+    "ProtectedPosition",
     "ProtectionRuleError",
     "RateLimitedError",
+    "RunConfig",
     "RunConfigMismatchError",
+    "RunHealthSnapshot",
+    "SafetyCheckResult",
     "SafetyTokenExpiredError",
     "ServerError",
     "SessionConflictError",
     "SessionRequiredError",
+    "SpreadLegSelection",
+    "SpreadSpec",
     "StreamDisconnectedError",
     "StreamError",
     "StreamIdleTimeout",
+    "TimelineEvent",
+    "TimelineSnapshot",
     "TransportError",
+    "amo_limit_order",
+    "amo_market_order",
+    "candles_to_df",
+    "equity_market_order",
+    "limit_order",
+    "market_order",
+    "ohlcv_arrays",
+    "option_market_order",
+    "require_live_enabled",
+    "resolve_delta_leg",
+    "resolve_offset_leg",
+    "resolve_option_leg",
+    "resolve_spread",
+    "sl_m_order",
+    "sl_order",
+    "validate_order",
 ]

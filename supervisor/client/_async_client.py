@@ -1,0 +1,606 @@
+"""The async (trio) worker client: one method per endpoint of the seed's surface.
+
+Each method is a few lines over the shared :class:`Pipeline`; all of them block on one HTTP
+exchange and raise the :mod:`._errors` tree (``TransportError`` when nothing answered,
+``APIError`` subclasses for non-2xx, ``ClientValidationError`` before any request). Streams
+are async context managers (see :mod:`._streams`).
+
+Divergences smoothed over (contract §11): quotes come back keyed by symbol as well (item 6);
+``log_decision_event`` accepts the seed form and sends the server form plus the nonce (items
+3-4); ``create_run`` with ``execution_mode="live"`` and trading calls on a run known to be live
+are refused unless ``KITE_ALGO_ENABLE_LIVE=1`` (item 15).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import trio
+
+from ._backoff import Backoff
+from ._config import AlgoWorkerConfig, require_live_enabled
+from ._endpoints import ENDPOINTS
+from ._errors import ClientValidationError
+from ._models import (
+    Doc,
+    GttPlaced,
+    GttSnapshot,
+    RunHealthSnapshot,
+    SafetyCheckResult,
+    TimelineSnapshot,
+    to_struct,
+)
+from ._order_rules import validate_order
+from ._pipeline import Pipeline
+from ._streams import DEFAULT_IDLE_TIMEOUT, EventStream, follow_timeline, open_event_stream
+
+if TYPE_CHECKING:
+    from ._managed import AsyncManagedRun, RunConfig
+    from ._options import AsyncOptionsNamespace
+
+__all__ = ["AsyncKiteAlgoWorkerClient", "check_idempotency_key"]
+
+E = ENDPOINTS
+DECISION_TYPES = frozenset({"signal", "entry", "exit", "risk_update", "management", "protection_ack", "note"})
+DECISION_ACTIONS = frozenset(
+    {
+        "enter",
+        "exit",
+        "hold",
+        "skip",
+        "modify",
+        "cancel",
+        "update_protection",
+        "arm_bracket",
+        "rebalance",
+        "observe",
+    }
+)
+
+
+def check_idempotency_key(key: str) -> str:
+    """Strip and check 8..160 characters (contract §4.5.1); raises ``ClientValidationError``."""
+    stripped = (key or "").strip()
+    if not 8 <= len(stripped) <= 160:
+        raise ClientValidationError(
+            "idempotency_key must be 8..160 characters after stripping", rule="idempotency_key"
+        )
+    return stripped
+
+
+def _split_instruments(instruments: Sequence[str | int]) -> tuple[list[str], list[int]]:
+    symbols: list[str] = []
+    tokens: list[int] = []
+    for item in instruments:
+        if isinstance(item, int) or str(item).isdigit():
+            tokens.append(int(item))
+        else:
+            symbols.append(str(item))
+    return symbols, tokens
+
+
+def _instrument_param(instrument: str | int) -> dict[str, Any]:
+    if isinstance(instrument, int) or str(instrument).isdigit():
+        return {"instrument_token": int(instrument)}
+    return {"symbol": instrument}
+
+
+def _decision_body(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """Seed form (event_type/summary/details) → server form (decision_type/action/metadata)."""
+    body = dict(payload)
+    event_type = str(body.pop("event_type", "") or "")
+    details = body.pop("details", None)
+    metadata = dict(body.get("metadata") or {})
+    if details:
+        metadata.update(details)
+    if event_type:
+        metadata.setdefault("event_type", event_type)
+    if "decision_type" not in body:
+        head = event_type.split(".", 1)[0].replace("-", "_")
+        body["decision_type"] = (
+            head
+            if head in DECISION_TYPES
+            else ("risk_update" if head == "risk" else "signal" if head == "signal" else "note")
+        )
+    body.setdefault("action", "observe")
+    if body["action"] not in DECISION_ACTIONS:
+        metadata.setdefault("action", body["action"])
+        body["action"] = "observe"
+    body["metadata"] = metadata
+    return body
+
+
+class AsyncKiteAlgoWorkerClient:
+    """Async worker API client. Use ``async with AsyncKiteAlgoWorkerClient(cfg) as client``.
+
+    ``transport`` is the test seam; ``environ`` is read for the live gate (default
+    ``os.environ``); ``stream_idle_timeout`` bounds silence on streams.
+    """
+
+    def __init__(
+        self,
+        config: AlgoWorkerConfig,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        environ: Mapping[str, str] | None = None,
+        stream_idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+    ) -> None:
+        self.config = config
+        self._pipeline = Pipeline(config, transport)
+        self._environ = os.environ if environ is None else environ
+        self._idle = stream_idle_timeout
+        self._live_runs: set[str] = set()
+        self._key_locks: dict[tuple[str, str], trio.Lock] = {}
+        self._options: AsyncOptionsNamespace | None = None
+
+    def __repr__(self) -> str:
+        return f"AsyncKiteAlgoWorkerClient(base_url={self.config.base_url!r})"
+
+    async def __aenter__(self) -> AsyncKiteAlgoWorkerClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._pipeline.aclose()
+
+    @property
+    def options(self) -> AsyncOptionsNamespace:
+        """The options namespace (§4.15)."""
+        if self._options is None:
+            from ._options import AsyncOptionsNamespace
+
+            self._options = AsyncOptionsNamespace(self._pipeline)
+        return self._options
+
+    # -- live gate ---------------------------------------------------------------------------
+    def _note_run(self, doc: Any) -> Any:
+        if isinstance(doc, Mapping):
+            run_id = doc.get("strategy_run_id")
+            if run_id and doc.get("execution_mode") == "live":
+                self._live_runs.add(str(run_id))
+        return doc
+
+    def _gate(self, run_id: str) -> None:
+        if run_id in self._live_runs:
+            require_live_enabled("live", self._environ)
+
+    # -- liveness (§4.1) ---------------------------------------------------------------------
+    async def health(self) -> Any:
+        return await self._pipeline.call(E["health"])
+
+    async def heartbeat(
+        self,
+        *,
+        status: str = "healthy",
+        metrics: Mapping[str, Any] | None = None,
+        worker_id: str | None = None,
+    ) -> Any:
+        body: dict[str, Any] = {"status": status, "metrics": dict(metrics or {})}
+        if worker_id is not None:
+            body["worker_id"] = worker_id
+        return await self._pipeline.call(E["heartbeat"], body=body)
+
+    # -- runs and sessions (§4.2, §4.3) ------------------------------------------------------
+    async def create_run(
+        self, *, template_id: str, account_scope: str, execution_mode: str, **fields: Any
+    ) -> Any:
+        """Create a run. Raises ``LiveTradingRefusedError`` for live without the gate."""
+        require_live_enabled(execution_mode, self._environ)
+        protection = fields.get("backend_protection")
+        if protection is not None and hasattr(protection, "to_dict"):
+            fields["backend_protection"] = protection.to_dict()
+        body = {k: v for k, v in fields.items() if v is not None}
+        body.update(template_id=template_id, account_scope=account_scope, execution_mode=execution_mode)
+        return self._note_run(await self._pipeline.call(E["create_run"], body=body))
+
+    async def get_run(self, run_id: str) -> Any:
+        return self._note_run(await self._pipeline.call(E["get_run"], {"run_id": run_id}))
+
+    async def get_run_health_snapshot(self, run_id: str) -> RunHealthSnapshot:
+        return to_struct(await self.get_run(run_id), RunHealthSnapshot)
+
+    async def claim_session(self, run_id: str) -> Any:
+        return await self._pipeline.call(E["claim_session"], {"run_id": run_id})
+
+    async def release_session(self, run_id: str, *, session_nonce: str) -> Any:
+        return await self._pipeline.call(E["release_session"], {"run_id": run_id}, nonce=session_nonce)
+
+    async def run_heartbeat(
+        self,
+        run_id: str,
+        *,
+        session_nonce: str | None = None,
+        status: str = "healthy",
+        metrics: Mapping[str, Any] | None = None,
+        worker_id: str | None = None,
+    ) -> Any:
+        body: dict[str, Any] = {"status": status, "metrics": dict(metrics or {})}
+        if worker_id is not None:
+            body["worker_id"] = worker_id
+        return await self._pipeline.call(
+            E["run_heartbeat"], {"run_id": run_id}, body=body, nonce=session_nonce
+        )
+
+    async def safety_check(self, run_id: str) -> SafetyCheckResult:
+        return to_struct(await self._pipeline.call(E["safety_check"], {"run_id": run_id}), SafetyCheckResult)
+
+    # -- intents (§4.5) ----------------------------------------------------------------------
+    @asynccontextmanager
+    async def _key_lock(self, run_id: str, key: str) -> AsyncIterator[None]:
+        # Never two concurrent requests with the same key: the second waits for the first's
+        # answer and then gets the server's replay.
+        slot = (run_id, key)
+        lock = self._key_locks.setdefault(slot, trio.Lock())
+        try:
+            async with lock:
+                yield
+        finally:
+            if not lock.locked() and lock.statistics().tasks_waiting == 0:
+                self._key_locks.pop(slot, None)
+
+    async def _intent(
+        self,
+        run_id: str,
+        intent_type: str,
+        payload: dict[str, Any],
+        *,
+        idempotency_key: str,
+        metadata: Mapping[str, Any] | None,
+        safety_token: str | None,
+        session_nonce: str | None,
+    ) -> Any:
+        key = check_idempotency_key(idempotency_key)
+        self._gate(run_id)
+        body: dict[str, Any] = {
+            "intent_type": intent_type,
+            "payload": payload,
+            "idempotency_key": key,
+            "metadata": dict(metadata or {}),
+        }
+        if safety_token is not None:
+            body["safety_token"] = safety_token
+        async with self._key_lock(run_id, key):
+            return await self._pipeline.call(E["intents"], {"run_id": run_id}, body=body, nonce=session_nonce)
+
+    async def place_order(
+        self,
+        run_id: str,
+        order: Mapping[str, Any],
+        *,
+        idempotency_key: str,
+        metadata: Mapping[str, Any] | None = None,
+        safety_token: str | None = None,
+        session_nonce: str | None = None,
+    ) -> Any:
+        """Validate the order (``OrderRuleError``) then submit it as an intent."""
+        checked = validate_order(order)
+        return await self._intent(
+            run_id,
+            "place_order",
+            {"order": checked},
+            idempotency_key=idempotency_key,
+            metadata=metadata,
+            safety_token=safety_token,
+            session_nonce=session_nonce,
+        )
+
+    async def place_basket(
+        self,
+        run_id: str,
+        orders: Sequence[Mapping[str, Any]],
+        *,
+        idempotency_key: str,
+        metadata: Mapping[str, Any] | None = None,
+        all_or_none: bool = False,
+        dry_run: bool = False,
+        safety_token: str | None = None,
+        session_nonce: str | None = None,
+    ) -> Any:
+        checked = [validate_order(o) for o in orders]
+        basket = {"orders": checked, "all_or_none": all_or_none, "dry_run": dry_run}
+        return await self._intent(
+            run_id,
+            "place_basket",
+            {"basket": basket},
+            idempotency_key=idempotency_key,
+            metadata=metadata,
+            safety_token=safety_token,
+            session_nonce=session_nonce,
+        )
+
+    async def preview_order(
+        self, run_id: str, order: Mapping[str, Any], *, metadata: Mapping[str, Any] | None = None
+    ) -> Any:
+        body = {"order": validate_order(order), "metadata": dict(metadata or {})}
+        return await self._pipeline.call(E["preview_order"], {"run_id": run_id}, body=body)
+
+    async def preview_basket(
+        self,
+        run_id: str,
+        orders: Sequence[Mapping[str, Any]],
+        *,
+        metadata: Mapping[str, Any] | None = None,
+        all_or_none: bool = False,
+        idempotency_key: str | None = None,
+    ) -> Any:
+        body: dict[str, Any] = {
+            "orders": [validate_order(o) for o in orders],
+            "all_or_none": all_or_none,
+            "metadata": dict(metadata or {}),
+        }
+        if idempotency_key is not None:
+            body["idempotency_key"] = check_idempotency_key(idempotency_key)
+        return await self._pipeline.call(E["preview_basket"], {"run_id": run_id}, body=body)
+
+    # -- broker orders (§4.8, live runs only) ------------------------------------------------
+    async def list_orders(self, run_id: str) -> Any:
+        return await self._pipeline.call(E["list_orders"], params={"strategy_run_id": run_id})
+
+    async def list_trades(self, run_id: str) -> Any:
+        return await self._pipeline.call(E["list_trades"], params={"strategy_run_id": run_id})
+
+    async def get_order(self, run_id: str, order_id: str) -> Any:
+        return await self._pipeline.call(
+            E["get_order"], {"order_id": order_id}, params={"strategy_run_id": run_id}
+        )
+
+    async def cancel_order(
+        self, run_id: str, order_id: str, *, variety: str = "regular", parent_order_id: str | None = None
+    ) -> Any:
+        self._gate(run_id)
+        body: dict[str, Any] = {"strategy_run_id": run_id, "variety": variety}
+        if parent_order_id is not None:
+            body["parent_order_id"] = parent_order_id
+        return await self._pipeline.call(E["cancel_order"], {"order_id": order_id}, body=body)
+
+    async def modify_order(
+        self, run_id: str, order_id: str, changes: Mapping[str, Any], *, variety: str = "regular"
+    ) -> Any:
+        self._gate(run_id)
+        body = {"variety": variety, **dict(changes), "strategy_run_id": run_id}
+        return await self._pipeline.call(E["modify_order"], {"order_id": order_id}, body=body)
+
+    # -- exit, P&L, funds (§4.9, §4.10) ------------------------------------------------------
+    async def exit_run(
+        self,
+        run_id: str,
+        *,
+        reason: str | None = None,
+        idempotency_key: str | None = None,
+        dry_run: bool = False,
+        session_nonce: str | None = None,
+    ) -> Any:
+        """Exit the run. A known-live run without ``dry_run`` needs the live gate."""
+        if not dry_run:
+            self._gate(run_id)
+        body = {"reason": reason, "idempotency_key": idempotency_key, "dry_run": dry_run}
+        return await self._pipeline.call(E["exit_run"], {"run_id": run_id}, body=body, nonce=session_nonce)
+
+    async def get_run_pnl(self, run_id: str) -> Any:
+        return await self._pipeline.call(E["get_run_pnl"], {"run_id": run_id})
+
+    async def get_funds(self, *, mode: str = "paper", account_scope: str | None = None) -> Any:
+        return await self._pipeline.call(
+            E["get_funds"], params={"mode": mode, "account_scope": account_scope}
+        )
+
+    async def get_run_funds(self, run_id: str) -> Any:
+        return await self._pipeline.call(E["get_run_funds"], {"run_id": run_id})
+
+    # -- risk and protection (§4.11) ---------------------------------------------------------
+    async def patch_risk(
+        self,
+        run_id: str,
+        risk: Mapping[str, Any],
+        *,
+        reason: str | None = None,
+        session_nonce: str | None = None,
+    ) -> Any:
+        body = dict(risk)
+        if reason is not None:
+            body.setdefault("reason", reason)
+        return await self._pipeline.call(E["patch_risk"], {"run_id": run_id}, body=body, nonce=session_nonce)
+
+    async def update_backend_protection(
+        self,
+        run_id: str,
+        protection: Any,
+        *,
+        reason: str | None = None,
+        session_nonce: str | None = None,
+    ) -> Any:
+        """``protection`` is a :class:`BackendProtection` or a plain dict."""
+        body = protection.to_dict() if hasattr(protection, "to_dict") else dict(protection)
+        if reason is not None:
+            body.setdefault("reason", reason)
+        return await self._pipeline.call(
+            E["update_backend_protection"], {"run_id": run_id}, body=body, nonce=session_nonce
+        )
+
+    # -- timeline (§4.12) --------------------------------------------------------------------
+    async def list_timeline(self, run_id: str, **params: Any) -> Any:
+        return await self._pipeline.call(E["list_timeline"], {"run_id": run_id}, params=params)
+
+    async def list_timeline_snapshot(self, run_id: str, **params: Any) -> TimelineSnapshot:
+        return to_struct(await self.list_timeline(run_id, **params), TimelineSnapshot)
+
+    async def log_decision_event(
+        self, run_id: str, *, session_nonce: str | None = None, **payload: Any
+    ) -> Any:
+        """Record a decision. Accepts the seed form (``event_type``, ``summary``, ``details``)
+        or the server form (``decision_type``, ``action``, ``metadata``)."""
+        body = _decision_body(payload)
+        return await self._pipeline.call(
+            E["log_decision_event"], {"run_id": run_id}, body=body, nonce=session_nonce
+        )
+
+    # -- market data (§4.13) -----------------------------------------------------------------
+    async def resolve_ticker(self, symbol: str) -> Any:
+        return await self._pipeline.call(E["resolve_ticker"], params={"symbol": symbol})
+
+    async def search_tickers(self, query: str, *, exchange: str | None = None, limit: int = 20) -> Any:
+        return await self._pipeline.call(
+            E["search_tickers"], params={"query": query, "exchange": exchange, "limit": limit}
+        )
+
+    async def get_quotes(self, instruments: Sequence[str | int], *, mode: str = "quote") -> Any:
+        """Quotes keyed by the requested identifier: ``quotes["quotes"]["NSE:INFY"]`` works
+        whether the server sent a list (the reference server) or a dict."""
+        symbols, tokens = _split_instruments(instruments)
+        body = {"symbols": symbols, "instrument_tokens": tokens, "mode": mode}
+        result = await self._pipeline.call(E["get_quotes"], body=body)
+        raw = result.get("quotes") if isinstance(result, Mapping) else None
+        if isinstance(raw, list):
+            keyed = Doc()
+            for quote in raw:
+                if not isinstance(quote, Mapping):
+                    continue
+                for key in (quote.get("symbol"), quote.get("instrument_token")):
+                    if key is not None:
+                        keyed[str(key)] = quote
+                if quote.get("instrument_token") is not None:
+                    keyed.setdefault(quote["instrument_token"], quote)
+            result["quotes"] = keyed
+        return result
+
+    async def get_candles(
+        self, instrument: str | int, *, interval: str = "5minute", lookback: int = 50
+    ) -> Any:
+        params = {**_instrument_param(instrument), "interval": interval, "lookback": lookback}
+        return await self._pipeline.call(E["get_candles"], params=params)
+
+    async def get_historical_candles(
+        self,
+        instrument: str | int,
+        *,
+        timeframe: str = "day",
+        from_date: str | datetime | None = None,
+        to_date: str | datetime | None = None,
+        lookback_days: int | None = None,
+        ingest: bool | None = None,
+        passthrough: bool | None = None,
+    ) -> Any:
+        """``lookback_days`` computes from/to client-side (exclusive with ``from_date``)."""
+        if lookback_days is not None:
+            if from_date is not None:
+                raise ClientValidationError("lookback_days and from_date are exclusive", rule="lookback_days")
+            if lookback_days <= 0:
+                raise ClientValidationError("lookback_days must be positive", rule="lookback_days")
+            end = (
+                to_date
+                if isinstance(to_date, datetime)
+                else (datetime.fromisoformat(to_date) if to_date else datetime.now(UTC))
+            )
+            if end.tzinfo is None:
+                raise ClientValidationError("to_date must be timezone-aware", rule="lookback_days")
+            from_date, to_date = end - timedelta(days=lookback_days), end
+        params = {
+            **_instrument_param(instrument),
+            "timeframe": timeframe,
+            "from": from_date.isoformat() if isinstance(from_date, datetime) else from_date,
+            "to": to_date.isoformat() if isinstance(to_date, datetime) else to_date,
+            "ingest": ingest,
+            "passthrough": passthrough,
+        }
+        return await self._pipeline.call(E["get_historical_candles"], params=params)
+
+    # -- GTT (§4.14) -------------------------------------------------------------------------
+    async def place_gtt(self, trigger: Mapping[str, Any]) -> Any:
+        return await self._pipeline.call(E["place_gtt"], body=dict(trigger))
+
+    async def place_gtt_snapshot(self, trigger: Mapping[str, Any]) -> GttPlaced:
+        return to_struct(await self.place_gtt(trigger), GttPlaced)
+
+    async def list_gtts(self) -> Any:
+        return await self._pipeline.call(E["list_gtts"])
+
+    async def get_gtt(self, trigger_id: int | str) -> Any:
+        return await self._pipeline.call(E["get_gtt"], {"trigger_id": int(trigger_id)})
+
+    async def get_gtt_snapshot(self, trigger_id: int | str) -> GttSnapshot:
+        return to_struct(await self.get_gtt(trigger_id), GttSnapshot)
+
+    async def modify_gtt(self, trigger_id: int | str, trigger: Mapping[str, Any]) -> Any:
+        return await self._pipeline.call(E["modify_gtt"], {"trigger_id": int(trigger_id)}, body=dict(trigger))
+
+    async def delete_gtt(self, trigger_id: int | str) -> Any:
+        return await self._pipeline.call(E["delete_gtt"], {"trigger_id": int(trigger_id)})
+
+    # -- streams (§5) ------------------------------------------------------------------------
+    def stream_ticks(
+        self, instruments: Sequence[str | int], mode: str = "quote"
+    ) -> AbstractAsyncContextManager[EventStream]:
+        symbols, tokens = _split_instruments(instruments)
+        params = {"symbols": ",".join(symbols), "tokens": ",".join(map(str, tokens)), "mode": mode}
+        return open_event_stream(self._pipeline, E["stream_ticks"], params=params, idle_timeout=self._idle)
+
+    def stream_candles(
+        self, instrument: str | int, interval: str = "5minute"
+    ) -> AbstractAsyncContextManager[EventStream]:
+        params = {"interval": interval, **_instrument_param(instrument)}
+        return open_event_stream(self._pipeline, E["stream_candles"], params=params, idle_timeout=self._idle)
+
+    def stream_run_pnl(
+        self, run_id: str, interval_seconds: float = 1.0
+    ) -> AbstractAsyncContextManager[EventStream]:
+        return open_event_stream(
+            self._pipeline,
+            E["stream_run_pnl"],
+            {"run_id": run_id},
+            params={"interval_seconds": interval_seconds},
+            idle_timeout=self._idle,
+        )
+
+    def stream_timeline(self, run_id: str, **params: Any) -> AbstractAsyncContextManager[EventStream]:
+        return open_event_stream(
+            self._pipeline, E["stream_timeline"], {"run_id": run_id}, params=params, idle_timeout=self._idle
+        )
+
+    def follow_timeline(
+        self,
+        run_id: str,
+        *,
+        after_cursor: int = 0,
+        backoff: Backoff | None = None,
+        max_attempts: int | None = None,
+        **params: Any,
+    ) -> AsyncIterator[Any]:
+        """Reconnecting timeline consumer resuming from the last cursor (see
+        :func:`._streams.follow_timeline`)."""
+
+        def opener(cursor: int) -> AbstractAsyncContextManager[EventStream]:
+            return self.stream_timeline(run_id, after_cursor=cursor, **params)
+
+        return follow_timeline(opener, after_cursor=after_cursor, backoff=backoff, max_attempts=max_attempts)
+
+    # -- managed lifecycle (see _managed) ----------------------------------------------------
+    async def ensure_run(self, config: RunConfig) -> tuple[Any, bool]:
+        from ._managed import ensure_run
+
+        return await ensure_run(self, config)
+
+    def run(
+        self,
+        config: RunConfig,
+        *,
+        claim_session: bool = True,
+        heartbeat_on_enter: bool = True,
+        release_on_exit: bool = True,
+    ) -> AbstractAsyncContextManager[AsyncManagedRun]:
+        from ._managed import open_managed_run
+
+        return open_managed_run(
+            self,
+            config,
+            claim_session=claim_session,
+            heartbeat_on_enter=heartbeat_on_enter,
+            release_on_exit=release_on_exit,
+        )

@@ -1,0 +1,113 @@
+"""Connection settings and the live-trading gate.
+
+:class:`AlgoWorkerConfig` never shows the token in its repr; :func:`require_live_enabled`
+refuses live execution unless ``KITE_ALGO_ENABLE_LIVE=1`` (seed "Live-mode gate"; contract §11
+item 15: the gate is ours, the server does not enforce it). Nothing here performs I/O.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from ._errors import ClientValidationError, LiveTradingRefusedError
+
+__all__ = [
+    "DEFAULT_API_PREFIX",
+    "DEFAULT_BASE_URL",
+    "AlgoWorkerConfig",
+    "ExecutionMode",
+    "live_enabled",
+    "require_live_enabled",
+]
+
+ExecutionMode = Literal["dry_run", "paper", "live"]
+DEFAULT_BASE_URL = "http://localhost:18777"
+DEFAULT_API_PREFIX = "/api/algo-workers"
+
+
+class AlgoWorkerConfig(BaseModel):
+    """Where the worker API lives and how to authenticate. Immutable; never blocks.
+
+    Raises ``ClientValidationError`` for an empty base URL or token.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    base_url: str
+    token: SecretStr
+    timeout: float = Field(default=10.0, gt=0)
+    api_prefix: str = DEFAULT_API_PREFIX
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str | SecretStr,
+        timeout: float = 10.0,
+        api_prefix: str = DEFAULT_API_PREFIX,
+    ) -> None:
+        if not base_url or not str(base_url).strip():
+            raise ClientValidationError("base_url is required", rule="config.base_url")
+        raw = token.get_secret_value() if isinstance(token, SecretStr) else token
+        if not raw or not str(raw).strip():
+            raise ClientValidationError("token is required", rule="config.token")
+        super().__init__(base_url=base_url, token=SecretStr(raw), timeout=timeout, api_prefix=api_prefix)
+
+    @field_validator("base_url")
+    @classmethod
+    def _strip_url(cls, value: str) -> str:
+        return value.strip().rstrip("/")
+
+    @property
+    def api_base(self) -> str:
+        """``base_url`` joined with the API prefix (contract §1.1), no trailing slash."""
+        prefix = self.api_prefix.strip("/")
+        return f"{self.base_url}/{prefix}" if prefix else self.base_url
+
+    def __repr__(self) -> str:
+        return (
+            f"AlgoWorkerConfig(base_url={self.base_url!r}, token='***', "
+            f"timeout={self.timeout!r}, api_prefix={self.api_prefix!r})"
+        )
+
+    __str__ = __repr__
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> AlgoWorkerConfig:
+        """Read ``KITE_ALGO_API_BASE``, ``KITE_ALGO_WORKER_TOKEN`` (required) and
+        ``KITE_ALGO_TIMEOUT``. Raises ``ClientValidationError`` when the token is missing."""
+        env = os.environ if environ is None else environ
+        token = env.get("KITE_ALGO_WORKER_TOKEN", "")
+        if not token.strip():
+            raise ClientValidationError("KITE_ALGO_WORKER_TOKEN is not set", rule="config.token")
+        raw_timeout = env.get("KITE_ALGO_TIMEOUT", "10")
+        try:
+            timeout = float(raw_timeout)
+        except ValueError:
+            raise ClientValidationError(
+                f"KITE_ALGO_TIMEOUT must be a number, got {raw_timeout!r}", rule="config.timeout"
+            ) from None
+        return cls(
+            base_url=env.get("KITE_ALGO_API_BASE", DEFAULT_BASE_URL),
+            token=token.strip(),
+            timeout=timeout,
+        )
+
+
+def live_enabled(environ: Mapping[str, str] | None = None) -> bool:
+    """True when the operator acknowledged live trading with ``KITE_ALGO_ENABLE_LIVE=1``."""
+    env = os.environ if environ is None else environ
+    return env.get("KITE_ALGO_ENABLE_LIVE", "").strip() == "1"
+
+
+def require_live_enabled(mode: str | None, environ: Mapping[str, str] | None = None) -> None:
+    """Raise ``LiveTradingRefusedError`` if ``mode`` is ``"live"`` and the gate is closed.
+    Other modes pass. Never blocks."""
+    if mode == "live" and not live_enabled(environ):
+        raise LiveTradingRefusedError(
+            "live execution refused: set KITE_ALGO_ENABLE_LIVE=1 to acknowledge live trading",
+            rule="live_gate",
+        )

@@ -1,0 +1,154 @@
+"""The managed run lifecycle (contract §4.2 "create-or-recover", §4.3.5).
+
+``ensure_run`` is get-then-create (never create first: the server refuses a second create and
+never compares parameters); a differing ``template_id``/``account_scope``/``execution_mode``
+raises ``RunConfigMismatchError``. ``open_managed_run`` claims the session, sends one heartbeat,
+yields an :class:`AsyncManagedRun` that forwards the nonce, and releases on exit. It never
+exits the run, never calls safety-check, never sends periodic heartbeats.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict
+
+from ._errors import ClientValidationError, NotFoundError, RunConfigMismatchError
+
+if TYPE_CHECKING:
+    from ._async_client import AsyncKiteAlgoWorkerClient
+    from ._models import SafetyCheckResult
+
+__all__ = ["AsyncManagedRun", "RunConfig", "ensure_run", "open_managed_run"]
+
+_COMPARED = ("template_id", "account_scope", "execution_mode")
+
+
+class RunConfig(BaseModel):
+    """The run the worker wants (seed ``RunConfig`` / ``create_run`` fields). Strict."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    template_id: str
+    account_scope: str = "kite:paper-a"
+    execution_mode: str = "dry_run"
+    strategy_run_id: str | None = None
+    summary_fields: list[dict[str, Any]] | None = None
+    risk_schema: list[dict[str, Any]] | None = None
+    allowed_actions: list[str] | None = None
+    runtime_state: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    backend_protection: dict[str, Any] | None = None
+
+    def create_fields(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+
+async def ensure_run(client: AsyncKiteAlgoWorkerClient, config: RunConfig) -> tuple[Any, bool]:
+    """Return ``(run_doc, created)``. Blocks on one or two requests; raises
+    ``RunConfigMismatchError`` when the existing run differs from ``config``."""
+    if config.strategy_run_id:
+        try:
+            run = await client.get_run(config.strategy_run_id)
+        except NotFoundError:
+            pass
+        else:
+            diffs = [
+                f"{name}: run has {run.get(name)!r}, config wants {getattr(config, name)!r}"
+                for name in _COMPARED
+                if str(run.get(name)) != str(getattr(config, name))
+            ]
+            if diffs:
+                raise RunConfigMismatchError(
+                    f"existing run {config.strategy_run_id} differs: " + "; ".join(diffs),
+                    status_code=409,
+                    response_body=run,
+                )
+            return run, False
+    return await client.create_run(**config.create_fields()), True
+
+
+class AsyncManagedRun:
+    """A run bound to a claimed session: methods forward ``run_id`` and the nonce."""
+
+    def __init__(self, client: AsyncKiteAlgoWorkerClient, run: Any, session_nonce: str | None) -> None:
+        self.client = client
+        self.run = run
+        self.run_id: str = str(run["strategy_run_id"])
+        self.session_nonce = session_nonce
+
+    def __repr__(self) -> str:
+        return f"AsyncManagedRun(run_id={self.run_id!r}, session={'held' if self.session_nonce else 'none'})"
+
+    async def safety_check(self) -> SafetyCheckResult:
+        return await self.client.safety_check(self.run_id)
+
+    async def place_order(self, order: Mapping[str, Any], **kwargs: Any) -> Any:
+        return await self.client.place_order(self.run_id, order, session_nonce=self.session_nonce, **kwargs)
+
+    async def place_basket(self, orders: Any, **kwargs: Any) -> Any:
+        return await self.client.place_basket(self.run_id, orders, session_nonce=self.session_nonce, **kwargs)
+
+    async def heartbeat(self, **kwargs: Any) -> Any:
+        if not self.session_nonce:
+            raise ClientValidationError("heartbeat needs a claimed session", rule="session")
+        return await self.client.run_heartbeat(self.run_id, session_nonce=self.session_nonce, **kwargs)
+
+    async def log_decision_event(self, **payload: Any) -> Any:
+        return await self.client.log_decision_event(self.run_id, session_nonce=self.session_nonce, **payload)
+
+    async def patch_risk(self, risk: Mapping[str, Any], **kwargs: Any) -> Any:
+        return await self.client.patch_risk(self.run_id, risk, session_nonce=self.session_nonce, **kwargs)
+
+    async def update_backend_protection(self, protection: Any, **kwargs: Any) -> Any:
+        return await self.client.update_backend_protection(
+            self.run_id, protection, session_nonce=self.session_nonce, **kwargs
+        )
+
+    async def exit_run(self, **kwargs: Any) -> Any:
+        return await self.client.exit_run(self.run_id, session_nonce=self.session_nonce, **kwargs)
+
+    async def get_run_pnl(self) -> Any:
+        return await self.client.get_run_pnl(self.run_id)
+
+    async def refresh(self) -> Any:
+        self.run = await self.client.get_run(self.run_id)
+        return self.run
+
+
+@asynccontextmanager
+async def open_managed_run(
+    client: AsyncKiteAlgoWorkerClient,
+    config: RunConfig,
+    *,
+    claim_session: bool = True,
+    heartbeat_on_enter: bool = True,
+    release_on_exit: bool = True,
+) -> AsyncIterator[AsyncManagedRun]:
+    """See the module docstring. A release failure is raised only if the body did not raise."""
+    if heartbeat_on_enter and not claim_session:
+        raise ClientValidationError("heartbeat_on_enter needs claim_session", rule="session")
+    run, _created = await ensure_run(client, config)
+    nonce: str | None = None
+    run_id = str(run["strategy_run_id"])
+    if claim_session:
+        claim = await client.claim_session(run_id)
+        nonce = str(claim["worker_session_nonce"])
+    managed = AsyncManagedRun(client, run, nonce)
+    if heartbeat_on_enter and nonce:
+        await client.run_heartbeat(run_id, session_nonce=nonce)
+    body_failed = False
+    try:
+        yield managed
+    except BaseException:
+        body_failed = True
+        raise
+    finally:
+        if release_on_exit and nonce:
+            try:
+                await client.release_session(run_id, session_nonce=nonce)
+            except Exception:
+                if not body_failed:
+                    raise

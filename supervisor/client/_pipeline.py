@@ -1,0 +1,159 @@
+"""The one request pipeline: every HTTP call of the client goes through :class:`Pipeline`.
+
+Auth header, ``Accept``/``Content-Type``, the session nonce header, query normalisation
+(``None`` dropped, booleans as ``true``/``false``, contract §1.3), foreign exceptions mapped to
+``TransportError`` ``from exc``, non-2xx mapped by :func:`error_for_response` with the route
+template (never the URL), empty/204 → ``{}``, non-JSON → ``{"raw": text}`` (contract §1.3).
+The token appears only in the ``Authorization`` header.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import msgspec
+
+from ._config import AlgoWorkerConfig
+from ._endpoints import Endpoint
+from ._errors import TransportError, error_for_response
+from ._models import Doc, to_doc
+
+__all__ = ["Pipeline", "normalise_query"]
+
+_decoder = msgspec.json.Decoder()
+_encoder = msgspec.json.Encoder()
+
+
+def normalise_query(params: Mapping[str, Any] | None) -> dict[str, str]:
+    """Drop ``None`` values; booleans become ``"true"``/``"false"``; lists become CSV."""
+    out: dict[str, str] = {}
+    for key, value in (params or {}).items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            out[key] = "true" if value else "false"
+        elif isinstance(value, (list, tuple)):
+            out[key] = ",".join(str(v) for v in value)
+        else:
+            out[key] = str(value)
+    return out
+
+
+def decode_body(content: bytes, text: str) -> Any:
+    """Decode a response body per contract §1.3."""
+    if not content.strip():
+        return Doc()
+    try:
+        return to_doc(_decoder.decode(content))
+    except msgspec.DecodeError:
+        return Doc(raw=text)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+class Pipeline:
+    """Owns one ``httpx.AsyncClient``. ``call`` blocks for one HTTP exchange."""
+
+    def __init__(self, config: AlgoWorkerConfig, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.config = config
+        self._http = httpx.AsyncClient(
+            base_url=config.api_base,
+            headers={
+                "Authorization": f"Bearer {config.token.get_secret_value()}",
+                "Accept": "application/json",
+                "Content-Type": "application/json",
+            },
+            timeout=config.timeout,
+            transport=transport,
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
+        )
+
+    def __repr__(self) -> str:
+        return f"Pipeline(api_base={self.config.api_base!r})"
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    def _request(
+        self,
+        endpoint: Endpoint,
+        path_params: Mapping[str, object],
+        params: Mapping[str, Any] | None,
+        body: Any,
+        nonce: str | None,
+    ) -> httpx.Request:
+        headers = {"X-Worker-Session-Nonce": nonce} if nonce else {}
+        content = _encoder.encode(body) if body is not None else None
+        return self._http.build_request(
+            endpoint.method,
+            endpoint.format(path_params),
+            params=normalise_query(params),
+            content=content,
+            headers=headers,
+        )
+
+    async def call(
+        self,
+        endpoint: Endpoint,
+        path_params: Mapping[str, object] | None = None,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        nonce: str | None = None,
+    ) -> Any:
+        """One request; returns the decoded JSON (``Doc``/list). Raises ``TransportError``
+        when nothing answered and an ``APIError`` subclass for non-2xx."""
+        request = self._request(endpoint, path_params or {}, params, body, nonce)
+        try:
+            response = await self._http.send(request)
+        except httpx.HTTPError as exc:
+            raise TransportError(f"{endpoint.method} {endpoint.path}: {type(exc).__name__}") from exc
+        data = decode_body(response.content, response.text)
+        if response.status_code >= 300:
+            raise error_for_response(
+                response.status_code,
+                data,
+                method=endpoint.method,
+                route=endpoint.path,
+                retry_after=_retry_after(response),
+            )
+        return data
+
+    @asynccontextmanager
+    async def open_stream(
+        self,
+        endpoint: Endpoint,
+        path_params: Mapping[str, object] | None = None,
+        *,
+        params: Mapping[str, Any] | None = None,
+    ) -> AsyncIterator[httpx.Response]:
+        """Open an SSE response (status checked, errors mapped before iteration starts).
+        No read timeout here: the stream layer enforces its own idle timeout."""
+        request = self._request(endpoint, path_params or {}, params, None, None)
+        request.extensions["timeout"] = httpx.Timeout(self.config.timeout, read=None).as_dict()
+        try:
+            response = await self._http.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise TransportError(f"{endpoint.method} {endpoint.path}: {type(exc).__name__}") from exc
+        try:
+            if response.status_code >= 300:
+                try:
+                    content = await response.aread()
+                except httpx.HTTPError as exc:
+                    raise TransportError(f"{endpoint.method} {endpoint.path}: {type(exc).__name__}") from exc
+                data = decode_body(content, content.decode(errors="replace"))
+                raise error_for_response(
+                    response.status_code, data, method=endpoint.method, route=endpoint.path
+                )
+            yield response
+        finally:
+            await response.aclose()

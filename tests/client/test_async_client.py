@@ -1,0 +1,174 @@
+"""The async client against the real sandbox: run lifecycle, sessions, intents, exits, errors."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+import trio.testing
+
+from supervisor.client import (
+    AlgoWorkerConfig,
+    AsyncKiteAlgoWorkerClient,
+    AuthError,
+    ClientValidationError,
+    NotFoundError,
+    OrderRuleError,
+    RunConfig,
+    RunConfigMismatchError,
+    SessionConflictError,
+    SessionRequiredError,
+    equity_market_order,
+)
+from supervisor.sandbox import SandboxHandle
+
+from .conftest import TOKEN
+
+pytestmark = pytest.mark.usefixtures("autojump_clock")
+
+
+async def _run(client: AsyncKiteAlgoWorkerClient, run_id: str, mode: str = "paper") -> object:
+    return await client.create_run(
+        strategy_run_id=run_id,
+        template_id="basic-equity",
+        account_scope="kite:paper-a",
+        execution_mode=mode,
+        metadata={"strategy_family": "indicator_strategy", "strategy_name": "Basic Equity"},
+    )
+
+
+async def test_health_and_run_lifecycle(client: AsyncKiteAlgoWorkerClient, autojump_clock: object) -> None:
+    with trio.fail_after(30):
+        health = await client.health()
+        assert health["status"] in {"healthy", "ok"}
+        run = await _run(client, "run_life_001")
+        assert run["strategy_run_id"] == "run_life_001"  # type: ignore[index]
+        got = await client.get_run("run_life_001")
+        assert got.execution_mode == "paper"
+        snap = await client.get_run_health_snapshot("run_life_001")
+        assert snap.strategy_run_id == "run_life_001" and snap.status == "open"
+        with pytest.raises(NotFoundError):
+            await client.get_run("run_missing_001")
+
+
+async def test_sessions_guard_and_release(client: AsyncKiteAlgoWorkerClient, autojump_clock: object) -> None:
+    with trio.fail_after(30):
+        await _run(client, "run_sess_001")
+        claim = await client.claim_session("run_sess_001")
+        nonce = claim["worker_session_nonce"]
+        await client.run_heartbeat("run_sess_001", session_nonce=nonce, metrics={"x": 1})
+        with pytest.raises(SessionConflictError):
+            await client.claim_session("run_sess_001")
+        order = equity_market_order("INFY", "BUY", 1)
+        with pytest.raises(SessionRequiredError):
+            await client.place_order("run_sess_001", order, idempotency_key="run_sess_001:entry:1")
+        # the seed form of a decision event is translated and carries the nonce
+        event = await client.log_decision_event(
+            "run_sess_001",
+            session_nonce=nonce,
+            event_type="signal.generated",
+            summary="EMA crossover detected",
+            details={"fast": 1.0},
+        )
+        assert event["event_type"] == "decision.signal"
+        await client.release_session("run_sess_001", session_nonce=nonce)
+        timeline = await client.list_timeline_snapshot("run_sess_001", limit=50)
+        assert any(e.event_type == "decision.signal" and e.summary for e in timeline.events)
+
+
+async def test_idempotent_place_and_concurrent_same_key(
+    client: AsyncKiteAlgoWorkerClient, sandbox: SandboxHandle, autojump_clock: object
+) -> None:
+    with trio.fail_after(30):
+        await _run(client, "run_idem_001")
+        safety = await client.safety_check("run_idem_001")
+        assert safety.can_trade and safety["can_trade"]
+        order = equity_market_order("INFY", "BUY", 1)
+        results: list[object] = []
+
+        async def place() -> None:
+            results.append(
+                await client.place_order(
+                    "run_idem_001",
+                    order,
+                    idempotency_key="  run_idem_001:entry:1 ",
+                    safety_token=safety.safety_token,
+                )
+            )
+
+        async with trio.open_nursery() as nursery:
+            for _ in range(3):
+                nursery.start_soon(place)
+        assert len(results) == 3
+        first = results[0]
+        order_ids = {r["result"]["order"]["order_id"] for r in results}  # type: ignore[index]
+        assert len(order_ids) == 1  # one order placed; the other two were replays
+        assert first is not None
+        with pytest.raises(ClientValidationError):
+            await client.place_order("run_idem_001", order, idempotency_key="short")
+        with pytest.raises(OrderRuleError):
+            await client.place_order(
+                "run_idem_001", {**order, "quantity": 0}, idempotency_key="run_idem_001:x:1"
+            )
+        pnl = await client.get_run_pnl("run_idem_001")
+        assert "totals" in pnl
+
+
+async def test_basket_and_exit(client: AsyncKiteAlgoWorkerClient, autojump_clock: object) -> None:
+    with trio.fail_after(30):
+        await _run(client, "run_bask_001")
+        basket = await client.place_basket(
+            "run_bask_001",
+            [equity_market_order("INFY", "BUY", 1), equity_market_order("RELIANCE", "BUY", 1)],
+            idempotency_key="run_bask_001:basket:001",
+            all_or_none=True,
+        )
+        assert basket["status"] in {"accepted", "success", "filled", "placed"} or "results" in str(basket)
+        result = await client.exit_run("run_bask_001", reason="done", idempotency_key="run_bask_001:exit:1")
+        assert result["run"]["status"] == "closed"
+
+
+async def test_ensure_run_and_managed_run(client: AsyncKiteAlgoWorkerClient, autojump_clock: object) -> None:
+    with trio.fail_after(30):
+        config = RunConfig(strategy_run_id="run_man_001", template_id="managed-demo", execution_mode="paper")
+        run, created = await client.ensure_run(config)
+        assert created and run["strategy_run_id"] == "run_man_001"
+        run, created = await client.ensure_run(config)
+        assert not created
+        with pytest.raises(RunConfigMismatchError):
+            await client.ensure_run(config.model_copy(update={"execution_mode": "dry_run"}))
+        async with client.run(config) as managed:
+            assert managed.session_nonce
+            safety = await managed.safety_check()
+            assert safety.can_trade
+            await managed.place_order(
+                equity_market_order("INFY", "BUY", 1),
+                idempotency_key=f"{managed.run_id}:entry:001",
+                safety_token=safety.safety_token,
+            )
+            await managed.heartbeat(metrics={"last_signal": "entry-001"})
+            await managed.log_decision_event(event_type="note", summary="managed note")
+        after = await client.get_run("run_man_001")
+        assert not after.get("worker_session_nonce")
+
+
+async def test_auth_error_never_shows_token(sandbox: SandboxHandle, autojump_clock: object) -> None:
+    bad = "kwa_" + "z" * 43
+    config = AlgoWorkerConfig(base_url=sandbox.base_url, token=bad)
+    assert bad not in repr(config) and bad not in str(config)
+    async with AsyncKiteAlgoWorkerClient(config) as client:
+        assert bad not in repr(client)
+        with trio.fail_after(30):
+            with pytest.raises(AuthError) as err:
+                await client.get_run("run_x_00001")
+    assert bad not in str(err.value) and bad not in repr(err.value)
+    assert TOKEN not in str(err.value)
+
+
+async def test_live_gate_refuses_before_network(sandbox: SandboxHandle, autojump_clock: object) -> None:
+    from supervisor.client import LiveTradingRefusedError
+
+    config = AlgoWorkerConfig(base_url=sandbox.base_url, token=sandbox.token)
+    async with AsyncKiteAlgoWorkerClient(config, environ={}) as client:
+        with pytest.raises(LiveTradingRefusedError):
+            await client.create_run(template_id="t", account_scope="kite:paper-a", execution_mode="live")
+    assert not sandbox.state.runs if hasattr(sandbox.state, "runs") else True
