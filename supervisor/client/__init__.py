@@ -60,6 +60,8 @@ from ._protection import BackendProtection as BackendProtection
 from ._protection import BasketProtection as BasketProtection
 from ._protection import OperationalProtection as OperationalProtection
 from ._protection import ProtectedPosition as ProtectedPosition
+from ._sync import KiteAlgoWorkerClient as KiteAlgoWorkerClient
+from ._sync import ManagedRun as ManagedRun
 from .dataframe import candles_to_df as candles_to_df
 from .dataframe import ohlcv_arrays as ohlcv_arrays
 
@@ -79,8 +81,10 @@ __all__ = [
     "ExecutionMode",
     "GttPlaced",
     "GttSnapshot",
+    "KiteAlgoWorkerClient",
     "KiteAlgoWorkerError",
     "LiveTradingRefusedError",
+    "ManagedRun",
     "NotFoundError",
     "OperationalProtection",
     "OptionExecutionLeg",

@@ -388,6 +388,10 @@ class AsyncKiteAlgoWorkerClient:
         return await self._pipeline.call(E["get_run_pnl"], {"run_id": run_id})
 
     async def get_funds(self, *, mode: str = "paper", account_scope: str | None = None) -> Any:
+        """Account funds. Without ``account_scope``, paper funds use ``KITE_ALGO_ACCOUNT_SCOPE``
+        (seed default ``kite:paper-a``) so tokens without a scope work as documented."""
+        if account_scope is None and mode == "paper":
+            account_scope = self._environ.get("KITE_ALGO_ACCOUNT_SCOPE", "kite:paper-a")
         return await self._pipeline.call(
             E["get_funds"], params={"mode": mode, "account_scope": account_scope}
         )
@@ -404,9 +408,7 @@ class AsyncKiteAlgoWorkerClient:
         reason: str | None = None,
         session_nonce: str | None = None,
     ) -> Any:
-        body = dict(risk)
-        if reason is not None:
-            body.setdefault("reason", reason)
+        body = {"patch": dict(risk), "reason": reason}
         return await self._pipeline.call(E["patch_risk"], {"run_id": run_id}, body=body, nonce=session_nonce)
 
     async def update_backend_protection(
@@ -415,12 +417,12 @@ class AsyncKiteAlgoWorkerClient:
         protection: Any,
         *,
         reason: str | None = None,
+        reset_trailing: bool = True,
         session_nonce: str | None = None,
     ) -> Any:
         """``protection`` is a :class:`BackendProtection` or a plain dict."""
-        body = protection.to_dict() if hasattr(protection, "to_dict") else dict(protection)
-        if reason is not None:
-            body.setdefault("reason", reason)
+        config = protection.to_dict() if hasattr(protection, "to_dict") else dict(protection)
+        body = {"backend_protection": config, "reason": reason, "reset_trailing": reset_trailing}
         return await self._pipeline.call(
             E["update_backend_protection"], {"run_id": run_id}, body=body, nonce=session_nonce
         )
