@@ -109,17 +109,26 @@ async def test_live_exit_preview_refuses_a_live_run_without_the_gate(
     sandbox: SandboxHandle,
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    from .conftest import make_client
+    """The run was created live elsewhere; this daemon's environment lacks the acknowledgement."""
+    from supervisor.client import AlgoWorkerConfig, AsyncKiteAlgoWorkerClient
 
     if gate is None:
         monkeypatch.delenv("KITE_ALGO_ENABLE_LIVE", raising=False)
     else:
         monkeypatch.setenv("KITE_ALGO_ENABLE_LIVE", gate)
     live_token = sandbox.mint_token(account_scope="kite:AB1234", modes=["live"])
-    live_client = make_client(sandbox.base_url, live_token)
-    try:
+    meta = {"strategy_family": "discretionary_strategy", "strategy_name": "guard"}
+    config = AlgoWorkerConfig(base_url=sandbox.base_url, token=live_token)
+    async with AsyncKiteAlgoWorkerClient(config, environ={"KITE_ALGO_ENABLE_LIVE": "1"}) as creator:
+        await creator.create_run(
+            strategy_run_id="run-live",
+            template_id="live",
+            account_scope="kite:AB1234",
+            execution_mode="live",
+            metadata=meta,
+        )
+    async with AsyncKiteAlgoWorkerClient(config) as live_client:
         params = {"entry_symbol": "INFY", "exit_below_net_pnl": 1e9}
-        meta = {"strategy_family": "discretionary_strategy", "strategy_name": "guard"}
         strategy = hosted(
             "live", LiveExitPreview, params=params, mode="live", account_scope="kite:AB1234", metadata=meta
         )
@@ -131,5 +140,5 @@ async def test_live_exit_preview_refuses_a_live_run_without_the_gate(
         assert "KITE_ALGO_ENABLE_LIVE=1" in refusal[0]["summary"]
         assert refusal[0]["payload"]["action"] == "skip"
         assert sandbox.state.runs["run-live"].status == "open"
-    finally:
-        await live_client.aclose()
+        sup.request_shutdown()
+        await sup.shutdown()

@@ -25,7 +25,7 @@ import trio
 from pydantic import BaseModel, ConfigDict, Field
 
 from supervisor import Strategy, StrategyContext
-from supervisor.client import NotFoundError
+from supervisor.client import NotFoundError, SpreadLegSelection, SpreadSpec, resolve_spread
 
 from ._common import blocking_reasons, decide, field, net_pnl
 
@@ -90,8 +90,6 @@ class OptionSpread(Strategy):
                     await self._exit(ctx)
 
     async def _resolve(self, ctx: StrategyContext) -> list[dict[str, Any]]:
-        from supervisor.client import SpreadLegSelection, SpreadSpec, resolve_spread  # type: ignore[attr-defined]
-
         params: OptionSpreadParams = ctx.params
         spec = SpreadSpec(
             spread_type=_spread_name(params),
@@ -149,7 +147,7 @@ class OptionSpread(Strategy):
 
 def _entered(state: Any) -> bool:
     status = str(field(state, "status", "") or "")
-    return status not in ("", "created", "draft", "pending_entry")
+    return status not in ("", "created", "entry_previewed")
 
 
 def _leg_payload(leg: Any) -> dict[str, Any]:
