@@ -60,6 +60,12 @@ from ._protection import BackendProtection as BackendProtection
 from ._protection import BasketProtection as BasketProtection
 from ._protection import OperationalProtection as OperationalProtection
 from ._protection import ProtectedPosition as ProtectedPosition
+from ._recovery import preview_then_place_order as preview_then_place_order
+from ._recovery import wait_for_fresh_candle as wait_for_fresh_candle
+from ._recovery import wait_for_history as wait_for_history
+from ._recovery import wait_for_quotes as wait_for_quotes
+from ._recovery import wait_for_terminal_order_state as wait_for_terminal_order_state
+from ._recovery import warmup_history as warmup_history
 from ._sync import KiteAlgoWorkerClient as KiteAlgoWorkerClient
 from ._sync import ManagedRun as ManagedRun
 from .dataframe import candles_to_df as candles_to_df
@@ -118,6 +124,7 @@ __all__ = [
     "market_order",
     "ohlcv_arrays",
     "option_market_order",
+    "preview_then_place_order",
     "require_live_enabled",
     "resolve_delta_leg",
     "resolve_offset_leg",
@@ -126,4 +133,9 @@ __all__ = [
     "sl_m_order",
     "sl_order",
     "validate_order",
+    "wait_for_fresh_candle",
+    "wait_for_history",
+    "wait_for_quotes",
+    "wait_for_terminal_order_state",
+    "warmup_history",
 ]

@@ -1,0 +1,311 @@
+"""Error mapping against the sandbox, the endpoint catalogue vs contract §3, reconnects,
+recovery helpers and the public surface."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+import trio
+import trio.testing
+
+import supervisor.client as client_pkg
+from supervisor.client import (
+    AlgoWorkerConfig,
+    AsyncKiteAlgoWorkerClient,
+    LiveTradingRefusedError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitedError,
+    ServerError,
+    TransportError,
+    equity_market_order,
+    wait_for_history,
+    wait_for_quotes,
+    warmup_history,
+)
+from supervisor.client._backoff import Backoff
+from supervisor.client._config import require_live_enabled
+from supervisor.client._endpoints import ENDPOINTS
+from supervisor.sandbox import SandboxHandle
+
+from .conftest import RecordingTransport
+
+CONTRACT = Path("/work/shared/contract/worker-api.md")
+
+
+async def test_status_mapping(
+    client: AsyncKiteAlgoWorkerClient, sandbox: SandboxHandle, autojump_clock: trio.testing.MockClock
+) -> None:
+    with trio.fail_after(30):
+        with pytest.raises(NotFoundError) as nf:
+            await client.get_run_pnl("run_nope_0001")
+        assert nf.value.status_code == 404 and "{run_id}" not in str(nf.value)
+        sandbox.faults.add(path="/worker/health", status=503, times=1)
+        with pytest.raises(ServerError):
+            await client.health()
+        sandbox.faults.add(path="/worker/health", status=429, times=1)
+        with pytest.raises(RateLimitedError):
+            await client.health()
+        assert (await client.health())["status"]
+    limited = sandbox.mint_token(actions=["runs:read"])
+    config = AlgoWorkerConfig(base_url=sandbox.base_url, token=limited)
+    async with AsyncKiteAlgoWorkerClient(config) as narrow:
+        with trio.fail_after(30), pytest.raises(PermissionDeniedError) as denied:
+            await narrow.create_run(template_id="t", account_scope="kite:paper-a", execution_mode="paper")
+    assert limited not in str(denied.value) and limited not in repr(denied.value)
+
+
+async def test_transport_error_when_nothing_listens(autojump_clock: trio.testing.MockClock) -> None:
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    port = listeners[0].socket.getsockname()[1]
+    for listener in listeners:
+        await listener.aclose()  # the port is now closed: connections are refused
+    token = "kwa_" + "q" * 43
+    async with AsyncKiteAlgoWorkerClient(AlgoWorkerConfig(f"http://127.0.0.1:{port}", token)) as client:
+        with trio.fail_after(30), pytest.raises(TransportError) as err:
+            await client.health()
+    assert token not in str(err.value) and err.value.__cause__ is not None
+
+
+def test_live_gate() -> None:
+    require_live_enabled("paper", {})
+    require_live_enabled("live", {"KITE_ALGO_ENABLE_LIVE": "1"})
+    with pytest.raises(LiveTradingRefusedError):
+        require_live_enabled("live", {})
+    config = AlgoWorkerConfig.from_env(
+        {"KITE_ALGO_WORKER_TOKEN": "kwa_secret_abcdef", "KITE_ALGO_TIMEOUT": "3"}
+    )
+    assert config.timeout == 3.0 and config.base_url == "http://localhost:18777"
+    assert "kwa_secret_abcdef" not in repr(config)
+
+
+async def test_place_on_known_live_run_refused_before_network() -> None:
+    """The transport stands in for a live backend (the sandbox has no live broker session)."""
+    seen: list[tuple[str, str]] = []
+
+    def backend(request: httpx.Request) -> httpx.Response:
+        seen.append((request.method, request.url.path))
+        doc = {"strategy_run_id": "run_live_gate1", "execution_mode": "live", "status": "open"}
+        return httpx.Response(200, json=doc)
+
+    config = AlgoWorkerConfig(base_url="http://127.0.0.1:9", token="kwa_" + "l" * 43)
+    async with AsyncKiteAlgoWorkerClient(
+        config, transport=httpx.MockTransport(backend), environ={}
+    ) as client:
+        with trio.fail_after(30):
+            await client.get_run("run_live_gate1")
+            with pytest.raises(LiveTradingRefusedError):
+                await client.place_order(
+                    "run_live_gate1",
+                    equity_market_order("INFY", "BUY", 1),
+                    idempotency_key="run_live_gate1:e:1",
+                )
+            with pytest.raises(LiveTradingRefusedError):
+                await client.place_basket(
+                    "run_live_gate1",
+                    [equity_market_order("INFY", "BUY", 1)],
+                    idempotency_key="run_live_gate1:b:1",
+                )
+            with pytest.raises(LiveTradingRefusedError):
+                await client.exit_run("run_live_gate1")
+            assert seen == [("GET", "/api/algo-workers/worker/runs/run_live_gate1")]
+            await client.exit_run("run_live_gate1", dry_run=True)  # a dry-run exit preview is allowed
+            assert seen[-1] == ("POST", "/api/algo-workers/worker/runs/run_live_gate1/exit")
+    async with AsyncKiteAlgoWorkerClient(
+        config, transport=httpx.MockTransport(backend), environ={"KITE_ALGO_ENABLE_LIVE": "1"}
+    ) as client:
+        await client.get_run("run_live_gate1")
+        await client.exit_run("run_live_gate1")
+        assert seen[-1][1].endswith("/exit")
+
+
+async def test_follow_timeline_reconnects_after_drop(
+    client: AsyncKiteAlgoWorkerClient, sandbox: SandboxHandle, autojump_clock: trio.testing.MockClock
+) -> None:
+    run_id = "run_recon_001"
+    await client.create_run(
+        strategy_run_id=run_id, template_id="t", account_scope="kite:paper-a", execution_mode="paper"
+    )
+    for i in range(2):
+        await client.log_decision_event(run_id, decision_type="note", action="observe", summary=f"a{i}")
+    rule = sandbox.faults.add(
+        path=f"/worker/runs/{run_id}/timeline/stream", stream="drop", after_chunks=2, times=1
+    )
+    seen: list[int] = []
+    with trio.fail_after(120):
+        async for event in client.follow_timeline(
+            run_id, backoff=Backoff(initial=1.0, maximum=2.0, jitter=0.0)
+        ):
+            seen.append(event["cursor"])
+            if len(seen) == 2:
+                await client.log_decision_event(
+                    run_id, decision_type="note", action="observe", summary="late"
+                )
+            if len(seen) == 3:
+                break
+    assert rule.fired >= 1
+    assert seen == sorted(seen) and len(set(seen)) == 3
+
+
+async def test_recovery_helpers(
+    client: AsyncKiteAlgoWorkerClient, autojump_clock: trio.testing.MockClock
+) -> None:
+    with trio.fail_after(120):
+        history = await wait_for_history(client, "NSE:INFY", timeframe="day", attempts=3)
+        assert history["candles"]
+        warm = await warmup_history(client, "NSE:INFY", timeframe="5minute", min_candles=20, attempts=3)
+        assert len(warm["candles"]) >= 20
+        quotes = await wait_for_quotes(client, ["NSE:INFY"], attempts=5)
+        assert quotes["quotes"]["NSE:INFY"]["last_price"] > 0
+
+
+def _contract_endpoints() -> set[tuple[str, str]]:
+    """(method, path) of every §3 row with a 0.7.4 SDK method (rows marked 0.13 excluded)."""
+    rows: set[tuple[str, str]] = set()
+    section = CONTRACT.read_text().split("## 3. Endpoint catalogue", 1)[1].split("## 4.", 1)[0]
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.split("|")]
+        if len(cells) < 8 or not cells[1].isdigit():
+            continue
+        method, path, sdk = cells[2], cells[3].strip("`"), cells[6]
+        if "0.13" in sdk or not sdk.strip("` -—"):
+            continue
+        rows.add((method, re.sub(r"\{[^}]+\}", "{}", path.split("?", 1)[0])))
+    return rows
+
+
+def test_every_074_endpoint_has_a_definition() -> None:
+    ours = {(e.method, re.sub(r"\{[^}]+\}", "{}", e.path)) for e in ENDPOINTS.values()}
+    missing = _contract_endpoints() - ours
+    assert len(_contract_endpoints()) >= 40
+    # POST resolve (resolve_tickers) and the market snapshot are 0.13 calls
+    assert missing <= {("POST", "/worker/market/instruments/resolve"), ("POST", "/worker/market/snapshot")}
+
+
+async def test_every_client_endpoint_is_exercised(
+    client: AsyncKiteAlgoWorkerClient,
+    sandbox: SandboxHandle,
+    recorder: RecordingTransport,
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Call each endpoint once; record what reached the wire (errors such as live-only 409s count)."""
+    from supervisor.client import KiteAlgoWorkerError
+
+    run = "run_cover_0001"
+
+    async def attempt(coro: object) -> None:
+        with contextlib.suppress(KiteAlgoWorkerError):  # live-only 409s still reached the wire
+            await coro  # type: ignore[misc]
+
+    with trio.fail_after(120):
+        await client.health()
+        await client.heartbeat(metrics={"a": 1})
+        await client.create_run(
+            strategy_run_id=run, template_id="t", account_scope="kite:paper-a", execution_mode="paper"
+        )
+        await client.get_run(run)
+        claim = await client.claim_session(run)
+        nonce = claim["worker_session_nonce"]
+        await client.run_heartbeat(run, session_nonce=nonce)
+        safety = await client.safety_check(run)
+        order = equity_market_order("INFY", "BUY", 1)
+        await client.place_order(
+            run, order, idempotency_key=f"{run}:e:1", session_nonce=nonce, safety_token=safety.safety_token
+        )
+        await attempt(client.preview_order(run, order))
+        await attempt(client.preview_basket(run, [order]))
+        await attempt(client.list_orders(run))
+        await attempt(client.list_trades(run))
+        await attempt(client.get_order(run, "1"))
+        await attempt(client.cancel_order(run, "1"))
+        await attempt(client.modify_order(run, "1", {"quantity": 2}))
+        await client.get_run_pnl(run)
+        async with client.stream_run_pnl(run) as events:
+            await events.__anext__()
+        await client.get_run_funds(run)
+        await client.get_funds()
+        await client.patch_risk(run, {"max_loss": 1.0}, session_nonce=nonce)
+        await client.update_backend_protection(
+            run, {"operations": {"exit_on_worker_stale": True, "worker_stale_sec": 300}}, session_nonce=nonce
+        )
+        await client.log_decision_event(run, event_type="note", summary="x", session_nonce=nonce)
+        await client.list_timeline(run)
+        async with client.stream_timeline(run) as events:
+            await events.__anext__()
+        await client.resolve_ticker("NSE:INFY")
+        await client.search_tickers("INF")
+        await client.get_quotes(["NSE:INFY"])
+        await client.get_candles("NSE:INFY")
+        await client.get_historical_candles("NSE:INFY", lookback_days=10)
+        async with client.stream_ticks(["NSE:INFY"]) as events:
+            await events.__anext__()
+        async with client.stream_candles("NSE:INFY") as events:
+            await events.__anext__()
+        inst = {"exchange": "NSE", "tradingsymbol": "INFY"}
+        gtt = {
+            "type": "single",
+            "condition": {**inst, "trigger_values": [1.0], "last_price": 2.0},
+            "orders": [
+                {
+                    **inst,
+                    "transaction_type": "BUY",
+                    "quantity": 1,
+                    "order_type": "LIMIT",
+                    "product": "CNC",
+                    "price": 1.0,
+                }
+            ],
+        }
+        placed = await client.place_gtt(gtt)
+        await client.list_gtts()
+        await client.get_gtt(placed["trigger_id"])
+        await client.modify_gtt(placed["trigger_id"], gtt)
+        await client.delete_gtt(placed["trigger_id"])
+        opts = client.options
+        await opts.ensure_session("nifty")
+        await opts.list_expiries("NIFTY")
+        await opts.get_chain("NIFTY")
+        await attempt(opts.get_mini_chain("NIFTY"))
+        await opts.get_greeks("NIFTY")
+        await opts.resolve_contracts(
+            "NIFTY", expiry="current_week", legs=[{"option_type": "CE", "offset": "ATM"}]
+        )
+        await attempt(opts.get_pcr("NIFTY"))
+        await attempt(opts.get_max_pain("NIFTY"))
+        leg = {"tradingsymbol": "X", "transaction_type": "BUY", "quantity": 1}
+        orun = await opts.create_run(strategy_name="s", product="MIS", legs=[leg])
+        oid = orun["strategy_run_id"]
+        await attempt(opts.preview_entry(oid))
+        await attempt(opts.enter(oid))
+        await attempt(opts.preview_exit(oid))
+        await attempt(opts.get_run_state(oid))
+        await attempt(opts.update_protection(oid, {"stoploss_pct": 2.0}))
+        await attempt(opts.get_protection_state(oid))
+        await attempt(opts.exit(oid))
+        await client.exit_run(run, session_nonce=nonce)
+        await client.release_session(run, session_nonce=nonce)
+    prefix = "/api/algo-workers"
+    hit = {(m, p.removeprefix(prefix)) for m, p in recorder.seen}
+    unhit = []
+    for endpoint in ENDPOINTS.values():
+        pattern = re.compile("^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(endpoint.path)) + "$")
+        if not any(m == endpoint.method and pattern.match(p) for m, p in hit):
+            unhit.append(endpoint.name)
+    assert unhit == []
+
+
+def test_public_surface_is_curated() -> None:
+    assert client_pkg.__all__ == sorted(client_pkg.__all__)
+    for name in client_pkg.__all__:
+        assert getattr(client_pkg, name) is not None
+    for required in ("AlgoWorkerConfig", "AsyncKiteAlgoWorkerClient", "KiteAlgoWorkerClient", "RunConfig",
+                     "OrderBuilder", "validate_order", "BackendProtection", "candles_to_df", "ohlcv_arrays",
+                     "resolve_spread", "wait_for_history", "SessionConflictError"):  # fmt: skip
+        assert required in client_pkg.__all__
+    public = {n for n in dir(client_pkg) if not n.startswith("_")}
+    submodules = {"dataframe", "indicators"}
+    assert public - submodules - set(client_pkg.__all__) == set()
