@@ -16,7 +16,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 SANS_IO_MODULES = [
     "supervisor.client._backoff",
+    "supervisor.client._config",
+    "supervisor.client._endpoints",
     "supervisor.client._errors",
+    "supervisor.client._models",
     "supervisor.client._order_rules",
     "supervisor.client._orders",
     "supervisor.client._protection",
