@@ -105,14 +105,32 @@ class AsyncOptionsNamespace:
             E["options.preview_exit"], {"run_id": run_id}, body=dict(payload or {})
         )
 
-    async def enter(self, run_id: str, *, session_nonce: str | None = None, **request: Any) -> Any:
-        body = {k: v for k, v in request.items() if v is not None}
+    async def enter(
+        self,
+        run_id: str,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        session_nonce: str | None = None,
+        **request: Any,
+    ) -> Any:
+        """``OptionRunActionRequest`` as a dict and/or keywords (nulls dropped)."""
+        merged = {**dict(payload or {}), **request}
+        body = {k: v for k, v in merged.items() if v is not None}
         return await self._pipeline.call(
             E["options.enter"], {"run_id": run_id}, body=body, nonce=session_nonce
         )
 
-    async def exit(self, run_id: str, *, session_nonce: str | None = None, **request: Any) -> Any:
-        body = {k: v for k, v in request.items() if v is not None}
+    async def exit(
+        self,
+        run_id: str,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        session_nonce: str | None = None,
+        **request: Any,
+    ) -> Any:
+        """``OptionRunActionRequest`` as a dict and/or keywords (nulls dropped)."""
+        merged = {**dict(payload or {}), **request}
+        body = {k: v for k, v in merged.items() if v is not None}
         return await self._pipeline.call(
             E["options.exit"], {"run_id": run_id}, body=body, nonce=session_nonce
         )
