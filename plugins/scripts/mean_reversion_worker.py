@@ -4,7 +4,7 @@
     KITE_ALGO_API_BASE=<url> KITE_ALGO_WORKER_TOKEN=<token> \
         python3 plugins/scripts/mean_reversion_worker.py [--symbol NSE:INFY] [--seconds 600]
 
-The seed's restart flow: recover the run, load ``get_historical_candles`` and rebuild the indicator state
+The seed's restart flow: recover the run, ``warmup_history`` and rebuild the indicator state
 (TA-Lib, :class:`supervisor.client.indicators.IndicatorState`), read the position back from the
 run's P&L legs, then follow ``stream_candles``. The last warm-up bar is judged at once, then
 every bar as it completes. Buy when the z-score <= -entry_z, sell when it is back >= 0. Keys
@@ -22,7 +22,7 @@ from typing import Any
 from _example_env import load_env
 from kite_algo_examples.bars import BarCloser
 
-from supervisor.client import KiteAlgoWorkerClient, RunConfig, equity_market_order
+from supervisor.client import KiteAlgoWorkerClient, RunConfig, equity_market_order, warmup_history
 from supervisor.client.indicators import IndicatorSnapshot, IndicatorState
 
 
@@ -81,7 +81,10 @@ def main() -> int:
     client = KiteAlgoWorkerClient(env.config())
     try:
         with client.run(config) as run:
-            history = client.get_historical_candles(args.symbol, timeframe=args.interval, lookback_days=2)
+            need = 3 * args.period  # the seed's recovery helper polls until the history is there
+            history = warmup_history(
+                client, args.symbol, timeframe=args.interval, min_candles=need, lookback_days=2
+            )
             state = IndicatorState(period=args.period)
             snap = state.warm(history)
             tradingsymbol = args.symbol.partition(":")[2] or args.symbol

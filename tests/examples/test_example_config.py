@@ -13,15 +13,6 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
-
-import supervisor.client
-
-# the scripts run on the sync client, option_spread on the client's options namespace
-pytestmark = pytest.mark.skipif(
-    not hasattr(supervisor.client, "AsyncKiteAlgoWorkerClient"),
-    reason="needs supervisor.client.AsyncKiteAlgoWorkerClient (CLIENT-CORE), not in this tree yet",
-)
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "deploy" / "examples.yaml"

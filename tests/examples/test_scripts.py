@@ -14,14 +14,6 @@ from typing import Any
 import httpx
 import pytest
 
-import supervisor.client
-
-# the scripts run on the sync client, option_spread on the client's options namespace
-pytestmark = pytest.mark.skipif(
-    not hasattr(supervisor.client, "KiteAlgoWorkerClient"),
-    reason="needs supervisor.client.KiteAlgoWorkerClient (CLIENT-CORE), not in this tree yet",
-)
-
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = ROOT / "plugins" / "scripts"
 PREFIX = "/api/algo-workers"
