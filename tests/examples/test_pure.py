@@ -94,3 +94,22 @@ def test_the_pure_modules_import_no_io_library(module: str) -> None:
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
             imported.add(node.module.partition(".")[0])
     assert not imported & {"trio", "httpx", "hypercorn", "socket", "asyncio", "os", "pathlib"}, imported
+
+
+def test_typed_events_and_candles_are_read_like_dicts() -> None:
+    import msgspec
+
+    class Candle(msgspec.Struct):
+        ts: str
+        close: float
+        is_complete: bool = False
+
+    class Update(msgspec.Struct):
+        symbol: str
+        candle: Candle
+
+    closer = BarCloser()
+    assert closer.feed(Update("NSE:INFY", Candle("09:20", 1.0))) == []
+    assert closer.feed(Update("NSE:INFY", Candle("09:25", 2.0))) == [
+        {"ts": "09:20", "close": 1.0, "is_complete": True}
+    ]
