@@ -100,9 +100,10 @@ def _sse_client(body: bytes) -> AsyncKiteAlgoWorkerClient:
 
 async def test_end_event_stops_and_error_event_raises() -> None:
     with trio.fail_after(10):
-        async with _sse_client(
-            b': hi\n\ndata: {"a": 1}\n\nevent: end\ndata: {"detail": "gone"}\n\n'
-        ) as client, client.stream_run_pnl("run_x_000001") as events:
+        async with (
+            _sse_client(b': hi\n\ndata: {"a": 1}\n\nevent: end\ndata: {"detail": "gone"}\n\n') as client,
+            client.stream_run_pnl("run_x_000001") as events,
+        ):
             got = [e async for e in events]
         assert got == [{"a": 1}]
         async with _sse_client(b'event: error\ndata: {"detail": "boom"}\n\n') as client:
