@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -25,11 +24,9 @@ import trio
 from ._backoff import Backoff
 from ._config import AlgoWorkerConfig, require_live_enabled
 from ._endpoints import ENDPOINTS
+from ._endpoints_market import MarketDataEndpoints, instrument_param, split_instruments
 from ._errors import ClientValidationError
 from ._models import (
-    Doc,
-    GttPlaced,
-    GttSnapshot,
     RunHealthSnapshot,
     SafetyCheckResult,
     TimelineSnapshot,
@@ -73,23 +70,6 @@ def check_idempotency_key(key: str) -> str:
     return stripped
 
 
-def _split_instruments(instruments: Sequence[str | int]) -> tuple[list[str], list[int]]:
-    symbols: list[str] = []
-    tokens: list[int] = []
-    for item in instruments:
-        if isinstance(item, int) or str(item).isdigit():
-            tokens.append(int(item))
-        else:
-            symbols.append(str(item))
-    return symbols, tokens
-
-
-def _instrument_param(instrument: str | int) -> dict[str, Any]:
-    if isinstance(instrument, int) or str(instrument).isdigit():
-        return {"instrument_token": int(instrument)}
-    return {"symbol": instrument}
-
-
 def _decision_body(payload: Mapping[str, Any]) -> dict[str, Any]:
     """Seed form (event_type/summary/details) → server form (decision_type/action/metadata)."""
     body = dict(payload)
@@ -115,7 +95,7 @@ def _decision_body(payload: Mapping[str, Any]) -> dict[str, Any]:
     return body
 
 
-class AsyncKiteAlgoWorkerClient:
+class AsyncKiteAlgoWorkerClient(MarketDataEndpoints):
     """Async worker API client. Use ``async with AsyncKiteAlgoWorkerClient(cfg) as client``.
 
     ``transport`` is the test seam; ``environ`` is read for the live gate (default
@@ -444,110 +424,18 @@ class AsyncKiteAlgoWorkerClient:
             E["log_decision_event"], {"run_id": run_id}, body=body, nonce=session_nonce
         )
 
-    # -- market data (§4.13) -----------------------------------------------------------------
-    async def resolve_ticker(self, symbol: str) -> Any:
-        return await self._pipeline.call(E["resolve_ticker"], params={"symbol": symbol})
-
-    async def search_tickers(self, query: str, *, exchange: str | None = None, limit: int = 20) -> Any:
-        return await self._pipeline.call(
-            E["search_tickers"], params={"query": query, "exchange": exchange, "limit": limit}
-        )
-
-    async def get_quotes(self, instruments: Sequence[str | int], *, mode: str = "quote") -> Any:
-        """Quotes keyed by the requested identifier: ``quotes["quotes"]["NSE:INFY"]`` works
-        whether the server sent a list (the reference server) or a dict."""
-        symbols, tokens = _split_instruments(instruments)
-        body = {"symbols": symbols, "instrument_tokens": tokens, "mode": mode}
-        result = await self._pipeline.call(E["get_quotes"], body=body)
-        raw = result.get("quotes") if isinstance(result, Mapping) else None
-        if isinstance(raw, list):
-            keyed = Doc()
-            for quote in raw:
-                if not isinstance(quote, Mapping):
-                    continue
-                for key in (quote.get("symbol"), quote.get("instrument_token")):
-                    if key is not None:
-                        keyed[str(key)] = quote
-                if quote.get("instrument_token") is not None:
-                    keyed.setdefault(quote["instrument_token"], quote)
-            result["quotes"] = keyed
-        return result
-
-    async def get_candles(
-        self, instrument: str | int, *, interval: str = "5minute", lookback: int = 50
-    ) -> Any:
-        params = {**_instrument_param(instrument), "interval": interval, "lookback": lookback}
-        return await self._pipeline.call(E["get_candles"], params=params)
-
-    async def get_historical_candles(
-        self,
-        instrument: str | int,
-        *,
-        timeframe: str = "day",
-        from_date: str | datetime | None = None,
-        to_date: str | datetime | None = None,
-        lookback_days: int | None = None,
-        ingest: bool | None = None,
-        passthrough: bool | None = None,
-    ) -> Any:
-        """``lookback_days`` computes from/to client-side (exclusive with ``from_date``)."""
-        if lookback_days is not None:
-            if from_date is not None:
-                raise ClientValidationError("lookback_days and from_date are exclusive", rule="lookback_days")
-            if lookback_days <= 0:
-                raise ClientValidationError("lookback_days must be positive", rule="lookback_days")
-            end = (
-                to_date
-                if isinstance(to_date, datetime)
-                else (datetime.fromisoformat(to_date) if to_date else datetime.now(UTC))
-            )
-            if end.tzinfo is None:
-                raise ClientValidationError("to_date must be timezone-aware", rule="lookback_days")
-            from_date, to_date = end - timedelta(days=lookback_days), end
-        params = {
-            **_instrument_param(instrument),
-            "timeframe": timeframe,
-            "from": from_date.isoformat() if isinstance(from_date, datetime) else from_date,
-            "to": to_date.isoformat() if isinstance(to_date, datetime) else to_date,
-            "ingest": ingest,
-            "passthrough": passthrough,
-        }
-        return await self._pipeline.call(E["get_historical_candles"], params=params)
-
-    # -- GTT (§4.14) -------------------------------------------------------------------------
-    async def place_gtt(self, trigger: Mapping[str, Any]) -> Any:
-        return await self._pipeline.call(E["place_gtt"], body=dict(trigger))
-
-    async def place_gtt_snapshot(self, trigger: Mapping[str, Any]) -> GttPlaced:
-        return to_struct(await self.place_gtt(trigger), GttPlaced)
-
-    async def list_gtts(self) -> Any:
-        return await self._pipeline.call(E["list_gtts"])
-
-    async def get_gtt(self, trigger_id: int | str) -> Any:
-        return await self._pipeline.call(E["get_gtt"], {"trigger_id": int(trigger_id)})
-
-    async def get_gtt_snapshot(self, trigger_id: int | str) -> GttSnapshot:
-        return to_struct(await self.get_gtt(trigger_id), GttSnapshot)
-
-    async def modify_gtt(self, trigger_id: int | str, trigger: Mapping[str, Any]) -> Any:
-        return await self._pipeline.call(E["modify_gtt"], {"trigger_id": int(trigger_id)}, body=dict(trigger))
-
-    async def delete_gtt(self, trigger_id: int | str) -> Any:
-        return await self._pipeline.call(E["delete_gtt"], {"trigger_id": int(trigger_id)})
-
     # -- streams (§5) ------------------------------------------------------------------------
     def stream_ticks(
         self, instruments: Sequence[str | int], mode: str = "quote"
     ) -> AbstractAsyncContextManager[EventStream]:
-        symbols, tokens = _split_instruments(instruments)
+        symbols, tokens = split_instruments(instruments)
         params = {"symbols": ",".join(symbols), "tokens": ",".join(map(str, tokens)), "mode": mode}
         return open_event_stream(self._pipeline, E["stream_ticks"], params=params, idle_timeout=self._idle)
 
     def stream_candles(
         self, instrument: str | int, interval: str = "5minute"
     ) -> AbstractAsyncContextManager[EventStream]:
-        params = {"interval": interval, **_instrument_param(instrument)}
+        params = {"interval": interval, **instrument_param(instrument)}
         return open_event_stream(self._pipeline, E["stream_candles"], params=params, idle_timeout=self._idle)
 
     def stream_run_pnl(
