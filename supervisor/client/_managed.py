@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from ._errors import ClientValidationError, NotFoundError, RunConfigMismatchError
 
@@ -41,6 +41,12 @@ class RunConfig(BaseModel):
     runtime_state: dict[str, Any] | None = None
     metadata: dict[str, Any] | None = None
     backend_protection: dict[str, Any] | None = None
+
+    @field_validator("backend_protection", mode="before")
+    @classmethod
+    def _protection_dict(cls, value: Any) -> Any:
+        # The seed passes a BackendProtection object; the wire wants its dict form.
+        return value.to_dict() if hasattr(value, "to_dict") else value
 
     def create_fields(self) -> dict[str, Any]:
         return self.model_dump(exclude_none=True)

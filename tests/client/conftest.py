@@ -23,10 +23,18 @@ class RecordingTransport(httpx.AsyncBaseTransport):
     def __init__(self) -> None:
         self.inner = httpx.AsyncHTTPTransport()
         self.seen: list[tuple[str, str]] = []
+        self.in_flight: dict[str, int] = {}
+        self.max_in_flight: dict[str, int] = {}
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.seen.append((request.method, request.url.path))
-        return await self.inner.handle_async_request(request)
+        path = request.url.path
+        self.seen.append((request.method, path))
+        self.in_flight[path] = self.in_flight.get(path, 0) + 1
+        self.max_in_flight[path] = max(self.max_in_flight.get(path, 0), self.in_flight[path])
+        try:
+            return await self.inner.handle_async_request(request)
+        finally:
+            self.in_flight[path] -= 1
 
     async def aclose(self) -> None:
         await self.inner.aclose()

@@ -10,8 +10,10 @@ from supervisor.client import (
     AlgoWorkerConfig,
     AsyncKiteAlgoWorkerClient,
     AuthError,
+    BackendProtection,
     ClientValidationError,
     NotFoundError,
+    OperationalProtection,
     OrderRuleError,
     RunConfig,
     RunConfigMismatchError,
@@ -21,7 +23,7 @@ from supervisor.client import (
 )
 from supervisor.sandbox import SandboxHandle
 
-from .conftest import TOKEN
+from .conftest import TOKEN, RecordingTransport
 
 pytestmark = pytest.mark.usefixtures("autojump_clock")
 
@@ -129,7 +131,16 @@ async def test_basket_and_exit(client: AsyncKiteAlgoWorkerClient, autojump_clock
 
 async def test_ensure_run_and_managed_run(client: AsyncKiteAlgoWorkerClient, autojump_clock: object) -> None:
     with trio.fail_after(30):
-        config = RunConfig(strategy_run_id="run_man_001", template_id="managed-demo", execution_mode="paper")
+        protection = BackendProtection(
+            operations=OperationalProtection(exit_on_worker_stale=True, worker_stale_sec=300)
+        )
+        config = RunConfig(
+            strategy_run_id="run_man_001",
+            template_id="managed-demo",
+            execution_mode="paper",
+            backend_protection=protection,  # type: ignore[arg-type]
+        )
+        assert config.backend_protection == protection.to_dict()
         run, created = await client.ensure_run(config)
         assert created and run["strategy_run_id"] == "run_man_001"
         run, created = await client.ensure_run(config)
@@ -172,3 +183,28 @@ async def test_live_gate_refuses_before_network(sandbox: SandboxHandle, autojump
         with pytest.raises(LiveTradingRefusedError):
             await client.create_run(template_id="t", account_scope="kite:paper-a", execution_mode="live")
     assert not sandbox.state.runs if hasattr(sandbox.state, "runs") else True
+
+
+async def test_same_key_never_in_flight_twice(
+    client: AsyncKiteAlgoWorkerClient,
+    sandbox: SandboxHandle,
+    recorder: RecordingTransport,
+    autojump_clock: object,
+) -> None:
+    await _run(client, "run_lock_0001")
+    sandbox.faults.add(path="/worker/runs/run_lock_0001/intents", latency_s=2.0)
+    path = "/api/algo-workers/worker/runs/run_lock_0001/intents"
+    order = equity_market_order("INFY", "BUY", 1)
+
+    async def place(key: str) -> None:
+        await client.place_order("run_lock_0001", order, idempotency_key=key)
+
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            for _ in range(3):
+                nursery.start_soon(place, "run_lock_0001:same:1")
+        assert recorder.max_in_flight[path] == 1
+        async with trio.open_nursery() as nursery:
+            for i in range(3):
+                nursery.start_soon(place, f"run_lock_0001:distinct:{i}")
+        assert recorder.max_in_flight[path] == 3
