@@ -114,12 +114,19 @@ class SyncStream:
             raise value
         raise StopIteration
 
+    def __del__(self) -> None:
+        # A `for ... : break` without `with` must not keep the HTTP stream open for the
+        # client's lifetime.
+        with suppress(Exception):
+            self.close()
+
     def close(self) -> None:
         """Stop the pumping task (closes the HTTP stream). Never raises."""
         scope = self._scope
         if scope is not None:
             with suppress(RuntimeError):  # the loop is already gone
                 self._portal.call_sync(scope.cancel)
+            self._scope = None
 
 
 class _BlockingProxy:
