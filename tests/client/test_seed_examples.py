@@ -243,3 +243,13 @@ def test_options_examples(client: KiteAlgoWorkerClient) -> None:
     client.options.exit(option_run["strategy_run_id"])
     assert expiries["expiries"] and greeks is not None and preview is not None and state is not None
     assert leg.quantity > 0 and delta_leg.option_type == "CE" and len(spread) == 2
+
+
+def test_recovery_examples(client: KiteAlgoWorkerClient) -> None:
+    from supervisor.client import wait_for_history, warmup_history
+
+    # Poll until historical candles are available
+    history = wait_for_history(client, "NSE:INFY", timeframe="day", attempts=10)
+    # Poll until minimum candle count for indicator warmup
+    warm = warmup_history(client, "NSE:INFY", timeframe="5minute", min_candles=50)
+    assert history["candles"] and len(warm["candles"]) >= 50
