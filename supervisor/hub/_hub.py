@@ -1,0 +1,337 @@
+"""The stream hub: one upstream stream per topic, fanned out to many subscribers.
+
+A topic is ``(kind, key)``: ``ticks`` per (instrument, mode), ``candles`` per (instrument,
+interval), ``pnl`` per (run_id, interval), ``timeline`` per run_id. The first subscriber starts
+the topic's pump task in the hub's nursery; the last one leaving starts a linger of
+``linger_s`` after which the pump is cancelled. Fan-out pushes into each subscriber's
+:class:`SubscriberBuffer` and sets a wake-up event: it never awaits a subscriber.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Hashable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+import trio
+
+from ..client._backoff import Backoff
+from ..client._errors import TransportError
+from ._buffer import SubscriberBuffer
+from ._models import StreamResumed, decode_candles, decode_pnl, decode_ticks, decode_timeline
+from ._stats import HubStatistics, SubscriberStatistics, TopicStatistics
+
+__all__ = ["Opener", "StreamHub", "Subscription", "TopicKey", "client_opener"]
+
+TopicKey = tuple[str, str]
+Records = list[tuple[Any, Hashable | None]]
+# opener(kind, params, after_cursor) -> async CM yielding an async iterator of payload dicts
+Opener = Callable[[str, dict[str, Any], int | None], AbstractAsyncContextManager[AsyncIterator[Any]]]
+
+_DECODERS = {
+    "ticks": decode_ticks,
+    "candles": decode_candles,
+    "pnl": decode_pnl,
+    "timeline": decode_timeline,
+}
+_TIMELINE_RING = 1000
+
+
+def client_opener(client: Any) -> Opener:
+    """The default opener: streams of an ``AsyncKiteAlgoWorkerClient`` (idle timeout is the
+    client's, 30 s, longer than the server's 15 s keep-alive gap; it sees keep-alives)."""
+
+    def open_(kind: str, p: dict[str, Any], after: int | None) -> AbstractAsyncContextManager[Any]:
+        if kind == "ticks":
+            return client.stream_ticks([p["instrument"]], mode=p["mode"])  # type: ignore[no-any-return]
+        if kind == "candles":
+            return client.stream_candles(p["instrument"], interval=p["interval"])  # type: ignore[no-any-return]
+        if kind == "pnl":
+            return client.stream_run_pnl(p["run_id"], interval_seconds=p["interval"])  # type: ignore[no-any-return]
+        return client.stream_timeline(p["run_id"], after_cursor=after or 0)  # type: ignore[no-any-return]
+
+    return open_
+
+
+class _Topic:
+    def __init__(self, kind: str, key: str, params: dict[str, Any], cursor: int | None) -> None:
+        self.kind = kind
+        self.key = key
+        self.params = params
+        self.subs: set[Subscription] = set()
+        self.connected = False
+        self.reconnects = 0
+        self.events = 0
+        self.last_event_unix: float | None = None
+        self.last_event_time: float | None = None
+        self.cursor = cursor
+        self.ring: deque[Any] = deque(maxlen=_TIMELINE_RING)
+        self.empty_since = 0.0
+        self.became_empty = trio.Event()
+        self.scope = trio.CancelScope()
+        self.error: BaseException | None = None
+
+
+class Subscription:
+    """Async iterator of records for one subscriber. ``__anext__`` blocks until an item is
+    buffered; raises :class:`SubscriberLagged` (recoverable: keep iterating or resubscribe)
+    and re-raises a topic's non-retryable upstream error (e.g. ``NotFoundError``)."""
+
+    def __init__(self, hub: StreamHub, name: str, kind: str, capacity: int) -> None:
+        self._hub = hub
+        self.name = name
+        self.kind = kind
+        self.buffer = SubscriberBuffer(capacity)
+        self.wake = trio.Event()
+        self.topics: list[_Topic] = []
+        self.latency_max = 0.0
+        self.latency_sum = 0.0
+        self.error: BaseException | None = None
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> Any:
+        while True:
+            got = self.buffer.pop(trio.current_time())
+            if got is not None:
+                item, waited = got
+                self.latency_sum += waited
+                self.latency_max = max(self.latency_max, waited)
+                return item
+            if self.error is not None:
+                raise self.error
+            self.wake = trio.Event()
+            await self.wake.wait()
+
+    def push(self, item: Any, key: Hashable | None, now: float) -> None:
+        self.buffer.push(item, now, key)
+        self.wake.set()
+
+
+class StreamHub:
+    """Shares upstream SSE streams between subscribers. Run ``serve`` in a nursery first
+    (``await nursery.start(hub.serve)``) or use :func:`open_stream_hub`."""
+
+    def __init__(
+        self,
+        client: Any = None,
+        *,
+        opener: Opener | None = None,
+        linger_s: float = 5.0,
+        capacity: int = 1024,
+        backoff: Callable[[], Backoff] | None = None,
+        rng: random.Random | None = None,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        if opener is None:
+            if client is None:
+                raise ValueError("StreamHub needs a client or an opener")
+            opener = client_opener(client)
+        self._open = opener
+        self.linger_s = linger_s
+        self.capacity = capacity
+        self._rng = rng or random.Random()
+        self._backoff = backoff or (lambda: Backoff(initial=0.5, maximum=30.0, rng=self._rng))
+        self._wall = wall_clock
+        self._topics: dict[TopicKey, _Topic] = {}
+        self._subs: set[Subscription] = set()
+        self._nursery: trio.Nursery | None = None
+
+    async def serve(self, *, task_status: trio.TaskStatus[StreamHub] = trio.TASK_STATUS_IGNORED) -> None:
+        """Host topic tasks until cancelled (never returns)."""
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            task_status.started(self)
+            try:
+                await trio.sleep_forever()
+            finally:
+                self._nursery = None
+
+    # -- subscriptions -------------------------------------------------------------------
+    def ticks(
+        self,
+        instruments: Sequence[str | int],
+        mode: str = "quote",
+        *,
+        subscriber: str = "",
+        capacity: int | None = None,
+    ) -> AbstractAsyncContextManager[Subscription]:
+        """Ticks of ``instruments`` (one topic each). Entering does not block on the network."""
+        specs = [(f"{i}|{mode}", {"instrument": i, "mode": mode}) for i in dict.fromkeys(instruments)]
+        return self._subscribe("ticks", specs, subscriber, capacity, None)
+
+    def candles(
+        self,
+        instrument: str | int,
+        interval: str = "5minute",
+        *,
+        subscriber: str = "",
+        capacity: int | None = None,
+    ) -> AbstractAsyncContextManager[Subscription]:
+        spec = (f"{instrument}|{interval}", {"instrument": instrument, "interval": interval})
+        return self._subscribe("candles", [spec], subscriber, capacity, None)
+
+    def pnl(
+        self, run_id: str, interval_seconds: float = 1.0, *, subscriber: str = "", capacity: int | None = None
+    ) -> AbstractAsyncContextManager[Subscription]:
+        spec = (f"{run_id}|{interval_seconds:g}", {"run_id": run_id, "interval": interval_seconds})
+        return self._subscribe("pnl", [spec], subscriber, capacity, None)
+
+    def timeline(
+        self, run_id: str, after_cursor: int = 0, *, subscriber: str = "", capacity: int | None = None
+    ) -> AbstractAsyncContextManager[Subscription]:
+        """Timeline events with ``cursor > after_cursor``. A topic already open serves the
+        backfill from its ring of the last 1,000 events; older gaps need ``list_timeline``."""
+        return self._subscribe("timeline", [(run_id, {"run_id": run_id})], subscriber, capacity, after_cursor)
+
+    @asynccontextmanager
+    async def _subscribe(
+        self,
+        kind: str,
+        specs: list[tuple[str, dict[str, Any]]],
+        name: str,
+        capacity: int | None,
+        after: int | None,
+    ) -> AsyncIterator[Subscription]:
+        if self._nursery is None:
+            raise RuntimeError("StreamHub.serve is not running")
+        sub = Subscription(self, name, kind, capacity or self.capacity)
+        now = trio.current_time()
+        for key, params in specs:
+            topic = self._topics.get((kind, key))
+            if topic is None:
+                topic = _Topic(kind, key, params, after)
+                self._topics[(kind, key)] = topic
+                self._nursery.start_soon(self._run_topic, topic)
+            elif kind == "timeline" and after is not None:
+                for event in topic.ring:
+                    if event.cursor > after:
+                        sub.push(event, None, now)
+            topic.subs.add(sub)
+            sub.topics.append(topic)
+        self._subs.add(sub)
+        try:
+            yield sub
+        finally:
+            self._subs.discard(sub)
+            for topic in sub.topics:
+                topic.subs.discard(sub)
+                if not topic.subs:
+                    topic.empty_since = trio.current_time()
+                    topic.became_empty.set()
+
+    # -- topic tasks ---------------------------------------------------------------------
+    async def _run_topic(self, topic: _Topic) -> None:
+        with topic.scope:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._pump, topic)
+                await self._linger(topic)
+                nursery.cancel_scope.cancel()
+
+    async def _linger(self, topic: _Topic) -> None:
+        while True:
+            await topic.became_empty.wait()
+            topic.became_empty = trio.Event()
+            while not topic.subs:
+                deadline = topic.empty_since + self.linger_s
+                if trio.current_time() >= deadline:
+                    del self._topics[(topic.kind, topic.key)]
+                    return
+                await trio.sleep_until(deadline)
+
+    async def _pump(self, topic: _Topic) -> None:
+        decode = _DECODERS[topic.kind]
+        backoff = self._backoff()
+        lost_at: float | None = None  # when the stream last dropped after having connected
+        while True:
+            try:
+                async with self._open(topic.kind, topic.params, topic.cursor) as events:
+                    topic.connected = True
+                    if lost_at is not None:
+                        gap = trio.current_time() - lost_at
+                        marker = StreamResumed(kind=topic.kind, key=topic.key, gap_s=gap)
+                        self._fan_out(topic, [(marker, ("resumed", topic.key))])
+                        lost_at = None
+                    async for payload in events:
+                        records = decode(payload)
+                        if topic.kind == "timeline":
+                            records = self._dedup(topic, records)
+                        backoff.reset()
+                        self._fan_out(topic, records)
+                # streams are endless by contract (§5.2): a clean end is a gap like any other
+            except TransportError:
+                pass
+            except Exception as exc:  # 401/403/404...: retrying cannot help; tell subscribers
+                topic.connected = False
+                topic.error = exc
+                for sub in list(topic.subs):
+                    sub.error = exc
+                    sub.wake.set()
+                await trio.sleep_forever()
+            if topic.connected and lost_at is None:
+                lost_at = trio.current_time()
+            topic.connected = False
+            topic.reconnects += 1
+            await trio.sleep(backoff.next_delay())
+
+    @staticmethod
+    def _dedup(topic: _Topic, records: Records) -> Records:
+        out = []
+        for event, key in records:
+            if topic.cursor is not None and event.cursor <= topic.cursor:
+                continue  # duplicate after a resume
+            topic.cursor = event.cursor
+            topic.ring.append(event)
+            out.append((event, key))
+        return out
+
+    def _fan_out(self, topic: _Topic, records: list[tuple[Any, Hashable | None]]) -> None:
+        if not records:
+            return
+        now = trio.current_time()
+        topic.last_event_time = now
+        topic.last_event_unix = self._wall()
+        for item, key in records:
+            if not isinstance(item, StreamResumed):
+                topic.events += 1
+            for sub in topic.subs:
+                sub.push(item, key, now)
+
+    # -- statistics ----------------------------------------------------------------------
+    def statistics(self) -> HubStatistics:
+        """A frozen snapshot (does not block)."""
+        now = trio.current_time()
+        topics = tuple(
+            TopicStatistics(
+                kind=t.kind,
+                key=t.key,
+                connected=t.connected,
+                subscribers=len(t.subs),
+                reconnects=t.reconnects,
+                last_event_unix=t.last_event_unix,
+                events=t.events,
+                stale_s=None if t.last_event_time is None else now - t.last_event_time,
+            )
+            for t in self._topics.values()
+        )
+        subs = tuple(
+            SubscriberStatistics(
+                name=s.name,
+                strategy=s.name or None,
+                kind=s.kind,
+                queue_depth=len(s.buffer),
+                capacity=s.buffer.capacity,
+                conflations=s.buffer.conflations,
+                drops=s.buffer.drops,
+                lags=s.buffer.lags,
+                delivered=s.buffer.delivered,
+                latency_max_s=s.latency_max,
+                latency_mean_s=s.latency_sum / s.buffer.delivered if s.buffer.delivered else 0.0,
+            )
+            for s in self._subs
+        )
+        return HubStatistics(topics=topics, subscribers=subs)

@@ -1,0 +1,45 @@
+"""Frozen statistics records returned by :meth:`StreamHub.statistics` (read by OPS's collector)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["HubStatistics", "SubscriberStatistics", "TopicStatistics"]
+
+
+@dataclass(frozen=True, slots=True)
+class TopicStatistics:
+    """One upstream topic. ``stale_s``: seconds since its last event (None = none yet)."""
+
+    kind: str
+    key: str
+    connected: bool
+    subscribers: int
+    reconnects: int
+    last_event_unix: float | None
+    events: int
+    stale_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriberStatistics:
+    """One subscription's buffer: fill, overflow-policy counters and delivery latency
+    (time from fan-out to the subscriber taking the item)."""
+
+    name: str
+    strategy: str | None
+    kind: str
+    queue_depth: int
+    capacity: int
+    conflations: int
+    drops: int
+    lags: int
+    delivered: int
+    latency_max_s: float
+    latency_mean_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class HubStatistics:
+    topics: tuple[TopicStatistics, ...]
+    subscribers: tuple[SubscriberStatistics, ...]

@@ -1,0 +1,58 @@
+"""An in-memory upstream for the hub's opener seam: tests emit payloads or failures per topic."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+import trio
+
+
+class FakeUpstream:
+    """Records every open; ``emit(kind, instrument_or_run, payload)`` sends to the live stream;
+    emitting an exception makes that stream raise it (a dropped stream)."""
+
+    def __init__(self) -> None:
+        self.opens: list[tuple[str, dict[str, Any], int | None]] = []
+        self.live: dict[tuple[str, Any], trio.MemorySendChannel[Any]] = {}
+        self.closed = 0
+
+    @staticmethod
+    def _ident(kind: str, params: dict[str, Any]) -> tuple[str, Any]:
+        return kind, params.get("instrument", params.get("run_id"))
+
+    @asynccontextmanager
+    async def open(self, kind: str, params: dict[str, Any], after: int | None) -> AsyncIterator[Any]:
+        self.opens.append((kind, params, after))
+        send, recv = trio.open_memory_channel[Any](10_000)
+        self.live[self._ident(kind, params)] = send
+
+        async def events() -> AsyncIterator[Any]:
+            async for item in recv:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+
+        try:
+            yield events()
+        finally:
+            self.live.pop(self._ident(kind, params), None)
+            self.closed += 1
+
+    def emit(self, kind: str, ident: Any, payload: Any) -> None:
+        self.live[(kind, ident)].send_nowait(payload)
+
+    @property
+    def connections(self) -> int:
+        return len(self.live)
+
+
+@pytest.fixture
+def upstream() -> FakeUpstream:
+    return FakeUpstream()
+
+
+def tick(token: int, price: float) -> dict[str, Any]:
+    return {"instrument_token": token, "tradingsymbol": f"T{token}", "last_price": price, "extra": 1}
