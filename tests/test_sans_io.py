@@ -26,6 +26,8 @@ SANS_IO_MODULES = [
     "supervisor.client._sse",
     "supervisor._restart",
     "supervisor._shard",
+    "supervisor.hub._buffer",
+    "supervisor.hub._models",
     "supervisor.sandbox._auth",
     "supervisor.sandbox._errors",
     "supervisor.sandbox._fallback_paper",
