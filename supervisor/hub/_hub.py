@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Callable, Hashable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
+import msgspec
 import trio
 
 from ..client._backoff import Backoff
@@ -65,6 +66,7 @@ class _Topic:
         self.connected = False
         self.reconnects = 0
         self.events = 0
+        self.decode_errors = 0
         self.last_event_unix: float | None = None
         self.last_event_time: float | None = None
         self.cursor = cursor
@@ -257,7 +259,11 @@ class StreamHub:
                         self._fan_out(topic, [(marker, ("resumed", topic.key))])
                         lost_at = None
                     async for payload in events:
-                        records = decode(payload)
+                        try:
+                            records = decode(payload)
+                        except msgspec.ValidationError:
+                            topic.decode_errors += 1  # one bad payload must not end the topic
+                            continue
                         if topic.kind == "timeline":
                             records = self._dedup(topic, records)
                         backoff.reset()
@@ -314,6 +320,7 @@ class StreamHub:
                 reconnects=t.reconnects,
                 last_event_unix=t.last_event_unix,
                 events=t.events,
+                decode_errors=t.decode_errors,
                 stale_s=None if t.last_event_time is None else now - t.last_event_time,
             )
             for t in self._topics.values()

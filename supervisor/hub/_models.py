@@ -33,6 +33,7 @@ class Tick(msgspec.Struct, frozen=True, kw_only=True):
     last_price: float | None = None
     volume: int | float | None = None
     timestamp: str | None = None
+    exchange_timestamp: str | None = None
     ohlc: dict[str, float] | None = None
     depth: dict[str, Any] | None = None
 
@@ -96,6 +97,8 @@ def decode_ticks(payload: Any) -> Keyed:
     rows = payload.get("ticks")
     if rows is None:
         rows = payload.get("quotes") or []
+    if isinstance(rows, Mapping):  # the snapshot maps symbol -> quote
+        rows = list(rows.values())
     out: Keyed = []
     for row in rows:
         tick = _convert(row, Tick)

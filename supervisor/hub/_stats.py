@@ -18,6 +18,7 @@ class TopicStatistics:
     reconnects: int
     last_event_unix: float | None
     events: int
+    decode_errors: int
     stale_s: float | None
 
 
