@@ -254,7 +254,9 @@ class StreamHub:
                 async with self._open(topic.kind, topic.params, topic.cursor) as events:
                     topic.connected = True
                     if lost_at is not None:
-                        gap = trio.current_time() - lost_at
+                        # the gap strategies care about: time since the last data they got
+                        since = topic.last_event_time if topic.last_event_time is not None else lost_at
+                        gap = trio.current_time() - since
                         marker = StreamResumed(kind=topic.kind, key=topic.key, gap_s=gap)
                         self._fan_out(topic, [(marker, ("resumed", topic.key))])
                         lost_at = None

@@ -71,8 +71,8 @@ class TimelineEvent(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class StreamResumed(msgspec.Struct, frozen=True, kw_only=True):
-    """Marker: the upstream stream of ``topic`` reconnected after a gap of ``gap_s`` seconds;
-    values may have been missed, so re-sync (e.g. fetch positions / quotes)."""
+    """Marker: the upstream stream of ``kind``/``key`` reconnected; ``gap_s`` is the time since
+    its last event. Values may have been missed, so re-sync (e.g. fetch positions / quotes)."""
 
     kind: str
     key: str

@@ -105,3 +105,29 @@ async def test_reconnect_after_sandbox_drops_stream(
             assert any(isinstance(s, Tick) for s in seen)
             assert tick_streams(counted) == 2
             assert hub.statistics().topics[0].reconnects == 1
+
+
+async def test_stalled_stream_is_reconnected_by_the_idle_watchdog(
+    client: AsyncKiteAlgoWorkerClient,
+    sandbox: SandboxHandle,
+    counted: CountingTransport,
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # the client's idle limit (30 s) outlasts the server's 15 s keep-alive gap, so only a
+    # truly stalled stream (no byte, not even a keep-alive) is torn down and reopened
+    sandbox.faults.add(path="/worker/market/ticks/stream", stream="stall", after_chunks=2, times=1)
+    backoff = partial(Backoff, initial=1.0, maximum=4.0, jitter=0.0)
+    with trio.fail_after(120):
+        async with (
+            open_stream_hub(client, backoff=backoff) as hub,
+            hub.ticks(["NSE:INFY"], subscriber="a") as ticks,
+        ):
+            async for item in ticks:
+                if isinstance(item, StreamResumed):
+                    break
+                last_tick_at = trio.current_time()
+            # idle limit 30 s + backoff 1 s since the last tick
+            assert item.gap_s == pytest.approx(31.0, abs=0.5)
+            assert trio.current_time() - last_tick_at == pytest.approx(31.0, abs=0.5)
+            assert tick_streams(counted) == 2
+            assert isinstance(await ticks.__anext__(), Tick)
