@@ -213,6 +213,8 @@ class StreamHub:
                 for event in topic.ring:
                     if event.cursor > after:
                         sub.push(event, None, now)
+            if topic.error is not None:  # joined a topic that already failed for good
+                sub.error = topic.error
             topic.subs.add(sub)
             sub.topics.append(topic)
         self._subs.add(sub)
