@@ -44,7 +44,7 @@ def sse_bytes(n: int) -> bytes:
     return b"".join(parts)
 
 
-def bench_decoder(data: bytes) -> tuple[float, float]:
+def bench_decoder(data: bytes) -> tuple[float, float, float]:
     chunks = [data[i : i + 4096] for i in range(0, len(data), 4096)]
     t = time.process_time()
     dec, n_ours = SSEDecoder(), 0
