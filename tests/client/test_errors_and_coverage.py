@@ -34,7 +34,8 @@ from supervisor.sandbox import SandboxHandle
 
 from .conftest import RecordingTransport
 
-CONTRACT = Path("/work/shared/contract/worker-api.md")
+# the workplace keeps shared/ beside the project root (and beside CI's clone)
+CONTRACT = Path(__file__).resolve().parents[3] / "shared" / "contract" / "worker-api.md"
 
 
 async def test_status_mapping(
