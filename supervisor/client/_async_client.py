@@ -22,7 +22,7 @@ import httpx
 import trio
 
 from ._backoff import Backoff
-from ._config import AlgoWorkerConfig, require_live_enabled
+from ._config import AlgoWorkerConfig, live_enabled, require_live_enabled
 from ._endpoints import ENDPOINTS
 from ._endpoints_market import MarketDataEndpoints, instrument_param, split_instruments
 from ._errors import ClientValidationError
@@ -114,7 +114,7 @@ class AsyncKiteAlgoWorkerClient(MarketDataEndpoints):
         self._pipeline = Pipeline(config, transport)
         self._environ = os.environ if environ is None else environ
         self._idle = stream_idle_timeout
-        self._live_runs: set[str] = set()
+        self._run_modes: dict[str, str] = {}  # run id -> execution_mode, for the live gate
         self._key_locks: dict[tuple[str, str], trio.Lock] = {}
         self._options: AsyncOptionsNamespace | None = None
 
@@ -143,14 +143,23 @@ class AsyncKiteAlgoWorkerClient(MarketDataEndpoints):
     # -- live gate ---------------------------------------------------------------------------
     def _note_run(self, doc: Any) -> Any:
         if isinstance(doc, Mapping):
-            run_id = doc.get("strategy_run_id")
-            if run_id and doc.get("execution_mode") == "live":
-                self._live_runs.add(str(run_id))
+            run_id, mode = doc.get("strategy_run_id"), doc.get("execution_mode")
+            if run_id and isinstance(mode, str):
+                self._run_modes[str(run_id)] = mode
         return doc
 
-    def _gate(self, run_id: str) -> None:
-        if run_id in self._live_runs:
-            require_live_enabled("live", self._environ)
+    async def _gate(self, run_id: str) -> None:
+        """Refuse a trading call on a live run unless ``KITE_ALGO_ENABLE_LIVE=1``.
+
+        With the gate closed, a run this client has not seen yet (created by an earlier
+        process) is looked up once, so no live order can slip through unrecognised.
+        """
+        if live_enabled(self._environ):
+            return
+        mode = self._run_modes.get(run_id)
+        if mode is None:
+            mode = (await self.get_run(run_id)).get("execution_mode")
+        require_live_enabled(mode, self._environ)
 
     # -- liveness (§4.1) ---------------------------------------------------------------------
     async def health(self) -> Any:
@@ -238,7 +247,7 @@ class AsyncKiteAlgoWorkerClient(MarketDataEndpoints):
         session_nonce: str | None,
     ) -> Any:
         key = check_idempotency_key(idempotency_key)
-        self._gate(run_id)
+        await self._gate(run_id)
         body: dict[str, Any] = {
             "intent_type": intent_type,
             "payload": payload,
@@ -335,7 +344,7 @@ class AsyncKiteAlgoWorkerClient(MarketDataEndpoints):
     async def cancel_order(
         self, run_id: str, order_id: str, *, variety: str = "regular", parent_order_id: str | None = None
     ) -> Any:
-        self._gate(run_id)
+        await self._gate(run_id)
         body: dict[str, Any] = {"strategy_run_id": run_id, "variety": variety}
         if parent_order_id is not None:
             body["parent_order_id"] = parent_order_id
@@ -344,7 +353,7 @@ class AsyncKiteAlgoWorkerClient(MarketDataEndpoints):
     async def modify_order(
         self, run_id: str, order_id: str, changes: Mapping[str, Any], *, variety: str = "regular"
     ) -> Any:
-        self._gate(run_id)
+        await self._gate(run_id)
         body = {"variety": variety, **dict(changes), "strategy_run_id": run_id}
         return await self._pipeline.call(E["modify_order"], {"order_id": order_id}, body=body)
 
@@ -360,7 +369,7 @@ class AsyncKiteAlgoWorkerClient(MarketDataEndpoints):
     ) -> Any:
         """Exit the run. A known-live run without ``dry_run`` needs the live gate."""
         if not dry_run:
-            self._gate(run_id)
+            await self._gate(run_id)
         body = {"reason": reason, "idempotency_key": idempotency_key, "dry_run": dry_run}
         return await self._pipeline.call(E["exit_run"], {"run_id": run_id}, body=body, nonce=session_nonce)
 

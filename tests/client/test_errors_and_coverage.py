@@ -115,12 +115,28 @@ async def test_place_on_known_live_run_refused_before_network() -> None:
             assert seen == [("GET", "/api/algo-workers/worker/runs/run_live_gate1")]
             await client.exit_run("run_live_gate1", dry_run=True)  # a dry-run exit preview is allowed
             assert seen[-1] == ("POST", "/api/algo-workers/worker/runs/run_live_gate1/exit")
+    # a client that never saw the run (it was created by an earlier process) looks it up first
+    seen.clear()
+    async with AsyncKiteAlgoWorkerClient(
+        config, transport=httpx.MockTransport(backend), environ={}
+    ) as client:
+        with trio.fail_after(30):
+            for attempt in range(2):
+                with pytest.raises(LiveTradingRefusedError):
+                    await client.place_order(
+                        "run_live_gate1",
+                        equity_market_order("INFY", "BUY", 1),
+                        idempotency_key=f"run_live_gate1:e:{attempt}",
+                    )
+            with pytest.raises(LiveTradingRefusedError):
+                await client.cancel_order("run_live_gate1", "250508000001")
+    assert seen == [("GET", "/api/algo-workers/worker/runs/run_live_gate1")]  # looked up once
+    seen.clear()
     async with AsyncKiteAlgoWorkerClient(
         config, transport=httpx.MockTransport(backend), environ={"KITE_ALGO_ENABLE_LIVE": "1"}
     ) as client:
-        await client.get_run("run_live_gate1")
         await client.exit_run("run_live_gate1")
-        assert seen[-1][1].endswith("/exit")
+        assert seen == [("POST", "/api/algo-workers/worker/runs/run_live_gate1/exit")]  # no lookup
 
 
 async def test_follow_timeline_reconnects_after_drop(
