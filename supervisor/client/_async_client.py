@@ -27,6 +27,7 @@ from ._endpoints import ENDPOINTS
 from ._endpoints_market import MarketDataEndpoints, instrument_param, split_instruments
 from ._errors import ClientValidationError
 from ._models import (
+    Doc,
     RunHealthSnapshot,
     SafetyCheckResult,
     TimelineSnapshot,
@@ -68,6 +69,14 @@ def check_idempotency_key(key: str) -> str:
             "idempotency_key must be 8..160 characters after stripping", rule="idempotency_key"
         )
     return stripped
+
+
+def _heartbeat_body(status: str, metrics: Mapping[str, Any] | None, worker_id: str | None) -> dict[str, Any]:
+    # the SDK always sends status and metrics, worker_id only when given (§4.1)
+    body: dict[str, Any] = {"status": status, "metrics": dict(metrics or {})}
+    if worker_id is not None:
+        body["worker_id"] = worker_id
+    return body
 
 
 def _decision_body(payload: Mapping[str, Any]) -> dict[str, Any]:
@@ -172,21 +181,22 @@ class AsyncKiteAlgoWorkerClient(MarketDataEndpoints):
         metrics: Mapping[str, Any] | None = None,
         worker_id: str | None = None,
     ) -> Any:
-        body: dict[str, Any] = {"status": status, "metrics": dict(metrics or {})}
-        if worker_id is not None:
-            body["worker_id"] = worker_id
+        body = _heartbeat_body(status, metrics, worker_id)
         return await self._pipeline.call(E["heartbeat"], body=body)
 
     # -- runs and sessions (§4.2, §4.3) ------------------------------------------------------
     async def create_run(
         self, *, template_id: str, account_scope: str, execution_mode: str, **fields: Any
     ) -> Any:
-        """Create a run. Raises ``LiveTradingRefusedError`` for live without the gate."""
+        """Create a run (contract §4.2). ``backend_protection`` (a :class:`BackendProtection` or
+        dict) travels as ``runtime_state.backend_protection``, where the server reads it.
+        Raises ``LiveTradingRefusedError`` for live without the gate, before any request."""
         require_live_enabled(execution_mode, self._environ)
-        protection = fields.get("backend_protection")
-        if protection is not None and hasattr(protection, "to_dict"):
-            fields["backend_protection"] = protection.to_dict()
         body = {k: v for k, v in fields.items() if v is not None}
+        protection = body.pop("backend_protection", None)
+        if protection is not None:
+            config = protection.to_dict() if hasattr(protection, "to_dict") else dict(protection)
+            body["runtime_state"] = {**dict(body.get("runtime_state") or {}), "backend_protection": config}
         body.update(template_id=template_id, account_scope=account_scope, execution_mode=execution_mode)
         return self._note_run(await self._pipeline.call(E["create_run"], body=body))
 
@@ -195,6 +205,12 @@ class AsyncKiteAlgoWorkerClient(MarketDataEndpoints):
 
     async def get_run_health_snapshot(self, run_id: str) -> RunHealthSnapshot:
         return to_struct(await self.get_run(run_id), RunHealthSnapshot)
+
+    async def get_run_protection_state(self, run_id: str) -> Any:
+        """The run's ``runtime_state.backend_protection_state`` (§4.11); empty when it has none."""
+        run = await self.get_run(run_id)
+        state = (run.get("runtime_state") or {}).get("backend_protection_state")
+        return state if isinstance(state, Mapping) else Doc()
 
     async def claim_session(self, run_id: str) -> Any:
         return await self._pipeline.call(E["claim_session"], {"run_id": run_id})
@@ -211,9 +227,7 @@ class AsyncKiteAlgoWorkerClient(MarketDataEndpoints):
         metrics: Mapping[str, Any] | None = None,
         worker_id: str | None = None,
     ) -> Any:
-        body: dict[str, Any] = {"status": status, "metrics": dict(metrics or {})}
-        if worker_id is not None:
-            body["worker_id"] = worker_id
+        body = _heartbeat_body(status, metrics, worker_id)
         return await self._pipeline.call(
             E["run_heartbeat"], {"run_id": run_id}, body=body, nonce=session_nonce
         )
