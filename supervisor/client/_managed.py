@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from ._config import DEFAULT_ACCOUNT_SCOPE, DEFAULT_EXECUTION_MODE, env_run_defaults, require_live_enabled
 from ._errors import ClientValidationError, NotFoundError, RunConfigMismatchError
 
 if TYPE_CHECKING:
@@ -32,8 +33,8 @@ class RunConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     template_id: str
-    account_scope: str = "kite:paper-a"
-    execution_mode: str = "dry_run"
+    account_scope: str = DEFAULT_ACCOUNT_SCOPE
+    execution_mode: str = DEFAULT_EXECUTION_MODE
     strategy_run_id: str | None = None
     summary_fields: list[dict[str, Any]] | None = None
     risk_schema: list[dict[str, Any]] | None = None
@@ -47,6 +48,16 @@ class RunConfig(BaseModel):
     def _protection_dict(cls, value: Any) -> Any:
         # The seed passes a BackendProtection object; the wire wants its dict form.
         return value.to_dict() if hasattr(value, "to_dict") else value
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **fields: Any) -> RunConfig:
+        """A config whose ``account_scope``/``execution_mode`` default to
+        ``KITE_ALGO_ACCOUNT_SCOPE``/``KITE_ALGO_EXECUTION_MODE`` (explicit fields win). Raises
+        ``LiveTradingRefusedError`` when live is asked for without ``KITE_ALGO_ENABLE_LIVE=1``."""
+        scope, mode = env_run_defaults(environ)
+        config = cls(**{"account_scope": scope, "execution_mode": mode, **fields})
+        require_live_enabled(config.execution_mode, environ)  # an explicit "live" too
+        return config
 
     def create_fields(self) -> dict[str, Any]:
         return self.model_dump(exclude_none=True)
