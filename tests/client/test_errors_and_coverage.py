@@ -15,6 +15,7 @@ import supervisor.client as client_pkg
 from supervisor.client import (
     AlgoWorkerConfig,
     AsyncKiteAlgoWorkerClient,
+    KiteAlgoWorkerError,
     LiveTradingRefusedError,
     NotFoundError,
     PermissionDeniedError,
@@ -22,8 +23,11 @@ from supervisor.client import (
     ServerError,
     TransportError,
     equity_market_order,
+    preview_then_place_order,
+    wait_for_fresh_candle,
     wait_for_history,
     wait_for_quotes,
+    wait_for_terminal_order_state,
     warmup_history,
 )
 from supervisor.client._backoff import Backoff
@@ -174,6 +178,24 @@ async def test_recovery_helpers(
         assert len(warm["candles"]) >= 20
         quotes = await wait_for_quotes(client, ["NSE:INFY"], attempts=5)
         assert quotes["quotes"]["NSE:INFY"]["last_price"] > 0
+        candle = await wait_for_fresh_candle(client, "NSE:INFY", interval="minute", sleep_seconds=5.0)
+        later = await wait_for_fresh_candle(
+            client, "NSE:INFY", interval="minute", after=candle["ts"], sleep_seconds=5.0
+        )
+        assert later["ts"] > candle["ts"]  # polled (virtual time) until the next bar opened
+        run_id = "run_recov_001"
+        await client.create_run(
+            strategy_run_id=run_id, template_id="t", account_scope="kite:paper-a", execution_mode="paper"
+        )
+        preview, placed = await preview_then_place_order(
+            client, run_id, equity_market_order("INFY", "BUY", 1), idempotency_key=f"{run_id}:e:1"
+        )
+        assert preview["preview"]["cost_contract"] and placed["status"] == "accepted"
+        order_id = placed["result"]["order"]["order_id"]
+        order = await wait_for_terminal_order_state(client, run_id, order_id, attempts=3)
+        assert order["order_id"] == order_id and order["status"] == "COMPLETE"
+        with pytest.raises(KiteAlgoWorkerError, match="wait_for_quotes"):
+            await wait_for_quotes(client, ["NSE:NOPE"], attempts=2, sleep_seconds=1.0)
 
 
 def _contract_endpoints() -> set[tuple[str, str]]:
