@@ -26,6 +26,7 @@ from ._config import AlgoWorkerConfig, live_enabled, require_live_enabled
 from ._endpoints import ENDPOINTS
 from ._endpoints_market import MarketDataEndpoints, instrument_param, split_instruments
 from ._errors import ClientValidationError
+from ._managed import open_managed_run, recover_or_create
 from ._models import (
     Doc,
     RunHealthSnapshot,
@@ -188,16 +189,23 @@ class AsyncKiteAlgoWorkerClient(MarketDataEndpoints):
     async def create_run(
         self, *, template_id: str, account_scope: str, execution_mode: str, **fields: Any
     ) -> Any:
-        """Create a run (contract §4.2). ``backend_protection`` (a :class:`BackendProtection` or
-        dict) travels as ``runtime_state.backend_protection``, where the server reads it.
+        """Create the run, or recover it (seed ``create_run``): with a ``strategy_run_id`` the run
+        is read first and returned unchanged when it exists (get-then-create, never create-first;
+        ``RunConfigMismatchError`` if its template, scope or mode differ). ``backend_protection``
+        (a :class:`BackendProtection` or dict) travels as ``runtime_state.backend_protection``.
         Raises ``LiveTradingRefusedError`` for live without the gate, before any request."""
         require_live_enabled(execution_mode, self._environ)
+        wanted = {**fields, "template_id": template_id, "account_scope": account_scope}
+        wanted["execution_mode"] = execution_mode
+        run, _created = await recover_or_create(self.get_run, self._post_run, wanted)
+        return run
+
+    async def _post_run(self, fields: dict[str, Any]) -> Any:
         body = {k: v for k, v in fields.items() if v is not None}
         protection = body.pop("backend_protection", None)
         if protection is not None:
             config = protection.to_dict() if hasattr(protection, "to_dict") else dict(protection)
             body["runtime_state"] = {**dict(body.get("runtime_state") or {}), "backend_protection": config}
-        body.update(template_id=template_id, account_scope=account_scope, execution_mode=execution_mode)
         return self._note_run(await self._pipeline.call(E["create_run"], body=body))
 
     async def get_run(self, run_id: str) -> Any:
@@ -496,9 +504,9 @@ class AsyncKiteAlgoWorkerClient(MarketDataEndpoints):
 
     # -- managed lifecycle (see _managed) ----------------------------------------------------
     async def ensure_run(self, config: RunConfig) -> tuple[Any, bool]:
-        from ._managed import ensure_run
-
-        return await ensure_run(self, config)
+        """``create_run`` for a :class:`RunConfig`, also telling whether the run was created."""
+        require_live_enabled(config.execution_mode, self._environ)
+        return await recover_or_create(self.get_run, self._post_run, config.create_fields())
 
     def run(
         self,
@@ -508,8 +516,6 @@ class AsyncKiteAlgoWorkerClient(MarketDataEndpoints):
         heartbeat_on_enter: bool = True,
         release_on_exit: bool = True,
     ) -> AbstractAsyncContextManager[AsyncManagedRun]:
-        from ._managed import open_managed_run
-
         return open_managed_run(
             self,
             config,

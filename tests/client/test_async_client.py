@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import trio
 import trio.testing
@@ -28,7 +30,7 @@ from .conftest import TOKEN, RecordingTransport
 pytestmark = pytest.mark.usefixtures("autojump_clock")
 
 
-async def _run(client: AsyncKiteAlgoWorkerClient, run_id: str, mode: str = "paper") -> object:
+async def _run(client: AsyncKiteAlgoWorkerClient, run_id: str, mode: str = "paper") -> Any:
     return await client.create_run(
         strategy_run_id=run_id,
         template_id="basic-equity",
@@ -43,7 +45,7 @@ async def test_health_and_run_lifecycle(client: AsyncKiteAlgoWorkerClient, autoj
         health = await client.health()
         assert health["status"] in {"healthy", "ok"}
         run = await _run(client, "run_life_001")
-        assert run["strategy_run_id"] == "run_life_001"  # type: ignore[index]
+        assert run["strategy_run_id"] == "run_life_001"
         got = await client.get_run("run_life_001")
         assert got.execution_mode == "paper"
         snap = await client.get_run_health_snapshot("run_life_001")
@@ -210,3 +212,44 @@ async def test_same_key_never_in_flight_twice(
             for i in range(3):
                 nursery.start_soon(place, f"run_lock_0001:distinct:{i}")
         assert recorder.max_in_flight[path] == 3
+
+
+async def test_create_run_recovers_get_then_create(
+    client: AsyncKiteAlgoWorkerClient, recorder: RecordingTransport, autojump_clock: object
+) -> None:
+    path = "/api/algo-workers/worker/runs"
+    with trio.fail_after(30):
+        first = await _run(client, "run_recover_01")
+        assert recorder.seen == [("GET", f"{path}/run_recover_01"), ("POST", path)]
+        await client.patch_risk("run_recover_01", {"max_loss": 5.0})
+        again = await _run(client, "run_recover_01")  # a restarted script: recovered, not re-created
+        assert recorder.seen[-1] == ("GET", f"{path}/run_recover_01")
+        assert (
+            again["runtime_state"]["risk"] == {"max_loss": 5.0}
+            and first["strategy_run_id"] == "run_recover_01"
+        )
+        with pytest.raises(RunConfigMismatchError) as mismatch:
+            await _run(client, "run_recover_01", mode="dry_run")
+        assert "execution_mode" in str(mismatch.value) and recorder.seen[-1][0] == "GET"
+        await client.create_run(template_id="t", account_scope="kite:paper-a", execution_mode="paper")
+        assert recorder.seen[-1] == ("POST", path)  # no id: nothing to recover, create directly
+    assert [m for m, p in recorder.seen if p == path].count("POST") == 2
+
+
+async def test_create_race_lost_recovers_the_winner() -> None:
+    import httpx
+
+    replies = iter([
+        httpx.Response(404, json={"detail": "Strategy run not found"}),
+        httpx.Response(409, json={"detail": "Strategy run already exists"}),
+        httpx.Response(200, json={"strategy_run_id": "run_race_001", "template_id": "t",
+                                  "account_scope": "kite:paper-a", "execution_mode": "paper"}),
+    ])  # fmt: skip
+    config = AlgoWorkerConfig(base_url="http://127.0.0.1:9", token=TOKEN)
+    transport = httpx.MockTransport(lambda request: next(replies))
+    async with AsyncKiteAlgoWorkerClient(config, transport=transport, environ={}) as client:
+        with trio.fail_after(10):
+            run, created = await client.ensure_run(
+                RunConfig(strategy_run_id="run_race_001", template_id="t", execution_mode="paper")
+            )
+    assert run["strategy_run_id"] == "run_race_001" and not created

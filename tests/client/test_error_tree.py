@@ -37,10 +37,15 @@ async def test_409s_map_by_rejection_reason(
     order = equity_market_order("INFY", "BUY", 1)
     with trio.fail_after(60):
         await _paper_run(client, run_id)
-        with pytest.raises(ConflictError) as duplicate:  # plain 409: no rejection_reason
-            await _paper_run(client, run_id)
+        closed = "run_tree_closed"
+        await client.create_run(
+            strategy_run_id=closed, template_id="t", account_scope="kite:paper-a", execution_mode="dry_run"
+        )
+        await client.exit_run(closed)
+        with pytest.raises(ConflictError) as duplicate:  # plain 409: a string detail
+            await client.place_order(closed, order, idempotency_key=f"{closed}:e:1")
         assert type(duplicate.value) is ConflictError and duplicate.value.rejection_reason is None
-        assert "already exists" in str(duplicate.value)
+        assert "open strategy runs" in str(duplicate.value)
 
         safety = await client.safety_check(run_id)
         await trio.sleep(11)  # safety tokens live 10 s (contract §4.4)
