@@ -33,6 +33,7 @@ from ._models import (
     SafetyCheckResult,
     TimelineSnapshot,
     to_struct,
+    with_seed_funds_keys,
 )
 from ._order_rules import validate_order
 from ._pipeline import Pipeline
@@ -403,12 +404,11 @@ class AsyncKiteAlgoWorkerClient(MarketDataEndpoints):
         (seed default ``kite:paper-a``) so tokens without a scope work as documented."""
         if account_scope is None and mode == "paper":
             account_scope = self._environ.get("KITE_ALGO_ACCOUNT_SCOPE", "kite:paper-a")
-        return await self._pipeline.call(
-            E["get_funds"], params={"mode": mode, "account_scope": account_scope}
-        )
+        params = {"mode": mode, "account_scope": account_scope}
+        return with_seed_funds_keys(await self._pipeline.call(E["get_funds"], params=params))
 
     async def get_run_funds(self, run_id: str) -> Any:
-        return await self._pipeline.call(E["get_run_funds"], {"run_id": run_id})
+        return with_seed_funds_keys(await self._pipeline.call(E["get_run_funds"], {"run_id": run_id}))
 
     # -- risk and protection (§4.11) ---------------------------------------------------------
     async def patch_risk(

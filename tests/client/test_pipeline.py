@@ -110,3 +110,16 @@ async def test_create_run_sends_protection_where_the_server_reads_it() -> None:
     body = json.loads(sent[0].content)
     assert "backend_protection" not in body
     assert body["runtime_state"] == {"risk": {"max_loss": 1.0}, "backend_protection": protection.to_dict()}
+
+
+async def test_reference_funds_gain_the_seed_net() -> None:
+    """The reference server's funds have ``segments`` only (contract §11 item 7)."""
+    equity = {"net": 1000000.0, "available_cash": 998549.5, "utilised": 1450.5}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"account_scope": "kite:paper-a", "segments": {"equity": equity}})
+
+    with trio.fail_after(10):
+        async with _client(handler) as client:
+            funds = await client.get_funds(mode="paper")
+    assert funds["net"] == 1000000.0 and funds["segments"]["equity"] == equity
