@@ -253,3 +253,44 @@ async def test_create_race_lost_recovers_the_winner() -> None:
                 RunConfig(strategy_run_id="run_race_001", template_id="t", execution_mode="paper")
             )
     assert run["strategy_run_id"] == "run_race_001" and not created
+
+
+async def test_managed_run_does_only_claim_heartbeat_release(
+    client: AsyncKiteAlgoWorkerClient, recorder: RecordingTransport, autojump_clock: object
+) -> None:
+    """``client.run`` never exits the run, never calls safety-check, never heartbeats again."""
+    config = RunConfig(strategy_run_id="run_man_wire01", template_id="t", execution_mode="paper")
+    base = "/api/algo-workers/worker/runs"
+    with trio.fail_after(120):
+        async with client.run(config) as managed:
+            await trio.sleep(100)  # a quiet body: nothing happens on our behalf meanwhile
+            assert managed.run["status"] == "open"
+    assert recorder.seen == [
+        ("GET", f"{base}/run_man_wire01"),
+        ("POST", base),
+        ("POST", f"{base}/run_man_wire01/claim-session"),
+        ("POST", f"{base}/run_man_wire01/heartbeat"),
+        ("DELETE", f"{base}/run_man_wire01/claim-session"),
+    ]
+    assert (await client.get_run("run_man_wire01"))["status"] == "open"  # not exited
+
+
+async def test_invalid_orders_never_reach_the_wire(
+    client: AsyncKiteAlgoWorkerClient, recorder: RecordingTransport, autojump_clock: object
+) -> None:
+    from supervisor.client import OrderRuleError
+
+    await _run(client, "run_rules_001")
+    sent = len(recorder.seen)
+    bad = {**equity_market_order("INFY", "BUY", 1), "tag": "mine"}
+    with trio.fail_after(30):
+        for call in (
+            client.place_order("run_rules_001", bad, idempotency_key="run_rules_001:e:1"),
+            client.place_basket("run_rules_001", [bad], idempotency_key="run_rules_001:b:1"),
+            client.preview_order("run_rules_001", bad),
+            client.preview_basket("run_rules_001", [bad]),
+        ):
+            with pytest.raises(OrderRuleError) as refused:
+                await call
+            assert refused.value.rule == "attribution_forbidden"
+    assert len(recorder.seen) == sent
