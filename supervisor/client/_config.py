@@ -106,8 +106,8 @@ def env_run_defaults(environ: Mapping[str, str] | None = None) -> tuple[str, str
     """``(account_scope, execution_mode)`` from ``KITE_ALGO_ACCOUNT_SCOPE`` (default
     ``kite:paper-a``) and ``KITE_ALGO_EXECUTION_MODE`` (default ``dry_run``).
 
-    Raises ``ClientValidationError`` for an unknown mode and ``LiveTradingRefusedError`` for
-    ``live`` without ``KITE_ALGO_ENABLE_LIVE=1``, so a script stops before its first request.
+    Raises ``ClientValidationError`` for an unknown mode. The live gate is the caller's: check
+    the mode finally chosen with :func:`require_live_enabled` (``RunConfig.from_env`` does).
     """
     env = os.environ if environ is None else environ
     scope = env.get("KITE_ALGO_ACCOUNT_SCOPE", "").strip() or DEFAULT_ACCOUNT_SCOPE
@@ -117,7 +117,6 @@ def env_run_defaults(environ: Mapping[str, str] | None = None) -> tuple[str, str
             f"KITE_ALGO_EXECUTION_MODE must be one of {', '.join(EXECUTION_MODES)}, got {mode!r}",
             rule="config.execution_mode",
         )
-    require_live_enabled(mode, env)
     return scope, mode
 
 

@@ -58,7 +58,7 @@ class RunConfig(BaseModel):
         ``LiveTradingRefusedError`` when live is asked for without ``KITE_ALGO_ENABLE_LIVE=1``."""
         scope, mode = env_run_defaults(environ)
         config = cls(**{"account_scope": scope, "execution_mode": mode, **fields})
-        require_live_enabled(config.execution_mode, environ)  # an explicit "live" too
+        require_live_enabled(config.execution_mode, environ)  # from the environment or explicit
         return config
 
     def create_fields(self) -> dict[str, Any]:

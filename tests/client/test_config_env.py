@@ -69,6 +69,10 @@ def test_run_config_from_env() -> None:
     )
     explicit = RunConfig.from_env(env, template_id="t", execution_mode="dry_run")
     assert explicit.execution_mode == "dry_run"  # explicit fields win over the environment
+    not_live = RunConfig.from_env(
+        {"KITE_ALGO_EXECUTION_MODE": "live"}, template_id="t", execution_mode="paper"
+    )
+    assert not_live.execution_mode == "paper"  # the gate judges the mode actually used
     with pytest.raises(ClientValidationError) as bad:
         RunConfig.from_env({"KITE_ALGO_EXECUTION_MODE": "yolo"}, template_id="t")
     assert bad.value.rule == "config.execution_mode"
