@@ -81,6 +81,12 @@ def _heartbeat_body(status: str, metrics: Mapping[str, Any] | None, worker_id: s
     return body
 
 
+def _current_candle(event: Any) -> Any:
+    if isinstance(event, dict) and "current" not in event and isinstance(event.get("candle"), Mapping):
+        event["current"] = event["candle"]
+    return event
+
+
 def _decision_body(payload: Mapping[str, Any]) -> dict[str, Any]:
     """Seed form (event_type/summary/details) → server form (decision_type/action/metadata)."""
     body = dict(payload)
@@ -466,8 +472,13 @@ class AsyncKiteAlgoWorkerClient(MarketDataEndpoints):
     def stream_candles(
         self, instrument: str | int, interval: str = "5minute"
     ) -> AbstractAsyncContextManager[EventStream]:
+        """Candle events: the snapshot (``candles`` + ``current``), then one per update, where
+        the server's ``candle`` is also offered as ``current``, so the seed's
+        ``event.get("current") or event`` reads every event alike (contract §5.2)."""
         params = {"interval": interval, **instrument_param(instrument)}
-        return open_event_stream(self._pipeline, E["stream_candles"], params=params, idle_timeout=self._idle)
+        return open_event_stream(
+            self._pipeline, E["stream_candles"], params=params, idle_timeout=self._idle, shape=_current_candle
+        )
 
     def stream_run_pnl(
         self, run_id: str, interval_seconds: float = 1.0

@@ -36,10 +36,17 @@ class EventStream:
     """Async iterator over one open SSE response. ``__anext__`` blocks until a payload
     arrives; raises ``StreamIdleTimeout``, ``StreamError``, ``StreamDisconnectedError``."""
 
-    def __init__(self, response: httpx.Response, route: str, idle_timeout: float) -> None:
+    def __init__(
+        self,
+        response: httpx.Response,
+        route: str,
+        idle_timeout: float,
+        shape: Callable[[Any], Any] | None = None,
+    ) -> None:
         self._chunks = response.aiter_raw()
         self._route = route
         self._idle = idle_timeout
+        self._shape = shape
         self._decoder = SSEDecoder()
         self._pending: deque[Any] = deque()
         self._ended = False
@@ -59,7 +66,8 @@ class EventStream:
                     self._pending.clear()
                     raise StopAsyncIteration
                 if result is not None:
-                    return to_doc(result.payload)
+                    payload = to_doc(result.payload)
+                    return self._shape(payload) if self._shape is not None else payload
             if self._ended:
                 raise StopAsyncIteration
             with trio.move_on_after(self._idle) as scope:
@@ -88,10 +96,12 @@ async def open_event_stream(
     *,
     params: Mapping[str, Any] | None = None,
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+    shape: Callable[[Any], Any] | None = None,
 ) -> AsyncIterator[EventStream]:
-    """Open the stream (status checked first) and yield its payload iterator."""
+    """Open the stream (status checked first) and yield its payload iterator; ``shape``, if
+    given, adjusts each payload before it is handed out."""
     async with pipeline.open_stream(endpoint, path_params, params=params) as response:
-        yield EventStream(response, endpoint.path, idle_timeout)
+        yield EventStream(response, endpoint.path, idle_timeout, shape)
 
 
 async def follow_timeline(

@@ -202,11 +202,14 @@ def test_market_data_funds_and_streams(client: KiteAlgoWorkerClient) -> None:
         for tick in event.get("ticks", []):
             print(tick["last_price"])
         break
+    seen = 0
     for event in client.stream_candles("NSE:INFY", interval="5minute"):
         candle = event.get("current") or event
         if candle:
             print(candle["close"], candle["is_complete"])
-        break
+        seen += 1
+        if seen == 2:  # the snapshot, then a live candle update
+            break
     for update in client.stream_run_pnl("run_basic_equity_002", interval_seconds=1.0):
         print(update["totals"]["net_pnl"])
         break

@@ -37,8 +37,12 @@ async def test_candles_and_pnl_streams(
 ) -> None:
     with trio.fail_after(60):
         async with client.stream_candles("NSE:INFY", interval="5minute") as events:
-            event = await events.__anext__()
-            assert event.get("current") or event.get("candle") or "candles" in event
+            snapshot = await events.__anext__()
+            update = await events.__anext__()
+        assert "candles" in snapshot and "candle" in update
+        for event in (snapshot, update):  # the seed's loop body reads both kinds alike
+            candle = event.get("current") or event
+            assert candle["close"] > 0 and candle["is_complete"] is False
         await client.create_run(
             strategy_run_id="run_pnl_s_001",
             template_id="t",
