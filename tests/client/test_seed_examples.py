@@ -207,7 +207,7 @@ def test_market_data_funds_and_streams(client: KiteAlgoWorkerClient) -> None:
         candle = event.get("current") or event
         if candle:
             print(candle["close"], candle["is_complete"])
-        seen += 1
+        seen += 1  # noqa: SIM113 (the seed's loop head stays as written)
         if seen == 2:  # the snapshot, then a live candle update
             break
     for update in client.stream_run_pnl("run_basic_equity_002", interval_seconds=1.0):
@@ -234,9 +234,12 @@ def test_gtt_examples(client: KiteAlgoWorkerClient) -> None:
     trigger = client.get_gtt_snapshot(result.trigger_id)
     print(trigger.id, trigger.status)
     triggers = client.list_gtts()
+    client.get_gtt(result.trigger_id)  # the seed's 123 is whatever trigger_id place returned
     client.modify_gtt(result.trigger_id, {"condition": {"trigger_values": [1460.0], "last_price": 1455.0}})
+    modified = client.get_gtt(result.trigger_id)
     client.delete_gtt(result.trigger_id)
     assert trigger.id == result.trigger_id and len(triggers) >= 1
+    assert modified["condition"]["trigger_values"] == [1460.0]
 
 
 def test_options_examples(client: KiteAlgoWorkerClient) -> None:
