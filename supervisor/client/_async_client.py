@@ -5,10 +5,12 @@ exchange and raise the :mod:`._errors` tree (``TransportError`` when nothing ans
 ``APIError`` subclasses for non-2xx, ``ClientValidationError`` before any request). Streams
 are async context managers (see :mod:`._streams`).
 
-Divergences smoothed over (contract §11): quotes come back keyed by symbol as well (item 6);
-``log_decision_event`` accepts the seed form and sends the server form plus the nonce (items
-3-4); ``create_run`` with ``execution_mode="live"`` and trading calls on a run known to be live
-are refused unless ``KITE_ALGO_ENABLE_LIVE=1`` (item 15).
+Divergences smoothed over (contract §11): safety-check and health snapshots are tolerant
+(items 1-2); ``log_decision_event`` accepts the seed form and sends the server form plus the
+nonce (items 3-4); quotes come back as a dict keyed by the requested identifier (item 6);
+funds gain the seed's ``net`` (item 7); ``create_run`` recovers an existing run by id,
+get-then-create (item 11); creating a live run, and trading on one, is refused unless
+``KITE_ALGO_ENABLE_LIVE=1`` (item 15; a run of unknown mode is looked up first).
 """
 
 from __future__ import annotations
