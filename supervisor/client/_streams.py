@@ -13,7 +13,7 @@ by every received byte, keep-alive comments included; it defaults to 30 s, twice
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -42,8 +42,10 @@ class EventStream:
         route: str,
         idle_timeout: float,
         shape: Callable[[Any], Any] | None = None,
+        secrets: Sequence[str] = (),
     ) -> None:
         self._chunks = response.aiter_raw()
+        self._secrets = tuple(secrets)
         self._route = route
         self._idle = idle_timeout
         self._shape = shape
@@ -60,7 +62,7 @@ class EventStream:
                 item = self._pending.popleft()
                 if not isinstance(item, SSEMessage):
                     continue  # comments only reset the idle timer
-                result = interpret(item, route=self._route)
+                result = interpret(item, route=self._route, secrets=self._secrets)
                 if isinstance(result, SSEEnd):
                     self._ended = True
                     self._pending.clear()
@@ -101,7 +103,8 @@ async def open_event_stream(
     """Open the stream (status checked first) and yield its payload iterator; ``shape``, if
     given, adjusts each payload before it is handed out."""
     async with pipeline.open_stream(endpoint, path_params, params=params) as response:
-        yield EventStream(response, endpoint.path, idle_timeout, shape)
+        secrets = (pipeline.config.token.get_secret_value(),)
+        yield EventStream(response, endpoint.path, idle_timeout, shape, secrets)
 
 
 async def follow_timeline(

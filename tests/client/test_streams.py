@@ -114,6 +114,12 @@ async def test_end_event_stops_and_error_event_raises() -> None:
             with pytest.raises(StreamError, match="boom"):
                 async with client.stream_ticks(["NSE:INFY"]) as events:
                     await events.__anext__()
+        echoed = b'event: error\ndata: {"detail": "bad kwa_' + b"m" * 43 + b'"}\n\n'
+        async with _sse_client(echoed) as client:
+            with pytest.raises(StreamError) as masked:
+                async with client.stream_ticks(["NSE:INFY"]) as events:
+                    await events.__anext__()
+        assert "kwa_" + "m" * 43 not in str(masked.value) and str(masked.value).endswith("bad ***")
         async with _sse_client(b'data: {"a": 1}\n\n') as client:
             with pytest.raises(StreamDisconnectedError):
                 async with client.stream_ticks(["NSE:INFY"]) as events:
