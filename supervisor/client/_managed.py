@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 from ._config import DEFAULT_ACCOUNT_SCOPE, DEFAULT_EXECUTION_MODE, env_run_defaults, require_live_enabled
 from ._errors import ClientValidationError, ConflictError, NotFoundError, RunConfigMismatchError
+from ._protection import BackendProtection
 
 if TYPE_CHECKING:
     from ._async_client import AsyncKiteAlgoWorkerClient
@@ -43,7 +44,8 @@ class RunConfig(BaseModel):
     allowed_actions: list[str] | None = None
     runtime_state: dict[str, Any] | None = None
     metadata: dict[str, Any] | None = None
-    backend_protection: dict[str, Any] | None = None
+    # a BackendProtection (as in the seed) or its dict form; stored as the dict form
+    backend_protection: dict[str, Any] | BackendProtection | None = None
 
     @field_validator("backend_protection", mode="before")
     @classmethod

@@ -141,7 +141,7 @@ async def test_ensure_run_and_managed_run(client: AsyncKiteAlgoWorkerClient, aut
             strategy_run_id="run_man_001",
             template_id="managed-demo",
             execution_mode="paper",
-            backend_protection=protection,  # type: ignore[arg-type]
+            backend_protection=protection,
         )
         assert config.backend_protection == protection.to_dict()
         run, created = await client.ensure_run(config)

@@ -85,7 +85,7 @@ async def _drive(c: Any) -> None:
         strategy_run_id="run_surface_man",
         template_id="t",
         execution_mode="paper",
-        backend_protection=protection,  # type: ignore[arg-type]
+        backend_protection=protection,
     )
     doc, was_created = await c.ensure_run(config)
     assert was_created and doc["strategy_run_id"] == "run_surface_man"
