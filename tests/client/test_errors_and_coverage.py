@@ -35,11 +35,17 @@ from supervisor.client._config import require_live_enabled
 from supervisor.client._endpoints import ENDPOINTS
 from supervisor.sandbox import SandboxHandle
 
-CONTRACT = Path("/work/shared/contract/worker-api.md")
+from .conftest import RecordingTransport
+
+# the workplace keeps shared/ beside the project root (and beside CI's clone)
+CONTRACT = Path(__file__).resolve().parents[3] / "shared" / "contract" / "worker-api.md"
 
 
 async def test_status_mapping(
-    client: AsyncKiteAlgoWorkerClient, sandbox: SandboxHandle, autojump_clock: trio.testing.MockClock
+    client: AsyncKiteAlgoWorkerClient,
+    sandbox: SandboxHandle,
+    recorder: RecordingTransport,
+    autojump_clock: trio.testing.MockClock,
 ) -> None:
     with trio.fail_after(30):
         with pytest.raises(NotFoundError) as nf:
@@ -52,6 +58,8 @@ async def test_status_mapping(
         with pytest.raises(RateLimitedError):
             await client.health()
         assert (await client.health())["status"]
+    # the client never retries on its own: one request per call, 503 and 429 included
+    assert recorder.seen.count(("GET", "/api/algo-workers/worker/health")) == 3
     limited = sandbox.mint_token(actions=["runs:read"])
     config = AlgoWorkerConfig(base_url=sandbox.base_url, token=limited)
     async with AsyncKiteAlgoWorkerClient(config) as narrow:
