@@ -101,11 +101,8 @@ def _decision_body(payload: Mapping[str, Any]) -> dict[str, Any]:
         metadata.setdefault("event_type", event_type)
     if "decision_type" not in body:
         head = event_type.split(".", 1)[0].replace("-", "_")
-        body["decision_type"] = (
-            head
-            if head in DECISION_TYPES
-            else ("risk_update" if head == "risk" else "signal" if head == "signal" else "note")
-        )
+        # "signal.generated" -> signal, "risk.updated" -> risk_update, anything else -> note
+        body["decision_type"] = head if head in DECISION_TYPES else {"risk": "risk_update"}.get(head, "note")
     body.setdefault("action", "observe")
     if body["action"] not in DECISION_ACTIONS:
         metadata.setdefault("action", body["action"])

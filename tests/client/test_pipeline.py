@@ -123,3 +123,39 @@ async def test_reference_funds_gain_the_seed_net() -> None:
         async with _client(handler) as client:
             funds = await client.get_funds(mode="paper")
     assert funds["net"] == 1000000.0 and funds["segments"]["equity"] == equity
+
+
+@pytest.mark.parametrize(
+    ("seed_form", "decision_type", "action"),
+    [
+        ({"event_type": "signal.generated"}, "signal", "observe"),
+        ({"event_type": "risk.updated"}, "risk_update", "observe"),
+        ({"event_type": "entry.placed", "action": "enter"}, "entry", "enter"),
+        ({"event_type": "custom.thing", "action": "dance"}, "note", "observe"),
+        ({"decision_type": "exit", "action": "exit"}, "exit", "exit"),
+    ],
+)
+async def test_decision_events_are_sent_in_the_server_form(
+    seed_form: dict[str, str], decision_type: str, action: str
+) -> None:
+    """The seed's body (event_type/summary/details) lacks the server's required decision_type
+    and action (contract §11 item 3); the client sends both and keeps the seed's fields."""
+    sent: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json={"cursor": 1})
+
+    with trio.fail_after(10):
+        async with _client(handler) as client:
+            await client.log_decision_event(
+                "run_d_000001", summary="why", details={"fast": 1.0}, session_nonce="wsn_1", **seed_form
+            )
+    body = json.loads(sent[0].content)
+    assert (body["decision_type"], body["action"], body["summary"]) == (decision_type, action, "why")
+    assert body["metadata"]["fast"] == 1.0 and "details" not in body and "event_type" not in body
+    assert sent[0].headers["x-worker-session-nonce"] == "wsn_1"
+    if "event_type" in seed_form:
+        assert body["metadata"]["event_type"] == seed_form["event_type"]
+    if seed_form.get("action") == "dance":
+        assert body["metadata"]["action"] == "dance"  # an unknown action is kept, not lost
