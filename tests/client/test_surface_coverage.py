@@ -1,4 +1,4 @@
-"""Every public call of the async client and of its options namespace, against the sandbox.
+"""Every public call of the async client, its options namespace and its managed run, on the sandbox.
 
 One scenario drives the whole surface through a pass-through recorder (it forwards each
 attribute of the real client and notes its name). The test then proves two things: every public
@@ -31,6 +31,7 @@ from supervisor.client import (
     limit_order,
 )
 from supervisor.client._endpoints import ENDPOINTS
+from supervisor.client._managed import AsyncManagedRun
 from supervisor.client._options import AsyncOptionsNamespace
 
 from .conftest import RecordingTransport
@@ -65,7 +66,7 @@ async def _first(stream: Any) -> Any:
         return await events.__anext__()
 
 
-async def _drive(c: Any) -> None:
+async def _drive(c: Any, used: set[str]) -> None:
     run = "run_surface_001"
     assert (await c.health())["status"] == "healthy"
     assert (await c.heartbeat(metrics={"loop": 1}))["status"] == "ok"
@@ -90,8 +91,21 @@ async def _drive(c: Any) -> None:
     doc, was_created = await c.ensure_run(config)
     assert was_created and doc["strategy_run_id"] == "run_surface_man"
     assert (await c.get_run_protection_state("run_surface_man"))["status"] == "active"
-    async with c.run(config) as managed:
-        assert managed.session_nonce
+    async with c.run(config) as opened:
+        m = _Noting(opened, used, "run.")
+        assert m.session_nonce and m.run_id == "run_surface_man"
+        safety = await m.safety_check()
+        order = equity_market_order("INFY", "BUY", 1)
+        key = "run_surface_man:e:1"
+        assert (await m.place_order(order, idempotency_key=key, safety_token=safety.safety_token))["status"]
+        assert (await m.place_basket([order], idempotency_key="run_surface_man:b:1"))["status"] == "accepted"
+        assert (await m.heartbeat(metrics={"n": 1}))["status"] == "ok"
+        assert (await m.log_decision_event(event_type="signal.x", summary="managed"))["cursor"] > 0
+        assert (await m.patch_risk({"max_loss": 2.0}))["runtime_state"]["risk"] == {"max_loss": 2.0}
+        await m.update_backend_protection(protection, reason="again")
+        assert (await m.get_run_pnl())["legs"]
+        assert (await m.refresh())["status"] == "open"
+        assert (await m.exit_run(reason="managed done"))["run"]["status"] == "closed"
 
     claim = await c.claim_session(run)
     nonce = claim["worker_session_nonce"]
@@ -220,8 +234,9 @@ async def test_every_public_call_runs_against_the_sandbox(
 ) -> None:
     used: set[str] = set()
     with trio.fail_after(300):
-        await _drive(_Noting(client, used))
+        await _drive(_Noting(client, used), used)
     expected = _public(AsyncKiteAlgoWorkerClient) | {f"options.{n}" for n in _public(AsyncOptionsNamespace)}
+    expected |= {f"run.{n}" for n in _public(AsyncManagedRun)}
     assert expected - used == set()
     assert len(expected) >= 70
 
