@@ -5,10 +5,12 @@ exchange and raise the :mod:`._errors` tree (``TransportError`` when nothing ans
 ``APIError`` subclasses for non-2xx, ``ClientValidationError`` before any request). Streams
 are async context managers (see :mod:`._streams`).
 
-Divergences smoothed over (contract §11): quotes come back keyed by symbol as well (item 6);
-``log_decision_event`` accepts the seed form and sends the server form plus the nonce (items
-3-4); ``create_run`` with ``execution_mode="live"`` and trading calls on a run known to be live
-are refused unless ``KITE_ALGO_ENABLE_LIVE=1`` (item 15).
+Divergences smoothed over (contract §11): safety-check and health snapshots are tolerant
+(items 1-2); ``log_decision_event`` accepts the seed form and sends the server form plus the
+nonce (items 3-4); quotes come back as a dict keyed by the requested identifier (item 6);
+funds gain the seed's ``net`` (item 7); ``create_run`` recovers an existing run by id,
+get-then-create (item 11); creating a live run, and trading on one, is refused unless
+``KITE_ALGO_ENABLE_LIVE=1`` (item 15; a run of unknown mode is looked up first).
 """
 
 from __future__ import annotations
@@ -22,15 +24,18 @@ import httpx
 import trio
 
 from ._backoff import Backoff
-from ._config import AlgoWorkerConfig, require_live_enabled
+from ._config import AlgoWorkerConfig, live_enabled, require_live_enabled
 from ._endpoints import ENDPOINTS
 from ._endpoints_market import MarketDataEndpoints, instrument_param, split_instruments
 from ._errors import ClientValidationError
+from ._managed import open_managed_run, recover_or_create
 from ._models import (
+    Doc,
     RunHealthSnapshot,
     SafetyCheckResult,
     TimelineSnapshot,
     to_struct,
+    with_seed_funds_keys,
 )
 from ._order_rules import validate_order
 from ._pipeline import Pipeline
@@ -70,6 +75,20 @@ def check_idempotency_key(key: str) -> str:
     return stripped
 
 
+def _heartbeat_body(status: str, metrics: Mapping[str, Any] | None, worker_id: str | None) -> dict[str, Any]:
+    # the SDK always sends status and metrics, worker_id only when given (§4.1)
+    body: dict[str, Any] = {"status": status, "metrics": dict(metrics or {})}
+    if worker_id is not None:
+        body["worker_id"] = worker_id
+    return body
+
+
+def _current_candle(event: Any) -> Any:
+    if isinstance(event, dict) and "current" not in event and isinstance(event.get("candle"), Mapping):
+        event["current"] = event["candle"]
+    return event
+
+
 def _decision_body(payload: Mapping[str, Any]) -> dict[str, Any]:
     """Seed form (event_type/summary/details) → server form (decision_type/action/metadata)."""
     body = dict(payload)
@@ -82,11 +101,8 @@ def _decision_body(payload: Mapping[str, Any]) -> dict[str, Any]:
         metadata.setdefault("event_type", event_type)
     if "decision_type" not in body:
         head = event_type.split(".", 1)[0].replace("-", "_")
-        body["decision_type"] = (
-            head
-            if head in DECISION_TYPES
-            else ("risk_update" if head == "risk" else "signal" if head == "signal" else "note")
-        )
+        # "signal.generated" -> signal, "risk.updated" -> risk_update, anything else -> note
+        body["decision_type"] = head if head in DECISION_TYPES else {"risk": "risk_update"}.get(head, "note")
     body.setdefault("action", "observe")
     if body["action"] not in DECISION_ACTIONS:
         metadata.setdefault("action", body["action"])
@@ -114,7 +130,7 @@ class AsyncKiteAlgoWorkerClient(MarketDataEndpoints):
         self._pipeline = Pipeline(config, transport)
         self._environ = os.environ if environ is None else environ
         self._idle = stream_idle_timeout
-        self._live_runs: set[str] = set()
+        self._run_modes: dict[str, str] = {}  # run id -> execution_mode, for the live gate
         self._key_locks: dict[tuple[str, str], trio.Lock] = {}
         self._options: AsyncOptionsNamespace | None = None
 
@@ -143,14 +159,23 @@ class AsyncKiteAlgoWorkerClient(MarketDataEndpoints):
     # -- live gate ---------------------------------------------------------------------------
     def _note_run(self, doc: Any) -> Any:
         if isinstance(doc, Mapping):
-            run_id = doc.get("strategy_run_id")
-            if run_id and doc.get("execution_mode") == "live":
-                self._live_runs.add(str(run_id))
+            run_id, mode = doc.get("strategy_run_id"), doc.get("execution_mode")
+            if run_id and isinstance(mode, str):
+                self._run_modes[str(run_id)] = mode
         return doc
 
-    def _gate(self, run_id: str) -> None:
-        if run_id in self._live_runs:
-            require_live_enabled("live", self._environ)
+    async def _gate(self, run_id: str) -> None:
+        """Refuse a trading call on a live run unless ``KITE_ALGO_ENABLE_LIVE=1``.
+
+        With the gate closed, a run this client has not seen yet (created by an earlier
+        process) is looked up once, so no live order can slip through unrecognised.
+        """
+        if live_enabled(self._environ):
+            return
+        mode = self._run_modes.get(run_id)
+        if mode is None:
+            mode = (await self.get_run(run_id)).get("execution_mode")
+        require_live_enabled(mode, self._environ)
 
     # -- liveness (§4.1) ---------------------------------------------------------------------
     async def health(self) -> Any:
@@ -163,22 +188,30 @@ class AsyncKiteAlgoWorkerClient(MarketDataEndpoints):
         metrics: Mapping[str, Any] | None = None,
         worker_id: str | None = None,
     ) -> Any:
-        body: dict[str, Any] = {"status": status, "metrics": dict(metrics or {})}
-        if worker_id is not None:
-            body["worker_id"] = worker_id
+        body = _heartbeat_body(status, metrics, worker_id)
         return await self._pipeline.call(E["heartbeat"], body=body)
 
     # -- runs and sessions (§4.2, §4.3) ------------------------------------------------------
     async def create_run(
         self, *, template_id: str, account_scope: str, execution_mode: str, **fields: Any
     ) -> Any:
-        """Create a run. Raises ``LiveTradingRefusedError`` for live without the gate."""
+        """Create the run, or recover it (seed ``create_run``): with a ``strategy_run_id`` the run
+        is read first and returned unchanged when it exists (get-then-create, never create-first;
+        ``RunConfigMismatchError`` if its template, scope or mode differ). ``backend_protection``
+        (a :class:`BackendProtection` or dict) travels as ``runtime_state.backend_protection``.
+        Raises ``LiveTradingRefusedError`` for live without the gate, before any request."""
         require_live_enabled(execution_mode, self._environ)
-        protection = fields.get("backend_protection")
-        if protection is not None and hasattr(protection, "to_dict"):
-            fields["backend_protection"] = protection.to_dict()
+        wanted = {**fields, "template_id": template_id, "account_scope": account_scope}
+        wanted["execution_mode"] = execution_mode
+        run, _created = await recover_or_create(self.get_run, self._post_run, wanted)
+        return run
+
+    async def _post_run(self, fields: dict[str, Any]) -> Any:
         body = {k: v for k, v in fields.items() if v is not None}
-        body.update(template_id=template_id, account_scope=account_scope, execution_mode=execution_mode)
+        protection = body.pop("backend_protection", None)
+        if protection is not None:
+            config = protection.to_dict() if hasattr(protection, "to_dict") else dict(protection)
+            body["runtime_state"] = {**dict(body.get("runtime_state") or {}), "backend_protection": config}
         return self._note_run(await self._pipeline.call(E["create_run"], body=body))
 
     async def get_run(self, run_id: str) -> Any:
@@ -186,6 +219,12 @@ class AsyncKiteAlgoWorkerClient(MarketDataEndpoints):
 
     async def get_run_health_snapshot(self, run_id: str) -> RunHealthSnapshot:
         return to_struct(await self.get_run(run_id), RunHealthSnapshot)
+
+    async def get_run_protection_state(self, run_id: str) -> Any:
+        """The run's ``runtime_state.backend_protection_state`` (§4.11); empty when it has none."""
+        run = await self.get_run(run_id)
+        state = (run.get("runtime_state") or {}).get("backend_protection_state")
+        return state if isinstance(state, Mapping) else Doc()
 
     async def claim_session(self, run_id: str) -> Any:
         return await self._pipeline.call(E["claim_session"], {"run_id": run_id})
@@ -202,9 +241,7 @@ class AsyncKiteAlgoWorkerClient(MarketDataEndpoints):
         metrics: Mapping[str, Any] | None = None,
         worker_id: str | None = None,
     ) -> Any:
-        body: dict[str, Any] = {"status": status, "metrics": dict(metrics or {})}
-        if worker_id is not None:
-            body["worker_id"] = worker_id
+        body = _heartbeat_body(status, metrics, worker_id)
         return await self._pipeline.call(
             E["run_heartbeat"], {"run_id": run_id}, body=body, nonce=session_nonce
         )
@@ -238,7 +275,7 @@ class AsyncKiteAlgoWorkerClient(MarketDataEndpoints):
         session_nonce: str | None,
     ) -> Any:
         key = check_idempotency_key(idempotency_key)
-        self._gate(run_id)
+        await self._gate(run_id)
         body: dict[str, Any] = {
             "intent_type": intent_type,
             "payload": payload,
@@ -335,7 +372,7 @@ class AsyncKiteAlgoWorkerClient(MarketDataEndpoints):
     async def cancel_order(
         self, run_id: str, order_id: str, *, variety: str = "regular", parent_order_id: str | None = None
     ) -> Any:
-        self._gate(run_id)
+        await self._gate(run_id)
         body: dict[str, Any] = {"strategy_run_id": run_id, "variety": variety}
         if parent_order_id is not None:
             body["parent_order_id"] = parent_order_id
@@ -344,7 +381,7 @@ class AsyncKiteAlgoWorkerClient(MarketDataEndpoints):
     async def modify_order(
         self, run_id: str, order_id: str, changes: Mapping[str, Any], *, variety: str = "regular"
     ) -> Any:
-        self._gate(run_id)
+        await self._gate(run_id)
         body = {"variety": variety, **dict(changes), "strategy_run_id": run_id}
         return await self._pipeline.call(E["modify_order"], {"order_id": order_id}, body=body)
 
@@ -360,7 +397,7 @@ class AsyncKiteAlgoWorkerClient(MarketDataEndpoints):
     ) -> Any:
         """Exit the run. A known-live run without ``dry_run`` needs the live gate."""
         if not dry_run:
-            self._gate(run_id)
+            await self._gate(run_id)
         body = {"reason": reason, "idempotency_key": idempotency_key, "dry_run": dry_run}
         return await self._pipeline.call(E["exit_run"], {"run_id": run_id}, body=body, nonce=session_nonce)
 
@@ -372,12 +409,11 @@ class AsyncKiteAlgoWorkerClient(MarketDataEndpoints):
         (seed default ``kite:paper-a``) so tokens without a scope work as documented."""
         if account_scope is None and mode == "paper":
             account_scope = self._environ.get("KITE_ALGO_ACCOUNT_SCOPE", "kite:paper-a")
-        return await self._pipeline.call(
-            E["get_funds"], params={"mode": mode, "account_scope": account_scope}
-        )
+        params = {"mode": mode, "account_scope": account_scope}
+        return with_seed_funds_keys(await self._pipeline.call(E["get_funds"], params=params))
 
     async def get_run_funds(self, run_id: str) -> Any:
-        return await self._pipeline.call(E["get_run_funds"], {"run_id": run_id})
+        return with_seed_funds_keys(await self._pipeline.call(E["get_run_funds"], {"run_id": run_id}))
 
     # -- risk and protection (§4.11) ---------------------------------------------------------
     async def patch_risk(
@@ -435,8 +471,13 @@ class AsyncKiteAlgoWorkerClient(MarketDataEndpoints):
     def stream_candles(
         self, instrument: str | int, interval: str = "5minute"
     ) -> AbstractAsyncContextManager[EventStream]:
+        """Candle events: the snapshot (``candles`` + ``current``), then one per update, where
+        the server's ``candle`` is also offered as ``current``, so the seed's
+        ``event.get("current") or event`` reads every event alike (contract §5.2)."""
         params = {"interval": interval, **instrument_param(instrument)}
-        return open_event_stream(self._pipeline, E["stream_candles"], params=params, idle_timeout=self._idle)
+        return open_event_stream(
+            self._pipeline, E["stream_candles"], params=params, idle_timeout=self._idle, shape=_current_candle
+        )
 
     def stream_run_pnl(
         self, run_id: str, interval_seconds: float = 1.0
@@ -473,9 +514,9 @@ class AsyncKiteAlgoWorkerClient(MarketDataEndpoints):
 
     # -- managed lifecycle (see _managed) ----------------------------------------------------
     async def ensure_run(self, config: RunConfig) -> tuple[Any, bool]:
-        from ._managed import ensure_run
-
-        return await ensure_run(self, config)
+        """``create_run`` for a :class:`RunConfig`, also telling whether the run was created."""
+        require_live_enabled(config.execution_mode, self._environ)
+        return await recover_or_create(self.get_run, self._post_run, config.create_fields())
 
     def run(
         self,
@@ -485,8 +526,6 @@ class AsyncKiteAlgoWorkerClient(MarketDataEndpoints):
         heartbeat_on_enter: bool = True,
         release_on_exit: bool = True,
     ) -> AbstractAsyncContextManager[AsyncManagedRun]:
-        from ._managed import open_managed_run
-
         return open_managed_run(
             self,
             config,

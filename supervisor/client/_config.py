@@ -20,13 +20,17 @@ __all__ = [
     "DEFAULT_BASE_URL",
     "AlgoWorkerConfig",
     "ExecutionMode",
+    "env_run_defaults",
     "live_enabled",
     "require_live_enabled",
 ]
 
 ExecutionMode = Literal["dry_run", "paper", "live"]
+EXECUTION_MODES = ("dry_run", "paper", "live")
 DEFAULT_BASE_URL = "http://localhost:18777"
 DEFAULT_API_PREFIX = "/api/algo-workers"
+DEFAULT_ACCOUNT_SCOPE = "kite:paper-a"
+DEFAULT_EXECUTION_MODE = "dry_run"
 
 
 class AlgoWorkerConfig(BaseModel):
@@ -78,7 +82,8 @@ class AlgoWorkerConfig(BaseModel):
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> AlgoWorkerConfig:
         """Read ``KITE_ALGO_API_BASE``, ``KITE_ALGO_WORKER_TOKEN`` (required) and
-        ``KITE_ALGO_TIMEOUT``. Raises ``ClientValidationError`` when the token is missing."""
+        ``KITE_ALGO_TIMEOUT``; the run-side variables are read by ``RunConfig.from_env``.
+        Raises ``ClientValidationError`` when the token is missing or the timeout is bad."""
         env = os.environ if environ is None else environ
         token = env.get("KITE_ALGO_WORKER_TOKEN", "")
         if not token.strip():
@@ -91,10 +96,28 @@ class AlgoWorkerConfig(BaseModel):
                 f"KITE_ALGO_TIMEOUT must be a number, got {raw_timeout!r}", rule="config.timeout"
             ) from None
         return cls(
-            base_url=env.get("KITE_ALGO_API_BASE", DEFAULT_BASE_URL),
+            base_url=env.get("KITE_ALGO_API_BASE", "").strip() or DEFAULT_BASE_URL,
             token=token.strip(),
             timeout=timeout,
         )
+
+
+def env_run_defaults(environ: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """``(account_scope, execution_mode)`` from ``KITE_ALGO_ACCOUNT_SCOPE`` (default
+    ``kite:paper-a``) and ``KITE_ALGO_EXECUTION_MODE`` (default ``dry_run``).
+
+    Raises ``ClientValidationError`` for an unknown mode. The live gate is the caller's: check
+    the mode finally chosen with :func:`require_live_enabled` (``RunConfig.from_env`` does).
+    """
+    env = os.environ if environ is None else environ
+    scope = env.get("KITE_ALGO_ACCOUNT_SCOPE", "").strip() or DEFAULT_ACCOUNT_SCOPE
+    mode = env.get("KITE_ALGO_EXECUTION_MODE", "").strip().lower() or DEFAULT_EXECUTION_MODE
+    if mode not in EXECUTION_MODES:
+        raise ClientValidationError(
+            f"KITE_ALGO_EXECUTION_MODE must be one of {', '.join(EXECUTION_MODES)}, got {mode!r}",
+            rule="config.execution_mode",
+        )
+    return scope, mode
 
 
 def live_enabled(environ: Mapping[str, str] | None = None) -> bool:

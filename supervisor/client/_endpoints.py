@@ -60,10 +60,12 @@ _DEFS = (
     Endpoint("list_timeline", "GET", _R + "/timeline", "runs:read"),
     Endpoint("stream_timeline", "GET", _R + "/timeline/stream", "runs:read", sse=True),
     Endpoint("resolve_ticker", "GET", "/worker/market/instruments/resolve", "market:read"),
+    Endpoint("resolve_tickers", "POST", "/worker/market/instruments/resolve", "market:read"),
     Endpoint("search_tickers", "GET", "/worker/market/instruments/search", "market:read"),
     Endpoint("get_quotes", "POST", "/worker/market/quotes", "market:read"),
     Endpoint("get_candles", "GET", "/worker/market/candles", "market:read"),
     Endpoint("get_historical_candles", "GET", "/worker/market/history", "market:read"),
+    Endpoint("get_market_snapshot", "POST", "/worker/market/snapshot", "market:read"),
     Endpoint("stream_ticks", "GET", "/worker/market/ticks/stream", "market:stream", sse=True),
     Endpoint("stream_candles", "GET", "/worker/market/candles/stream", "market:stream", sse=True),
     Endpoint("place_gtt", "POST", "/worker/gtt/triggers", "gtt:write"),
@@ -80,6 +82,7 @@ _DEFS = (
     Endpoint("options.resolve_contracts", "POST", _O + "/underlyings/{underlying}/selection/resolve"),
     Endpoint("options.get_pcr", "GET", _O + "/underlyings/{underlying}/analytics/pcr"),
     Endpoint("options.get_max_pain", "GET", _O + "/underlyings/{underlying}/analytics/max-pain"),
+    Endpoint("options.preview_strategy", "POST", _O + "/strategies/preview"),
     Endpoint("options.create_run", "POST", _O + "/runs"),
     Endpoint("options.preview_entry", "POST", _O + "/runs/{run_id}/preview-entry"),
     Endpoint("options.enter", "POST", _O + "/runs/{run_id}/enter", guarded=True),
@@ -88,6 +91,7 @@ _DEFS = (
     Endpoint("options.get_run_state", "GET", _O + "/runs/{run_id}/state"),
     Endpoint("options.update_protection", "PUT", _O + "/runs/{run_id}/protection", guarded=True),
     Endpoint("options.get_protection_state", "GET", _O + "/runs/{run_id}/protection/state"),
+    Endpoint("options.replay_protection", "POST", _O + "/runs/{run_id}/protection/replay"),
 )
 
 ENDPOINTS: Mapping[str, Endpoint] = {e.name: e for e in _DEFS}

@@ -15,7 +15,7 @@ from ._errors import ClientValidationError
 from ._models import Doc, GttPlaced, GttSnapshot, to_struct
 from ._pipeline import Pipeline
 
-__all__ = ["MarketDataEndpoints", "instrument_param", "split_instruments"]
+__all__ = ["MarketDataEndpoints", "instrument_param", "key_quotes", "split_instruments"]
 
 E = ENDPOINTS
 
@@ -37,6 +37,33 @@ def instrument_param(instrument: str | int) -> dict[str, Any]:
     return {"symbol": instrument}
 
 
+def key_quotes(result: Any, instruments: Sequence[str | int]) -> Any:
+    """Turn a list of quotes into a dict keyed by the requested identifiers (as strings).
+
+    A quote is matched to a request by its ``instrument_token`` (numeric requests) or its
+    ``symbol``; a quote nobody asked for under that name stays reachable by its symbol. Each
+    quote appears once per requested identifier, so iterating the dict never repeats one. A
+    response that already holds a dict is returned unchanged. Pure.
+    """
+    quotes = result.get("quotes") if isinstance(result, Mapping) else None
+    if not isinstance(quotes, list):
+        return result
+    by_token = {str(q.get("instrument_token")): q for q in quotes if isinstance(q, Mapping)}
+    by_symbol = {str(q.get("symbol")): q for q in quotes if isinstance(q, Mapping)}
+    keyed = Doc()
+    for item in instruments:
+        name = str(item)
+        quote = by_token.get(name) if name.isdigit() else by_symbol.get(name)
+        if quote is not None:
+            keyed[name] = quote
+    placed = {id(q) for q in keyed.values()}
+    for symbol, quote in by_symbol.items():
+        if id(quote) not in placed:
+            keyed[symbol] = quote
+    result["quotes"] = keyed
+    return result
+
+
 class MarketDataEndpoints:
     """Market-data and GTT methods; the host class provides ``_pipeline``."""
 
@@ -52,24 +79,36 @@ class MarketDataEndpoints:
         )
 
     async def get_quotes(self, instruments: Sequence[str | int], *, mode: str = "quote") -> Any:
-        """Quotes keyed by the requested identifier: ``quotes["quotes"]["NSE:INFY"]`` works
-        whether the server sent a list (the reference server) or a dict."""
+        """``{"quotes": {identifier: quote}, "missing": [...]}`` keyed as requested, so
+        ``quotes["quotes"]["NSE:INFY"]`` works whether the server sent the documented dict or
+        the reference server's list (contract §11 item 6)."""
         symbols, tokens = split_instruments(instruments)
         body = {"symbols": symbols, "instrument_tokens": tokens, "mode": mode}
-        result = await self._pipeline.call(E["get_quotes"], body=body)
-        raw = result.get("quotes") if isinstance(result, Mapping) else None
-        if isinstance(raw, list):
-            keyed = Doc()
-            for quote in raw:
-                if not isinstance(quote, Mapping):
-                    continue
-                for key in (quote.get("symbol"), quote.get("instrument_token")):
-                    if key is not None:
-                        keyed[str(key)] = quote
-                if quote.get("instrument_token") is not None:
-                    keyed.setdefault(quote["instrument_token"], quote)
-            result["quotes"] = keyed
-        return result
+        return key_quotes(await self._pipeline.call(E["get_quotes"], body=body), instruments)
+
+    async def resolve_tickers(self, instruments: Sequence[str | int]) -> Any:
+        """Resolve many symbols/tokens at once: ``{"instruments": [...], "missing": [...]}``."""
+        symbols, tokens = split_instruments(instruments)
+        body = {"symbols": symbols, "instrument_tokens": tokens}
+        return await self._pipeline.call(E["resolve_tickers"], body=body)
+
+    async def get_market_snapshot(
+        self,
+        symbols: Sequence[str] | None = None,
+        instrument_tokens: Sequence[int] | None = None,
+        candles: Sequence[Mapping[str, Any]] | None = None,
+        mode: str = "quote",
+    ) -> Any:
+        """Quotes plus candle windows in one request (``candles`` items name ``symbol`` or
+        ``instrument_token``, ``interval`` and ``lookback``); quotes keyed as in ``get_quotes``."""
+        body = {
+            "symbols": list(symbols or []),
+            "instrument_tokens": list(instrument_tokens or []),
+            "candles": [dict(c) for c in candles or []],
+            "mode": mode,
+        }
+        result = await self._pipeline.call(E["get_market_snapshot"], body=body)
+        return key_quotes(result, [*(symbols or []), *(instrument_tokens or [])])
 
     async def get_candles(
         self, instrument: str | int, *, interval: str = "5minute", lookback: int = 50
@@ -122,6 +161,9 @@ class MarketDataEndpoints:
     async def list_gtts(self) -> Any:
         return await self._pipeline.call(E["list_gtts"])
 
+    async def list_gtts_snapshot(self) -> list[GttSnapshot]:
+        return to_struct(await self.list_gtts(), list[GttSnapshot])
+
     async def get_gtt(self, trigger_id: int | str) -> Any:
         return await self._pipeline.call(E["get_gtt"], {"trigger_id": int(trigger_id)})
 
@@ -131,5 +173,11 @@ class MarketDataEndpoints:
     async def modify_gtt(self, trigger_id: int | str, trigger: Mapping[str, Any]) -> Any:
         return await self._pipeline.call(E["modify_gtt"], {"trigger_id": int(trigger_id)}, body=dict(trigger))
 
+    async def modify_gtt_snapshot(self, trigger_id: int | str, trigger: Mapping[str, Any]) -> GttPlaced:
+        return to_struct(await self.modify_gtt(trigger_id, trigger), GttPlaced)
+
     async def delete_gtt(self, trigger_id: int | str) -> Any:
         return await self._pipeline.call(E["delete_gtt"], {"trigger_id": int(trigger_id)})
+
+    async def delete_gtt_snapshot(self, trigger_id: int | str) -> GttPlaced:
+        return to_struct(await self.delete_gtt(trigger_id), GttPlaced)

@@ -26,13 +26,13 @@ as in the official SDK, so existing ``except`` clauses keep working)::
         └── ServerError                     5xx
 
 Foreign exceptions (httpx, h11, json) are mapped once, at the transport seam, with ``from exc``.
-Messages never contain the worker token: the pipeline never puts request headers into errors,
-and :func:`supervisor._logging.redact` scrubs server-echoed text as a last line of defence.
+Messages never contain the worker token: the pipeline never puts request headers or URLs into
+errors, and :func:`error_for_response` masks the token in server-echoed text (``secrets=``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 __all__ = [
@@ -217,11 +217,12 @@ def error_for_response(
     method: str,
     route: str,
     retry_after: float | None = None,
+    secrets: Sequence[str] = (),
 ) -> APIError:
     """Map a non-2xx response to the most specific exception of the tree.
 
-    ``route`` is the path template (``/worker/runs/{id}``), never a URL with query or headers,
-    so the message cannot leak secrets.
+    ``route`` is the path template (``/worker/runs/{id}``), never a URL with query or headers;
+    each of ``secrets`` (the worker token) is masked as ``***`` should the server echo it.
     """
     reason = _rejection_reason(body)
     cls: type[APIError]
@@ -232,6 +233,9 @@ def error_for_response(
     else:
         cls = _STATUS_CLASSES.get(status_code, APIError)
     message = _message(body, f"{method} {route} failed with HTTP {status_code}")
+    for secret in secrets:
+        if secret:
+            message = message.replace(secret, "***")
     if cls is RateLimitedError:
         return RateLimitedError(
             message,

@@ -1,27 +1,31 @@
 """The managed run lifecycle (contract §4.2 "create-or-recover", §4.3.5).
 
-``ensure_run`` is get-then-create (never create first: the server refuses a second create and
-never compares parameters); a differing ``template_id``/``account_scope``/``execution_mode``
-raises ``RunConfigMismatchError``. ``open_managed_run`` claims the session, sends one heartbeat,
-yields an :class:`AsyncManagedRun` that forwards the nonce, and releases on exit. It never
-exits the run, never calls safety-check, never sends periodic heartbeats.
+``recover_or_create`` (behind ``client.create_run`` and ``client.ensure_run``) is get-then-create:
+never create first, since the server refuses a second create and never compares parameters; a
+differing ``template_id``/``account_scope``/``execution_mode`` raises ``RunConfigMismatchError``.
+
+``open_managed_run`` claims the session, sends one heartbeat, yields an :class:`AsyncManagedRun`
+that forwards the nonce, and releases on exit. It never exits the run, never calls
+safety-check, never sends periodic heartbeats.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from ._errors import ClientValidationError, NotFoundError, RunConfigMismatchError
+from ._config import DEFAULT_ACCOUNT_SCOPE, DEFAULT_EXECUTION_MODE, env_run_defaults, require_live_enabled
+from ._errors import ClientValidationError, ConflictError, NotFoundError, RunConfigMismatchError
+from ._protection import BackendProtection
 
 if TYPE_CHECKING:
     from ._async_client import AsyncKiteAlgoWorkerClient
     from ._models import SafetyCheckResult
 
-__all__ = ["AsyncManagedRun", "RunConfig", "ensure_run", "open_managed_run"]
+__all__ = ["AsyncManagedRun", "RunConfig", "open_managed_run", "recover_or_create"]
 
 _COMPARED = ("template_id", "account_scope", "execution_mode")
 
@@ -32,15 +36,16 @@ class RunConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     template_id: str
-    account_scope: str = "kite:paper-a"
-    execution_mode: str = "dry_run"
+    account_scope: str = DEFAULT_ACCOUNT_SCOPE
+    execution_mode: str = DEFAULT_EXECUTION_MODE
     strategy_run_id: str | None = None
     summary_fields: list[dict[str, Any]] | None = None
     risk_schema: list[dict[str, Any]] | None = None
     allowed_actions: list[str] | None = None
     runtime_state: dict[str, Any] | None = None
     metadata: dict[str, Any] | None = None
-    backend_protection: dict[str, Any] | None = None
+    # a BackendProtection (as in the seed) or its dict form; stored as the dict form
+    backend_protection: dict[str, Any] | BackendProtection | None = None
 
     @field_validator("backend_protection", mode="before")
     @classmethod
@@ -48,32 +53,58 @@ class RunConfig(BaseModel):
         # The seed passes a BackendProtection object; the wire wants its dict form.
         return value.to_dict() if hasattr(value, "to_dict") else value
 
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **fields: Any) -> RunConfig:
+        """A config whose ``account_scope``/``execution_mode`` default to
+        ``KITE_ALGO_ACCOUNT_SCOPE``/``KITE_ALGO_EXECUTION_MODE`` (explicit fields win). Raises
+        ``LiveTradingRefusedError`` when live is asked for without ``KITE_ALGO_ENABLE_LIVE=1``."""
+        scope, mode = env_run_defaults(environ)
+        config = cls(**{"account_scope": scope, "execution_mode": mode, **fields})
+        require_live_enabled(config.execution_mode, environ)  # from the environment or explicit
+        return config
+
     def create_fields(self) -> dict[str, Any]:
         return self.model_dump(exclude_none=True)
 
 
-async def ensure_run(client: AsyncKiteAlgoWorkerClient, config: RunConfig) -> tuple[Any, bool]:
-    """Return ``(run_doc, created)``. Blocks on one or two requests; raises
-    ``RunConfigMismatchError`` when the existing run differs from ``config``."""
-    if config.strategy_run_id:
-        try:
-            run = await client.get_run(config.strategy_run_id)
-        except NotFoundError:
-            pass
-        else:
-            diffs = [
-                f"{name}: run has {run.get(name)!r}, config wants {getattr(config, name)!r}"
-                for name in _COMPARED
-                if str(run.get(name)) != str(getattr(config, name))
-            ]
-            if diffs:
-                raise RunConfigMismatchError(
-                    f"existing run {config.strategy_run_id} differs: " + "; ".join(diffs),
-                    status_code=409,
-                    response_body=run,
-                )
-            return run, False
-    return await client.create_run(**config.create_fields()), True
+async def recover_or_create(
+    get_run: Callable[[str], Awaitable[Any]],
+    post_run: Callable[[dict[str, Any]], Awaitable[Any]],
+    fields: Mapping[str, Any],
+) -> tuple[Any, bool]:
+    """Create-or-recover as get-then-create (contract §4.2, §9.3): ``(run_doc, created)``.
+
+    With a ``strategy_run_id`` the run is read first and, if it exists, returned unchanged
+    (nothing of ``fields`` is applied to it); a differing template, account scope or mode raises
+    ``RunConfigMismatchError``. Only a 404 leads to the create; losing a create race (409) to
+    another process falls back to reading its run. Blocks on one to three requests.
+    """
+    run_id = fields.get("strategy_run_id")
+    if not run_id:
+        return await post_run(dict(fields)), True
+    try:
+        return _checked(await get_run(run_id), fields), False
+    except NotFoundError:
+        pass
+    try:
+        return await post_run(dict(fields)), True
+    except ConflictError:
+        return _checked(await get_run(run_id), fields), False
+
+
+def _checked(run: Any, fields: Mapping[str, Any]) -> Any:
+    diffs = [
+        f"{name}: run has {run.get(name)!r}, config wants {fields.get(name)!r}"
+        for name in _COMPARED
+        if str(run.get(name)) != str(fields.get(name))
+    ]
+    if diffs:
+        raise RunConfigMismatchError(
+            f"existing run {fields.get('strategy_run_id')} differs: " + "; ".join(diffs),
+            status_code=409,
+            response_body=run,
+        )
+    return run
 
 
 class AsyncManagedRun:
@@ -136,7 +167,7 @@ async def open_managed_run(
     """See the module docstring. A release failure is raised only if the body did not raise."""
     if heartbeat_on_enter and not claim_session:
         raise ClientValidationError("heartbeat_on_enter needs claim_session", rule="session")
-    run, _created = await ensure_run(client, config)
+    run, _created = await client.ensure_run(config)
     nonce: str | None = None
     run_id = str(run["strategy_run_id"])
     if claim_session:

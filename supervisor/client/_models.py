@@ -23,6 +23,7 @@ __all__ = [
     "TimelineSnapshot",
     "to_doc",
     "to_struct",
+    "with_seed_funds_keys",
 ]
 
 
@@ -129,3 +130,16 @@ _T = TypeVar("_T")
 def to_struct(doc: Any, cls: type[_T]) -> _T:
     """Convert a decoded document into ``cls`` (unknown fields ignored)."""
     return msgspec.convert(doc, cls, strict=False)
+
+
+def with_seed_funds_keys(doc: Any) -> Any:
+    """Add the seed's top-level ``net`` to a funds snapshot that lacks it.
+
+    The seed reads ``funds["net"]``; the reference server sends ``segments`` instead (contract
+    §4.10, §11 item 7). ``net`` is the equity segment's ``net``; nothing else is invented.
+    """
+    segments = doc.get("segments") if isinstance(doc, dict) else None
+    equity = segments.get("equity") if isinstance(segments, dict) else None
+    if isinstance(equity, dict) and "net" not in doc and isinstance(equity.get("net"), int | float):
+        doc["net"] = equity["net"]
+    return doc

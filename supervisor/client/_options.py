@@ -105,6 +105,19 @@ class AsyncOptionsNamespace:
             E["options.preview_exit"], {"run_id": run_id}, body=dict(payload or {})
         )
 
+    async def _run_action(
+        self,
+        name: str,
+        run_id: str,
+        payload: Mapping[str, Any] | None,
+        session_nonce: str | None,
+        request: Mapping[str, Any],
+    ) -> Any:
+        # OptionRunActionRequest: the payload dict and/or keywords, nulls dropped (§4.15)
+        merged = {**dict(payload or {}), **request}
+        body = {k: v for k, v in merged.items() if v is not None}
+        return await self._pipeline.call(E[name], {"run_id": run_id}, body=body, nonce=session_nonce)
+
     async def enter(
         self,
         run_id: str,
@@ -113,12 +126,8 @@ class AsyncOptionsNamespace:
         session_nonce: str | None = None,
         **request: Any,
     ) -> Any:
-        """``OptionRunActionRequest`` as a dict and/or keywords (nulls dropped)."""
-        merged = {**dict(payload or {}), **request}
-        body = {k: v for k, v in merged.items() if v is not None}
-        return await self._pipeline.call(
-            E["options.enter"], {"run_id": run_id}, body=body, nonce=session_nonce
-        )
+        """Enter the options run (``safety_token=`` is checked against a worker run of that id)."""
+        return await self._run_action("options.enter", run_id, payload, session_nonce, request)
 
     async def exit(
         self,
@@ -128,12 +137,8 @@ class AsyncOptionsNamespace:
         session_nonce: str | None = None,
         **request: Any,
     ) -> Any:
-        """``OptionRunActionRequest`` as a dict and/or keywords (nulls dropped)."""
-        merged = {**dict(payload or {}), **request}
-        body = {k: v for k, v in merged.items() if v is not None}
-        return await self._pipeline.call(
-            E["options.exit"], {"run_id": run_id}, body=body, nonce=session_nonce
-        )
+        """Exit the options run; same request form as :meth:`enter`."""
+        return await self._run_action("options.exit", run_id, payload, session_nonce, request)
 
     async def get_run_state(self, run_id: str) -> Any:
         return await self._pipeline.call(E["options.get_run_state"], {"run_id": run_id})
@@ -147,6 +152,22 @@ class AsyncOptionsNamespace:
 
     async def get_protection_state(self, run_id: str) -> Any:
         return await self._pipeline.call(E["options.get_protection_state"], {"run_id": run_id})
+
+    async def replay_protection(
+        self,
+        run_id: str,
+        metric_snapshots: Sequence[Mapping[str, Any]],
+        protection: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """Evaluate protection rules over recorded metric snapshots (nothing is traded)."""
+        body: dict[str, Any] = {"metric_snapshots": [dict(m) for m in metric_snapshots]}
+        if protection is not None:
+            body["protection"] = dict(protection)
+        return await self._pipeline.call(E["options.replay_protection"], {"run_id": run_id}, body=body)
+
+    async def preview_strategy(self, payload: Mapping[str, Any]) -> Any:
+        """Preview a strategy definition (free-form body, contract §4.15)."""
+        return await self._pipeline.call(E["options.preview_strategy"], body=dict(payload))
 
 
 class OptionExecutionLeg(BaseModel):

@@ -44,22 +44,25 @@ class OrderOptions(TypedDict, total=False):
     trailing_stoploss: float | None
 
 
-def _order(head: dict[str, Any], options: Mapping[str, Any]) -> dict[str, Any]:
-    # Unknown keywords reach validate_order, which refuses them by rule (tag -> attribution_forbidden).
-    return validate_order({**head, **options})
-
-
-def _head(
-    exchange: str, tradingsymbol: str, transaction_type: str, product: str, quantity: int, **rest: Any
+def _typed(
+    order_type: str,
+    head: tuple[str, str, str, str, int],
+    variety: str,
+    options: Mapping[str, Any],
+    **prices: float,
 ) -> dict[str, Any]:
-    return {
+    # Unknown keywords reach validate_order, which refuses them by rule (tag -> attribution_forbidden).
+    exchange, tradingsymbol, transaction_type, product, quantity = head
+    order = {
         "exchange": exchange,
         "tradingsymbol": tradingsymbol,
         "transaction_type": transaction_type,
         "product": product,
         "quantity": quantity,
-        **rest,
+        "order_type": order_type,
+        "variety": variety,
     }
+    return validate_order({**order, **prices, **options})
 
 
 def market_order(  # noqa: PLR0917 (the seed's positional signature)
@@ -72,12 +75,7 @@ def market_order(  # noqa: PLR0917 (the seed's positional signature)
     **options: Unpack[OrderOptions],
 ) -> dict[str, Any]:
     """A validated MARKET order. Pure; raises :class:`OrderRuleError`."""
-    return _order(
-        _head(
-            exchange, tradingsymbol, transaction_type, product, quantity, order_type="MARKET", variety=variety
-        ),
-        options,
-    )
+    return _typed("MARKET", (exchange, tradingsymbol, transaction_type, product, quantity), variety, options)
 
 
 def limit_order(  # noqa: PLR0917 (the seed's positional signature)
@@ -91,17 +89,8 @@ def limit_order(  # noqa: PLR0917 (the seed's positional signature)
     **options: Unpack[OrderOptions],
 ) -> dict[str, Any]:
     """A validated LIMIT order (``price`` > 0). Pure; raises :class:`OrderRuleError`."""
-    head = _head(
-        exchange,
-        tradingsymbol,
-        transaction_type,
-        product,
-        quantity,
-        order_type="LIMIT",
-        variety=variety,
-        price=price,
-    )
-    return _order(head, options)
+    head = (exchange, tradingsymbol, transaction_type, product, quantity)
+    return _typed("LIMIT", head, variety, options, price=price)
 
 
 def sl_order(  # noqa: PLR0917 (the seed's positional signature)
@@ -116,18 +105,8 @@ def sl_order(  # noqa: PLR0917 (the seed's positional signature)
     **options: Unpack[OrderOptions],
 ) -> dict[str, Any]:
     """A validated stop-loss limit (SL) order. Pure; raises :class:`OrderRuleError`."""
-    head = _head(
-        exchange,
-        tradingsymbol,
-        transaction_type,
-        product,
-        quantity,
-        order_type="SL",
-        variety=variety,
-        price=price,
-        trigger_price=trigger_price,
-    )
-    return _order(head, options)
+    head = (exchange, tradingsymbol, transaction_type, product, quantity)
+    return _typed("SL", head, variety, options, price=price, trigger_price=trigger_price)
 
 
 def sl_m_order(  # noqa: PLR0917 (the seed's positional signature)
@@ -141,17 +120,8 @@ def sl_m_order(  # noqa: PLR0917 (the seed's positional signature)
     **options: Unpack[OrderOptions],
 ) -> dict[str, Any]:
     """A validated stop-loss market (SL-M) order. Pure; raises :class:`OrderRuleError`."""
-    head = _head(
-        exchange,
-        tradingsymbol,
-        transaction_type,
-        product,
-        quantity,
-        order_type="SL-M",
-        variety=variety,
-        trigger_price=trigger_price,
-    )
-    return _order(head, options)
+    head = (exchange, tradingsymbol, transaction_type, product, quantity)
+    return _typed("SL-M", head, variety, options, trigger_price=trigger_price)
 
 
 def equity_market_order(

@@ -65,6 +65,7 @@ class Pipeline:
 
     def __init__(self, config: AlgoWorkerConfig, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.config = config
+        self._secrets = (config.token.get_secret_value(),)
         self._http = httpx.AsyncClient(
             base_url=config.api_base,
             headers={
@@ -125,6 +126,7 @@ class Pipeline:
                 method=endpoint.method,
                 route=endpoint.path,
                 retry_after=_retry_after(response),
+                secrets=self._secrets,
             )
         return data
 
@@ -152,7 +154,11 @@ class Pipeline:
                     raise TransportError(f"{endpoint.method} {endpoint.path}: {type(exc).__name__}") from exc
                 data = decode_body(content, content.decode(errors="replace"))
                 raise error_for_response(
-                    response.status_code, data, method=endpoint.method, route=endpoint.path
+                    response.status_code,
+                    data,
+                    method=endpoint.method,
+                    route=endpoint.path,
+                    secrets=self._secrets,
                 )
             yield response
         finally:

@@ -39,14 +39,18 @@ def _dispatch(client: Any, helper: Callable[..., Awaitable[Any]], *args: Any, **
 
 
 async def _poll(
-    name: str, attempts: int, delay: float, fetch: Callable[[], Awaitable[Any]], ok: Callable[[Any], bool]
+    name: str,
+    attempts: int,
+    sleep_seconds: float,
+    fetch: Callable[[], Awaitable[Any]],
+    ok: Callable[[Any], bool],
 ) -> Any:
     for attempt in range(max(1, attempts)):
         value = await fetch()
         if ok(value):
             return value
         if attempt + 1 < attempts:
-            await trio.sleep(delay)
+            await trio.sleep(sleep_seconds)
     raise KiteAlgoWorkerError(f"{name}: condition not met after {attempts} attempts")
 
 
@@ -60,14 +64,16 @@ async def _wait_for_history(
     *,
     timeframe: str = "day",
     attempts: int = 10,
-    delay: float = 2.0,
+    sleep_seconds: float = 1.0,
     min_candles: int = 1,
     **params: Any,
 ) -> Any:
     async def fetch() -> Any:
         return await client.get_historical_candles(instrument, timeframe=timeframe, **params)
 
-    return await _poll("wait_for_history", attempts, delay, fetch, lambda d: len(_candles(d)) >= min_candles)
+    return await _poll(
+        "wait_for_history", attempts, sleep_seconds, fetch, lambda d: len(_candles(d)) >= min_candles
+    )
 
 
 def wait_for_history(client: Any, instrument: str | int, **kwargs: Any) -> Any:
@@ -76,7 +82,7 @@ def wait_for_history(client: Any, instrument: str | int, **kwargs: Any) -> Any:
 
 
 def warmup_history(
-    client: Any, instrument: str | int, *, timeframe: str = "5minute", min_candles: int = 50, **kwargs: Any
+    client: Any, instrument: str | int, *, timeframe: str = "5minute", min_candles: int = 200, **kwargs: Any
 ) -> Any:
     """Poll until ``min_candles`` historical candles are available for indicator warm-up."""
     return _dispatch(
@@ -85,7 +91,12 @@ def warmup_history(
 
 
 async def _wait_for_terminal_order_state(
-    client: AsyncKiteAlgoWorkerClient, run_id: str, order_id: str, *, attempts: int = 30, delay: float = 1.0
+    client: AsyncKiteAlgoWorkerClient,
+    run_id: str,
+    order_id: str,
+    *,
+    attempts: int = 20,
+    sleep_seconds: float = 1.0,
 ) -> Any:
     async def fetch() -> Any:
         doc = await client.get_order(run_id, order_id)
@@ -94,7 +105,7 @@ async def _wait_for_terminal_order_state(
     def ok(order: Any) -> bool:
         return isinstance(order, Mapping) and str(order.get("status", "")).upper() in TERMINAL_ORDER_STATES
 
-    return await _poll("wait_for_terminal_order_state", attempts, delay, fetch, ok)
+    return await _poll("wait_for_terminal_order_state", attempts, sleep_seconds, fetch, ok)
 
 
 def wait_for_terminal_order_state(client: Any, run_id: str, order_id: str, **kwargs: Any) -> Any:
@@ -107,24 +118,29 @@ async def _wait_for_fresh_candle(
     instrument: str | int,
     *,
     interval: str = "5minute",
+    lookback: int = 1,
     after: str | None = None,
-    attempts: int = 30,
-    delay: float = 1.0,
+    attempts: int = 20,
+    sleep_seconds: float = 1.0,
 ) -> Any:
     async def fetch() -> Any:
-        return await client.get_candles(instrument, interval=interval, lookback=1)
+        return await client.get_candles(instrument, interval=interval, lookback=lookback)
+
+    def newest(doc: Any) -> Any:
+        if not isinstance(doc, Mapping) or doc.get("is_stale"):
+            return None
+        return doc.get("current") or (_candles(doc) or [None])[-1]
 
     def ok(doc: Any) -> bool:
-        if not isinstance(doc, Mapping) or doc.get("is_stale"):
-            return False
-        newest = (_candles(doc) or [None])[-1] or doc.get("current")
-        return newest is not None and (after is None or str(newest.get("ts", "")) > after)
+        candle = newest(doc)
+        return candle is not None and (after is None or str(candle.get("ts", "")) > after)
 
-    return await _poll("wait_for_fresh_candle", attempts, delay, fetch, ok)
+    return newest(await _poll("wait_for_fresh_candle", attempts, sleep_seconds, fetch, ok))
 
 
 def wait_for_fresh_candle(client: Any, instrument: str | int, **kwargs: Any) -> Any:
-    """Poll live candles until they are not stale (and newer than ``after``, if given)."""
+    """Poll live candles until one is fresh (newer than ``after``, an ISO ``ts``, if given) and
+    return it: the in-progress ``current`` candle, else the newest completed one."""
     return _dispatch(client, _wait_for_fresh_candle, instrument, **kwargs)
 
 
@@ -133,8 +149,8 @@ async def _wait_for_quotes(
     instruments: Sequence[str | int],
     *,
     mode: str = "quote",
-    attempts: int = 30,
-    delay: float = 1.0,
+    attempts: int = 10,
+    sleep_seconds: float = 1.0,
 ) -> Any:
     async def fetch() -> Any:
         return await client.get_quotes(instruments, mode=mode)
@@ -143,7 +159,7 @@ async def _wait_for_quotes(
         quotes = doc.get("quotes") if isinstance(doc, Mapping) else None
         return isinstance(quotes, Mapping) and all(str(i) in quotes for i in instruments)
 
-    return await _poll("wait_for_quotes", attempts, delay, fetch, ok)
+    return await _poll("wait_for_quotes", attempts, sleep_seconds, fetch, ok)
 
 
 def wait_for_quotes(client: Any, instruments: Sequence[str | int], **kwargs: Any) -> Any:

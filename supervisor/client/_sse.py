@@ -29,6 +29,7 @@ Invariants:
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -216,13 +217,14 @@ class SSEEnd(msgspec.Struct, frozen=True):
     payload: Any
 
 
-def interpret(message: SSEMessage, *, route: str) -> SSEData | SSEEnd | None:
+def interpret(message: SSEMessage, *, route: str, secrets: Sequence[str] = ()) -> SSEData | SSEEnd | None:
     """One message with the stream semantics of contract §5.3.
 
     Returns :class:`SSEData` for a payload, :class:`SSEEnd` for ``event: end``, ``None`` for an
     empty ``data:`` (skipped, as the SDK does). Raises :class:`StreamError` for ``event: error``
     (message ``stream error at <route>: <detail>``, ``response_body`` the decoded payload) and for
-    data that is not JSON. ``route`` is a path template, never a URL, so no secret can leak.
+    data that is not JSON. ``route`` is a path template, never a URL; each of ``secrets`` is
+    masked as ``***`` should the server echo it in an error detail.
     """
     text = message.data.strip()
     if not text:
@@ -234,7 +236,10 @@ def interpret(message: SSEMessage, *, route: str) -> SSEData | SSEEnd | None:
             f"undecodable {message.event!r} event at {route}: {exc}", response_body=text
         ) from exc
     if message.event == "error":
-        detail = payload.get("detail", payload) if isinstance(payload, dict) else payload
+        detail = str(payload.get("detail", payload) if isinstance(payload, dict) else payload)
+        for secret in secrets:
+            if secret:
+                detail = detail.replace(secret, "***")
         raise StreamError(f"stream error at {route}: {detail}", response_body=payload)
     if message.event == "end":
         return SSEEnd(payload)

@@ -13,7 +13,7 @@ by every received byte, keep-alive comments included; it defaults to 30 s, twice
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -36,10 +36,19 @@ class EventStream:
     """Async iterator over one open SSE response. ``__anext__`` blocks until a payload
     arrives; raises ``StreamIdleTimeout``, ``StreamError``, ``StreamDisconnectedError``."""
 
-    def __init__(self, response: httpx.Response, route: str, idle_timeout: float) -> None:
+    def __init__(
+        self,
+        response: httpx.Response,
+        route: str,
+        idle_timeout: float,
+        shape: Callable[[Any], Any] | None = None,
+        secrets: Sequence[str] = (),
+    ) -> None:
         self._chunks = response.aiter_raw()
+        self._secrets = tuple(secrets)
         self._route = route
         self._idle = idle_timeout
+        self._shape = shape
         self._decoder = SSEDecoder()
         self._pending: deque[Any] = deque()
         self._ended = False
@@ -53,13 +62,14 @@ class EventStream:
                 item = self._pending.popleft()
                 if not isinstance(item, SSEMessage):
                     continue  # comments only reset the idle timer
-                result = interpret(item, route=self._route)
+                result = interpret(item, route=self._route, secrets=self._secrets)
                 if isinstance(result, SSEEnd):
                     self._ended = True
                     self._pending.clear()
                     raise StopAsyncIteration
                 if result is not None:
-                    return to_doc(result.payload)
+                    payload = to_doc(result.payload)
+                    return self._shape(payload) if self._shape is not None else payload
             if self._ended:
                 raise StopAsyncIteration
             with trio.move_on_after(self._idle) as scope:
@@ -88,10 +98,13 @@ async def open_event_stream(
     *,
     params: Mapping[str, Any] | None = None,
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+    shape: Callable[[Any], Any] | None = None,
 ) -> AsyncIterator[EventStream]:
-    """Open the stream (status checked first) and yield its payload iterator."""
+    """Open the stream (status checked first) and yield its payload iterator; ``shape``, if
+    given, adjusts each payload before it is handed out."""
     async with pipeline.open_stream(endpoint, path_params, params=params) as response:
-        yield EventStream(response, endpoint.path, idle_timeout)
+        secrets = (pipeline.config.token.get_secret_value(),)
+        yield EventStream(response, endpoint.path, idle_timeout, shape, secrets)
 
 
 async def follow_timeline(

@@ -161,7 +161,12 @@ def _blocking(portal: _Portal, fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 class ManagedRun(_BlockingProxy):
-    """Blocking view of :class:`AsyncManagedRun` (``run_id``, ``session_nonce``, ``run``)."""
+    """Blocking view of :class:`AsyncManagedRun` (``run_id``, ``session_nonce``, ``run``);
+    ``client`` is the blocking client that opened it."""
+
+    def __init__(self, portal: _Portal, target: Any, client: KiteAlgoWorkerClient) -> None:
+        super().__init__(portal, target)
+        self.client = client
 
 
 class KiteAlgoWorkerClient(_BlockingProxy):
@@ -278,7 +283,7 @@ class KiteAlgoWorkerClient(_BlockingProxy):
 
         managed = self._portal.call(enter)
         try:
-            yield ManagedRun(self._portal, managed)
+            yield ManagedRun(self._portal, managed, self)
         except BaseException:
             self._portal.call(leave)  # a release failure must not mask the body's error
             raise

@@ -1,9 +1,8 @@
-"""Error mapping against the sandbox, the endpoint catalogue vs contract §3, reconnects,
-recovery helpers and the public surface."""
+"""Error mapping against the sandbox, the endpoint catalogue vs contract §3 (each call against
+the sandbox: test_surface_coverage), reconnects, recovery helpers and the public surface."""
 
 from __future__ import annotations
 
-import contextlib
 import re
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import supervisor.client as client_pkg
 from supervisor.client import (
     AlgoWorkerConfig,
     AsyncKiteAlgoWorkerClient,
+    KiteAlgoWorkerError,
     LiveTradingRefusedError,
     NotFoundError,
     PermissionDeniedError,
@@ -23,8 +23,11 @@ from supervisor.client import (
     ServerError,
     TransportError,
     equity_market_order,
+    preview_then_place_order,
+    wait_for_fresh_candle,
     wait_for_history,
     wait_for_quotes,
+    wait_for_terminal_order_state,
     warmup_history,
 )
 from supervisor.client._backoff import Backoff
@@ -39,7 +42,10 @@ CONTRACT = Path(__file__).resolve().parents[3] / "shared" / "contract" / "worker
 
 
 async def test_status_mapping(
-    client: AsyncKiteAlgoWorkerClient, sandbox: SandboxHandle, autojump_clock: trio.testing.MockClock
+    client: AsyncKiteAlgoWorkerClient,
+    sandbox: SandboxHandle,
+    recorder: RecordingTransport,
+    autojump_clock: trio.testing.MockClock,
 ) -> None:
     with trio.fail_after(30):
         with pytest.raises(NotFoundError) as nf:
@@ -52,6 +58,8 @@ async def test_status_mapping(
         with pytest.raises(RateLimitedError):
             await client.health()
         assert (await client.health())["status"]
+    # the client never retries on its own: one request per call, 503 and 429 included
+    assert recorder.seen.count(("GET", "/api/algo-workers/worker/health")) == 3
     limited = sandbox.mint_token(actions=["runs:read"])
     config = AlgoWorkerConfig(base_url=sandbox.base_url, token=limited)
     async with AsyncKiteAlgoWorkerClient(config) as narrow:
@@ -116,12 +124,28 @@ async def test_place_on_known_live_run_refused_before_network() -> None:
             assert seen == [("GET", "/api/algo-workers/worker/runs/run_live_gate1")]
             await client.exit_run("run_live_gate1", dry_run=True)  # a dry-run exit preview is allowed
             assert seen[-1] == ("POST", "/api/algo-workers/worker/runs/run_live_gate1/exit")
+    # a client that never saw the run (it was created by an earlier process) looks it up first
+    seen.clear()
+    async with AsyncKiteAlgoWorkerClient(
+        config, transport=httpx.MockTransport(backend), environ={}
+    ) as client:
+        with trio.fail_after(30):
+            for attempt in range(2):
+                with pytest.raises(LiveTradingRefusedError):
+                    await client.place_order(
+                        "run_live_gate1",
+                        equity_market_order("INFY", "BUY", 1),
+                        idempotency_key=f"run_live_gate1:e:{attempt}",
+                    )
+            with pytest.raises(LiveTradingRefusedError):
+                await client.cancel_order("run_live_gate1", "250508000001")
+    assert seen == [("GET", "/api/algo-workers/worker/runs/run_live_gate1")]  # looked up once
+    seen.clear()
     async with AsyncKiteAlgoWorkerClient(
         config, transport=httpx.MockTransport(backend), environ={"KITE_ALGO_ENABLE_LIVE": "1"}
     ) as client:
-        await client.get_run("run_live_gate1")
         await client.exit_run("run_live_gate1")
-        assert seen[-1][1].endswith("/exit")
+        assert seen == [("POST", "/api/algo-workers/worker/runs/run_live_gate1/exit")]  # no lookup
 
 
 async def test_follow_timeline_reconnects_after_drop(
@@ -162,6 +186,24 @@ async def test_recovery_helpers(
         assert len(warm["candles"]) >= 20
         quotes = await wait_for_quotes(client, ["NSE:INFY"], attempts=5)
         assert quotes["quotes"]["NSE:INFY"]["last_price"] > 0
+        candle = await wait_for_fresh_candle(client, "NSE:INFY", interval="minute", sleep_seconds=5.0)
+        later = await wait_for_fresh_candle(
+            client, "NSE:INFY", interval="minute", after=candle["ts"], sleep_seconds=5.0
+        )
+        assert later["ts"] > candle["ts"]  # polled (virtual time) until the next bar opened
+        run_id = "run_recov_001"
+        await client.create_run(
+            strategy_run_id=run_id, template_id="t", account_scope="kite:paper-a", execution_mode="paper"
+        )
+        preview, placed = await preview_then_place_order(
+            client, run_id, equity_market_order("INFY", "BUY", 1), idempotency_key=f"{run_id}:e:1"
+        )
+        assert preview["preview"]["cost_contract"] and placed["status"] == "accepted"
+        order_id = placed["result"]["order"]["order_id"]
+        order = await wait_for_terminal_order_state(client, run_id, order_id, attempts=3)
+        assert order["order_id"] == order_id and order["status"] == "COMPLETE"
+        with pytest.raises(KiteAlgoWorkerError, match="wait_for_quotes"):
+            await wait_for_quotes(client, ["NSE:NOPE"], attempts=2, sleep_seconds=1.0)
 
 
 def _contract_endpoints() -> set[tuple[str, str]]:
@@ -176,127 +218,20 @@ def _contract_endpoints() -> set[tuple[str, str]]:
         if "0.13" in sdk or not sdk.strip("` -—"):
             continue
         rows.add((method, re.sub(r"\{[^}]+\}", "{}", path.split("?", 1)[0])))
+    # rows 53-70 are the options namespace, tabled in §4.15 relative to /worker/options
+    options = CONTRACT.read_text().split("### 4.15 Options namespace", 1)[1].split("## 5.", 1)[0]
+    for line in options.splitlines():
+        cells = [c.strip() for c in line.split("|")]
+        if len(cells) > 4 and cells[1] in {"GET", "POST", "PUT", "DELETE"}:
+            path = "/worker/options" + cells[2].strip("`")
+            rows.add((cells[1], re.sub(r"\{[^}]+\}", "{}", path)))
     return rows
 
 
 def test_every_074_endpoint_has_a_definition() -> None:
     ours = {(e.method, re.sub(r"\{[^}]+\}", "{}", e.path)) for e in ENDPOINTS.values()}
-    missing = _contract_endpoints() - ours
-    assert len(_contract_endpoints()) >= 40
-    # POST resolve (resolve_tickers) and the market snapshot are 0.13 calls
-    assert missing <= {("POST", "/worker/market/instruments/resolve"), ("POST", "/worker/market/snapshot")}
-
-
-async def test_every_client_endpoint_is_exercised(
-    client: AsyncKiteAlgoWorkerClient,
-    sandbox: SandboxHandle,
-    recorder: RecordingTransport,
-    autojump_clock: trio.testing.MockClock,
-) -> None:
-    """Call each endpoint once; record what reached the wire (errors such as live-only 409s count)."""
-    from supervisor.client import KiteAlgoWorkerError
-
-    run = "run_cover_0001"
-
-    async def attempt(coro: object) -> None:
-        with contextlib.suppress(KiteAlgoWorkerError):  # live-only 409s still reached the wire
-            await coro  # type: ignore[misc]
-
-    with trio.fail_after(120):
-        await client.health()
-        await client.heartbeat(metrics={"a": 1})
-        await client.create_run(
-            strategy_run_id=run, template_id="t", account_scope="kite:paper-a", execution_mode="paper"
-        )
-        await client.get_run(run)
-        claim = await client.claim_session(run)
-        nonce = claim["worker_session_nonce"]
-        await client.run_heartbeat(run, session_nonce=nonce)
-        safety = await client.safety_check(run)
-        order = equity_market_order("INFY", "BUY", 1)
-        await client.place_order(
-            run, order, idempotency_key=f"{run}:e:1", session_nonce=nonce, safety_token=safety.safety_token
-        )
-        await attempt(client.preview_order(run, order))
-        await attempt(client.preview_basket(run, [order]))
-        await attempt(client.list_orders(run))
-        await attempt(client.list_trades(run))
-        await attempt(client.get_order(run, "1"))
-        await attempt(client.cancel_order(run, "1"))
-        await attempt(client.modify_order(run, "1", {"quantity": 2}))
-        await client.get_run_pnl(run)
-        async with client.stream_run_pnl(run) as events:
-            await events.__anext__()
-        await client.get_run_funds(run)
-        await client.get_funds()
-        await client.patch_risk(run, {"max_loss": 1.0}, session_nonce=nonce)
-        await client.update_backend_protection(
-            run, {"operations": {"exit_on_worker_stale": True, "worker_stale_sec": 300}}, session_nonce=nonce
-        )
-        await client.log_decision_event(run, event_type="note", summary="x", session_nonce=nonce)
-        await client.list_timeline(run)
-        async with client.stream_timeline(run) as events:
-            await events.__anext__()
-        await client.resolve_ticker("NSE:INFY")
-        await client.search_tickers("INF")
-        await client.get_quotes(["NSE:INFY"])
-        await client.get_candles("NSE:INFY")
-        await client.get_historical_candles("NSE:INFY", lookback_days=10)
-        async with client.stream_ticks(["NSE:INFY"]) as events:
-            await events.__anext__()
-        async with client.stream_candles("NSE:INFY") as events:
-            await events.__anext__()
-        inst = {"exchange": "NSE", "tradingsymbol": "INFY"}
-        gtt = {
-            "type": "single",
-            "condition": {**inst, "trigger_values": [1.0], "last_price": 2.0},
-            "orders": [
-                {
-                    **inst,
-                    "transaction_type": "BUY",
-                    "quantity": 1,
-                    "order_type": "LIMIT",
-                    "product": "CNC",
-                    "price": 1.0,
-                }
-            ],
-        }
-        placed = await client.place_gtt(gtt)
-        await client.list_gtts()
-        await client.get_gtt(placed["trigger_id"])
-        await client.modify_gtt(placed["trigger_id"], gtt)
-        await client.delete_gtt(placed["trigger_id"])
-        opts = client.options
-        await opts.ensure_session("nifty")
-        await opts.list_expiries("NIFTY")
-        await opts.get_chain("NIFTY")
-        await attempt(opts.get_mini_chain("NIFTY"))
-        await opts.get_greeks("NIFTY")
-        await opts.resolve_contracts(
-            "NIFTY", expiry="current_week", legs=[{"option_type": "CE", "offset": "ATM"}]
-        )
-        await attempt(opts.get_pcr("NIFTY"))
-        await attempt(opts.get_max_pain("NIFTY"))
-        leg = {"tradingsymbol": "X", "transaction_type": "BUY", "quantity": 1}
-        orun = await opts.create_run(strategy_name="s", product="MIS", legs=[leg])
-        oid = orun["strategy_run_id"]
-        await attempt(opts.preview_entry(oid))
-        await attempt(opts.enter(oid))
-        await attempt(opts.preview_exit(oid))
-        await attempt(opts.get_run_state(oid))
-        await attempt(opts.update_protection(oid, {"stoploss_pct": 2.0}))
-        await attempt(opts.get_protection_state(oid))
-        await attempt(opts.exit(oid))
-        await client.exit_run(run, session_nonce=nonce)
-        await client.release_session(run, session_nonce=nonce)
-    prefix = "/api/algo-workers"
-    hit = {(m, p.removeprefix(prefix)) for m, p in recorder.seen}
-    unhit = []
-    for endpoint in ENDPOINTS.values():
-        pattern = re.compile("^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(endpoint.path)) + "$")
-        if not any(m == endpoint.method and pattern.match(p) for m, p in hit):
-            unhit.append(endpoint.name)
-    assert unhit == []
+    assert len(_contract_endpoints()) >= 55  # 40 rows of §3 + 18 options routes of §4.15
+    assert _contract_endpoints() - ours == set()
 
 
 def test_public_surface_is_curated() -> None:

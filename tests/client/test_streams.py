@@ -37,8 +37,12 @@ async def test_candles_and_pnl_streams(
 ) -> None:
     with trio.fail_after(60):
         async with client.stream_candles("NSE:INFY", interval="5minute") as events:
-            event = await events.__anext__()
-            assert event.get("current") or event.get("candle") or "candles" in event
+            snapshot = await events.__anext__()
+            update = await events.__anext__()
+        assert "candles" in snapshot and "candle" in update
+        for event in (snapshot, update):  # the seed's loop body reads both kinds alike
+            candle = event.get("current") or event
+            assert candle["close"] > 0 and candle["is_complete"] is False
         await client.create_run(
             strategy_run_id="run_pnl_s_001",
             template_id="t",
@@ -110,6 +114,12 @@ async def test_end_event_stops_and_error_event_raises() -> None:
             with pytest.raises(StreamError, match="boom"):
                 async with client.stream_ticks(["NSE:INFY"]) as events:
                     await events.__anext__()
+        echoed = b'event: error\ndata: {"detail": "bad kwa_' + b"m" * 43 + b'"}\n\n'
+        async with _sse_client(echoed) as client:
+            with pytest.raises(StreamError) as masked:
+                async with client.stream_ticks(["NSE:INFY"]) as events:
+                    await events.__anext__()
+        assert "kwa_" + "m" * 43 not in str(masked.value) and str(masked.value).endswith("bad ***")
         async with _sse_client(b'data: {"a": 1}\n\n') as client:
             with pytest.raises(StreamDisconnectedError):
                 async with client.stream_ticks(["NSE:INFY"]) as events:

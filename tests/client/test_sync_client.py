@@ -53,5 +53,7 @@ def test_sync_stream_idle_timeout_and_managed_release(sandbox: SandboxHandle) ->
         cfg = RunConfig(strategy_run_id="run_sync_man01", template_id="t", execution_mode="paper")
         with pytest.raises(RuntimeError, match="boom"), client.run(cfg) as run:
             assert run.session_nonce and run.run_id == "run_sync_man01"
+            assert run.client is client  # the blocking client, never the async one
+            assert run.refresh()["strategy_run_id"] == "run_sync_man01"  # a blocking call
             raise RuntimeError("boom")
         assert not client.get_run("run_sync_man01").get("worker_session_nonce")
