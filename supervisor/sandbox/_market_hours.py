@@ -6,8 +6,8 @@ Two modes (``--market-hours``):
   being out of hours and AMO orders go live on the next market step.
 * ``nse``: the NSE regular session, 09:15 to 15:30 IST, Monday to Friday. Exchange holidays
   are ignored (every weekday is a trading day) and there is no pre-open or post-close auction.
-  Outside the session prices do not move and no ticks are produced; see ``_paper`` for what
-  happens to orders.
+  Outside the session prices do not move and no ticks are produced; AMO orders are accepted
+  only outside it, regular orders only inside (``_paper`` has the details).
 
 Invariant: ``is_open(t)`` is true exactly for ``session_open(t) <= t < session_close(t)`` of a
 trading day; ``next_open(t)`` is the first session start strictly after ``t`` when closed.
@@ -52,6 +52,10 @@ class MarketHours:
             return True
         local = now.astimezone(IST)
         return local.weekday() < 5 and NSE_OPEN <= local.time() < NSE_CLOSE
+
+    def accepts_amo(self, now: dt.datetime) -> bool:
+        """AMO orders are taken outside the session only (always, with ``always`` hours)."""
+        return self.always_open or not self.is_open(now)
 
     def next_open(self, now: dt.datetime) -> dt.datetime:
         """The start of the next session after ``now`` (``now`` itself when always open)."""

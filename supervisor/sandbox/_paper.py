@@ -7,12 +7,14 @@ minutes, cover orders add a protective SL-M child, iceberg orders fill in slices
 each). Rejections carry the reference reasons (unknown instrument, lot size, funds). Each
 account scope starts with 1,000,000 INR; charges follow ``_paper_orders.charges_for``.
 
-Market hours (``_market_hours``): outside the session a regular order is rejected with
-``Market is closed ...`` (so are the MARKET legs of a flatten: a paper exit outside hours
-fails and the run stays open, as with a broker); an AMO order (``variety: amo``) is accepted
-at any time and goes live on the first market step in session, where it fills like any order
-(a MARKET AMO at that step's price). At the close, resting non-AMO orders are cancelled (DAY
-validity). With ``always`` hours nothing is refused and AMO goes live on the next step.
+Market hours (``_market_hours``), with ``nse`` hours: outside the session a regular order is
+rejected with ``Market is closed ...`` (so are the MARKET legs of a flatten: a paper exit
+outside hours fails and the run stays open, as with a broker); an AMO order (``variety:
+amo``) is accepted only outside the session and goes live on the first market step of the
+next one, where it fills like any order (a MARKET AMO at that step's price); in session an AMO
+is rejected (``Market is open ...``), as Kite does. At the close, resting non-AMO orders are
+cancelled (DAY validity). With ``always`` hours nothing is refused and an AMO goes live on the
+next step (the "open" of an always-open market).
 
 Pure: time is passed in; state round-trips through ``snapshot()``/``restore()``. The server
 calls ``on_prices(now)`` after every market step that moved prices and ``on_close(now)`` when a
@@ -114,9 +116,16 @@ class PaperEngine:
             if o["exchange"] == "NSE" and o["tradingsymbol"] in INDICES:
                 return f"Indices are not tradable: NSE:{o['tradingsymbol']}"
             return f"Instrument not found for {o['exchange']}:{o['tradingsymbol']}"
-        if o.get("variety") != "amo" and not self.market.is_open(now):
-            hours = self.market.hours.describe()
-            return f"Market is closed ({hours}); use variety amo to queue the order for the next open"
+        hours = self.market.hours
+        if o.get("variety") == "amo":
+            if not hours.accepts_amo(now):
+                return (
+                    f"Market is open ({hours.describe()}); AMO orders are accepted only outside the session"
+                )
+        elif not hours.is_open(now):
+            return (
+                f"Market is closed ({hours.describe()}); use variety amo to queue the order for the next open"
+            )
         if o["quantity"] % lot:
             return f"Quantity must be a multiple of lot size {lot}"
         price = self.market.ltp(o["tradingsymbol"])
