@@ -42,6 +42,7 @@ SANS_IO_MODULES = [
     "supervisor.sandbox._paper_orders",
     "supervisor.sandbox._portfolio",
     "supervisor.sandbox._protection_config",
+    "supervisor.sandbox._quotes",
     "supervisor.sandbox._runs",
     "supervisor.sandbox._safety",
     "supervisor.sandbox._state",

@@ -20,6 +20,7 @@ from ._auth import TokenRecord, TokenStore, require_action
 from ._clock import SandboxClock
 from ._market import Market
 from ._paper import PaperEngine
+from ._quotes import QuoteCache
 from ._state import SandboxState
 
 
@@ -55,7 +56,8 @@ class AppContext:
     Attributes: ``state`` (the pure ``SandboxState``), ``clock``, ``tokens``, ``engine`` (the
     ``PaperEngine``; ``market`` is its ``Market``), ``faults``, ``extras`` (the token minter),
     ``timeline_signal`` (new timeline events), ``tick_signal`` (fired on each market step that
-    moved prices), ``on_change`` (persistence hook), ``on_publish`` (live timeline fan-out).
+    moved prices), ``quotes`` (the step's quote documents), ``on_change`` (persistence hook),
+    ``on_publish`` (live timeline fan-out).
     """
 
     state: SandboxState
@@ -66,6 +68,7 @@ class AppContext:
     extras: dict[str, Any] = field(default_factory=dict)
     timeline_signal: ChangeSignal = field(default_factory=ChangeSignal)
     tick_signal: ChangeSignal = field(default_factory=ChangeSignal)
+    quotes: QuoteCache = field(default_factory=QuoteCache)
     on_change: Callable[[], None] = _noop
     on_publish: Callable[[list[dict[str, Any]]], None] = _noop
 

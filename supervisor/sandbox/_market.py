@@ -48,7 +48,8 @@ class Market:
         self.now = now  # the time of the last step (the options' calendar day)
         self.priced_at = now  # the time of the last step in session (the options' pricing time)
         self.in_session: bool | None = None  # at the last step (None before the first)
-        self.steps = 0
+        self._references: dict[str, float] = {}  # options' fixed reference prices
+        self.generation = 0  # bumped whenever prices change (a step in session, a restore)
 
     # -- time -----------------------------------------------------------------------------------
     def is_open(self, now: dt.datetime) -> bool:
@@ -67,7 +68,7 @@ class Market:
         prices = self.prices
         for symbol, price in prices.items():
             prices[symbol] = max(1.0, tick_round(price * (1 + gauss(0, EQUITY_SIGMA))))
-        self.steps += 1
+        self.generation += 1
         return True
 
     @property
@@ -134,12 +135,16 @@ class Market:
             return EQUITIES[symbol].price
         if symbol in INDICES:
             return UNDERLYINGS[INDICES[symbol].underlying][1]
+        cached = self._references.get(symbol)
+        if cached is not None:
+            return cached
         found = self.option(symbol)
         if found is None:
             return 0.0
         # the contract's value at the reference spot two weeks before expiry: stable per contract
         at = dt.datetime.combine(found.expiry, dt.time(15, 30), IST) - dt.timedelta(days=14)
-        return greeks(UNDERLYINGS[found.underlying][1], found, at)["ltp"]
+        price = self._references[symbol] = greeks(UNDERLYINGS[found.underlying][1], found, at)["ltp"]
+        return price
 
     def index_symbol(self, underlying: str) -> str:
         return INDEX_OF_UNDERLYING[underlying]
@@ -151,3 +156,4 @@ class Market:
     def restore(self, data: dict[str, Any]) -> None:
         self.prices.update({k: float(v) for k, v in (data.get("prices") or {}).items() if k in self.prices})
         self.spots.update({k: float(v) for k, v in (data.get("spots") or {}).items() if k in self.spots})
+        self.generation += 1

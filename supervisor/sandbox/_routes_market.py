@@ -29,41 +29,6 @@ from ._routes_streams import KEEPALIVE, sse_data
 from ._universe import Instrument
 
 
-def quote(ctx: AppContext, instrument: Instrument, mode: str, now: dt.datetime) -> dict[str, Any]:
-    """The ``ltp``/``quote``/``full`` document of one instrument at its last price."""
-    last = float(ctx.market.ltp(instrument.tradingsymbol) or 0.0)
-    out = {**instrument.view(), "mode": mode, "last_price": last}
-    if mode == "ltp":
-        return out
-    ref = ctx.market.reference(instrument) or last
-    ohlc = {"open": ref, "high": max(ref, last), "low": min(ref, last), "close": ref}
-    out.update(
-        change=round((last - ref) / ref * 100, 4) if ref else 0.0,
-        ohlc=ohlc,
-        volume=100_000,
-        last_quantity=1,
-        average_price=round((ref + last) / 2, 2),
-        buy_quantity=5_000,
-        sell_quantity=5_000,
-        last_trade_time=now.isoformat(),
-        exchange_timestamp=now.isoformat(),
-        received_at=now.isoformat(),
-        age_ms=0,
-        is_stale=False,
-    )
-    if mode == "full":
-        levels = [
-            {"price": round(last - 0.05 * (i + 1), 2), "quantity": 100 * (i + 1), "orders": i + 1}
-            for i in range(5)
-        ]
-        asks = [
-            {"price": round(last + 0.05 * (i + 1), 2), "quantity": 100 * (i + 1), "orders": i + 1}
-            for i in range(5)
-        ]
-        out["depth"] = {"buy": levels, "sell": asks}
-    return out
-
-
 def candles_object(
     ctx: AppContext, instrument: Instrument, interval: str, lookback: int, now: dt.datetime
 ) -> dict[str, Any]:
@@ -154,7 +119,7 @@ def _quotes(ctx: AppContext, items: list[str | int], mode: str, now: dt.datetime
         if instrument is None:
             missing.append(str(item))
         else:
-            quotes[str(item)] = quote(ctx, instrument, mode, now)
+            quotes[str(item)] = ctx.quotes.get(ctx.market, instrument, mode, now)
     return {"quotes": quotes, "missing": missing}
 
 
@@ -241,7 +206,8 @@ async def ticks_stream(request: Request, ctx: AppContext) -> Response:
                 continue
             seen = signal.generation
             now = ctx.now()
-            yield sse_data({"ticks": [quote(ctx, i, mode, now) for i in instruments]}, "ticks")
+            quote = ctx.quotes.get
+            yield sse_data({"ticks": [quote(ctx.market, i, mode, now) for i in instruments]}, "ticks")
 
     return sse_response(events())
 

@@ -12,6 +12,7 @@ from supervisor.sandbox._market import Market
 from supervisor.sandbox._market_hours import IST, MarketHours
 from supervisor.sandbox._options_chain import UNDERLYINGS, expiries, symbol_for
 from supervisor.sandbox._paper import PaperEngine
+from supervisor.sandbox._quotes import QuoteCache
 from supervisor.sandbox._state import SandboxState
 from supervisor.sandbox._universe import EQUITIES, INDICES, STATIC_BY_TOKEN
 
@@ -147,3 +148,16 @@ def test_amo_only_outside_the_session_and_day_orders_cancelled_at_the_close() ->
     assert queued["order"]["status"] == "open"  # waits for tomorrow's session
     assert market_tick(state, engine, ist(5, 9, 15))
     assert queued["order"]["status"] == "open" and not queued["order"]["metadata"]["amo"]  # live, resting
+
+
+def test_quote_documents_are_shared_within_a_step() -> None:
+    market, cache = Market(1, MONDAY_OPEN), QuoteCache()
+    infy = market.resolve("NSE:INFY")
+    assert infy is not None
+    first = cache.get(market, infy, "full", MONDAY_OPEN)
+    assert cache.get(market, infy, "full", MONDAY_OPEN + dt.timedelta(seconds=0.5)) is first
+    assert len(first["depth"]["buy"]) == 5 and first["last_price"] == market.prices["INFY"]
+    market.step(MONDAY_OPEN + dt.timedelta(seconds=1))
+    after = cache.get(market, infy, "full", MONDAY_OPEN + dt.timedelta(seconds=1))
+    assert after is not first and after["last_price"] == market.prices["INFY"]
+    assert (cache.hits, cache.misses) == (1, 2)
