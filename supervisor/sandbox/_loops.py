@@ -132,6 +132,15 @@ def recovery_tick(state: SandboxState, engine: PaperEngine, now: dt.datetime) ->
             if run.execution_mode == "dry_run":
                 run.close(now, "dry_run_stale_auto_closed")
                 record = _recovery("closed", "dry_run_stale_auto_closed", now)
+            elif run.execution_mode == "paper" and not engine.market.is_open(now):
+                # nse hours: a flatten cannot trade now; wait for the open instead of retrying
+                # (and logging a rejected exit) every pass all night
+                previous = run.runtime_state.get("runtime_recovery") or {}
+                if previous.get("reason") == "paper_stale_exit_market_closed":
+                    acted.pop()
+                    continue
+                record = _recovery("stalled", "paper_stale_exit_market_closed", now, True)
+                record["details"] = {"retry_at": iso(engine.market.hours.next_open(now).astimezone(dt.UTC))}
             elif run.execution_mode == "paper":
                 response = perform_exit(state, engine, run, "paper_stale_auto_exit", now)
                 if response["status"] == "closed":

@@ -43,12 +43,14 @@ async def _paper_run(api: httpx.AsyncClient, run_id: str) -> None:
     assert (await api.post("/worker/runs", json=body)).status_code == 200
 
 
-async def _place(api: httpx.AsyncClient, run_id: str, key: str, **extra: Any) -> dict[str, Any]:
+async def _place(
+    api: httpx.AsyncClient, run_id: str, key: str, headers: dict[str, str] | None = None, **extra: Any
+) -> dict[str, Any]:
     order = {"exchange": "NSE", "tradingsymbol": "INFY", "transaction_type": "BUY", "product": "CNC",
              "order_type": "MARKET", "quantity": 2, "variety": "regular", "validity": "DAY"}  # fmt: skip
     order.update(extra)
     intent = {"intent_type": "place_order", "payload": {"order": order}, "idempotency_key": key}
-    r = await api.post(f"/worker/runs/{run_id}/intents", json=intent)
+    r = await api.post(f"/worker/runs/{run_id}/intents", json=intent, headers=headers)
     assert r.status_code == 200, r.text
     result: dict[str, Any] = r.json()["result"]
     return result
@@ -118,3 +120,37 @@ async def test_two_hundred_instruments_tick_on_one_stream(
         assert all(len(batch) == len(symbols) for batch in batches)  # tokens repeat two symbols
         moved = {s for s in symbols if len({b[s] for b in batches}) > 1}
         assert len(moved) >= 180  # a 0.05 tick can round a small move away (far options, cheap stocks)
+
+
+async def test_stale_paper_run_after_the_close_is_flattened_at_the_next_open(
+    nursery: trio.Nursery, autojump_clock: MockClock
+) -> None:
+    handle: SandboxHandle = await nursery.start(
+        partial(serve_sandbox, token=TOKEN, market_hours="nse", epoch=ist(MONDAY, 15, 29), tick_interval=5.0)
+    )
+    tuesday_open = ist(MONDAY + dt.timedelta(days=1), 9, 15)
+    with trio.fail_after(200_000):
+        async with api_client(handle) as api:
+            await _paper_run(api, "run_night")
+            nonce = (await api.post("/worker/runs/run_night/claim-session")).json()["worker_session_nonce"]
+            headers = {"X-Worker-Session-Nonce": nonce}
+            assert (
+                await api.post("/worker/runs/run_night/heartbeat", json={}, headers=headers)
+            ).status_code == 200
+            result = await _place(api, "run_night", "run_night:entry", quantity=3, headers=headers)
+            assert result["status"] == "filled"
+            await api.delete("/worker/runs/run_night/claim-session", headers=headers)
+
+            await trio.sleep_until(handle.ctx.clock.loop_time_at(tuesday_open - dt.timedelta(minutes=1)))
+            doc = (await api.get("/worker/runs/run_night")).json()
+            assert doc["status"] == "open"  # stale since ≈15:32, but nothing can trade overnight
+            recovery = doc["runtime_state"]["runtime_recovery"]
+            assert recovery["reason"] == "paper_stale_exit_market_closed"
+            assert recovery["details"]["retry_at"] == tuesday_open.isoformat()
+            events = (await api.get("/worker/runs/run_night/timeline")).json()["events"]
+            assert len(events) < 10  # no rejected exit logged every pass all night
+
+            await trio.sleep_until(handle.ctx.clock.loop_time_at(tuesday_open + dt.timedelta(minutes=1)))
+            doc = (await api.get("/worker/runs/run_night")).json()
+            assert doc["status"] == "closed"
+            assert doc["runtime_state"]["runtime_recovery"]["reason"] == "paper_stale_exit_closed"
