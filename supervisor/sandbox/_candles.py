@@ -4,7 +4,8 @@ Pure. A completed bucket is a function of (symbol, bucket start, interval) only:
 seeded with their SHA-256 draws an open within 3 % of the instrument's reference price and a
 close, high, low and volume around it, so the same request always gives the same candles. The
 current bucket closes at the live price (``is_complete: false``). Timestamps are IST
-(contract §4.13).
+(contract §4.13). With ``nse`` market hours, completed candles exist only for buckets that
+overlap a session (weekdays for ``day``): nights and weekends leave no empty candles.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import random
 from typing import Any
 
 from ._errors import ApiError
-from ._market_hours import IST
+from ._market_hours import IST, MarketHours
 
 INTERVALS = {
     "minute": 60,
@@ -51,6 +52,10 @@ DEFAULT_DAYS = {
     "day": 365,
 }
 MAX_HISTORY = 5000
+# with sessions, at most this many buckets are scanned per candle returned (a minute candle
+# trades 375 of every 1,440 minutes on weekdays: a week scans ≈5.4 buckets per candle)
+SCAN_FACTOR = 6
+ALWAYS = MarketHours()
 
 
 def parse_interval(raw: str | None, default: str) -> str:
@@ -92,25 +97,45 @@ def bucket_start(now: dt.datetime, seconds: int) -> dt.datetime:
 
 
 def recent(
-    symbol: str, reference: float, last: float, *, interval: str, lookback: int, now: dt.datetime
+    symbol: str,
+    reference: float,
+    last: float,
+    *,
+    interval: str,
+    lookback: int,
+    now: dt.datetime,
+    hours: MarketHours = ALWAYS,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """``lookback`` completed candles before the current bucket, and the current one."""
+    """``lookback`` completed trading candles before the current bucket, and the current one."""
     seconds = INTERVALS[interval]
     current_start = bucket_start(now, seconds)
-    done = [
-        candle(symbol, reference, current_start - dt.timedelta(seconds=seconds * i), seconds)
-        for i in range(lookback, 0, -1)
-    ]
+    step = dt.timedelta(seconds=seconds)
+    starts: list[dt.datetime] = []
+    at = current_start - step
+    for _ in range(lookback * SCAN_FACTOR + 8 * 86400 // seconds):  # bounded: a long weekend at most
+        if len(starts) == lookback:
+            break
+        if hours.trades_in(at, seconds):
+            starts.append(at)
+        at -= step
+    done = [candle(symbol, reference, start, seconds) for start in reversed(starts)]
     return done, candle(symbol, reference, current_start, seconds, close=last)
 
 
 def history(
-    symbol: str, reference: float, timeframe: str, start: dt.datetime, to: dt.datetime
+    symbol: str,
+    reference: float,
+    timeframe: str,
+    start: dt.datetime,
+    to: dt.datetime,
+    *,
+    hours: MarketHours = ALWAYS,
 ) -> list[dict[str, Any]]:
-    """Completed candles covering ``start``..``to`` (at most ``MAX_HISTORY``)."""
+    """Completed trading candles covering ``start``..``to`` (the last ``MAX_HISTORY``)."""
     seconds = INTERVALS[timeframe]
-    count = min(MAX_HISTORY, int((to - start).total_seconds() // seconds))
+    scan = MAX_HISTORY if hours.always_open else MAX_HISTORY * SCAN_FACTOR
+    count = min(scan, int((to - start).total_seconds() // seconds))
     first = bucket_start(to, seconds) - dt.timedelta(seconds=seconds * count)
-    return [
-        candle(symbol, reference, first + dt.timedelta(seconds=seconds * i), seconds) for i in range(count)
-    ]
+    starts = [first + dt.timedelta(seconds=seconds * i) for i in range(count)]
+    kept = [s for s in starts if hours.trades_in(s, seconds)][-MAX_HISTORY:]
+    return [candle(symbol, reference, s, seconds) for s in kept]

@@ -57,6 +57,16 @@ class MarketHours:
         """AMO orders are taken outside the session only (always, with ``always`` hours)."""
         return self.always_open or not self.is_open(now)
 
+    def trades_in(self, start: dt.datetime, seconds: int) -> bool:
+        """Whether the candle bucket ``[start, start + seconds)`` overlaps a session.
+
+        Day buckets (``seconds >= 86400``) count on weekdays (by their IST date)."""
+        if self.always_open:
+            return True
+        if seconds >= 86400:
+            return start.astimezone(IST).weekday() < 5
+        return self.is_open(start) or self.is_open(start + dt.timedelta(seconds=seconds - 1))
+
     def next_open(self, now: dt.datetime) -> dt.datetime:
         """The start of the next session after ``now`` (``now`` itself when always open)."""
         if self.always_open:

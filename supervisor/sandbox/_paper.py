@@ -12,9 +12,10 @@ rejected with ``Market is closed ...`` (so are the MARKET legs of a flatten: a p
 outside hours fails and the run stays open, as with a broker); an AMO order (``variety:
 amo``) is accepted only outside the session and goes live on the first market step of the
 next one, where it fills like any order (a MARKET AMO at that step's price); in session an AMO
-is rejected (``Market is open ...``), as Kite does. At the close, resting non-AMO orders are
-cancelled (DAY validity). With ``always`` hours nothing is refused and an AMO goes live on the
-next step (the "open" of an always-open market).
+is rejected (``Market is open ...``): an after-market order means nothing while the market is
+open, and quietly turning it into a regular order would hide a strategy bug. At the close,
+resting non-AMO orders are cancelled (DAY validity). With ``always`` hours nothing is refused
+and an AMO goes live on the next step (the "open" of an always-open market).
 
 Pure: time is passed in; state round-trips through ``snapshot()``/``restore()``. The server
 calls ``on_prices(now)`` after every market step that moved prices and ``on_close(now)`` when a

@@ -35,7 +35,13 @@ def candles_object(
     last = float(ctx.market.ltp(instrument.tradingsymbol) or 0.0)
     ref = ctx.market.reference(instrument) or last
     done, current = _candles.recent(
-        instrument.tradingsymbol, ref, last, interval=interval, lookback=lookback, now=now
+        instrument.tradingsymbol,
+        ref,
+        last,
+        interval=interval,
+        lookback=lookback,
+        now=now,
+        hours=ctx.market.hours,
     )
     return {
         "symbol": instrument.key,
@@ -159,7 +165,9 @@ async def history_get(request: Request, ctx: AppContext) -> Response:
         raise body_error(["query", "from"], "from must be before to", "value_error")
     last = float(ctx.market.ltp(instrument.tradingsymbol) or 0.0)
     reference = ctx.market.reference(instrument) or last
-    candles = _candles.history(instrument.tradingsymbol, reference, timeframe, start, to)
+    candles = _candles.history(
+        instrument.tradingsymbol, reference, timeframe, start, to, hours=ctx.market.hours
+    )
     passthrough = bool(request.q_bool("passthrough", False))
     return json_response(
         {

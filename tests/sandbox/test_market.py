@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from supervisor.sandbox import _candles
 from supervisor.sandbox._loops import market_tick
 from supervisor.sandbox._market import Market
 from supervisor.sandbox._market_hours import IST, MarketHours
@@ -161,3 +162,26 @@ def test_quote_documents_are_shared_within_a_step() -> None:
     after = cache.get(market, infy, "full", MONDAY_OPEN + dt.timedelta(seconds=1))
     assert after is not first and after["last_price"] == market.prices["INFY"]
     assert (cache.hits, cache.misses) == (1, 2)
+
+
+def test_candles_with_nse_hours_skip_nights_and_weekends() -> None:
+    monday_0920 = ist(11, 9, 20)
+    done, current = _candles.recent(
+        "INFY", 1450.5, 1451.0, interval="5minute", lookback=3, now=monday_0920, hours=NSE
+    )
+    assert [c["ts"] for c in done] == [
+        "2026-05-08T15:20:00+05:30",
+        "2026-05-08T15:25:00+05:30",
+        "2026-05-11T09:15:00+05:30",
+    ]
+    assert current["ts"] == "2026-05-11T09:20:00+05:30" and current["close"] == 1451.0
+    always, _ = _candles.recent("INFY", 1450.5, 1451.0, interval="5minute", lookback=3, now=monday_0920)
+    assert always[0]["ts"] == "2026-05-11T09:05:00+05:30"
+    assert done[-1] == always[-1]  # the same bucket is the same candle
+    day = _candles.history("INFY", 1450.5, "day", ist(4, 0, 0), ist(18, 0, 0), hours=NSE)
+    assert len(day) == 10 and {dt.date.fromisoformat(c["ts"][:10]).weekday() for c in day} == set(range(5))
+    intraday = _candles.history("INFY", 1450.5, "5minute", ist(4, 0, 0), ist(5, 0, 0), hours=NSE)
+    assert len(intraday) == 75  # 09:15 to 15:30
+    assert (
+        intraday[0]["ts"] == "2026-05-04T09:15:00+05:30" and intraday[-1]["ts"] == "2026-05-04T15:25:00+05:30"
+    )
