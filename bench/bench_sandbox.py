@@ -4,7 +4,11 @@ Starts ``kite-supervisor sandbox --port 0`` as a subprocess (trio by default, ``
 uvloop), creates N runs, claims them, then for ``--seconds`` sends one run heartbeat per run
 every ``--interval`` seconds (spread evenly) while ``--streams`` SSE tick streams consume ticks.
 Then it measures the peak heartbeat rate with ``--burst-concurrency`` clients in flight.
-Prints achieved rates and latency percentiles. On demand only: ``python bench/bench_sandbox.py``.
+Each stream subscribes to ``--instruments`` instruments (6 NSE equities by default; up to the
+50 equities, the two indices and NIFTY/BANKNIFTY options from the mini-chain). Prints achieved
+rates and latency percentiles. ``--market-step`` instead times the pure market step in-process:
+an empty book (the baseline) against 1,000 resting orders plus 1,000 filled ones, as a ratio.
+On demand only: ``python bench/bench_sandbox.py``.
 """
 
 from __future__ import annotations
@@ -127,6 +131,26 @@ async def _burst(
     return done / seconds
 
 
+SIX = ["NSE:INFY", "NSE:RELIANCE", "NSE:TCS", "NSE:HDFCBANK", "NSE:ICICIBANK", "NSE:SBIN"]
+
+
+async def _instruments(client: httpx.AsyncClient, count: int) -> list[str]:
+    """``count`` streamable instruments: the six equities first, then the universe's others."""
+    if count <= len(SIX):
+        return SIX[:count]
+    found = list(SIX)
+    from supervisor.sandbox._universe import EQUITIES, INDICES  # the static tables (no server state)
+
+    found += [f"NSE:{s}" for s in EQUITIES if f"NSE:{s}" not in found]
+    found += [f"NSE:{s}" for s in INDICES]
+    for underlying in ("NIFTY", "BANKNIFTY"):
+        r = await client.get(
+            f"{PREFIX}/worker/options/underlyings/{underlying}/mini-chain", params={"window": 20}
+        )
+        found += [f"NFO:{c['tradingsymbol']}" for c in r.json()["contracts"]]
+    return found[:count]
+
+
 async def main(args: argparse.Namespace, base: str) -> None:
     limits = httpx.Limits(max_connections=args.burst_concurrency + args.streams + 64)
     headers = {"Authorization": f"Bearer {TOKEN}"}
@@ -137,7 +161,7 @@ async def main(args: argparse.Namespace, base: str) -> None:
         latencies: list[float] = []
         counter = [0]
         stop = trio.Event()
-        symbols = ["NSE:INFY", "NSE:RELIANCE", "NSE:TCS", "NSE:HDFCBANK", "NSE:ICICIBANK", "NSE:SBIN"]
+        symbols = await _instruments(client, args.instruments)
         async with trio.open_nursery() as nursery:
             for _ in range(args.streams):
                 nursery.start_soon(_ticks, client, symbols, counter, stop)
@@ -151,9 +175,41 @@ async def main(args: argparse.Namespace, base: str) -> None:
             f"steady: {sent / args.seconds:.0f} heartbeats/s (target {target:.0f}/s), "
             f"latency p50 {p50:.1f} ms p99 {p99:.1f} ms mean {mean:.1f} ms"
         )
-        print(f"ticks delivered to {args.streams} streams: {counter[0] / args.seconds:.0f} ticks/s")
+        print(
+            f"ticks delivered to {args.streams} streams x {len(symbols)} instruments: "
+            f"{counter[0] / args.seconds:.0f} ticks/s"
+        )
         rate = await _burst(client, nonces, args.burst_concurrency, args.burst_seconds)
         print(f"burst: {rate:.0f} heartbeats/s with {args.burst_concurrency} in flight")
+
+
+def market_step(steps: int) -> None:
+    """Time ``_loops.market_tick`` in-process: an empty book vs 1,000 resting + 1,000 filled orders."""
+    import datetime as dt
+
+    from supervisor.sandbox._loops import market_tick
+    from supervisor.sandbox._market import Market
+    from supervisor.sandbox._paper import PaperEngine
+    from supervisor.sandbox._state import SandboxState
+
+    t0 = dt.datetime(2026, 5, 4, 4, 0, tzinfo=dt.UTC)
+    order = {"exchange": "NSE", "transaction_type": "BUY", "quantity": 1, "validity": "DAY"}
+    resting = {**order, "tradingsymbol": "INFY", "product": "CNC", "order_type": "LIMIT", "price": 1.0}
+    filled = {**order, "tradingsymbol": "TCS", "product": "MIS", "order_type": "MARKET"}
+    timings: dict[int, float] = {}
+    for orders in (0, 1000):
+        engine, state = PaperEngine(Market(1, t0)), SandboxState()
+        for i in range(orders):
+            engine.place_order("kite:paper-a", f"r{i % 50}", resting, t0)
+            engine.place_order("kite:paper-a", f"r{i % 50}", filled, t0)
+        start = time.perf_counter()
+        for k in range(steps):
+            market_tick(state, engine, t0 + dt.timedelta(seconds=k + 1))
+        timings[orders] = (time.perf_counter() - start) / steps
+    base = timings[0]
+    print(f"market step, empty book: {base * 1e6:.1f} us (baseline)")
+    print(f"market step, 1,000 resting + 1,000 filled orders: {timings[1000] * 1e6:.1f} us "
+          f"({timings[1000] / base:.1f}x baseline)")  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> None:
@@ -180,5 +236,11 @@ if __name__ == "__main__":
     parser.add_argument("--tick-interval", type=float, default=0.01)
     parser.add_argument("--burst-concurrency", type=int, default=32)
     parser.add_argument("--burst-seconds", type=float, default=5.0)
+    parser.add_argument("--instruments", type=int, default=6)
     parser.add_argument("--asyncio", action="store_true")
-    run(parser.parse_args())
+    parser.add_argument("--market-step", action="store_true", help="time the pure market step only")
+    parsed = parser.parse_args()
+    if parsed.market_step:
+        market_step(2000)
+    else:
+        run(parsed)

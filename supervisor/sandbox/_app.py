@@ -8,40 +8,35 @@ hypercorn's trio worker (``serve_sandbox``) or asyncio/uvloop (``kite-supervisor
 
 from __future__ import annotations
 
-import importlib
-from types import ModuleType
-
 from ._asgi import API_PREFIX, AsgiApp, Router
 from ._context import AppContext
 
 TESTING_PREFIX = "/__sandbox__"
 
 
-def _optional(module: str) -> ModuleType | None:
-    """A sibling module that may not exist yet (SANDBOX-MARKET's routes are built in parallel)."""
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name != module:
-            raise
-        return None
-
-
 def build_router() -> Router:
     """All worker API routes."""
-    from . import _routes_portfolio, _routes_runs, _routes_streams
+    from . import (
+        _routes_gtt,
+        _routes_market,
+        _routes_options,
+        _routes_options_runs,
+        _routes_portfolio,
+        _routes_runs,
+        _routes_streams,
+    )
 
     router = Router()
-    _routes_runs.register(router)
-    _routes_portfolio.register(router)
-    _routes_streams.register(router)
-    market = _optional("supervisor.sandbox._routes_market")
-    if market is not None:
-        market.register(router)
-    else:  # the built-in fallback market's routes
-        from . import _fallback_routes
-
-        _fallback_routes.register(router)
+    for routes in (
+        _routes_runs,
+        _routes_portfolio,
+        _routes_streams,
+        _routes_market,
+        _routes_gtt,
+        _routes_options,
+        _routes_options_runs,
+    ):
+        routes.register(router)
     return router
 
 

@@ -18,6 +18,10 @@ import anyio
 from ._asgi import Request
 from ._auth import TokenRecord, TokenStore, require_action
 from ._clock import SandboxClock
+from ._market import Market
+from ._paper import PaperEngine
+from ._quotes import QuoteCache
+from ._state import SandboxState
 
 
 def _noop(*_args: Any) -> None:
@@ -49,21 +53,28 @@ class ChangeSignal:
 class AppContext:
     """Shared objects of one sandbox server (see module docstring).
 
-    Attributes: ``state`` (the pure ``SandboxState``), ``clock``, ``tokens``, ``market`` and
-    ``engine`` (SANDBOX-MARKET's ``Market``/``PaperEngine``), ``faults``, ``extras`` (free slots,
-    e.g. the GTT book), ``on_change`` (persistence hook), ``on_publish`` (live timeline fan-out).
+    Attributes: ``state`` (the pure ``SandboxState``), ``clock``, ``tokens``, ``engine`` (the
+    ``PaperEngine``; ``market`` is its ``Market``), ``faults``, ``extras`` (the token minter),
+    ``timeline_signal`` (new timeline events), ``tick_signal`` (fired on each market step that
+    moved prices), ``quotes`` (the step's quote documents), ``on_change`` (persistence hook),
+    ``on_publish`` (live timeline fan-out).
     """
 
-    state: Any
+    state: SandboxState
     clock: SandboxClock
     tokens: TokenStore
-    market: Any = None
-    engine: Any = None
+    engine: PaperEngine
     faults: Any = None
     extras: dict[str, Any] = field(default_factory=dict)
     timeline_signal: ChangeSignal = field(default_factory=ChangeSignal)
+    tick_signal: ChangeSignal = field(default_factory=ChangeSignal)
+    quotes: QuoteCache = field(default_factory=QuoteCache)
     on_change: Callable[[], None] = _noop
     on_publish: Callable[[list[dict[str, Any]]], None] = _noop
+
+    @property
+    def market(self) -> Market:
+        return self.engine.market
 
     def now(self) -> dt.datetime:
         """The sandbox's current aware UTC time."""

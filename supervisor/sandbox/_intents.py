@@ -1,6 +1,6 @@
 """Intents with per-run idempotency, by run mode (contract §4.5).
 
-Pure: the paper engine (SANDBOX-MARKET's ``PaperEngine``) is passed in, time too.
+Pure: the paper engine (``_paper.PaperEngine``) is passed in, time too.
 
 Idempotency is safe against concurrency by construction: ``submit_intent`` runs the replay
 lookup, the execution and the store without yielding to the event loop (it is synchronous), so
@@ -26,12 +26,12 @@ import msgspec
 
 from ._auth import TokenRecord
 from ._errors import ApiError, body_error
+from ._paper import PaperEngine
 from ._runs import Run, check_mode, session_guard
 from ._safety import verify_token
 from ._state import SandboxState
 
 NO_LIVE = "No live Kite broker session is available for this worker account_scope"
-NO_PAPER = "Paper runtime is not available"
 
 
 class IntentBody(msgspec.Struct, kw_only=True):
@@ -109,7 +109,7 @@ def _clean_order(order: dict[str, Any]) -> dict[str, Any]:
 
 
 def execute_paper(
-    engine: Any,
+    engine: PaperEngine,
     run: Run,
     intent_type: str,
     payload: dict[str, Any],
@@ -118,8 +118,6 @@ def execute_paper(
     now: dt.datetime,
 ) -> dict[str, Any]:
     """Run a paper intent on the engine; ``ValueError`` from the engine becomes 400."""
-    if engine is None:
-        raise ApiError(503, NO_PAPER)
     try:
         if intent_type == "place_order":
             order = _clean_order(_order_of(payload))
@@ -146,7 +144,7 @@ def execute_paper(
 
 def submit_intent(
     state: SandboxState,
-    engine: Any,
+    engine: PaperEngine,
     *,
     token: TokenRecord,
     run_id: str,

@@ -1,8 +1,8 @@
-"""Run exits and the server's background rules: stale-run recovery and backend protection.
+"""Run exits and the server's background rules: the market step, stale-run recovery, protection.
 
 Pure: ``perform_exit`` and the ``*_tick(state, engine, now)`` functions mutate the state and
-return what they did; the server's trio tasks call them every 30 s (stale recovery, contract
-§7.3), 10 s (exiting runs) and 5 s (protection, §7.4).
+return what they did; the server's trio tasks call them every ``--tick-interval`` (the market),
+30 s (stale recovery, contract §7.3), 10 s (exiting runs) and 5 s (protection, §7.4).
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ._errors import ApiError
+from ._gtt import evaluate as evaluate_gtts
 from ._intents import record_execution_events
-from ._portfolio import NO_LIVE, NO_PAPER, run_pnl
+from ._paper import PaperEngine
+from ._portfolio import NO_LIVE, run_pnl
 from ._runs import CLAIM_WITHOUT_HEARTBEAT_S, Run, iso, run_doc
 from ._state import SandboxState
 
@@ -34,8 +36,35 @@ SQUAREOFF = {
 CLOSING = ("success", "closed", "noop")
 
 
+def market_tick(state: SandboxState, engine: PaperEngine, now: dt.datetime) -> bool:
+    """One market step; returns whether prices moved (tick and candle streams then wake).
+
+    In session: prices move, resting orders match, GTTs fire. On the first step after a session
+    ends (or the first step at all, when closed): resting DAY orders are cancelled. Order
+    changes go on their runs' timelines.
+    """
+    market = engine.market
+    was_open = market.in_session
+    moved = market.step(now)
+    if moved:
+        events = engine.on_prices(now)
+        if evaluate_gtts(engine, now):
+            state.engine_changed()
+    elif was_open is not False:
+        events = engine.on_close(now)
+    else:
+        return False
+    for event in events:
+        run = state.runs.get(str(event["strategy_run_id"]))
+        if run is not None:
+            record_execution_events(state, run, {"order": event["order"]}, now)
+    if events:
+        state.engine_changed()
+    return moved
+
+
 def perform_exit(
-    state: SandboxState, engine: Any, run: Run, reason: str | None, now: dt.datetime
+    state: SandboxState, engine: PaperEngine, run: Run, reason: str | None, now: dt.datetime
 ) -> dict[str, Any]:
     """Exit ``run`` by its mode (contract §4.9); returns the route's response body."""
     if run.execution_mode == "dry_run":
@@ -44,8 +73,6 @@ def perform_exit(
         return {"mode": "dry_run", "status": "closed", "run": run_doc(run)}
     if run.execution_mode != "paper":
         raise ApiError(503, NO_LIVE)
-    if engine is None:
-        raise ApiError(503, NO_PAPER)
     result = dict(engine.flatten_run(run.account_scope, run.strategy_run_id, now))
     state.engine_changed()
     result["strategy_id"] = run.strategy_run_id
@@ -94,7 +121,7 @@ def _recovery(status: str, reason: str, now: dt.datetime, action_required: bool 
     }
 
 
-def recovery_tick(state: SandboxState, engine: Any, now: dt.datetime) -> list[str]:
+def recovery_tick(state: SandboxState, engine: PaperEngine, now: dt.datetime) -> list[str]:
     """One pass of the stale-run recovery loop; returns the ids of the runs it acted on."""
     acted: list[str] = []
     for run in list(state.runs.values()):
@@ -105,6 +132,15 @@ def recovery_tick(state: SandboxState, engine: Any, now: dt.datetime) -> list[st
             if run.execution_mode == "dry_run":
                 run.close(now, "dry_run_stale_auto_closed")
                 record = _recovery("closed", "dry_run_stale_auto_closed", now)
+            elif run.execution_mode == "paper" and not engine.market.is_open(now):
+                # nse hours: a flatten cannot trade now; wait for the open instead of retrying
+                # (and logging a rejected exit) every pass all night
+                previous = run.runtime_state.get("runtime_recovery") or {}
+                if previous.get("reason") == "paper_stale_exit_market_closed":
+                    acted.pop()
+                    continue
+                record = _recovery("stalled", "paper_stale_exit_market_closed", now, True)
+                record["details"] = {"retry_at": iso(engine.market.hours.next_open(now).astimezone(dt.UTC))}
             elif run.execution_mode == "paper":
                 response = perform_exit(state, engine, run, "paper_stale_auto_exit", now)
                 if response["status"] == "closed":
@@ -234,12 +270,12 @@ def _basket_rule(
 
 
 def evaluate_protection(
-    state: SandboxState, engine: Any, run: Run, now: dt.datetime
+    state: SandboxState, engine: PaperEngine, run: Run, now: dt.datetime
 ) -> tuple[str, dict[str, Any]] | None:
     """The first matching rule (position → worker_stale → MIS square-off → basket), or None."""
     config = run.runtime_state.get("backend_protection") or {}
     pstate = run.runtime_state.setdefault("backend_protection_state", {})
-    legs = run_pnl(engine, run, now)["legs"] if run.execution_mode == "paper" and engine is not None else []
+    legs = run_pnl(engine, run, now)["legs"] if run.execution_mode == "paper" else []
     hit = _position_rule(config, pstate, legs)
     if hit:
         return hit
@@ -254,7 +290,7 @@ def evaluate_protection(
     return _basket_rule(config, pstate, legs)
 
 
-def protection_tick(state: SandboxState, engine: Any, now: dt.datetime) -> list[str]:
+def protection_tick(state: SandboxState, engine: PaperEngine, now: dt.datetime) -> list[str]:
     """One pass of the protection runtime; returns the ids of runs whose protection triggered."""
     triggered: list[str] = []
     for run in list(state.runs.values()):

@@ -20,6 +20,7 @@ import datetime as dt
 from typing import Any
 
 from ._errors import ApiError
+from ._paper import PaperEngine
 from ._runs import Run, iso
 
 EPOCH = "1970-01-01T00:00:00+00:00"
@@ -43,7 +44,6 @@ LEG_KEYS = (
     "last_reconciled_at",
 )
 NO_LIVE = "No live Kite broker session is available for this worker account_scope"
-NO_PAPER = "Paper runtime is not available"
 
 
 def _num(value: Any) -> float:
@@ -51,12 +51,6 @@ def _num(value: Any) -> float:
         return float(value)
     except (TypeError, ValueError):
         return 0.0
-
-
-def _engine(engine: Any) -> Any:
-    if engine is None:
-        raise ApiError(503, NO_PAPER)
-    return engine
 
 
 def empty_pnl(run: Run, *, realtime: bool, updated_at: str | None) -> dict[str, Any]:
@@ -74,13 +68,13 @@ def empty_pnl(run: Run, *, realtime: bool, updated_at: str | None) -> dict[str, 
     }
 
 
-def run_pnl(engine: Any, run: Run, now: dt.datetime) -> dict[str, Any]:
+def run_pnl(engine: PaperEngine, run: Run, now: dt.datetime) -> dict[str, Any]:
     """The grouped run P&L snapshot (every key always present, exactly the model's keys)."""
     if run.execution_mode == "dry_run":
         return empty_pnl(run, realtime=False, updated_at=iso(run.updated_at or run.created_at))
     if run.execution_mode != "paper":
         raise ApiError(503, NO_LIVE)
-    raw = _engine(engine).run_pnl(run.strategy_run_id, now)
+    raw = engine.run_pnl(run.strategy_run_id, now)
     snapshot = empty_pnl(run, realtime=True, updated_at=iso(now))
     if not raw:
         return snapshot
@@ -105,9 +99,9 @@ def run_pnl(engine: Any, run: Run, now: dt.datetime) -> dict[str, Any]:
     return snapshot
 
 
-def account_funds(engine: Any, scope: str, mode: str, now: dt.datetime) -> dict[str, Any]:
+def account_funds(engine: PaperEngine, scope: str, mode: str, now: dt.datetime) -> dict[str, Any]:
     """``GET /worker/funds`` for a paper scope: the reference snapshot plus the seed's keys."""
-    raw = dict(_engine(engine).funds(scope, now))
+    raw = dict(engine.funds(scope, now))
     segments = raw.get("segments") or {}
     equity = segments.get("equity") or {}
     snapshot: dict[str, Any] = {
@@ -158,7 +152,7 @@ def allocation_cap(run: Run) -> float | None:
     return None
 
 
-def run_funds(engine: Any, run: Run, now: dt.datetime) -> dict[str, Any]:
+def run_funds(engine: PaperEngine, run: Run, now: dt.datetime) -> dict[str, Any]:
     """``GET /worker/runs/{id}/funds``: account funds + the run's exposure and allocation."""
     funds = account_funds(engine, run.account_scope, run.execution_mode, now)
     pnl = run_pnl(engine, run, now)
@@ -189,7 +183,9 @@ def run_funds(engine: Any, run: Run, now: dt.datetime) -> dict[str, Any]:
     return funds
 
 
-def exit_plan(engine: Any, run: Run, reason: str | None, key: str | None, now: dt.datetime) -> dict[str, Any]:
+def exit_plan(
+    engine: PaperEngine, run: Run, reason: str | None, key: str | None, now: dt.datetime
+) -> dict[str, Any]:
     """A flatten plan without placing anything (the seed's ``exit_run(dry_run=True)``)."""
     pnl = (
         run_pnl(engine, run, now)

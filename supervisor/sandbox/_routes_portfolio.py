@@ -10,7 +10,7 @@ from ._context import AppContext
 from ._errors import ApiError, body_error
 from ._loops import perform_exit
 from ._orders_view import kite_order, kite_trade
-from ._portfolio import NO_LIVE, NO_PAPER, account_funds, exit_plan, run_funds, run_pnl
+from ._portfolio import NO_LIVE, account_funds, exit_plan, run_funds, run_pnl
 from ._routes_runs import _nonce, _state
 from ._runs import Run, check_mode, run_doc, session_guard
 
@@ -71,12 +71,6 @@ async def get_run_funds(request: Request, ctx: AppContext) -> Response:
     return json_response(run_funds(ctx.engine, run, ctx.now()))
 
 
-def _engine(ctx: AppContext) -> Any:
-    if ctx.engine is None:
-        raise ApiError(503, NO_PAPER)
-    return ctx.engine
-
-
 def _paper_only(run: Run) -> None:
     if run.execution_mode == "live":
         raise ApiError(503, NO_LIVE)
@@ -91,7 +85,7 @@ async def preview_order(request: Request, ctx: AppContext) -> Response:
     run = _state(ctx).run_for(token, request.path_params["run_id"])
     _paper_only(run)
     try:
-        preview = _engine(ctx).preview_order(run.account_scope, order, ctx.now())
+        preview = ctx.engine.preview_order(run.account_scope, order, ctx.now())
     except ValueError as exc:
         raise ApiError(400, str(exc)) from None
     return json_response(
@@ -108,7 +102,7 @@ async def preview_basket(request: Request, ctx: AppContext) -> Response:
     run = _state(ctx).run_for(token, request.path_params["run_id"])
     _paper_only(run)
     try:
-        preview = _engine(ctx).preview_basket(
+        preview = ctx.engine.preview_basket(
             run.account_scope, run.strategy_run_id, orders, bool(body.get("all_or_none", False)), ctx.now()
         )
     except ValueError as exc:
@@ -139,7 +133,7 @@ def _run_from_query(request: Request, ctx: AppContext) -> Run:
 
 
 def _orders_of(ctx: AppContext, run: Run) -> list[dict[str, Any]]:
-    return [kite_order(o) for o in _engine(ctx).orders(run.strategy_run_id)]
+    return [kite_order(o) for o in ctx.engine.orders(run.strategy_run_id)]
 
 
 async def list_orders(request: Request, ctx: AppContext) -> Response:
@@ -149,7 +143,7 @@ async def list_orders(request: Request, ctx: AppContext) -> Response:
 
 async def list_trades(request: Request, ctx: AppContext) -> Response:
     run = _run_from_query(request, ctx)
-    trades = [kite_trade(t) for t in _engine(ctx).trades(run.strategy_run_id)]
+    trades = [kite_trade(t) for t in ctx.engine.trades(run.strategy_run_id)]
     return json_response({"strategy_run_id": run.strategy_run_id, "trades": trades})
 
 
@@ -169,11 +163,7 @@ async def get_order(request: Request, ctx: AppContext) -> Response:
 async def order_history(request: Request, ctx: AppContext) -> Response:
     run = _run_from_query(request, ctx)
     order_id = request.path_params["order_id"]
-    _find_order(ctx, run, order_id)
-    history_of = getattr(_engine(ctx), "order_history", None)
-    history = (
-        [kite_order(o) for o in history_of(order_id)] if history_of else [_find_order(ctx, run, order_id)]
-    )
+    history = [_find_order(ctx, run, order_id)]  # the paper book keeps only the current state
     return json_response({"strategy_run_id": run.strategy_run_id, "order_id": order_id, "history": history})
 
 
@@ -200,7 +190,7 @@ async def _mutate_order(request: Request, ctx: AppContext, action: str) -> Respo
     # wrong nonce, when one is sent, is still refused.
     if _nonce(request):
         session_guard(run, _nonce(request))
-    engine = _engine(ctx)
+    engine = ctx.engine
     now = ctx.now()
     try:
         if action == "cancel":

@@ -49,16 +49,6 @@ def _nonce(request: Request) -> str | None:
     return request.headers.get(NONCE_HEADER)
 
 
-def options_run_status(ctx: AppContext, run_id: str) -> str | None:
-    """Status of an options run with this id: SANDBOX-MARKET's options routes may register a
-    ``ctx.extras["options_run_status"]`` callable; without one there are no options runs."""
-    lookup = ctx.extras.get("options_run_status")
-    if lookup is None:
-        return None
-    status = lookup(run_id)
-    return None if status is None else str(status)
-
-
 async def health(request: Request, ctx: AppContext) -> Response:
     # The seed documents {"status": "healthy"}; the reference server says "ok" and echoes the
     # token's grants. We serve the seed's status with the reference server's grant fields.
@@ -186,7 +176,7 @@ async def get_safety_check(request: Request, ctx: AppContext) -> Response:
     token = ctx.authenticate(request, "runs:read")
     state = _state(ctx)
     run = state.run_for(token, request.path_params["run_id"])
-    status = options_run_status(ctx, run.strategy_run_id)
+    status = ctx.engine.option_run_status(run.strategy_run_id)
     return json_response(safety_check(run, ctx.now(), state.secret, status))
 
 
@@ -203,7 +193,7 @@ async def post_intent(request: Request, ctx: AppContext) -> Response:
         body=body,
         nonce=_nonce(request),
         now=ctx.now(),
-        options_run_status=options_run_status(ctx, request.path_params["run_id"]),
+        options_run_status=ctx.engine.option_run_status(request.path_params["run_id"]),
     )
     if result["status"] == "accepted":
         ctx.changed()

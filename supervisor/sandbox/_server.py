@@ -27,17 +27,20 @@ from hypercorn.trio import serve
 from ._app import build_app
 from ._auth import ALL_ACTIONS, DEFAULT_MODES, new_token
 from ._clock import SandboxClock
-from ._context import AppContext, ChangeSignal
+from ._context import AppContext
 from ._faults import Faults
 from ._loops import (
     EXITING_INTERVAL_S,
     PROTECTION_INTERVAL_S,
     RECOVERY_INTERVAL_S,
     exiting_tick,
+    market_tick,
     protection_tick,
     recovery_tick,
 )
-from ._market_link import build_market, market_step, restore_engine
+from ._market import Market
+from ._market_hours import MarketHours
+from ._paper import PaperEngine
 from ._state import SandboxState
 from ._store import SandboxStore
 
@@ -64,11 +67,13 @@ class SandboxHandle:
         return state
 
     @property
-    def engine(self) -> Any:
+    def engine(self) -> PaperEngine:
+        """The paper engine (orders, positions, GTTs, options runs)."""
         return self.ctx.engine
 
     @property
-    def market(self) -> Any:
+    def market(self) -> Market:
+        """The synthetic market (prices, instruments, market hours)."""
         return self.ctx.market
 
     def mint_token(
@@ -120,10 +125,10 @@ def _make_context(
     token: str,
     db_path: str | None,
     seed: int,
-    tick_interval: float,
     market_hours: str,
     epoch: dt.datetime | None,
 ) -> tuple[AppContext, SandboxStore | None]:
+    hours = MarketHours.parse(market_hours)  # ValueError before anything is opened
     clock = SandboxClock(epoch)
     store = SandboxStore(db_path) if db_path else None
     engine_blob = None
@@ -131,18 +136,11 @@ def _make_context(
         state, engine_blob = store.load()
     else:
         state = SandboxState()
-    market, engine = build_market(seed=seed, tick_interval=tick_interval, market_hours=market_hours)
+    engine = PaperEngine(Market(seed, clock.now(), hours))
     if engine_blob is not None:
-        restore_engine(engine, engine_blob)
+        engine.restore(engine_blob)
     faults = Faults()
-    ctx = AppContext(
-        state=state, clock=clock, tokens=state.tokens, market=market, engine=engine, faults=faults
-    )
-    ctx.extras["tick_signal"] = ChangeSignal()  # fired on every market step (tick/candle streams)
-    if hasattr(getattr(engine, "engine", None), "book"):  # the built-in fallback: its options runs
-        from ._fallback_options_routes import options_run_status
-
-        ctx.extras["options_run_status"] = lambda run_id: options_run_status(ctx.engine, run_id)
+    ctx = AppContext(state=state, clock=clock, tokens=state.tokens, engine=engine, faults=faults)
 
     def commit() -> None:
         current: SandboxState = ctx.state
@@ -184,7 +182,7 @@ def _make_context(
         ctx.state = fresh
         ctx.tokens = fresh.tokens
         if blob is not None:
-            restore_engine(ctx.engine, blob)
+            ctx.engine.restore(blob)
         ctx.timeline_signal.fire()
 
     ctx.on_change = commit
@@ -214,7 +212,14 @@ async def _every(interval: float, step: Callable[[], None]) -> None:
             log.exception("sandbox background loop failed")
 
 
-def _loop_steps(ctx: AppContext) -> list[tuple[float, Callable[[], None]]]:
+def market_step(ctx: AppContext) -> None:
+    """One market step; wakes tick and candle streams when prices moved."""
+    if market_tick(ctx.state, ctx.engine, ctx.now()):
+        ctx.tick_signal.fire()
+    ctx.changed()
+
+
+def _loop_steps(ctx: AppContext, tick_interval: float) -> list[tuple[float, Callable[[], None]]]:
     def recovery() -> None:
         recovery_tick(ctx.state, ctx.engine, ctx.now())
         ctx.changed()
@@ -228,6 +233,7 @@ def _loop_steps(ctx: AppContext) -> list[tuple[float, Callable[[], None]]]:
         ctx.changed()
 
     return [
+        (tick_interval, partial(market_step, ctx)),
         (RECOVERY_INTERVAL_S, recovery),
         (EXITING_INTERVAL_S, exiting),
         (PROTECTION_INTERVAL_S, protection),
@@ -249,15 +255,16 @@ async def serve_sandbox(
     """Serve the sandbox until cancelled; ``task_status.started(SandboxHandle)`` once bound.
 
     ``token`` is the worker token to accept (default: ``$KITE_ALGO_WORKER_TOKEN`` or a fresh
-    ``kwa_`` token). ``port=0`` binds a free port (see ``handle.base_url``). Raises ``OSError``
-    when the address cannot be bound.
+    ``kwa_`` token). ``port=0`` binds a free port (see ``handle.base_url``). ``seed`` fixes the
+    random walk, one market step every ``tick_interval`` seconds; ``market_hours`` is
+    ``"always"`` or ``"nse"`` (09:15-15:30 IST, Monday to Friday). Raises ``OSError`` when the
+    address cannot be bound, ``ValueError`` for unknown ``market_hours``.
     """
     token = token or os.environ.get("KITE_ALGO_WORKER_TOKEN") or new_token()
     ctx, store = _make_context(
         token=token,
         db_path=db_path,
         seed=seed,
-        tick_interval=tick_interval,
         market_hours=market_hours,
         epoch=epoch,
     )
@@ -273,10 +280,8 @@ async def serve_sandbox(
             app: Any = build_app(ctx)
             binds = await nursery.start(partial(serve, app, config, mode="asgi"))
             base_url = str(binds[0]).rstrip("/")
-            for interval, step in _loop_steps(ctx):
+            for interval, step in _loop_steps(ctx, tick_interval):
                 nursery.start_soon(_every, interval, step)
-            if ctx.market is not None:
-                nursery.start_soon(_every, tick_interval, partial(market_step, ctx))
             task_status.started(SandboxHandle(base_url, token, ctx, ctx.faults, store))
     finally:
         if store is not None:

@@ -73,14 +73,12 @@ async def _serve_asyncio(args: argparse.Namespace, token: str, generated: bool) 
     from hypercorn.config import Config
 
     from ._app import build_app
-    from ._market_link import market_step
     from ._server import _loop_steps, _make_context
 
     ctx, store = _make_context(
         token=token,
         db_path=args.db,
         seed=args.seed,
-        tick_interval=args.tick_interval,
         market_hours=args.market_hours,
         epoch=None,
     )
@@ -111,9 +109,7 @@ async def _serve_asyncio(args: argparse.Namespace, token: str, generated: bool) 
             except Exception:
                 log.exception("sandbox background loop failed")
 
-    steps = list(_loop_steps(ctx))
-    if ctx.market is not None:
-        steps.append((args.tick_interval, partial(market_step, ctx)))
+    steps = _loop_steps(ctx, args.tick_interval)
     # Plain asyncio tasks: hypercorn's asyncio worker does its own task juggling on shutdown.
     tasks = [asyncio.create_task(every(interval, step)) for interval, step in steps]
     try:

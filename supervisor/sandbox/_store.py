@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from typing import Any
 
 import msgspec
 
 from ._auth import TokenRecord
+from ._paper import PaperEngine
 from ._runs import Run
 from ._state import Changes, SandboxState
 
@@ -73,8 +73,8 @@ class SandboxStore:
         engine_row = db.execute("SELECT value FROM kv WHERE name = 'engine'").fetchone()
         return state, (bytes(engine_row[0]) if engine_row else None)
 
-    def write(self, changes: Changes, state: SandboxState, engine: Any = None) -> None:
-        """Write ``changes`` through in one transaction."""
+    def write(self, changes: Changes, state: SandboxState, engine: PaperEngine) -> None:
+        """Write ``changes`` through in one transaction (the engine's snapshot when it changed)."""
         if changes.empty():
             return
         db = self._db
@@ -100,7 +100,7 @@ class SandboxStore:
                 "INSERT OR REPLACE INTO events (cursor, run_id, doc) VALUES (?, ?, ?)",
                 [(e["cursor"], e["strategy_run_id"], _enc.encode(e)) for e in changes.events],
             )
-            if changes.engine and engine is not None and hasattr(engine, "snapshot"):
+            if changes.engine:
                 db.execute(
                     "INSERT OR REPLACE INTO kv (name, value) VALUES ('engine', ?)", (engine.snapshot(),)
                 )

@@ -1,7 +1,7 @@
 """The official SDK (kite-algo-worker 0.7.4) runs the seed's documented flows unchanged.
 
 Each test is the seed's example with only the base URL and token swapped for the sandbox's.
-Market data, streams and GTT are served by SANDBOX-MARKET's routes or the built-in fallback.
+Market data, streams and GTT are served by the sandbox's synthetic market.
 """
 
 from __future__ import annotations

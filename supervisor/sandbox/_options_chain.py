@@ -1,9 +1,10 @@
-"""A small options universe for the built-in fallback market: NIFTY and BANKNIFTY on NFO.
+"""NFO index options on NIFTY and BANKNIFTY: contracts, expiries, Black-Scholes prices.
 
-Pure. Weekly (Thursday) and monthly (last Thursday) expiries, real lot sizes and strike steps,
-Kite-style trading symbols (monthly ``NIFTY26MAY25000CE``, weekly ``NIFTY2651425000CE``), and
-prices/greeks from Black-Scholes with a seeded-constant volatility smile. Used only when
-SANDBOX-MARKET's options chain is absent.
+Pure. Four weekly (Thursday) and two monthly (last Thursday) expiries, real lot sizes and
+strike steps, Kite-style trading symbols (monthly ``NIFTY26MAY25000CE``, weekly
+``NIFTY2651425000CE``) with tokens derived from the symbol, and prices/greeks from
+Black-Scholes over a fixed volatility smile. ``OptionsUniverse`` creates contracts on demand
+around the spot (41 strikes per expiry) and indexes them by symbol and by token.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import hashlib
 import math
 from dataclasses import dataclass
 
-IST = dt.timezone(dt.timedelta(hours=5, minutes=30))
+from ._market_hours import IST
+from ._universe import Instrument
+
 RATE = 0.065
 # underlying -> (index symbol, reference spot, strike step, lot size)
 UNDERLYINGS: dict[str, tuple[str, float, int, int]] = {
@@ -35,6 +38,19 @@ class Contract:
     instrument_token: int
     lot_size: int
     monthly: bool
+
+    def instrument(self) -> Instrument:
+        return Instrument(
+            "NFO",
+            self.tradingsymbol,
+            self.instrument_token,
+            self.underlying,
+            self.option_type,
+            "NFO-OPT",
+            self.lot_size,
+            expiry=self.expiry.isoformat(),
+            strike=float(self.strike),
+        )
 
 
 def _last_thursday(year: int, month: int) -> dt.date:
@@ -126,10 +142,17 @@ def open_interest(c: Contract, spot: float) -> int:
 
 
 class OptionsUniverse:
-    """Contracts by trading symbol, created on demand around the spot."""
+    """Contracts by trading symbol and token, created on demand around the spot."""
 
     def __init__(self) -> None:
         self.by_symbol: dict[str, Contract] = {}
+        self.by_token: dict[int, Contract] = {}
+        self._listed: dict[str, tuple[dt.date, int]] = {}  # underlying -> (day, ATM) last listed
+
+    def add(self, c: Contract) -> Contract:
+        self.by_symbol[c.tradingsymbol] = c
+        self.by_token[c.instrument_token] = c
+        return c
 
     def chain(
         self, underlying: str, expiry: dt.date, monthly: bool, spot: float, width: int = 20
@@ -139,9 +162,25 @@ class OptionsUniverse:
         strikes = [atm + step * i for i in range(-width, width + 1)]
         for strike in strikes:
             for kind in ("CE", "PE"):
-                c = contract(underlying, expiry, monthly, strike, kind)
-                self.by_symbol[c.tradingsymbol] = c
+                self.add(contract(underlying, expiry, monthly, strike, kind))
         return strikes
+
+    def list_around(self, today: dt.date, spots: dict[str, float]) -> None:
+        """Make sure every expiry's chain around each current spot exists (cheap when it does)."""
+        for underlying, spot in spots.items():
+            step = UNDERLYINGS[underlying][2]
+            listed = (today, int(round(spot / step) * step))
+            if self._listed.get(underlying) != listed:
+                self._listed[underlying] = listed
+                for expiry, monthly in expiries(today):
+                    self.chain(underlying, expiry, monthly, spot)
+
+    def find_token(self, token: int, today: dt.date, spots: dict[str, float]) -> Contract | None:
+        found = self.by_token.get(token)
+        if found is None:
+            self.list_around(today, spots)
+            found = self.by_token.get(token)
+        return found
 
     def find(self, tradingsymbol: str, today: dt.date, spots: dict[str, float]) -> Contract | None:
         found = self.by_symbol.get(tradingsymbol)
@@ -151,7 +190,6 @@ class OptionsUniverse:
             (u for u in sorted(UNDERLYINGS, key=len, reverse=True) if tradingsymbol.startswith(u)), None
         )
         if underlying is not None:
-            for expiry, monthly in expiries(today):
-                self.chain(underlying, expiry, monthly, spots[underlying])
+            self.list_around(today, spots)
             return self.by_symbol.get(tradingsymbol)
         return None

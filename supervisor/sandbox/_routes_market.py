@@ -1,169 +1,51 @@
-"""Market-data and GTT routes over the built-in fallback market (contract §4.13, §4.14, §5.2).
+"""Market-data routes (contract §4.13, §5.2): resolve, search, quotes, candles, history, streams.
 
-Registered only when SANDBOX-MARKET's ``_routes_market`` is absent. Choices (README):
+Choices (README):
 
 * ``POST /worker/market/quotes`` returns ``quotes`` as an object keyed by the requested
   identifier (``"NSE:INFY"``, or the token as a string), as the seed documents
   (``quotes["quotes"]["NSE:INFY"]["last_price"]``); the reference server returns a list (§11 #6).
   Tick stream batches (``{"ticks": [...]}``) stay lists, as the seed's stream example reads them.
-* GTT is served for every token on the paper book (the reference server requires a live-scope
-  token and a broker session); a trigger that fires places its LIMIT order on the paper engine.
-* Candles are synthetic and deterministic: completed buckets come from a seeded generator, the
-  current bucket closes at the live price.
+* Every instrument of the universe can be quoted and streamed: NSE equities, the indices
+  (``NSE:NIFTY 50``) and NFO options (by symbol or token).
+* Candles are synthetic and deterministic (``_candles``); the current bucket closes at the live
+  price. Outside market hours (``--market-hours nse``) streams send only keep-alives.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import random
 from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
 
+from . import _candles
 from ._asgi import Request, Response, Router, json_response, sse_response
-from ._context import AppContext, ChangeSignal
+from ._context import AppContext
 from ._errors import ApiError, body_error
-from ._fallback_paper import EQUITIES
+from ._market_hours import IST
 from ._routes_streams import KEEPALIVE, sse_data
-
-IST = dt.timezone(dt.timedelta(hours=5, minutes=30))
-INTERVALS = {
-    "minute": 60,
-    "3minute": 180,
-    "5minute": 300,
-    "10minute": 600,
-    "15minute": 900,
-    "30minute": 1800,
-    "60minute": 3600,
-    "day": 86400,
-}
-ALIASES = {
-    "1m": "minute",
-    "min": "minute",
-    "3m": "3minute",
-    "5m": "5minute",
-    "10m": "10minute",
-    "15m": "15minute",
-    "30m": "30minute",
-    "60m": "60minute",
-    "1h": "60minute",
-    "1d": "day",
-}
-NAMES = {
-    "INFY": "INFOSYS",
-    "RELIANCE": "RELIANCE INDUSTRIES",
-    "TCS": "TATA CONSULTANCY SERV",
-    "HDFCBANK": "HDFC BANK",
-    "ICICIBANK": "ICICI BANK",
-    "SBIN": "STATE BANK OF INDIA",
-}
-BY_TOKEN = {token: symbol for symbol, (token, _) in EQUITIES.items()}
-
-
-def instrument(symbol: str) -> dict[str, Any]:
-    token = EQUITIES[symbol][0]
-    return {
-        "symbol": f"NSE:{symbol}",
-        "instrument_token": token,
-        "exchange": "NSE",
-        "tradingsymbol": symbol,
-        "name": NAMES[symbol],
-        "instrument_type": "EQ",
-        "segment": "NSE",
-        "tick_size": 0.05,
-        "lot_size": 1,
-        "expiry": None,
-        "strike": None,
-    }
-
-
-def lookup(raw: str | int) -> str | None:
-    """``NSE:INFY``, ``INFY`` or ``408065`` -> ``INFY``."""
-    text = str(raw).strip()
-    if text.isdigit():
-        return BY_TOKEN.get(int(text))
-    exchange, _, symbol = text.upper().rpartition(":")
-    if exchange not in ("", "NSE"):
-        return None
-    return symbol if symbol in EQUITIES else None
-
-
-def quote(ctx: AppContext, symbol: str, mode: str, now: dt.datetime) -> dict[str, Any]:
-    last = float(ctx.market.ltp(symbol))
-    ref = EQUITIES[symbol][1]
-    out = {**instrument(symbol), "mode": mode, "last_price": last}
-    if mode == "ltp":
-        return out
-    ohlc = {"open": ref, "high": max(ref, last), "low": min(ref, last), "close": ref}
-    out.update(
-        change=round((last - ref) / ref * 100, 4),
-        ohlc=ohlc,
-        volume=100_000,
-        last_quantity=1,
-        average_price=round((ref + last) / 2, 2),
-        buy_quantity=5_000,
-        sell_quantity=5_000,
-        last_trade_time=now.isoformat(),
-        exchange_timestamp=now.isoformat(),
-        received_at=now.isoformat(),
-        age_ms=0,
-        is_stale=False,
-    )
-    if mode == "full":
-        levels = [
-            {"price": round(last - 0.05 * (i + 1), 2), "quantity": 100 * (i + 1), "orders": i + 1}
-            for i in range(5)
-        ]
-        asks = [
-            {"price": round(last + 0.05 * (i + 1), 2), "quantity": 100 * (i + 1), "orders": i + 1}
-            for i in range(5)
-        ]
-        out["depth"] = {"buy": levels, "sell": asks}
-    return out
-
-
-def _candle(symbol: str, start: dt.datetime, seconds: int, close: float | None = None) -> dict[str, Any]:
-    seed = hashlib.sha256(f"{symbol}|{start.isoformat()}|{seconds}".encode()).digest()
-    rng = random.Random(seed)
-    ref = EQUITIES[symbol][1]
-    open_ = ref * (1 + rng.uniform(-0.03, 0.03))
-    close_ = close if close is not None else open_ * (1 + rng.gauss(0, 0.004))
-    high, low = (
-        max(open_, close_) * (1 + abs(rng.gauss(0, 0.002))),
-        min(open_, close_) * (1 - abs(rng.gauss(0, 0.002))),
-    )
-    return {
-        "ts": start.astimezone(IST).isoformat(),
-        "open": round(open_, 2),
-        "high": round(high, 2),
-        "low": round(low, 2),
-        "close": round(close_, 2),
-        "volume": rng.randint(1_000, 200_000),
-        "oi": None,
-        "is_complete": close is None,
-    }
-
-
-def _bucket(now: dt.datetime, seconds: int) -> dt.datetime:
-    epoch = int(now.timestamp())
-    return dt.datetime.fromtimestamp(epoch - epoch % seconds, dt.UTC)
+from ._universe import Instrument
 
 
 def candles_object(
-    ctx: AppContext, symbol: str, interval: str, lookback: int, now: dt.datetime
+    ctx: AppContext, instrument: Instrument, interval: str, lookback: int, now: dt.datetime
 ) -> dict[str, Any]:
-    seconds = INTERVALS[interval]
-    current_start = _bucket(now, seconds)
-    done = [
-        _candle(symbol, current_start - dt.timedelta(seconds=seconds * i), seconds)
-        for i in range(lookback, 0, -1)
-    ]
-    current = _candle(symbol, current_start, seconds, close=float(ctx.market.ltp(symbol)))
+    last = float(ctx.market.ltp(instrument.tradingsymbol) or 0.0)
+    ref = ctx.market.reference(instrument) or last
+    done, current = _candles.recent(
+        instrument.tradingsymbol,
+        ref,
+        last,
+        interval=interval,
+        lookback=lookback,
+        now=now,
+        hours=ctx.market.hours,
+    )
     return {
-        "symbol": f"NSE:{symbol}",
-        "instrument_token": EQUITIES[symbol][0],
+        "symbol": instrument.key,
+        "instrument_token": instrument.instrument_token,
         "interval": interval,
         "candles": done,
         "current": current,
@@ -171,22 +53,17 @@ def candles_object(
     }
 
 
-def _symbol_param(request: Request) -> str:
+def _instrument_param(request: Request, ctx: AppContext) -> Instrument:
     raw = request.q("symbol") or request.q("instrument_token")
     if not raw:
         raise body_error(["query", "symbol"], "symbol or instrument_token is required", "missing")
-    symbol = lookup(raw)
-    if symbol is None:
+    found = ctx.market.resolve(raw)
+    if found is None:
         raise ApiError(404, f"Instrument not found for symbol {raw}")
-    return symbol
+    return found
 
 
-def _interval(raw: str | None, default: str) -> str:
-    value = (raw or default).strip().lower()
-    value = ALIASES.get(value, value)
-    if value not in INTERVALS:
-        raise ApiError(400, f"Unsupported timeframe '{raw}'")
-    return value
+_interval = _candles.parse_interval
 
 
 # -- handlers ---------------------------------------------------------------------------------------
@@ -197,10 +74,10 @@ async def resolve_get(request: Request, ctx: AppContext) -> Response:
     if not raw:
         raise body_error(["query", "symbol"], "Field required", "missing")
     ctx.authenticate(request, "market:read")
-    symbol = lookup(raw)
-    if symbol is None:
+    found = ctx.market.resolve(raw)
+    if found is None:
         raise ApiError(404, f"Instrument not found for symbol {raw}")
-    return json_response(instrument(symbol))
+    return json_response(found.view())
 
 
 def _requested(body: dict[str, Any]) -> list[str | int]:
@@ -221,11 +98,11 @@ async def resolve_post(request: Request, ctx: AppContext) -> Response:
     found: dict[int, dict[str, Any]] = {}
     missing: list[str | int] = []
     for item in items:
-        symbol = lookup(item)
-        if symbol is None:
+        instrument = ctx.market.resolve(item)
+        if instrument is None:
             missing.append(item)
         else:
-            found[EQUITIES[symbol][0]] = instrument(symbol)
+            found[instrument.instrument_token] = instrument.view()
     return json_response({"instruments": list(found.values()), "missing": missing})
 
 
@@ -236,20 +113,19 @@ async def search(request: Request, ctx: AppContext) -> Response:
     limit = request.q_int("limit", 20, ge=1, le=50) or 20
     exchange = (request.q("exchange") or "").upper()
     ctx.authenticate(request, "market:read")
-    q = query.upper()
-    hits = [instrument(s) for s in EQUITIES if (q in s or q in NAMES[s]) and exchange in ("", "NSE")]
-    return json_response({"results": hits[:limit]})
+    hits = ctx.market.search(query, exchange, limit)
+    return json_response({"results": [i.view() for i in hits]})
 
 
 def _quotes(ctx: AppContext, items: list[str | int], mode: str, now: dt.datetime) -> dict[str, Any]:
     quotes: dict[str, Any] = {}
     missing: list[str] = []
     for item in items:
-        symbol = lookup(item)
-        if symbol is None:
+        instrument = ctx.market.resolve(item)
+        if instrument is None:
             missing.append(str(item))
         else:
-            quotes[str(item)] = quote(ctx, symbol, mode, now)
+            quotes[str(item)] = ctx.quotes.get(ctx.market, instrument, mode, now)
     return {"quotes": quotes, "missing": missing}
 
 
@@ -267,14 +143,14 @@ async def candles_get(request: Request, ctx: AppContext) -> Response:
     lookback = request.q_int("lookback", 50, ge=1, le=500) or 50
     interval = _interval(request.q("interval"), "5minute")
     ctx.authenticate(request, "market:read")
-    symbol = _symbol_param(request)
-    return json_response(candles_object(ctx, symbol, interval, lookback, ctx.now()))
+    instrument = _instrument_param(request, ctx)
+    return json_response(candles_object(ctx, instrument, interval, lookback, ctx.now()))
 
 
 async def history_get(request: Request, ctx: AppContext) -> Response:
     timeframe = _interval(request.q("timeframe"), "day")
     ctx.authenticate(request, "market:read")
-    symbol = _symbol_param(request)
+    instrument = _instrument_param(request, ctx)
     now = ctx.now()
     raw_to, raw_from = request.q("to"), request.q("from")
     try:
@@ -284,28 +160,19 @@ async def history_get(request: Request, ctx: AppContext) -> Response:
         raise body_error(["query", "from"], str(exc), "datetime_parsing") from None
     if to.tzinfo is None or (start is not None and start.tzinfo is None):
         raise body_error(["query", "to"], "Datetimes must be timezone-aware", "timezone_aware")
-    seconds = INTERVALS[timeframe]
-    default_days = {
-        "minute": 7,
-        "3minute": 14,
-        "5minute": 30,
-        "10minute": 45,
-        "15minute": 60,
-        "30minute": 90,
-        "60minute": 180,
-        "day": 365,
-    }[timeframe]
-    start = start or to - dt.timedelta(days=default_days)
+    start = start or to - dt.timedelta(days=_candles.DEFAULT_DAYS[timeframe])
     if start >= to:
         raise body_error(["query", "from"], "from must be before to", "value_error")
-    count = min(5000, int((to - start).total_seconds() // seconds))
-    first = _bucket(to, seconds) - dt.timedelta(seconds=seconds * count)
-    candles = [_candle(symbol, first + dt.timedelta(seconds=seconds * i), seconds) for i in range(count)]
+    last = float(ctx.market.ltp(instrument.tradingsymbol) or 0.0)
+    reference = ctx.market.reference(instrument) or last
+    candles = _candles.history(
+        instrument.tradingsymbol, reference, timeframe, start, to, hours=ctx.market.hours
+    )
     passthrough = bool(request.q_bool("passthrough", False))
     return json_response(
         {
-            "symbol": f"NSE:{symbol}",
-            "instrument_token": EQUITIES[symbol][0],
+            "symbol": instrument.key,
+            "instrument_token": instrument.instrument_token,
             "timeframe": timeframe,
             "interval": timeframe,
             "from": start.astimezone(IST).isoformat(),
@@ -327,14 +194,14 @@ async def ticks_stream(request: Request, ctx: AppContext) -> Response:
                 raise body_error(["query", "tokens"], "invalid instrument token", "value_error", raw)
             items.append(int(raw))
     ctx.authenticate(request, "market:stream")
-    signal: ChangeSignal = ctx.extras["tick_signal"]
+    signal = ctx.tick_signal
 
     async def events() -> AsyncIterator[bytes]:
         if mode not in ("ltp", "quote", "full"):
             yield sse_data({"detail": "mode must be one of ltp, quote, full"}, "error")
             return
-        symbols = [s for s in (lookup(i) for i in items) if s is not None]
-        if not symbols:
+        instruments = [i for i in (ctx.market.resolve(item) for item in items) if i is not None]
+        if not instruments:
             yield sse_data({"detail": "At least one valid symbol or instrument token is required"}, "error")
             return
         seen = signal.generation
@@ -347,7 +214,8 @@ async def ticks_stream(request: Request, ctx: AppContext) -> Response:
                 continue
             seen = signal.generation
             now = ctx.now()
-            yield sse_data({"ticks": [quote(ctx, s, mode, now) for s in symbols]}, "ticks")
+            quote = ctx.quotes.get
+            yield sse_data({"ticks": [quote(ctx.market, i, mode, now) for i in instruments]}, "ticks")
 
     return sse_response(events())
 
@@ -355,12 +223,12 @@ async def ticks_stream(request: Request, ctx: AppContext) -> Response:
 async def candles_stream(request: Request, ctx: AppContext) -> Response:
     interval = _interval(request.q("interval"), "5minute")
     ctx.authenticate(request, "market:stream")
-    symbol = _symbol_param(request)
-    signal: ChangeSignal = ctx.extras["tick_signal"]
+    instrument = _instrument_param(request, ctx)
+    signal = ctx.tick_signal
 
     async def events() -> AsyncIterator[bytes]:
         seen = signal.generation
-        yield sse_data(candles_object(ctx, symbol, interval, 1, ctx.now()), "snapshot")
+        yield sse_data(candles_object(ctx, instrument, interval, 1, ctx.now()), "snapshot")
         while True:
             with anyio.move_on_after(15) as scope:
                 await signal.wait_after(seen)
@@ -368,11 +236,11 @@ async def candles_stream(request: Request, ctx: AppContext) -> Response:
                 yield KEEPALIVE
                 continue
             seen = signal.generation
-            current = candles_object(ctx, symbol, interval, 0, ctx.now())["current"]
+            current = candles_object(ctx, instrument, interval, 0, ctx.now())["current"]
             yield sse_data(
                 {
-                    "symbol": f"NSE:{symbol}",
-                    "instrument_token": EQUITIES[symbol][0],
+                    "symbol": instrument.key,
+                    "instrument_token": instrument.instrument_token,
                     "interval": interval,
                     "candle": current,
                 },
@@ -383,7 +251,6 @@ async def candles_stream(request: Request, ctx: AppContext) -> Response:
 
 
 def register(router: Router) -> None:
-    from . import _fallback_gtt, _fallback_options_routes
 
     router.add("GET", "/worker/market/instruments/resolve", resolve_get)
     router.add("POST", "/worker/market/instruments/resolve", resolve_post)
@@ -393,5 +260,3 @@ def register(router: Router) -> None:
     router.add("GET", "/worker/market/history", history_get)
     router.add("GET", "/worker/market/ticks/stream", ticks_stream)
     router.add("GET", "/worker/market/candles/stream", candles_stream)
-    _fallback_gtt.register(router)
-    _fallback_options_routes.register(router)

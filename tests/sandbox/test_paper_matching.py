@@ -1,4 +1,4 @@
-"""Each order type's fill rule on the built-in paper engine (pure: prices are set, time passed in)."""
+"""Each order type's fill rule on the paper engine (pure: prices are set, time passed in)."""
 
 from __future__ import annotations
 
@@ -7,16 +7,17 @@ from typing import Any
 
 import pytest
 
-from supervisor.sandbox._fallback_paper import FallbackEngine, FallbackMarket
+from supervisor.sandbox._market import Market
+from supervisor.sandbox._paper import PaperEngine
 
 T0 = dt.datetime(2026, 5, 8, 4, 0, tzinfo=dt.UTC)
 SCOPE = "kite:paper-a"
 
 
-def _engine(price: float = 1000.0) -> FallbackEngine:
-    market = FallbackMarket(seed=7)
+def _engine(price: float = 1000.0) -> PaperEngine:
+    market = Market(seed=7, now=T0)
     market.prices["INFY"] = price
-    return FallbackEngine(market)
+    return PaperEngine(market)
 
 
 def _order(**extra: Any) -> dict[str, Any]:
@@ -25,9 +26,9 @@ def _order(**extra: Any) -> dict[str, Any]:
     return {**base, **extra}
 
 
-def _tick(engine: FallbackEngine, price: float, now: dt.datetime = T0) -> list[dict[str, Any]]:
+def _tick(engine: PaperEngine, price: float, now: dt.datetime = T0) -> list[dict[str, Any]]:
     engine.market.prices["INFY"] = price
-    return engine.on_ticks([], now)
+    return engine.on_prices(now)
 
 
 def test_market_fills_at_last_price() -> None:
@@ -134,7 +135,7 @@ def test_pnl_realised_and_unrealised_with_charges() -> None:
 def test_snapshot_round_trip_and_flatten() -> None:
     engine = _engine(1000.0)
     engine.place_order(SCOPE, "r", _order(), T0)
-    restored = FallbackEngine(FallbackMarket(seed=7))
+    restored = PaperEngine(Market(seed=7, now=T0))
     restored.restore(engine.snapshot())
     assert restored.run_pnl("r", T0) == engine.run_pnl("r", T0)
     result = restored.flatten_run(SCOPE, "r", T0)

@@ -1,113 +1,52 @@
-"""A small built-in market and paper engine, used only when SANDBOX-MARKET's modules are absent.
+"""The paper engine: matching, positions, P&L and funds against the synthetic ``Market``.
 
-It keeps the sandbox usable for paper runs on its own: a handful of NSE equities whose prices
-follow a seeded random walk, and a paper engine with the reference result shapes (contract
-§4.5.4): MARKET fills at the last price, LIMIT when marketable (else rests and fills on a later
-tick), SL/SL-M rest until triggered, lot-size and funds rejections, grouped per-run positions,
-realised/unrealised P&L, a simple charge schedule, all-or-none baskets and run flattening.
-AMO orders queue until the next tick (the "open" of an always-open market), cover orders add
-a protective SL-M child, iceberg orders fill in slices (one trade per slice), TTL orders expire.
-SANDBOX-MARKET's full market (options, depth, market hours) replaces it when installed.
-Pure: time is passed in; state round-trips through ``snapshot()``/``restore()``.
+Result shapes follow the reference paper engine (contract §4.5.4). MARKET fills at the last
+price, LIMIT when marketable (else rests and fills on a later step), SL/SL-M rest until
+triggered, IOC cancels what does not fill at once, TTL orders expire after ``validity_ttl``
+minutes, cover orders add a protective SL-M child, iceberg orders fill in slices (one trade
+each). Rejections carry the reference reasons (unknown instrument, lot size, funds). Each
+account scope starts with 1,000,000 INR; charges follow ``_paper_orders.charges_for``.
+
+Market hours (``_market_hours``), with ``nse`` hours: outside the session a regular order is
+rejected with ``Market is closed ...`` (so are the MARKET legs of a flatten: a paper exit
+outside hours fails and the run stays open, as with a broker); an AMO order (``variety:
+amo``) is accepted only outside the session and goes live on the first market step of the
+next one, where it fills like any order (a MARKET AMO at that step's price); in session an AMO
+is rejected (``Market is open ...``): an after-market order means nothing while the market is
+open, and quietly turning it into a regular order would hide a strategy bug. At the close,
+resting non-AMO orders are cancelled (DAY validity). With ``always`` hours nothing is refused
+and an AMO goes live on the next step (the "open" of an always-open market).
+
+Pure: time is passed in; state round-trips through ``snapshot()``/``restore()``. The server
+calls ``on_prices(now)`` after every market step that moved prices and ``on_close(now)`` when a
+session ends.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import random
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 import msgspec
 
-from ._fallback_options import IST, UNDERLYINGS, Contract, OptionsUniverse, greeks
+from ._market import Market
+from ._paper_orders import (
+    charges_for,
+    cover_leg,
+    exit_order,
+    marketable,
+    new_record,
+    normalise,
+    slices,
+)
+from ._universe import INDICES
 
-# symbol -> (instrument_token, reference price)
-EQUITIES: dict[str, tuple[int, float]] = {
-    "INFY": (408065, 1450.5),
-    "RELIANCE": (738561, 2905.0),
-    "TCS": (2953217, 3910.0),
-    "HDFCBANK": (341249, 1655.0),
-    "ICICIBANK": (1270529, 1102.0),
-    "SBIN": (779521, 821.5),
-}
 OPENING_BALANCE = Decimal("1000000")
-_CENT = Decimal("0.05")
 
 
-def _tick_round(value: float) -> Decimal:
-    return (Decimal(str(value)) / _CENT).quantize(Decimal(1), ROUND_HALF_UP) * _CENT
-
-
-def charges_for(value: Decimal, product: str, side: str) -> Decimal:
-    """A Zerodha-like schedule: brokerage 0.03 % capped at 20 (0 for CNC), STT, exchange, GST, stamp."""
-    brokerage = Decimal(0) if product == "CNC" else min(Decimal(20), value * Decimal("0.0003"))
-    stt = value * (Decimal("0.001") if product == "CNC" else (Decimal("0.00025") if side == "sell" else 0))
-    exchange = value * Decimal("0.0000297")
-    gst = (brokerage + exchange) * Decimal("0.18")
-    stamp = value * Decimal("0.00015") if side == "buy" else Decimal(0)
-    return (brokerage + stt + exchange + gst + stamp).quantize(Decimal("0.01"))
-
-
-class FallbackMarket:
-    """Seeded random-walk prices for a few NSE equities and two indices (always open); NFO
-    options on those indices are priced by Black-Scholes (``_fallback_options``)."""
-
-    def __init__(self, seed: int = 1) -> None:
-        self.rng = random.Random(seed)
-        self.prices: dict[str, float] = {s: p for s, (_, p) in EQUITIES.items()}
-        self.spots: dict[str, float] = {u: spec[1] for u, spec in UNDERLYINGS.items()}
-        self.options = OptionsUniverse()
-        self.now: dt.datetime | None = None  # the time of the last step (prices options)
-
-    def option(self, tradingsymbol: str) -> Contract | None:
-        today = (self.now or dt.datetime.now(dt.UTC)).astimezone(IST).date()
-        return self.options.find(tradingsymbol, today, self.spots)
-
-    def lot_size(self, exchange: str, tradingsymbol: str) -> int | None:
-        """Lot size of a known instrument, None when unknown."""
-        if exchange == "NSE" and tradingsymbol in EQUITIES:
-            return 1
-        if exchange == "NFO":
-            found = self.option(tradingsymbol)
-            return None if found is None else found.lot_size
-        return None
-
-    def token(self, tradingsymbol: str) -> int | None:
-        if tradingsymbol in EQUITIES:
-            return EQUITIES[tradingsymbol][0]
-        found = self.option(tradingsymbol)
-        return None if found is None else found.instrument_token
-
-    def step(self, now: dt.datetime) -> list[dict[str, Any]]:
-        self.now = now
-        for underlying, spot in self.spots.items():
-            self.spots[underlying] = float(_tick_round(spot * (1 + self.rng.gauss(0, 0.0003))))
-        ticks = []
-        for symbol, price in self.prices.items():
-            moved = max(1.0, price * (1 + self.rng.gauss(0, 0.0005)))
-            self.prices[symbol] = float(_tick_round(moved))
-            ticks.append(
-                {
-                    "instrument_token": EQUITIES[symbol][0],
-                    "tradingsymbol": symbol,
-                    "last_price": self.prices[symbol],
-                    "timestamp": now.isoformat(),
-                }
-            )
-        return ticks
-
-    def ltp(self, symbol: str) -> float | None:
-        if symbol in self.prices:
-            return self.prices[symbol]
-        found = self.option(symbol)
-        if found is None:
-            return None
-        return greeks(self.spots[found.underlying], found, self.now or dt.datetime.now(dt.UTC))["ltp"]
-
-
-class _Book(msgspec.Struct):
+class PaperBook(msgspec.Struct):
     orders: list[dict[str, Any]] = msgspec.field(default_factory=list)
     trades: list[dict[str, Any]] = msgspec.field(default_factory=list)
     positions: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)  # run|token|product
@@ -120,24 +59,25 @@ class _Book(msgspec.Struct):
     option_runs: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
 
 
-class FallbackEngine:
-    """Paper matching against ``FallbackMarket`` (see module docstring)."""
+class PaperEngine:
+    """Paper matching against a ``Market`` (see module docstring). Never blocks."""
 
-    def __init__(self, market: FallbackMarket) -> None:
+    def __init__(self, market: Market) -> None:
         self.market = market
-        self.book = _Book()
+        self.book = PaperBook()
+        self._resting: list[dict[str, Any]] = []  # open orders (references into book.orders)
 
     # -- persistence ---------------------------------------------------------------------------
     def snapshot(self) -> bytes:
-        return msgspec.json.encode(
-            {"book": self.book, "prices": self.market.prices, "spots": self.market.spots}
-        )
+        """The book and the market's prices, as JSON bytes."""
+        return msgspec.json.encode({"book": self.book, **self.market.snapshot()})
 
     def restore(self, blob: bytes) -> None:
+        """Replace the book (and prices) with a ``snapshot()``."""
         data = msgspec.json.decode(blob)
-        self.book = msgspec.convert(data["book"], _Book)
-        self.market.prices.update(data.get("prices", {}))
-        self.market.spots.update(data.get("spots", {}))
+        self.book = msgspec.convert(data["book"], PaperBook)
+        self.market.restore(data)
+        self._resting = [o for o in self.book.orders if o["status"] == "open"]
 
     # -- helpers --------------------------------------------------------------------------------
     def _id(self, prefix: str, now: dt.datetime) -> str:
@@ -148,82 +88,45 @@ class FallbackEngine:
     def _cash(self, scope: str) -> Decimal:
         return Decimal(self.book.cash.setdefault(scope, str(OPENING_BALANCE)))
 
-    def _normalise(self, order: dict[str, Any]) -> dict[str, Any]:
-        missing = [
-            k
-            for k in ("exchange", "tradingsymbol", "transaction_type", "product", "order_type", "quantity")
-            if order.get(k) in (None, "")
-        ]
-        if missing:
-            raise ValueError(f"Order is missing required fields: {', '.join(missing)}")
-        quantity = order["quantity"]
-        if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity <= 0:
-            raise ValueError("quantity must be a positive integer")
-        order_type = str(order["order_type"]).upper()
-        if order_type == "LIMIT" and order.get("price") is None:
-            raise ValueError("LIMIT orders require price")
-        if order_type == "SL" and (order.get("price") is None or order.get("trigger_price") is None):
-            raise ValueError("SL orders require price and trigger_price")
-        if order_type == "SL-M" and order.get("trigger_price") is None:
-            raise ValueError("SL-M orders require trigger_price")
-        return {
-            **order,
-            "order_type": order_type,
-            "product": str(order["product"]).upper(),
-            "exchange": str(order["exchange"]).upper(),
-            "transaction_type": str(order["transaction_type"]).lower(),
-        }
-
     def _new_order(
-        self, scope: str, run_id: str, o: dict[str, Any], now: dt.datetime, meta: Any
+        self, scope: str, run_id: str, o: dict[str, Any], now: dt.datetime, meta: dict[str, Any] | None
     ) -> dict[str, Any]:
-        token = self.market.token(o["tradingsymbol"])
-        lot = self.market.lot_size(o["exchange"], o["tradingsymbol"]) or 1
-        return {
-            "account_scope": scope,
-            "order_id": self._id("PAPER", now),
-            "instrument_token": token,
-            "exchange": o["exchange"],
-            "tradingsymbol": o["tradingsymbol"],
-            "product": o["product"],
-            "transaction_type": o["transaction_type"],
-            "order_type": o["order_type"].lower().replace("-", "_"),
-            "variety": o.get("variety", "regular"),
-            "validity": o.get("validity", "DAY"),
-            "quantity": o["quantity"],
-            "filled_quantity": 0,
-            "pending_quantity": o["quantity"],
-            "price": None if o.get("price") is None else str(o["price"]),
-            "trigger_price": None if o.get("trigger_price") is None else str(o["trigger_price"]),
-            "average_price": None,
-            "parent_order_id": o.get("parent_order_id"),
-            "status": "open",
-            "placed_at": now.isoformat(),
-            "updated_at": now.isoformat(),
-            "completed_at": None,
-            "metadata": {
-                "strategy_run_id": run_id,
-                "source": "algo_worker",
-                "instrument_type": "EQ" if o["exchange"] == "NSE" else o["tradingsymbol"][-2:],
-                "lot_size": lot,
-                "attribution": meta or {},
-                "amo": o.get("variety") == "amo",
-                "iceberg_quantity": o.get("iceberg_quantity"),
-                "validity_ttl": o.get("validity_ttl"),
-                "stoploss": o.get("stoploss"),
-                "squareoff": o.get("squareoff"),
-            },
-        }
+        return new_record(
+            scope=scope,
+            run_id=run_id,
+            order_id=self._id("PAPER", now),
+            order=o,
+            token=self.market.token(o["tradingsymbol"]),
+            lot_size=self.market.lot_size(o["exchange"], o["tradingsymbol"]) or 1,
+            attribution=meta,
+            now=now,
+        )
+
+    def _add(self, record: dict[str, Any]) -> None:
+        self.book.orders.append(record)
+        self._resting.append(record)
 
     def _reject(self, order: dict[str, Any], reason: str) -> dict[str, Any]:
         order.update(status="rejected", pending_quantity=0)
         order["metadata"]["reason"] = reason
         return {"mode": "paper", "status": "rejected", "reason": reason, "order": order}
 
-    def _check(self, scope: str, o: dict[str, Any]) -> str | None:
+    def _check(self, scope: str, o: dict[str, Any], now: dt.datetime) -> str | None:
         lot = self.market.lot_size(o["exchange"], o["tradingsymbol"])
         if lot is None:
+            if o["exchange"] == "NSE" and o["tradingsymbol"] in INDICES:
+                return f"Indices are not tradable: NSE:{o['tradingsymbol']}"
             return f"Instrument not found for {o['exchange']}:{o['tradingsymbol']}"
+        hours = self.market.hours
+        if o.get("variety") == "amo":
+            if not hours.accepts_amo(now):
+                return (
+                    f"Market is open ({hours.describe()}); AMO orders are accepted only outside the session"
+                )
+        elif not hours.is_open(now):
+            return (
+                f"Market is closed ({hours.describe()}); use variety amo to queue the order for the next open"
+            )
         if o["quantity"] % lot:
             return f"Quantity must be a multiple of lot size {lot}"
         price = self.market.ltp(o["tradingsymbol"])
@@ -233,21 +136,6 @@ class FallbackEngine:
         if o["transaction_type"] == "buy" and value > self._cash(scope):
             return "Insufficient paper funds or margin"
         return None
-
-    def _marketable(self, order: dict[str, Any], last: float) -> bool:
-        buy = order["transaction_type"] == "buy"
-        kind = order["order_type"]
-        if kind == "market":
-            return True
-        if kind == "limit":
-            return last <= float(order["price"]) if buy else last >= float(order["price"])
-        trigger = float(order["trigger_price"])
-        triggered = last >= trigger if buy else last <= trigger
-        if not triggered:
-            return False
-        if kind == "sl":
-            return last <= float(order["price"]) if buy else last >= float(order["price"])
-        return True  # sl_m: market once triggered
 
     def _fill(self, order: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
         scope, run_id = order["account_scope"], order["metadata"]["strategy_run_id"]
@@ -267,17 +155,8 @@ class FallbackEngine:
             completed_at=now.isoformat(),
         )
         order["metadata"]["estimated_charges"] = str(fee)
-        # An iceberg order fills in slices of iceberg_quantity: one trade per slice.
-        slice_qty = (
-            int(order["metadata"].get("iceberg_quantity") or 0) if order["variety"] == "iceberg" else 0
-        )
-        slices = (
-            [slice_qty] * (qty // slice_qty) + ([qty % slice_qty] if qty % slice_qty else [])
-            if slice_qty
-            else [qty]
-        )
         trades = []
-        for part in slices:
+        for part in slices(order):
             trades.append(
                 {
                     "account_scope": scope,
@@ -349,53 +228,43 @@ class FallbackEngine:
         if len(trades) > 1:
             result["trades"] = trades
         if order["variety"] == "co" and order.get("parent_order_id") is None:
-            result["stoploss_order"] = self._cover_leg(order, last, now)
+            result["stoploss_order"] = self._cover_child(order, last, now)
         return result
 
-    def _cover_leg(self, entry: dict[str, Any], fill: Decimal, now: dt.datetime) -> dict[str, Any] | None:
-        """A cover order's protective SL-M exit (``stoploss`` points from the fill, or ``trigger_price``)."""
-        meta = entry["metadata"]
-        points = meta.get("stoploss")
-        buy = entry["transaction_type"] == "buy"
-        if points is not None:
-            trigger = fill - Decimal(str(points)) if buy else fill + Decimal(str(points))
-        elif entry.get("trigger_price") is not None:
-            trigger = Decimal(entry["trigger_price"])
-        else:
+    def _cover_child(self, entry: dict[str, Any], fill: Decimal, now: dt.datetime) -> dict[str, Any] | None:
+        child = cover_leg(entry, fill)
+        if child is None:
             return None
-        child = {
-            "exchange": entry["exchange"],
-            "tradingsymbol": entry["tradingsymbol"],
-            "product": entry["product"],
-            "transaction_type": "sell" if buy else "buy",
-            "order_type": "SL-M",
-            "quantity": entry["quantity"],
-            "trigger_price": str(trigger),
-            "variety": "co",
-            "parent_order_id": entry["order_id"],
-        }
+        meta = entry["metadata"]
         record = self._new_order(
             entry["account_scope"], meta["strategy_run_id"], child, now, meta.get("attribution")
         )
-        self.book.orders.append(record)
+        self._add(record)
         return record
 
-    # -- the seam ---------------------------------------------------------------------------------
+    # -- orders ---------------------------------------------------------------------------------
     def place_order(
-        self, scope: str, run_id: str, order: dict[str, Any], now: dt.datetime, attribution: Any = None
+        self,
+        scope: str,
+        run_id: str,
+        order: dict[str, Any],
+        now: dt.datetime,
+        *,
+        attribution: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        if self.market.now is None:
-            self.market.now = now
-        o = self._normalise(order)
+        """Place one order; the result's ``status`` is ``filled``, ``accepted`` or ``rejected``.
+
+        Raises ``ValueError`` for a malformed order (nothing is recorded)."""
+        o = normalise(order)
         record = self._new_order(scope, run_id, o, now, attribution)
-        self.book.orders.append(record)
-        reason = self._check(scope, o)
+        self._add(record)
+        reason = self._check(scope, o, now)
         if reason is not None:
             return self._reject(record, reason)
         if record["metadata"]["amo"]:
             return {"mode": "paper", "status": "accepted", "order": record}  # queued to the open
         last = self.market.ltp(o["tradingsymbol"])
-        if last is not None and self._marketable(record, last):
+        if last is not None and marketable(record, last):
             return self._fill(record, now)
         if o.get("validity") == "IOC":
             record.update(status="cancelled", pending_quantity=0)
@@ -408,25 +277,27 @@ class FallbackEngine:
         run_id: str,
         orders: list[dict[str, Any]],
         all_or_none: bool,
-        *,
         now: dt.datetime,
-        attribution: Any = None,
+        *,
+        attribution: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
+        """Place the orders; with ``all_or_none`` nothing is placed when any leg would be rejected."""
         if all_or_none:
             for order in orders:
-                o = self._normalise(order)
-                reason = self._check(scope, o)
+                o = normalise(order)
+                reason = self._check(scope, o, now)
                 if reason is not None:
                     rejected = self._reject(self._new_order(scope, run_id, o, now, attribution), reason)
                     return {"mode": "paper", "status": "failed", "results": [], "errors": [rejected]}
-        results = [self.place_order(scope, run_id, order, now, attribution) for order in orders]
+        results = [self.place_order(scope, run_id, order, now, attribution=attribution) for order in orders]
         errors = [r for r in results if r["status"] == "rejected"]
         status = "success" if not errors else ("failed" if len(errors) == len(results) else "partial")
         return {"mode": "paper", "status": status, "results": results, "errors": errors}
 
     def preview_order(self, scope: str, order: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
-        o = self._normalise(order)
-        reason = self._check(scope, o)
+        """Price one order without placing it; a would-be rejection is a warning."""
+        o = normalise(order)
+        reason = self._check(scope, o, now)
         price = Decimal(str(self.market.ltp(o["tradingsymbol"]) or 0))
         value = price * o["quantity"]
         fee = charges_for(value, o["product"], o["transaction_type"])
@@ -456,9 +327,10 @@ class FallbackEngine:
             "errors": [leg for leg in legs if leg["warnings"]],
         }
 
-    def on_ticks(self, ticks: list[dict[str, Any]], now: dt.datetime) -> list[dict[str, Any]]:
+    def on_prices(self, now: dt.datetime) -> list[dict[str, Any]]:
+        """Match resting orders after a market step: ``[{"strategy_run_id", "order"}]`` changed."""
         events = []
-        for order in list(self.book.orders):
+        for order in list(self._resting):  # a fill may add a cover order's child: next step
             if order["status"] != "open":
                 continue
             meta = order["metadata"]
@@ -470,11 +342,29 @@ class FallbackEngine:
                     events.append({"strategy_run_id": meta["strategy_run_id"], "order": order})
                     continue
             if meta.get("amo"):
-                meta["amo"] = False  # the session opened (always-open market): the order goes live
+                meta["amo"] = False  # the session opened: the order goes live
             last = self.market.ltp(order["tradingsymbol"])
-            if last is not None and self._marketable(order, last):
+            if last is not None and marketable(order, last):
                 self._fill(order, now)
                 events.append({"strategy_run_id": meta["strategy_run_id"], "order": order})
+        self._resting = [o for o in self._resting if o["status"] == "open"]
+        return events
+
+    def on_close(self, now: dt.datetime) -> list[dict[str, Any]]:
+        """End of session: cancel resting non-AMO orders placed before the last close (DAY)."""
+        cutoff = self.market.hours.last_close(now)
+        if cutoff is None:
+            return []
+        events = []
+        for order in self._resting:
+            meta = order["metadata"]
+            if order["status"] != "open" or meta.get("amo"):
+                continue
+            if dt.datetime.fromisoformat(order["placed_at"]) < cutoff:
+                order.update(status="cancelled", pending_quantity=0, updated_at=now.isoformat())
+                meta["reason"] = "Cancelled at market close"
+                events.append({"strategy_run_id": meta["strategy_run_id"], "order": order})
+        self._resting = [o for o in self._resting if o["status"] == "open"]
         return events
 
     def orders(self, run_id: str) -> list[dict[str, Any]]:
@@ -507,7 +397,8 @@ class FallbackEngine:
             order["quantity"] = order["pending_quantity"] = int(patch["quantity"])
         order["updated_at"] = now.isoformat()
         last = self.market.ltp(order["tradingsymbol"])
-        if last is not None and self._marketable(order, last):
+        live = not order["metadata"].get("amo") and self.market.is_open(now)
+        if live and last is not None and marketable(order, last):
             self._fill(order, now)
         return order
 
@@ -568,21 +459,11 @@ class FallbackEngine:
         for order in self.orders(run_id):
             if order["status"] == "open":
                 order.update(status="cancelled", pending_quantity=0, updated_at=now.isoformat())
-        exits = []
-        for pos in self.book.positions.values():
-            net = int(pos["net_quantity"])
-            if pos["metadata"]["strategy_run_id"] == run_id and net != 0:
-                exits.append(
-                    {
-                        "exchange": pos["exchange"],
-                        "tradingsymbol": pos["tradingsymbol"],
-                        "transaction_type": "SELL" if net > 0 else "BUY",
-                        "product": pos["product"],
-                        "order_type": "MARKET",
-                        "quantity": abs(net),
-                        "variety": "regular",
-                    }
-                )
+        exits = [
+            exit_order(pos)
+            for pos in self.book.positions.values()
+            if pos["metadata"]["strategy_run_id"] == run_id and int(pos["net_quantity"]) != 0
+        ]
         if not exits:
             return {
                 "status": "noop",
@@ -590,4 +471,10 @@ class FallbackEngine:
                 "results": [],
                 "errors": [],
             }
-        return self.place_basket(scope, run_id, exits, True, now=now)
+        return self.place_basket(scope, run_id, exits, True, now)
+
+    # -- options runs -------------------------------------------------------------------------------
+    def option_run_status(self, run_id: str) -> str | None:
+        """The status of the options run with this id, if any (safety check, §4.15)."""
+        run = self.book.option_runs.get(run_id)
+        return None if run is None else str(run["status"])

@@ -1,0 +1,159 @@
+"""The synthetic market: seeded random-walk prices over the universe, on a market clock.
+
+Pure: the server calls ``step(now)`` every ``--tick-interval`` seconds; nothing reads the
+time. Each step in session moves every equity (Gaussian, sigma 0.05 % a step, floor 1.0) and
+both index spots (sigma 0.03 %), rounded to the 0.05 tick; NFO option prices follow from the
+spot by Black-Scholes (``_options_chain``), priced at the time of the last step in session, so
+nothing moves while the market is closed (``_market_hours``). The same seed gives the same
+walk. ``resolve`` accepts ``NSE:INFY``, ``INFY``, ``NSE:NIFTY 50``, ``NFO:NIFTY26MAY25000CE``
+or an instrument token.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from typing import Any
+
+from ._market_hours import IST, MarketHours
+from ._options_chain import UNDERLYINGS, Contract, OptionsUniverse, greeks
+from ._universe import (
+    EQUITIES,
+    INDEX_OF_UNDERLYING,
+    INDICES,
+    STATIC,
+    STATIC_BY_TOKEN,
+    Instrument,
+    search_static,
+)
+
+EQUITY_SIGMA = 0.0005
+INDEX_SIGMA = 0.0003
+
+
+def tick_round(value: float) -> float:
+    """Round to the 0.05 tick (two decimals, no float noise)."""
+    return round(round(value * 20) / 20, 2)
+
+
+class Market:
+    """Prices of every instrument in the universe (see module docstring). Never blocks."""
+
+    def __init__(self, seed: int, now: dt.datetime, hours: MarketHours | None = None) -> None:
+        self.hours = hours or MarketHours()
+        self._rng = random.Random(seed)
+        self.prices: dict[str, float] = {s: e.price for s, e in EQUITIES.items()}
+        self.spots: dict[str, float] = {u: spec[1] for u, spec in UNDERLYINGS.items()}
+        self.options = OptionsUniverse()
+        self.now = now  # the time of the last step (the options' calendar day)
+        self.priced_at = now  # the time of the last step in session (the options' pricing time)
+        self.in_session: bool | None = None  # at the last step (None before the first)
+        self._references: dict[str, float] = {}  # options' fixed reference prices
+        self.generation = 0  # bumped whenever prices change (a step in session, a restore)
+
+    # -- time -----------------------------------------------------------------------------------
+    def is_open(self, now: dt.datetime) -> bool:
+        return self.hours.is_open(now)
+
+    def step(self, now: dt.datetime) -> bool:
+        """Advance to ``now``; returns whether prices moved (False outside the session)."""
+        self.now = now
+        self.in_session = self.hours.is_open(now)
+        if not self.in_session:
+            return False
+        self.priced_at = now
+        gauss = self._rng.gauss
+        for underlying, spot in self.spots.items():
+            self.spots[underlying] = tick_round(spot * (1 + gauss(0, INDEX_SIGMA)))
+        prices = self.prices
+        for symbol, price in prices.items():
+            prices[symbol] = max(1.0, tick_round(price * (1 + gauss(0, EQUITY_SIGMA))))
+        self.generation += 1
+        return True
+
+    @property
+    def today(self) -> dt.date:
+        return self.now.astimezone(IST).date()
+
+    # -- instruments ----------------------------------------------------------------------------
+    def option(self, tradingsymbol: str) -> Contract | None:
+        return self.options.find(tradingsymbol, self.today, self.spots)
+
+    def resolve(self, raw: str | int) -> Instrument | None:
+        """The instrument named by ``raw`` (symbol with or without exchange, or token)."""
+        text = str(raw).strip()
+        if text.isdigit():
+            token = int(text)
+            found = STATIC_BY_TOKEN.get(token)
+            if found is not None:
+                return found
+            contract = self.options.find_token(token, self.today, self.spots)
+            return None if contract is None else contract.instrument()
+        exchange, _, symbol = text.upper().rpartition(":")
+        if exchange in ("", "NSE") and symbol in STATIC:
+            return STATIC[symbol]
+        if exchange in ("", "NFO"):
+            contract = self.option(symbol)
+            return None if contract is None else contract.instrument()
+        return None
+
+    def search(self, query: str, exchange: str, limit: int) -> list[Instrument]:
+        return search_static(query, exchange, limit)
+
+    def lot_size(self, exchange: str, tradingsymbol: str) -> int | None:
+        """Lot size of a known tradable instrument, None when unknown (or an index)."""
+        if exchange == "NSE" and tradingsymbol in EQUITIES:
+            return 1
+        if exchange == "NFO":
+            found = self.option(tradingsymbol)
+            return None if found is None else found.lot_size
+        return None
+
+    def token(self, tradingsymbol: str) -> int | None:
+        if tradingsymbol in STATIC:
+            return STATIC[tradingsymbol].instrument_token
+        found = self.option(tradingsymbol)
+        return None if found is None else found.instrument_token
+
+    # -- prices ---------------------------------------------------------------------------------
+    def ltp(self, symbol: str) -> float | None:
+        """The last price of an equity, index or option (None when unknown)."""
+        price = self.prices.get(symbol)
+        if price is not None:
+            return price
+        if symbol in INDICES:
+            return self.spots[INDICES[symbol].underlying]
+        found = self.option(symbol)
+        if found is None:
+            return None
+        return greeks(self.spots[found.underlying], found, self.priced_at)["ltp"]
+
+    def reference(self, instrument: Instrument) -> float:
+        """The fixed reference price (the day's open/close in quotes, the level of candles)."""
+        symbol = instrument.tradingsymbol
+        if symbol in EQUITIES:
+            return EQUITIES[symbol].price
+        if symbol in INDICES:
+            return UNDERLYINGS[INDICES[symbol].underlying][1]
+        cached = self._references.get(symbol)
+        if cached is not None:
+            return cached
+        found = self.option(symbol)
+        if found is None:
+            return 0.0
+        # the contract's value at the reference spot two weeks before expiry: stable per contract
+        at = dt.datetime.combine(found.expiry, dt.time(15, 30), IST) - dt.timedelta(days=14)
+        price = self._references[symbol] = greeks(UNDERLYINGS[found.underlying][1], found, at)["ltp"]
+        return price
+
+    def index_symbol(self, underlying: str) -> str:
+        return INDEX_OF_UNDERLYING[underlying]
+
+    # -- persistence ----------------------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        return {"prices": dict(self.prices), "spots": dict(self.spots)}
+
+    def restore(self, data: dict[str, Any]) -> None:
+        self.prices.update({k: float(v) for k, v in (data.get("prices") or {}).items() if k in self.prices})
+        self.spots.update({k: float(v) for k, v in (data.get("spots") or {}).items() if k in self.spots})
+        self.generation += 1

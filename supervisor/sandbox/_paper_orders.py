@@ -1,0 +1,161 @@
+"""Paper order records: validation, the stored record, fill rules and the charge schedule.
+
+Pure functions used by ``_paper.PaperEngine``. Records are plain dicts in the reference paper
+engine's shape (contract §4.5.4): lower-case ``transaction_type``/``order_type``, Decimal
+strings for prices, the run id and attribution under ``metadata``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+REQUIRED = ("exchange", "tradingsymbol", "transaction_type", "product", "order_type", "quantity")
+
+
+def normalise(order: dict[str, Any]) -> dict[str, Any]:
+    """Check the paper path's field rules (§6.2 column P); raises ``ValueError`` (400)."""
+    missing = [k for k in REQUIRED if order.get(k) in (None, "")]
+    if missing:
+        raise ValueError(f"Order is missing required fields: {', '.join(missing)}")
+    quantity = order["quantity"]
+    if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity <= 0:
+        raise ValueError("quantity must be a positive integer")
+    order_type = str(order["order_type"]).upper()
+    if order_type == "LIMIT" and order.get("price") is None:
+        raise ValueError("LIMIT orders require price")
+    if order_type == "SL" and (order.get("price") is None or order.get("trigger_price") is None):
+        raise ValueError("SL orders require price and trigger_price")
+    if order_type == "SL-M" and order.get("trigger_price") is None:
+        raise ValueError("SL-M orders require trigger_price")
+    return {
+        **order,
+        "order_type": order_type,
+        "product": str(order["product"]).upper(),
+        "exchange": str(order["exchange"]).upper(),
+        "transaction_type": str(order["transaction_type"]).lower(),
+    }
+
+
+def new_record(
+    *,
+    scope: str,
+    run_id: str,
+    order_id: str,
+    order: dict[str, Any],
+    token: int | None,
+    lot_size: int,
+    attribution: dict[str, Any] | None,
+    now: dt.datetime,
+) -> dict[str, Any]:
+    """The stored record of a normalised order (status ``open``)."""
+    o = order
+    return {
+        "account_scope": scope,
+        "order_id": order_id,
+        "instrument_token": token,
+        "exchange": o["exchange"],
+        "tradingsymbol": o["tradingsymbol"],
+        "product": o["product"],
+        "transaction_type": o["transaction_type"],
+        "order_type": o["order_type"].lower().replace("-", "_"),
+        "variety": o.get("variety", "regular"),
+        "validity": o.get("validity", "DAY"),
+        "quantity": o["quantity"],
+        "filled_quantity": 0,
+        "pending_quantity": o["quantity"],
+        "price": None if o.get("price") is None else str(o["price"]),
+        "trigger_price": None if o.get("trigger_price") is None else str(o["trigger_price"]),
+        "average_price": None,
+        "parent_order_id": o.get("parent_order_id"),
+        "status": "open",
+        "placed_at": now.isoformat(),
+        "updated_at": now.isoformat(),
+        "completed_at": None,
+        "metadata": {
+            "strategy_run_id": run_id,
+            "source": "algo_worker",
+            "instrument_type": "EQ" if o["exchange"] == "NSE" else o["tradingsymbol"][-2:],
+            "lot_size": lot_size,
+            "attribution": attribution or {},
+            "amo": o.get("variety") == "amo",
+            "iceberg_quantity": o.get("iceberg_quantity"),
+            "validity_ttl": o.get("validity_ttl"),
+            "stoploss": o.get("stoploss"),
+            "squareoff": o.get("squareoff"),
+        },
+    }
+
+
+def marketable(order: dict[str, Any], last: float) -> bool:
+    """Whether a record fills at ``last``: MARKET always, LIMIT when crossed, SL/SL-M once triggered."""
+    buy = order["transaction_type"] == "buy"
+    kind = order["order_type"]
+    if kind == "market":
+        return True
+    if kind == "limit":
+        return last <= float(order["price"]) if buy else last >= float(order["price"])
+    trigger = float(order["trigger_price"])
+    triggered = last >= trigger if buy else last <= trigger
+    if not triggered:
+        return False
+    if kind == "sl":
+        return last <= float(order["price"]) if buy else last >= float(order["price"])
+    return True  # sl_m: market once triggered
+
+
+def slices(order: dict[str, Any]) -> list[int]:
+    """The trade quantities of a fill: iceberg orders fill in ``iceberg_quantity`` slices."""
+    qty = int(order["quantity"])
+    size = int(order["metadata"].get("iceberg_quantity") or 0) if order["variety"] == "iceberg" else 0
+    if not size:
+        return [qty]
+    return [size] * (qty // size) + ([qty % size] if qty % size else [])
+
+
+def charges_for(value: Decimal, product: str, side: str) -> Decimal:
+    """A Zerodha-like schedule: brokerage 0.03 % capped at 20 (0 for CNC), STT, exchange, GST, stamp."""
+    brokerage = Decimal(0) if product == "CNC" else min(Decimal(20), value * Decimal("0.0003"))
+    stt = value * (Decimal("0.001") if product == "CNC" else (Decimal("0.00025") if side == "sell" else 0))
+    exchange = value * Decimal("0.0000297")
+    gst = (brokerage + exchange) * Decimal("0.18")
+    stamp = value * Decimal("0.00015") if side == "buy" else Decimal(0)
+    return (brokerage + stt + exchange + gst + stamp).quantize(Decimal("0.01"))
+
+
+def cover_leg(entry: dict[str, Any], fill: Decimal) -> dict[str, Any] | None:
+    """A cover order's protective SL-M exit (``stoploss`` points from the fill, or ``trigger_price``)."""
+    points = entry["metadata"].get("stoploss")
+    buy = entry["transaction_type"] == "buy"
+    if points is not None:
+        trigger = fill - Decimal(str(points)) if buy else fill + Decimal(str(points))
+    elif entry.get("trigger_price") is not None:
+        trigger = Decimal(entry["trigger_price"])
+    else:
+        return None
+    return {
+        "exchange": entry["exchange"],
+        "tradingsymbol": entry["tradingsymbol"],
+        "product": entry["product"],
+        "transaction_type": "sell" if buy else "buy",
+        "order_type": "SL-M",
+        "quantity": entry["quantity"],
+        "trigger_price": str(trigger),
+        "variety": "co",
+        "parent_order_id": entry["order_id"],
+    }
+
+
+def exit_order(position: dict[str, Any]) -> dict[str, Any]:
+    """The MARKET order that flattens a position."""
+    net = int(position["net_quantity"])
+    return {
+        "exchange": position["exchange"],
+        "tradingsymbol": position["tradingsymbol"],
+        "transaction_type": "SELL" if net > 0 else "BUY",
+        "product": position["product"],
+        "order_type": "MARKET",
+        "quantity": abs(net),
+        "variety": "regular",
+    }

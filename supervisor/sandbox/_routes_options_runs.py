@@ -1,0 +1,264 @@
+"""Options runs (contract §4.15): create, preview/enter/exit, state and protection.
+
+Any valid token may call these routes (no action check, 401 first, as on the reference server).
+Errors use ``{"detail": {"code", "message"}}``. Options runs are kept in the paper engine's
+book (persisted with it); entering places the legs as one all-or-none paper basket under the
+options run's id, on the account scope given in the request, else the token's scope, else
+``kite:paper``. ``enter``/``exit`` apply the session guard and the safety token only when a
+worker run with the same id exists. The safety check of a worker run includes the status of an
+options run with the same id (``PaperEngine.option_run_status``).
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from ._asgi import Request, Response, Router, json_response
+from ._context import AppContext
+from ._errors import ApiError
+from ._routes_runs import _nonce
+from ._runs import session_guard
+from ._safety import verify_token
+
+
+def _err(status: int, code: str, message: str) -> ApiError:
+    return ApiError(status, {"code": code, "message": message})
+
+
+def _runs(ctx: AppContext) -> dict[str, dict[str, Any]]:
+    return ctx.engine.book.option_runs
+
+
+def _run(ctx: AppContext, run_id: str) -> dict[str, Any]:
+    run = _runs(ctx).get(run_id)
+    if run is None:
+        raise _err(404, "OPTION_RUN_NOT_FOUND", f"Options run {run_id} not found")
+    return run
+
+
+def _orders(run: dict[str, Any]) -> list[dict[str, Any]]:
+    keys = (
+        "exchange",
+        "tradingsymbol",
+        "transaction_type",
+        "quantity",
+        "product",
+        "order_type",
+        "price",
+        "trigger_price",
+    )
+    return [
+        {**{k: leg.get(k) for k in keys if leg.get(k) is not None}, "variety": "regular"}
+        for leg in run["legs"]
+    ]
+
+
+async def create_run(request: Request, ctx: AppContext) -> Response:
+    body = await request.json_object()
+    token = ctx.authenticate(request)
+    legs = body.get("legs")
+    if not isinstance(legs, list) or not legs or not isinstance(body.get("strategy_name"), str):
+        raise _err(400, "OPTION_RUN_INVALID", "strategy_name and at least one leg are required")
+    product = str(body.get("product") or "MIS").upper()
+    run_id = str(body.get("strategy_run_id") or "optrun_" + secrets.token_hex(12))
+    now = ctx.now().isoformat()
+    run = {
+        "strategy_run_id": run_id,
+        "strategy_name": body["strategy_name"],
+        "product": product,
+        "status": "created",
+        "legs": [
+            {"exchange": "NFO", "order_type": "MARKET", **leg, "product": leg.get("product") or product}
+            for leg in legs
+            if isinstance(leg, dict)
+        ],
+        "protection": body.get("protection"),
+        "metadata": body.get("metadata") or {},
+        "account_scope": token.account_scope,
+        "created_at": now,
+        "updated_at": now,
+        "entry_result": None,
+        "exit_result": None,
+    }
+    _runs(ctx)[run_id] = run
+    ctx.state.engine_changed()
+    ctx.changed()
+    return json_response(run)
+
+
+async def preview_entry(request: Request, ctx: AppContext) -> Response:
+    await request.json(default={})
+    ctx.authenticate(request)
+    run = _run(ctx, request.path_params["run_id"])
+    scope = run.get("account_scope") or "kite:paper"
+    previews = [ctx.engine.preview_order(scope, order, ctx.now()) for order in _orders(run)]
+    if run["status"] == "created":
+        run["status"] = "entry_previewed"
+    return json_response(
+        {
+            "strategy_run_id": run["strategy_run_id"],
+            "status": run["status"],
+            "orders": _orders(run),
+            "previews": previews,
+        }
+    )
+
+
+def _guard(request: Request, ctx: AppContext, run_id: str, body: dict[str, Any]) -> None:
+    worker_run = ctx.state.runs.get(run_id)
+    if worker_run is None:
+        return
+    session_guard(worker_run, _nonce(request))
+    if body.get("safety_token"):
+        verify_token(
+            worker_run, str(body["safety_token"]), ctx.now(), ctx.state.secret, _run(ctx, run_id)["status"]
+        )
+
+
+async def _act(request: Request, ctx: AppContext, action: str) -> Response:
+    body = await request.json_object()
+    token = ctx.authenticate(request)
+    run_id = request.path_params["run_id"]
+    run = _run(ctx, run_id)
+    _guard(request, ctx, run_id, body)
+    scope = body.get("account_scope") or run.get("account_scope") or token.account_scope or "kite:paper"
+    now = ctx.now()
+    if action == "enter":
+        if run["status"] not in ("created", "entry_previewed"):
+            raise _err(409, "OPTION_RUN_NOT_ENTERABLE", f"Options run is {run['status']}")
+        result = ctx.engine.place_basket(scope, run_id, _orders(run), True, now)
+        run.update(status="entered" if result["status"] == "success" else "failed", entry_result=result)
+    else:
+        result = ctx.engine.flatten_run(scope, run_id, now)
+        run.update(
+            status="exited" if result["status"] in ("success", "noop") else run["status"], exit_result=result
+        )
+    run["updated_at"] = now.isoformat()
+    ctx.state.engine_changed()
+    ctx.changed()
+    return json_response({"strategy_run_id": run_id, "status": run["status"], "result": result})
+
+
+async def enter(request: Request, ctx: AppContext) -> Response:
+    return await _act(request, ctx, "enter")
+
+
+async def exit_run(request: Request, ctx: AppContext) -> Response:
+    return await _act(request, ctx, "exit")
+
+
+async def preview_exit(request: Request, ctx: AppContext) -> Response:
+    await request.json(default={})
+    ctx.authenticate(request)
+    run = _run(ctx, request.path_params["run_id"])
+    legs = ctx.engine.run_pnl(run["strategy_run_id"], ctx.now())["legs"]
+    orders = [
+        {
+            "exchange": leg["exchange"],
+            "tradingsymbol": leg["tradingsymbol"],
+            "product": leg["product"],
+            "transaction_type": "SELL" if leg["net_quantity"] > 0 else "BUY",
+            "order_type": "MARKET",
+            "quantity": abs(leg["net_quantity"]),
+        }
+        for leg in legs
+        if leg["net_quantity"]
+    ]
+    return json_response(
+        {"strategy_run_id": run["strategy_run_id"], "status": run["status"], "orders": orders}
+    )
+
+
+async def state(request: Request, ctx: AppContext) -> Response:
+    ctx.authenticate(request)
+    run = _run(ctx, request.path_params["run_id"])
+    pnl = ctx.engine.run_pnl(run["strategy_run_id"], ctx.now())
+    return json_response({**run, "pnl": pnl["totals"], "positions": pnl["legs"]})
+
+
+async def put_protection(request: Request, ctx: AppContext) -> Response:
+    body = await request.json_object()
+    ctx.authenticate(request)
+    run_id = request.path_params["run_id"]
+    run = _run(ctx, run_id)
+    if run_id in ctx.state.runs:
+        session_guard(ctx.state.runs[run_id], _nonce(request))
+    run.update(protection=body, updated_at=ctx.now().isoformat())
+    ctx.state.engine_changed()
+    ctx.changed()
+    return json_response({"strategy_run_id": run_id, "protection": body})
+
+
+def _evaluate(run: dict[str, Any], pnl: dict[str, Any]) -> dict[str, Any]:
+    protection = run.get("protection") or {}
+    premium = sum(abs(leg["net_quantity"]) * leg["average_price"] for leg in pnl["legs"]) or 0.0
+    pnl_pct = pnl["totals"]["gross_pnl"] / premium * 100 if premium else 0.0
+    rule = None
+    if protection.get("stoploss_pct") is not None and pnl_pct <= -float(protection["stoploss_pct"]):
+        rule = "stoploss_pct"
+    elif protection.get("target_pct") is not None and pnl_pct >= float(protection["target_pct"]):
+        rule = "target_pct"
+    return {
+        "applicable": bool(protection),
+        "run_status": run["status"],
+        "evaluation_mode": "run_state",
+        "triggered": rule is not None,
+        "blocking": rule is not None,
+        "blocking_reason": "OPTIONS_PROTECTION_TRIGGERED" if rule else None,
+        "matched_rule": rule and f"option:{rule}",
+        "metrics": {"pnl_pct": pnl_pct, "premium": premium},
+        "recommended_exit_orders_count": len(pnl["legs"]) if rule else 0,
+    }
+
+
+async def protection_state(request: Request, ctx: AppContext) -> Response:
+    ctx.authenticate(request)
+    run = _run(ctx, request.path_params["run_id"])
+    evaluation = _evaluate(run, ctx.engine.run_pnl(run["strategy_run_id"], ctx.now()))
+    return json_response(
+        {"strategy_run_id": run["strategy_run_id"], "protection": run.get("protection"), **evaluation}
+    )
+
+
+async def replay(request: Request, ctx: AppContext) -> Response:
+    body = await request.json_object()
+    ctx.authenticate(request)
+    run = dict(_run(ctx, request.path_params["run_id"]))
+    if isinstance(body.get("protection"), dict):
+        run["protection"] = body["protection"]
+    out = []
+    for snap in body.get("metric_snapshots") or []:
+        gross = float((snap or {}).get("gross_pnl", 0.0))
+        premium = float((snap or {}).get("premium", 1.0)) or 1.0
+        legs = [{"net_quantity": 1, "average_price": premium}]
+        out.append(_evaluate(run, {"legs": legs, "totals": {"gross_pnl": gross}}))
+    return json_response({"strategy_run_id": run["strategy_run_id"], "evaluations": out})
+
+
+async def preview_strategy(request: Request, ctx: AppContext) -> Response:
+    body = await request.json_object()
+    ctx.authenticate(request)
+    legs = body.get("legs") or []
+    priced = [
+        {**leg, "ltp": ctx.market.ltp(str(leg.get("tradingsymbol")))} for leg in legs if isinstance(leg, dict)
+    ]
+    return json_response(
+        {"strategy": body.get("strategy_name"), "legs": priced, "updated_at": ctx.now().isoformat()}
+    )
+
+
+def register(router: Router) -> None:
+    for method, path, handler in [
+        ("POST", "/worker/options/strategies/preview", preview_strategy),
+        ("POST", "/worker/options/runs", create_run),
+        ("POST", "/worker/options/runs/{run_id}/preview-entry", preview_entry),
+        ("POST", "/worker/options/runs/{run_id}/enter", enter),
+        ("POST", "/worker/options/runs/{run_id}/preview-exit", preview_exit),
+        ("POST", "/worker/options/runs/{run_id}/exit", exit_run),
+        ("GET", "/worker/options/runs/{run_id}/state", state),
+        ("PUT", "/worker/options/runs/{run_id}/protection", put_protection),
+        ("GET", "/worker/options/runs/{run_id}/protection/state", protection_state),
+        ("POST", "/worker/options/runs/{run_id}/protection/replay", replay),
+    ]:
+        router.add(method, path, handler)

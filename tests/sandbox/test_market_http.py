@@ -1,0 +1,156 @@
+"""The market over HTTP on virtual time: NSE hours, AMO to the open, 200 streamed instruments."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import AsyncIterator
+from functools import partial
+from typing import Any
+
+import httpx
+import trio
+from trio.testing import MockClock
+
+from supervisor.sandbox import SandboxHandle, serve_sandbox
+from supervisor.sandbox._market_hours import IST
+
+from .conftest import TOKEN, api_client
+
+MONDAY = dt.date(2026, 5, 4)
+
+
+def ist(day: dt.date, hour: int, minute: int) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(hour, minute), IST).astimezone(dt.UTC)
+
+
+async def sse_events(response: httpx.Response) -> AsyncIterator[tuple[str, Any]]:
+    """``(event, data)`` per SSE message; ``("keepalive", None)`` for a comment line."""
+    event = "message"
+    async for line in response.aiter_lines():
+        if line.startswith(":"):
+            yield "keepalive", None
+        elif line.startswith("event: "):
+            event = line[len("event: ") :]
+        elif line.startswith("data: "):
+            yield event, json.loads(line[len("data: ") :])
+            event = "message"
+
+
+async def _paper_run(api: httpx.AsyncClient, run_id: str) -> None:
+    body = {"strategy_run_id": run_id, "template_id": "t", "account_scope": "kite:paper-a",
+            "execution_mode": "paper"}  # fmt: skip
+    assert (await api.post("/worker/runs", json=body)).status_code == 200
+
+
+async def _place(
+    api: httpx.AsyncClient, run_id: str, key: str, headers: dict[str, str] | None = None, **extra: Any
+) -> dict[str, Any]:
+    order = {"exchange": "NSE", "tradingsymbol": "INFY", "transaction_type": "BUY", "product": "CNC",
+             "order_type": "MARKET", "quantity": 2, "variety": "regular", "validity": "DAY"}  # fmt: skip
+    order.update(extra)
+    intent = {"intent_type": "place_order", "payload": {"order": order}, "idempotency_key": key}
+    r = await api.post(f"/worker/runs/{run_id}/intents", json=intent, headers=headers)
+    assert r.status_code == 200, r.text
+    result: dict[str, Any] = r.json()["result"]
+    return result
+
+
+async def test_nse_hours_ticks_stop_at_the_close_and_amo_fills_at_the_open(
+    nursery: trio.Nursery, autojump_clock: MockClock
+) -> None:
+    start = ist(MONDAY, 15, 29)
+    handle: SandboxHandle = await nursery.start(
+        partial(serve_sandbox, token=TOKEN, market_hours="nse", epoch=start, tick_interval=5.0)
+    )
+    with trio.fail_after(200_000):
+        async with api_client(handle) as api:
+            ticks_at: list[dt.datetime] = []
+            params = {"symbols": "NSE:INFY", "mode": "ltp"}
+            async with api.stream("GET", "/worker/market/ticks/stream", params=params) as response:
+                async for event, _ in sse_events(response):
+                    if event == "ticks":
+                        ticks_at.append(handle.ctx.now())
+                    elif event == "keepalive":
+                        break
+            # one batch per 5 s step up to the close, then only keep-alives
+            assert len(ticks_at) == 11 and max(ticks_at) < ist(MONDAY, 15, 30)
+            assert handle.ctx.now() >= ist(MONDAY, 15, 30)
+            closed_price = handle.market.ltp("INFY")
+
+            await _paper_run(api, "run_amo")
+            rejected = await _place(api, "run_amo", "run_amo:regular")
+            assert rejected["status"] == "rejected" and rejected["reason"].startswith("Market is closed")
+            amo = await _place(api, "run_amo", "run_amo:amo", variety="amo")
+            assert amo["status"] == "accepted" and amo["order"]["status"] == "open"
+
+            await trio.sleep_until(handle.ctx.clock.loop_time_at(ist(MONDAY + dt.timedelta(days=1), 9, 14)))
+            assert handle.market.ltp("INFY") == closed_price  # nothing moved overnight
+            r = await api.get("/worker/orders", params={"strategy_run_id": "run_amo"})
+            assert [o["status"] for o in r.json()["orders"]] == ["REJECTED", "OPEN"]
+
+            await trio.sleep_until(handle.ctx.clock.loop_time_at(ist(MONDAY + dt.timedelta(days=1), 9, 16)))
+            r = await api.get("/worker/orders", params={"strategy_run_id": "run_amo"})
+            filled = r.json()["orders"][1]
+            assert filled["status"] == "COMPLETE" and filled["filled_quantity"] == 2
+            r = await api.get("/worker/runs/run_amo/timeline")
+            assert any(e["summary"].lower() == "buy 2 infy filled" for e in r.json()["events"])
+
+
+async def test_two_hundred_instruments_tick_on_one_stream(
+    api: httpx.AsyncClient, sandbox: SandboxHandle, autojump_clock: MockClock
+) -> None:
+    with trio.fail_after(120):
+        symbols = [f"NSE:{s}" for s in sorted(sandbox.market.prices)] + ["NSE:NIFTY 50", "NSE:NIFTY BANK"]
+        for underlying in ("NIFTY", "BANKNIFTY"):
+            r = await api.get(f"/worker/options/underlyings/{underlying}/mini-chain", params={"window": 18})
+            symbols += [f"NFO:{c['tradingsymbol']}" for c in r.json()["contracts"]]
+        assert len(symbols) == 50 + 2 + 2 * 37 * 2
+        tokens = [str(c["instrument_token"]) for c in r.json()["contracts"][:2]]  # options by token too
+        params = {"symbols": ",".join(symbols), "tokens": ",".join(tokens), "mode": "quote"}
+        batches: list[dict[str, float]] = []
+        async with api.stream("GET", "/worker/market/ticks/stream", params=params) as response:
+            async for event, data in sse_events(response):
+                if event == "snapshot":
+                    assert not data["missing"] and len(data["quotes"]) == len(symbols) + 2
+                elif event == "ticks":
+                    batches.append({t["symbol"]: t["last_price"] for t in data["ticks"]})
+                    if len(batches) == 3:
+                        break
+        assert all(len(batch) == len(symbols) for batch in batches)  # tokens repeat two symbols
+        moved = {s for s in symbols if len({b[s] for b in batches}) > 1}
+        assert len(moved) >= 180  # a 0.05 tick can round a small move away (far options, cheap stocks)
+
+
+async def test_stale_paper_run_after_the_close_is_flattened_at_the_next_open(
+    nursery: trio.Nursery, autojump_clock: MockClock
+) -> None:
+    handle: SandboxHandle = await nursery.start(
+        partial(serve_sandbox, token=TOKEN, market_hours="nse", epoch=ist(MONDAY, 15, 29), tick_interval=5.0)
+    )
+    tuesday_open = ist(MONDAY + dt.timedelta(days=1), 9, 15)
+    with trio.fail_after(200_000):
+        async with api_client(handle) as api:
+            await _paper_run(api, "run_night")
+            nonce = (await api.post("/worker/runs/run_night/claim-session")).json()["worker_session_nonce"]
+            headers = {"X-Worker-Session-Nonce": nonce}
+            assert (
+                await api.post("/worker/runs/run_night/heartbeat", json={}, headers=headers)
+            ).status_code == 200
+            result = await _place(api, "run_night", "run_night:entry", quantity=3, headers=headers)
+            assert result["status"] == "filled"
+            await api.delete("/worker/runs/run_night/claim-session", headers=headers)
+
+            await trio.sleep_until(handle.ctx.clock.loop_time_at(tuesday_open - dt.timedelta(minutes=1)))
+            doc = (await api.get("/worker/runs/run_night")).json()
+            assert doc["status"] == "open"  # stale since ≈15:32, but nothing can trade overnight
+            recovery = doc["runtime_state"]["runtime_recovery"]
+            assert recovery["reason"] == "paper_stale_exit_market_closed"
+            assert recovery["details"]["retry_at"] == tuesday_open.isoformat()
+            events = (await api.get("/worker/runs/run_night/timeline")).json()["events"]
+            assert len(events) < 10  # no rejected exit logged every pass all night
+
+            await trio.sleep_until(handle.ctx.clock.loop_time_at(tuesday_open + dt.timedelta(minutes=1)))
+            doc = (await api.get("/worker/runs/run_night")).json()
+            assert doc["status"] == "closed"
+            assert doc["runtime_state"]["runtime_recovery"]["reason"] == "paper_stale_exit_closed"
