@@ -1,10 +1,14 @@
-"""The stream hub: one upstream stream per topic, fanned out to many subscribers.
+"""The stream hub: upstream streams shared by topic, fanned out to many subscribers.
 
 A topic is ``(kind, key)``: ``ticks`` per (instrument, mode), ``candles`` per (instrument,
 interval), ``pnl`` per (run_id, interval), ``timeline`` per run_id. The first subscriber starts
-the topic's pump task in the hub's nursery; the last one leaving starts a linger of
-``linger_s`` after which the pump is cancelled. Fan-out pushes into each subscriber's
-:class:`SubscriberBuffer` and sets a wake-up event: it never awaits a subscriber.
+the topic's task in the hub's nursery; the last one leaving starts a linger of ``linger_s``
+after which the topic ends. Candle, P&L and timeline topics each pump their own upstream
+stream. Tick topics of one mode share one union stream (``_TickUnion``): when its set of
+instruments changes, the new stream is opened and the old one is closed only once the new
+one's snapshot is in (make-before-break), after ``resubscribe_after_s`` to coalesce a burst of
+changes. Fan-out pushes into each subscriber's :class:`SubscriberBuffer` and sets a wake-up
+event: it never awaits a subscriber.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import random
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Hashable, Sequence
+from collections.abc import AsyncIterator, Callable, Hashable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -20,20 +24,22 @@ import msgspec
 import trio
 
 from ..client._backoff import Backoff
-from ..client._errors import TransportError
+from ..client._errors import NotFoundError, TransportError
 from ._buffer import SubscriberBuffer
-from ._models import StreamResumed, decode_candles, decode_pnl, decode_ticks, decode_timeline
+from ._models import StreamResumed, Tick, decode_candles, decode_pnl, decode_timeline, tick_key
 from ._stats import HubStatistics, SubscriberStatistics, TopicStatistics
+from ._union import Instrument, TickRouter
 
 __all__ = ["Opener", "StreamHub", "Subscription", "TopicKey", "client_opener"]
 
 TopicKey = tuple[str, str]
 Records = list[tuple[Any, Hashable | None]]
-# opener(kind, params, after_cursor) -> async CM yielding an async iterator of payload dicts
+# opener(kind, params, after_cursor) -> async CM yielding an async iterator of payload dicts;
+# params: ticks {"instruments": [...], "mode"}, candles {"instrument", "interval"},
+# pnl {"run_id", "interval"}, timeline {"run_id"}
 Opener = Callable[[str, dict[str, Any], int | None], AbstractAsyncContextManager[AsyncIterator[Any]]]
 
 _DECODERS = {
-    "ticks": decode_ticks,
     "candles": decode_candles,
     "pnl": decode_pnl,
     "timeline": decode_timeline,
@@ -47,7 +53,7 @@ def client_opener(client: Any) -> Opener:
 
     def open_(kind: str, p: dict[str, Any], after: int | None) -> AbstractAsyncContextManager[Any]:
         if kind == "ticks":
-            return client.stream_ticks([p["instrument"]], mode=p["mode"])  # type: ignore[no-any-return]
+            return client.stream_ticks(p["instruments"], mode=p["mode"])  # type: ignore[no-any-return]
         if kind == "candles":
             return client.stream_candles(p["instrument"], interval=p["interval"])  # type: ignore[no-any-return]
         if kind == "pnl":
@@ -75,6 +81,30 @@ class _Topic:
         self.became_empty = trio.Event()
         self.scope = trio.CancelScope()
         self.error: BaseException | None = None
+
+
+class _TickUnion:
+    """The tick topics of one mode and their shared upstream stream(s): ``live`` maps each open
+    stream's generation to its cancel scope (two while a resubscription overlaps)."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.topics: dict[Instrument, _Topic] = {}
+        self.changed = trio.Event()
+        self.generation = 0  # of the newest stream opened
+        self.requested: frozenset[Instrument] = frozenset()  # what the newest stream asked for
+        self.live_generation = 0  # of the stream whose snapshot arrived last
+        self.live_set: frozenset[Instrument] = frozenset()
+        self.scopes: dict[int, trio.CancelScope] = {}
+
+    def add(self, topic: _Topic) -> None:
+        self.topics[topic.params["instrument"]] = topic
+        self.changed.set()
+
+    def remove(self, topic: _Topic) -> None:
+        if self.topics.get(topic.params["instrument"]) is topic:
+            del self.topics[topic.params["instrument"]]
+            self.changed.set()
 
 
 class Subscription:
@@ -128,6 +158,7 @@ class StreamHub:
         backoff: Callable[[], Backoff] | None = None,
         rng: random.Random | None = None,
         wall_clock: Callable[[], float] = time.time,
+        resubscribe_after_s: float = 0.05,
     ) -> None:
         if opener is None:
             if client is None:
@@ -139,6 +170,9 @@ class StreamHub:
         self._rng = rng or random.Random()
         self._backoff = backoff or (lambda: Backoff(initial=0.5, maximum=30.0, rng=self._rng))
         self._wall = wall_clock
+        self.resubscribe_after_s = resubscribe_after_s
+        self._streams = 0  # upstream streams open now
+        self._unions: dict[str, _TickUnion] = {}
         self._topics: dict[TopicKey, _Topic] = {}
         self._subs: set[Subscription] = set()
         self._nursery: trio.Nursery | None = None
@@ -162,7 +196,8 @@ class StreamHub:
         subscriber: str = "",
         capacity: int | None = None,
     ) -> AbstractAsyncContextManager[Subscription]:
-        """Ticks of ``instruments`` (one topic each). Entering does not block on the network."""
+        """Ticks of ``instruments`` (one topic each; all the tick topics of a mode share one
+        union stream upstream). Entering does not block on the network."""
         specs = [(f"{i}|{mode}", {"instrument": i, "mode": mode}) for i in dict.fromkeys(instruments)]
         return self._subscribe("ticks", specs, subscriber, capacity, None)
 
@@ -231,6 +266,14 @@ class StreamHub:
     # -- topic tasks ---------------------------------------------------------------------
     async def _run_topic(self, topic: _Topic) -> None:
         with topic.scope:
+            if topic.kind == "ticks":
+                union = self._tick_union(topic.params["mode"])
+                union.add(topic)
+                try:
+                    await self._linger(topic)
+                finally:
+                    union.remove(topic)
+                return
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._pump, topic)
                 await self._linger(topic)
@@ -253,7 +296,7 @@ class StreamHub:
         lost_at: float | None = None  # when the stream last dropped after having connected
         while True:
             try:
-                async with self._open(topic.kind, topic.params, topic.cursor) as events:
+                async with self._open(topic.kind, topic.params, topic.cursor) as events, self._counted():
                     topic.connected = True
                     if lost_at is not None:
                         # the gap strategies care about: time since the last data they got
@@ -276,17 +319,155 @@ class StreamHub:
             except TransportError:
                 pass
             except Exception as exc:  # 401/403/404...: retrying cannot help; tell subscribers
-                topic.connected = False
-                topic.error = exc
-                for sub in list(topic.subs):
-                    sub.error = exc
-                    sub.wake.set()
+                self._fail(topic, exc)
                 await trio.sleep_forever()
             if topic.connected and lost_at is None:
                 lost_at = trio.current_time()
             topic.connected = False
             topic.reconnects += 1
             await trio.sleep(backoff.next_delay())
+
+    @staticmethod
+    def _fail(topic: _Topic, exc: BaseException) -> None:
+        topic.connected = False
+        topic.error = exc
+        for sub in list(topic.subs):
+            sub.error = exc
+            sub.wake.set()
+
+    @asynccontextmanager
+    async def _counted(self) -> AsyncIterator[None]:
+        self._streams += 1
+        try:
+            yield
+        finally:
+            self._streams -= 1
+
+    # -- the tick union ------------------------------------------------------------------
+    def _tick_union(self, mode: str) -> _TickUnion:
+        union = self._unions.get(mode)
+        if union is None:
+            union = self._unions[mode] = _TickUnion(mode)
+            assert self._nursery is not None
+            self._nursery.start_soon(self._serve_union, union)
+        return union
+
+    async def _serve_union(self, union: _TickUnion) -> None:
+        """Open a stream for the union's instruments whenever the set changes; each new stream
+        closes the older ones once its snapshot is in. Returns when no instrument is left."""
+        async with trio.open_nursery() as nursery:
+            while True:
+                await union.changed.wait()
+                await trio.sleep(self.resubscribe_after_s)  # one reconnect for a burst of changes
+                union.changed = trio.Event()
+                wanted = tuple(sorted(union.topics, key=str))  # a stable request for a set
+                if not wanted:
+                    del self._unions[union.mode]
+                    nursery.cancel_scope.cancel()
+                    return
+                if frozenset(wanted) == union.requested:
+                    continue
+                union.generation += 1
+                union.requested = frozenset(wanted)
+                scope = union.scopes[union.generation] = trio.CancelScope()
+                nursery.start_soon(self._union_stream, union, wanted, union.generation, scope)
+
+    async def _union_stream(
+        self, union: _TickUnion, wanted: tuple[Instrument, ...], generation: int, scope: trio.CancelScope
+    ) -> None:
+        router = TickRouter(wanted)
+        backoff = self._backoff()
+        params = {"instruments": list(wanted), "mode": union.mode}
+        lost_at: float | None = None  # when this stream last dropped after its snapshot
+        try:
+            with scope:
+                while True:
+                    first = True
+                    try:
+                        async with self._open("ticks", params, None) as events, self._counted():
+                            async for payload in events:
+                                if first:  # the snapshot opens every connection (§5.2)
+                                    first = False
+                                    self._union_snapshot(union, router, generation, payload, lost_at)
+                                    lost_at = None
+                                else:
+                                    self._route_ticks(union, router, payload, frozenset())
+                                backoff.reset()
+                    except TransportError:
+                        pass
+                    except Exception as exc:  # 401/403...: fails every instrument of the stream
+                        for instrument in wanted:
+                            if (topic := union.topics.get(instrument)) is not None:
+                                self._fail(topic, exc)
+                        await trio.sleep_forever()
+                    if not first and lost_at is None:
+                        lost_at = trio.current_time()
+                        for instrument in wanted:
+                            if (topic := union.topics.get(instrument)) is not None:
+                                topic.connected = False
+                                topic.reconnects += 1
+                    await trio.sleep(backoff.next_delay())
+        finally:
+            union.scopes.pop(generation, None)
+
+    def _union_snapshot(
+        self,
+        union: _TickUnion,
+        router: TickRouter,
+        generation: int,
+        payload: Any,
+        resumed_from: float | None,
+    ) -> None:
+        now = trio.current_time()
+        carried: frozenset[Instrument] = frozenset()
+        if generation > union.live_generation:  # this stream takes over
+            carried = union.live_set  # already flowing: the old stream's ticks are as fresh
+            for older in [g for g in union.scopes if g < generation]:
+                union.scopes.pop(older).cancel()
+            union.live_generation, union.live_set = generation, frozenset(router.instruments)
+        missing = set(router.missing(payload)) if isinstance(payload, Mapping) else set()
+        for instrument in router.instruments:
+            topic = union.topics.get(instrument)
+            if topic is None or topic.error is not None:
+                continue
+            if instrument in missing:
+                self._fail(
+                    topic, NotFoundError(f"Instrument not found for symbol {instrument}", status_code=404)
+                )
+                continue
+            topic.connected = True
+            if resumed_from is not None:
+                since = topic.last_event_time if topic.last_event_time is not None else resumed_from
+                marker = StreamResumed(kind="ticks", key=topic.key, gap_s=now - since)
+                self._fan_out(topic, [(marker, ("resumed", topic.key))])
+        self._route_ticks(union, router, payload, carried)
+
+    def _route_ticks(
+        self, union: _TickUnion, router: TickRouter, payload: Any, skip: frozenset[Instrument]
+    ) -> None:
+        if not isinstance(payload, Mapping):
+            return
+        rows = payload.get("ticks")
+        if rows is None:
+            rows = payload.get("quotes") or []
+        if isinstance(rows, Mapping):  # the snapshot maps the requested identifier -> quote
+            rows = list(rows.values())
+        for row in rows:
+            if not isinstance(row, Mapping):
+                continue
+            targets = [union.topics.get(i) for i in router.route(row) if i not in skip]
+            topics = [t for t in targets if t is not None and t.error is None]
+            if not topics:
+                continue
+            try:
+                tick = msgspec.convert(row, Tick, strict=False)
+            except msgspec.ValidationError:
+                for topic in topics:
+                    topic.decode_errors += 1  # one bad quote must not end the stream
+                continue
+            records: Records = [(tick, tick_key(tick))]
+            for topic in topics:
+                self._fan_out(topic, records)
 
     @staticmethod
     def _dedup(topic: _Topic, records: Records) -> Records:
@@ -345,4 +526,4 @@ class StreamHub:
             )
             for s in self._subs
         )
-        return HubStatistics(topics=topics, subscribers=subs)
+        return HubStatistics(topics=topics, subscribers=subs, upstream_streams=self._streams)

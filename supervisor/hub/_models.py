@@ -21,6 +21,7 @@ __all__ = [
     "decode_pnl",
     "decode_ticks",
     "decode_timeline",
+    "tick_key",
 ]
 
 
@@ -30,6 +31,7 @@ class Tick(msgspec.Struct, frozen=True, kw_only=True):
     instrument_token: int | None = None
     tradingsymbol: str | None = None
     symbol: str | None = None
+    exchange: str | None = None
     last_price: float | None = None
     volume: int | float | None = None
     timestamp: str | None = None
@@ -86,7 +88,7 @@ def _convert(obj: Any, typ: type[Any]) -> Any:
     return msgspec.convert(obj, typ, strict=False)
 
 
-def _tick_key(tick: Tick) -> Hashable:
+def tick_key(tick: Tick) -> Hashable:
     return ("tick", tick.instrument_token if tick.instrument_token is not None else tick.tradingsymbol)
 
 
@@ -102,7 +104,7 @@ def decode_ticks(payload: Any) -> Keyed:
     out: Keyed = []
     for row in rows:
         tick = _convert(row, Tick)
-        out.append((tick, _tick_key(tick)))
+        out.append((tick, tick_key(tick)))
     return out
 
 
