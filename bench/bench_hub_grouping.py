@@ -31,109 +31,33 @@ them (the server builds one quote per requested entry either way), and that is p
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import os
 import statistics
-import string
-import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
-import httpx
 import trio
 
-from supervisor.client import AlgoWorkerConfig, AsyncKiteAlgoWorkerClient, KiteAlgoWorkerError
+if __package__ in (None, ""):  # run as a script (``tasks.py bench``): import bench as a package
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-TOKEN = "kwa_" + "g" * 43
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def start_sandbox(tick_interval: float) -> tuple[subprocess.Popen[str], str]:
-    """A standalone sandbox process on a free loopback port; returns it and its base URL."""
-    cmd = [sys.executable, "-m", "supervisor", "--log-level", "WARNING", "sandbox", "--port", "0",
-           "--token", TOKEN, "--tick-interval", str(tick_interval)]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    return proc, proc.stdout.readline().strip()
-
-
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as handle:
-        fields = handle.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def open_client(base_url: str) -> AsyncKiteAlgoWorkerClient:
-    # The client's own pool holds 64 connections; per-instrument streams for 200 instruments
-    # need more, so the bench gives both groupings a transport without that cap.
-    transport = httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=None))
-    config = AlgoWorkerConfig(base_url=base_url, token=TOKEN)
-    return AsyncKiteAlgoWorkerClient(config, transport=transport, environ={})
-
-
-async def discover(client: AsyncKiteAlgoWorkerClient) -> list[str]:
-    """Identifiers the tick stream serves: search hits and option contracts, each probed."""
-    candidates: dict[str, None] = {}
-    for letter in string.ascii_uppercase:
-        try:
-            found = await client.search_tickers(letter, limit=50)
-        except KiteAlgoWorkerError:
-            continue
-        for row in found.get("results") or []:
-            candidates[row.get("symbol") or f"{row['exchange']}:{row['tradingsymbol']}"] = None
-    for underlying in ("NIFTY", "BANKNIFTY"):
-        try:
-            chain = await client.options.get_chain(underlying)
-        except KiteAlgoWorkerError:
-            continue
-        for row in chain.get("chain") or []:
-            for side in ("ce", "pe"):
-                if row.get(side):
-                    candidates[f"NFO:{row[side]['tsym']}"] = None
-    served: list[str] = []
-    names = list(candidates)
-    for i in range(0, len(names), 50):
-        chunk = names[i : i + 50]
-        try:
-            async with client.stream_ticks(chunk) as events:
-                snapshot = await events.__anext__()
-        except KiteAlgoWorkerError:
-            continue
-        quotes = snapshot.get("quotes") or {}
-        if isinstance(quotes, Mapping):
-            served += [name for name in chunk if name in quotes]
-        else:  # a list of quote objects (the reference server's shape)
-            symbols = {q.get("symbol") for q in quotes} | {q.get("tradingsymbol") for q in quotes}
-            served += [n for n in chunk if n in symbols or n.split(":")[-1] in symbols]
-    return served
-
-
-async def clock_skew(client: AsyncKiteAlgoWorkerClient, symbol: str) -> float:
-    """The sandbox's stamps minus our wall clock (s), to within half the fastest round trip."""
-    best = (float("inf"), 0.0)
-    for _ in range(20):
-        t0 = time.time()
-        quotes = await client.get_quotes([symbol])
-        t1 = time.time()
-        stamp = dt.datetime.fromisoformat(quotes["quotes"][symbol]["exchange_timestamp"]).timestamp()
-        best = min(best, (t1 - t0, stamp - (t0 + t1) / 2))
-    return best[1]
+from bench._loopback import Stamps, clock_skew, cpu_seconds, discover, open_client, start_sandbox
+from supervisor.client import AsyncKiteAlgoWorkerClient
 
 
 class Recorder:
     """Counts ticks and server-stamp -> arrival delays while ``on`` (one stamp per event)."""
 
     def __init__(self, skew: float = 0.0) -> None:
-        self.skew = skew
+        self.stamps = Stamps(skew)
         self.on = False
         self.ticks = 0
         self.events = 0
         self.delays: list[tuple[float, int]] = []
         self.last_seen: dict[str, float] = {}  # instrument -> arrival (monotonic) of its last tick
         self.longest_silence: dict[str, float] = {}
-        self._stamps: dict[str, float] = {}
 
     def record(self, payload: Any) -> None:
         rows = payload.get("ticks") if isinstance(payload, Mapping) else None
@@ -150,11 +74,7 @@ class Recorder:
             return
         stamp = rows[0].get("exchange_timestamp")
         if stamp:
-            emitted = self._stamps.get(stamp)
-            if emitted is None:
-                emitted = dt.datetime.fromisoformat(stamp).timestamp() - self.skew
-                self._stamps[stamp] = emitted
-            self.delays.append((time.time() - emitted, len(rows)))
+            self.delays.append((time.time() - self.stamps.emitted(stamp), len(rows)))
         self.events += 1
         self.ticks += len(rows)
 

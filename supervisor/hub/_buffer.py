@@ -107,12 +107,41 @@ class SubscriberBuffer:
             self._size -= 1
             if slot.key is not None:
                 del self._by_key[slot.key]
+            else:  # timeline events are unkeyed (a missing attribute is slow to look up)
+                self._note_cursor(slot.item)
             self.delivered += 1
-            cursor = getattr(slot.item, "cursor", None)
-            if isinstance(cursor, int):
-                self.last_cursor = cursor
             return slot.item, now - slot.t
         return None
+
+    def pop_many(self, now: float, limit: int) -> tuple[list[Any], float, float]:
+        """Up to ``limit`` items, oldest first, with the sum and the max of their waits; raises
+        :class:`SubscriberLagged` like :meth:`pop` (before returning anything)."""
+        if self._lagged:
+            return [self.pop(now)], 0.0, 0.0  # pop raises
+        items: list[Any] = []
+        total = longest = 0.0
+        queue, by_key = self._queue, self._by_key
+        while queue and len(items) < limit:
+            slot = queue.popleft()
+            if not slot.live:
+                continue
+            if slot.key is not None:
+                del by_key[slot.key]
+            else:
+                self._note_cursor(slot.item)
+            waited = now - slot.t
+            total += waited
+            if waited > longest:
+                longest = waited
+            items.append(slot.item)
+        self._size -= len(items)
+        self.delivered += len(items)
+        return items, total, longest
+
+    def _note_cursor(self, item: Any) -> None:
+        cursor = getattr(item, "cursor", None)
+        if isinstance(cursor, int):
+            self.last_cursor = cursor
 
     def _evict_oldest_keyed(self) -> bool:
         for slot in self._queue:

@@ -26,7 +26,7 @@ import trio
 from ..client._backoff import Backoff
 from ..client._errors import NotFoundError, TransportError
 from ._buffer import SubscriberBuffer
-from ._models import StreamResumed, Tick, decode_candles, decode_pnl, decode_timeline, tick_key
+from ._models import StreamResumed, Tick, decode_candles, decode_pnl, decode_timeline
 from ._stats import HubStatistics, SubscriberStatistics, TopicStatistics
 from ._union import Instrument, TickRouter
 
@@ -110,10 +110,12 @@ class _TickUnion:
 class Subscription:
     """Async iterator of records for one subscriber. ``__anext__`` blocks until an item is
     buffered; raises :class:`SubscriberLagged` (recoverable: keep iterating or resubscribe)
-    and re-raises a topic's non-retryable upstream error (e.g. ``NotFoundError``)."""
+    and re-raises a topic's non-retryable upstream error (e.g. ``NotFoundError``).
+    :meth:`receive_batch` takes everything buffered at once."""
 
     def __init__(self, hub: StreamHub, name: str, kind: str, capacity: int) -> None:
         self._hub = hub
+        self._now = trio.lowlevel.current_clock().current_time  # the hot path skips two wrappers
         self.name = name
         self.kind = kind
         self.buffer = SubscriberBuffer(capacity)
@@ -128,12 +130,28 @@ class Subscription:
 
     async def __anext__(self) -> Any:
         while True:
-            got = self.buffer.pop(trio.current_time())
+            got = self.buffer.pop(self._now())
             if got is not None:
                 item, waited = got
                 self.latency_sum += waited
-                self.latency_max = max(self.latency_max, waited)
+                if waited > self.latency_max:
+                    self.latency_max = waited
                 return item
+            if self.error is not None:
+                raise self.error
+            self.wake = trio.Event()
+            await self.wake.wait()
+
+    async def receive_batch(self, max_items: int = 1024) -> list[Any]:
+        """Block until an item is buffered, then take up to ``max_items`` of them at once
+        (oldest first): one wake-up for a burst. Raises as ``__anext__`` does."""
+        while True:
+            items, total, longest = self.buffer.pop_many(self._now(), max_items)
+            if items:
+                self.latency_sum += total
+                if longest > self.latency_max:
+                    self.latency_max = longest
+                return items
             if self.error is not None:
                 raise self.error
             self.wake = trio.Event()
@@ -452,9 +470,13 @@ class StreamHub:
             rows = payload.get("quotes") or []
         if isinstance(rows, Mapping):  # the snapshot maps the requested identifier -> quote
             rows = list(rows.values())
+        # an instrument twice in one batch: its last quote supersedes the earlier (conflation)
+        latest: dict[Any, Mapping[str, Any]] = {}
         for row in rows:
-            if not isinstance(row, Mapping):
-                continue
+            if isinstance(row, Mapping):
+                token = row.get("instrument_token")
+                latest[id(row) if token is None else token] = row
+        for row in latest.values():
             targets = [union.topics.get(i) for i in router.route(row) if i not in skip]
             topics = [t for t in targets if t is not None and t.error is None]
             if not topics:
@@ -465,9 +487,8 @@ class StreamHub:
                 for topic in topics:
                     topic.decode_errors += 1  # one bad quote must not end the stream
                 continue
-            records: Records = [(tick, tick_key(tick))]
-            for topic in topics:
-                self._fan_out(topic, records)
+            for topic in topics:  # conflated per topic: two spellings of one instrument stay two
+                self._fan_out(topic, [(tick, ("tick", topic.key))])
 
     @staticmethod
     def _dedup(topic: _Topic, records: Records) -> Records:
@@ -489,8 +510,9 @@ class StreamHub:
         for item, key in records:
             if not isinstance(item, StreamResumed):
                 topic.events += 1
-            for sub in topic.subs:
-                sub.push(item, key, now)
+            for sub in topic.subs:  # Subscription.push, inlined: this is the hot loop
+                sub.buffer.push(item, now, key)
+                sub.wake.set()
 
     # -- statistics ----------------------------------------------------------------------
     def statistics(self) -> HubStatistics:

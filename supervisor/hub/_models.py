@@ -21,7 +21,6 @@ __all__ = [
     "decode_pnl",
     "decode_ticks",
     "decode_timeline",
-    "tick_key",
 ]
 
 
@@ -88,7 +87,7 @@ def _convert(obj: Any, typ: type[Any]) -> Any:
     return msgspec.convert(obj, typ, strict=False)
 
 
-def tick_key(tick: Tick) -> Hashable:
+def _tick_key(tick: Tick) -> Hashable:
     return ("tick", tick.instrument_token if tick.instrument_token is not None else tick.tradingsymbol)
 
 
@@ -104,7 +103,7 @@ def decode_ticks(payload: Any) -> Keyed:
     out: Keyed = []
     for row in rows:
         tick = _convert(row, Tick)
-        out.append((tick, tick_key(tick)))
+        out.append((tick, _tick_key(tick)))
     return out
 
 
