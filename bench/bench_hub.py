@@ -23,9 +23,11 @@ the output says so.
 from __future__ import annotations
 
 import argparse
+import gc
 import random
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -148,17 +150,32 @@ class StreamCounter(httpx.AsyncBaseTransport):
         await self.inner.aclose()
 
 
-async def _window(meter: Meter, seconds: float, pid: int) -> dict[str, float]:
+@dataclass(frozen=True)
+class Setup:
+    """One fan-out run: the sandbox, the measurement window, the stamp clock, GC handling."""
+
+    base_url: str
+    pid: int
+    seconds: float
+    stamps: Stamps
+    freeze: bool
+
+
+async def _window(meter: Meter, setup: Setup) -> dict[str, float]:
     """Wait until every strategy has ticks, warm up, then measure ``seconds``."""
     with trio.fail_after(120):
         await meter.all_started.wait()
     await trio.sleep(1.0)
-    cpu0, srv0, t0 = time.process_time(), cpu_seconds(pid), time.monotonic()
+    if setup.freeze:  # what a daemon that freezes its start-up objects would see (gc.freeze)
+        gc.collect()
+        gc.freeze()
+    cpu0, srv0, t0 = time.process_time(), cpu_seconds(setup.pid), time.monotonic()
     meter.on = True
-    await trio.sleep(seconds)
+    await trio.sleep(setup.seconds)
     meter.on = False
     wall = time.monotonic() - t0
-    cpu, srv = time.process_time() - cpu0, cpu_seconds(pid) - srv0
+    gc.unfreeze()
+    cpu, srv = time.process_time() - cpu0, cpu_seconds(setup.pid) - srv0
     delays = sorted(meter.delays) or [float("nan")]
     ticks = max(meter.delivered, 1)
     return {
@@ -172,12 +189,10 @@ async def _window(meter: Meter, seconds: float, pid: int) -> dict[str, float]:
     }
 
 
-async def bench_hub(
-    base_url: str, picks: list[list[str]], seconds: float, pid: int, stamps: Stamps, batch: bool
-) -> dict[str, float]:
-    meter = Meter(stamps, len(picks))
+async def bench_hub(setup: Setup, picks: list[list[str]], *, batch: bool) -> dict[str, float]:
+    meter = Meter(setup.stamps, len(picks))
     counter = StreamCounter()
-    config = AlgoWorkerConfig(base_url=base_url, token=TOKEN)
+    config = AlgoWorkerConfig(base_url=setup.base_url, token=TOKEN)
     async with (
         AsyncKiteAlgoWorkerClient(config, transport=counter, environ={}) as client,
         open_stream_hub(client, capacity=64) as hub,
@@ -197,7 +212,7 @@ async def bench_hub(
 
         for i, pick in enumerate(picks):
             nursery.start_soon(strategy, i, pick)
-        result = await _window(meter, seconds, pid)
+        result = await _window(meter, setup)
         stats = hub.statistics()
         result["upstream_streams"] = stats.upstream_streams
         result["tick_stream_opens"] = counter.tick_streams
@@ -207,11 +222,9 @@ async def bench_hub(
     return result
 
 
-async def bench_baseline(
-    base_url: str, picks: list[list[str]], seconds: float, pid: int, stamps: Stamps
-) -> dict[str, float]:
-    meter = Meter(stamps, len(picks))
-    config = AlgoWorkerConfig(base_url=base_url, token=TOKEN)
+async def bench_baseline(setup: Setup, picks: list[list[str]]) -> dict[str, float]:
+    meter = Meter(setup.stamps, len(picks))
+    config = AlgoWorkerConfig(base_url=setup.base_url, token=TOKEN)
     async with trio.open_nursery() as nursery:
 
         async def strategy(i: int, instruments: list[str]) -> None:
@@ -225,7 +238,7 @@ async def bench_baseline(
 
         for i, pick in enumerate(picks):
             nursery.start_soon(strategy, i, pick)
-        result = await _window(meter, seconds, pid)
+        result = await _window(meter, setup)
         nursery.cancel_scope.cancel()
     return result
 
@@ -248,11 +261,11 @@ async def bench_fanout(args: argparse.Namespace, base_url: str, pid: int) -> Non
         subs = args.strategies * per / len(instruments)
         print(f"  ({len(instruments)} instruments emulated by {len(instruments)} spellings of the "
               f"{len(served)} served; ~{subs:.0f} subscribers per topic)")  # fmt: skip
-    stamps = Stamps(skew)
-    hub = await bench_hub(base_url, picks, args.seconds, pid, stamps, batch=False)
-    hub_batch = await bench_hub(base_url, picks, args.seconds, pid, stamps, batch=True)
+    setup = Setup(base_url, pid, args.seconds, Stamps(skew), args.gc_freeze)
+    hub = await bench_hub(setup, picks, batch=False)
+    hub_batch = await bench_hub(setup, picks, batch=True)
     sample = picks[: args.baseline_sample]
-    base = await bench_baseline(base_url, sample, args.seconds, pid, stamps)
+    base = await bench_baseline(setup, sample)
     scale = args.strategies / len(sample)
     print(f"  {'':<34} {'ticks/s':>9} {'CPU us/tick':>12} {'sandbox us/tick':>16} {'CPU %':>6} "
           f"{'sandbox %':>10} {'p50 ms':>7} {'p99 ms':>7} {'upstream':>9}")  # fmt: skip
@@ -285,6 +298,7 @@ def main() -> None:
     parser.add_argument("--tick-interval", type=float, default=0.1, help="sandbox market step (s)")
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--baseline-sample", type=int, default=50)
+    parser.add_argument("--gc-freeze", action="store_true", help="gc.freeze() before each window")
     args, _ = parser.parse_known_args()  # tasks.py passes its extra arguments to every bench
     data = sse_bytes(20_000)
     ours, typed, theirs = bench_decoder(data)

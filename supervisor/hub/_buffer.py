@@ -131,8 +131,7 @@ class SubscriberBuffer:
                 self._note_cursor(slot.item)
             waited = now - slot.t
             total += waited
-            if waited > longest:
-                longest = waited
+            longest = max(longest, waited)
             items.append(slot.item)
         self._size -= len(items)
         self.delivered += len(items)

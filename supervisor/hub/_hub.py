@@ -4,7 +4,7 @@ A topic is ``(kind, key)``: ``ticks`` per (instrument, mode), ``candles`` per (i
 interval), ``pnl`` per (run_id, interval), ``timeline`` per run_id. The first subscriber starts
 the topic's task in the hub's nursery; the last one leaving starts a linger of ``linger_s``
 after which the topic ends. Candle, P&L and timeline topics each pump their own upstream
-stream. Tick topics of one mode share one union stream (``_TickUnion``): when its set of
+stream. Tick topics of one mode share one union stream (``TickUnion``): when its set of
 instruments changes, the new stream is opened and the old one is closed only once the new
 one's snapshot is in (make-before-break), after ``resubscribe_after_s`` to coalesce a burst of
 changes. Fan-out pushes into each subscriber's :class:`SubscriberBuffer` and sets a wake-up
@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections import deque
-from collections.abc import AsyncIterator, Callable, Hashable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Hashable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -24,27 +23,21 @@ import msgspec
 import trio
 
 from ..client._backoff import Backoff
-from ..client._errors import NotFoundError, TransportError
+from ..client._errors import TransportError
 from ._buffer import SubscriberBuffer
-from ._models import StreamResumed, Tick, decode_candles, decode_pnl, decode_timeline
+from ._models import StreamResumed, decode_candles, decode_pnl, decode_timeline
 from ._stats import HubStatistics, SubscriberStatistics, TopicStatistics
-from ._union import Instrument, TickRouter
+from ._ticks import TickUnion, TickUnions
+from ._topic import Opener, Records, Topic, TopicKey, fail
 
 __all__ = ["Opener", "StreamHub", "Subscription", "TopicKey", "client_opener"]
 
-TopicKey = tuple[str, str]
-Records = list[tuple[Any, Hashable | None]]
-# opener(kind, params, after_cursor) -> async CM yielding an async iterator of payload dicts;
-# params: ticks {"instruments": [...], "mode"}, candles {"instrument", "interval"},
-# pnl {"run_id", "interval"}, timeline {"run_id"}
-Opener = Callable[[str, dict[str, Any], int | None], AbstractAsyncContextManager[AsyncIterator[Any]]]
 
 _DECODERS = {
     "candles": decode_candles,
     "pnl": decode_pnl,
     "timeline": decode_timeline,
 }
-_TIMELINE_RING = 1000
 
 
 def client_opener(client: Any) -> Opener:
@@ -63,50 +56,6 @@ def client_opener(client: Any) -> Opener:
     return open_
 
 
-class _Topic:
-    def __init__(self, kind: str, key: str, params: dict[str, Any], cursor: int | None) -> None:
-        self.kind = kind
-        self.key = key
-        self.params = params
-        self.subs: set[Subscription] = set()
-        self.connected = False
-        self.reconnects = 0
-        self.events = 0
-        self.decode_errors = 0
-        self.last_event_unix: float | None = None
-        self.last_event_time: float | None = None
-        self.cursor = cursor
-        self.ring: deque[Any] = deque(maxlen=_TIMELINE_RING)
-        self.empty_since = 0.0
-        self.became_empty = trio.Event()
-        self.scope = trio.CancelScope()
-        self.error: BaseException | None = None
-
-
-class _TickUnion:
-    """The tick topics of one mode and their shared upstream stream(s): ``live`` maps each open
-    stream's generation to its cancel scope (two while a resubscription overlaps)."""
-
-    def __init__(self, mode: str) -> None:
-        self.mode = mode
-        self.topics: dict[Instrument, _Topic] = {}
-        self.changed = trio.Event()
-        self.generation = 0  # of the newest stream opened
-        self.requested: frozenset[Instrument] = frozenset()  # what the newest stream asked for
-        self.live_generation = 0  # of the stream whose snapshot arrived last
-        self.live_set: frozenset[Instrument] = frozenset()
-        self.scopes: dict[int, trio.CancelScope] = {}
-
-    def add(self, topic: _Topic) -> None:
-        self.topics[topic.params["instrument"]] = topic
-        self.changed.set()
-
-    def remove(self, topic: _Topic) -> None:
-        if self.topics.get(topic.params["instrument"]) is topic:
-            del self.topics[topic.params["instrument"]]
-            self.changed.set()
-
-
 class Subscription:
     """Async iterator of records for one subscriber. ``__anext__`` blocks until an item is
     buffered; raises :class:`SubscriberLagged` (recoverable: keep iterating or resubscribe)
@@ -120,7 +69,7 @@ class Subscription:
         self.kind = kind
         self.buffer = SubscriberBuffer(capacity)
         self.wake = trio.Event()
-        self.topics: list[_Topic] = []
+        self.topics: list[Topic] = []
         self.latency_max = 0.0
         self.latency_sum = 0.0
         self.error: BaseException | None = None
@@ -134,8 +83,7 @@ class Subscription:
             if got is not None:
                 item, waited = got
                 self.latency_sum += waited
-                if waited > self.latency_max:
-                    self.latency_max = waited
+                self.latency_max = max(self.latency_max, waited)
                 return item
             if self.error is not None:
                 raise self.error
@@ -149,8 +97,7 @@ class Subscription:
             items, total, longest = self.buffer.pop_many(self._now(), max_items)
             if items:
                 self.latency_sum += total
-                if longest > self.latency_max:
-                    self.latency_max = longest
+                self.latency_max = max(self.latency_max, longest)
                 return items
             if self.error is not None:
                 raise self.error
@@ -162,7 +109,7 @@ class Subscription:
         self.wake.set()
 
 
-class StreamHub:
+class StreamHub(TickUnions):
     """Shares upstream SSE streams between subscribers. Run ``serve`` in a nursery first
     (``await nursery.start(hub.serve)``) or use :func:`open_stream_hub`."""
 
@@ -190,8 +137,8 @@ class StreamHub:
         self._wall = wall_clock
         self.resubscribe_after_s = resubscribe_after_s
         self._streams = 0  # upstream streams open now
-        self._unions: dict[str, _TickUnion] = {}
-        self._topics: dict[TopicKey, _Topic] = {}
+        self._unions: dict[str, TickUnion] = {}
+        self._topics: dict[TopicKey, Topic] = {}
         self._subs: set[Subscription] = set()
         self._nursery: trio.Nursery | None = None
 
@@ -259,7 +206,7 @@ class StreamHub:
         for key, params in specs:
             topic = self._topics.get((kind, key))
             if topic is None:
-                topic = _Topic(kind, key, params, after)
+                topic = Topic(kind, key, params, after)
                 self._topics[(kind, key)] = topic
                 self._nursery.start_soon(self._run_topic, topic)
             elif kind == "timeline" and after is not None:
@@ -282,7 +229,7 @@ class StreamHub:
                     topic.became_empty.set()
 
     # -- topic tasks ---------------------------------------------------------------------
-    async def _run_topic(self, topic: _Topic) -> None:
+    async def _run_topic(self, topic: Topic) -> None:
         with topic.scope:
             if topic.kind == "ticks":
                 union = self._tick_union(topic.params["mode"])
@@ -297,7 +244,7 @@ class StreamHub:
                 await self._linger(topic)
                 nursery.cancel_scope.cancel()
 
-    async def _linger(self, topic: _Topic) -> None:
+    async def _linger(self, topic: Topic) -> None:
         while True:
             await topic.became_empty.wait()
             topic.became_empty = trio.Event()
@@ -308,7 +255,7 @@ class StreamHub:
                     return
                 await trio.sleep_until(deadline)
 
-    async def _pump(self, topic: _Topic) -> None:
+    async def _pump(self, topic: Topic) -> None:
         decode = _DECODERS[topic.kind]
         backoff = self._backoff()
         lost_at: float | None = None  # when the stream last dropped after having connected
@@ -337,7 +284,7 @@ class StreamHub:
             except TransportError:
                 pass
             except Exception as exc:  # 401/403/404...: retrying cannot help; tell subscribers
-                self._fail(topic, exc)
+                fail(topic, exc)
                 await trio.sleep_forever()
             if topic.connected and lost_at is None:
                 lost_at = trio.current_time()
@@ -346,152 +293,7 @@ class StreamHub:
             await trio.sleep(backoff.next_delay())
 
     @staticmethod
-    def _fail(topic: _Topic, exc: BaseException) -> None:
-        topic.connected = False
-        topic.error = exc
-        for sub in list(topic.subs):
-            sub.error = exc
-            sub.wake.set()
-
-    @asynccontextmanager
-    async def _counted(self) -> AsyncIterator[None]:
-        self._streams += 1
-        try:
-            yield
-        finally:
-            self._streams -= 1
-
-    # -- the tick union ------------------------------------------------------------------
-    def _tick_union(self, mode: str) -> _TickUnion:
-        union = self._unions.get(mode)
-        if union is None:
-            union = self._unions[mode] = _TickUnion(mode)
-            assert self._nursery is not None
-            self._nursery.start_soon(self._serve_union, union)
-        return union
-
-    async def _serve_union(self, union: _TickUnion) -> None:
-        """Open a stream for the union's instruments whenever the set changes; each new stream
-        closes the older ones once its snapshot is in. Returns when no instrument is left."""
-        async with trio.open_nursery() as nursery:
-            while True:
-                await union.changed.wait()
-                await trio.sleep(self.resubscribe_after_s)  # one reconnect for a burst of changes
-                union.changed = trio.Event()
-                wanted = tuple(sorted(union.topics, key=str))  # a stable request for a set
-                if not wanted:
-                    del self._unions[union.mode]
-                    nursery.cancel_scope.cancel()
-                    return
-                if frozenset(wanted) == union.requested:
-                    continue
-                union.generation += 1
-                union.requested = frozenset(wanted)
-                scope = union.scopes[union.generation] = trio.CancelScope()
-                nursery.start_soon(self._union_stream, union, wanted, union.generation, scope)
-
-    async def _union_stream(
-        self, union: _TickUnion, wanted: tuple[Instrument, ...], generation: int, scope: trio.CancelScope
-    ) -> None:
-        router = TickRouter(wanted)
-        backoff = self._backoff()
-        params = {"instruments": list(wanted), "mode": union.mode}
-        lost_at: float | None = None  # when this stream last dropped after its snapshot
-        try:
-            with scope:
-                while True:
-                    first = True
-                    try:
-                        async with self._open("ticks", params, None) as events, self._counted():
-                            async for payload in events:
-                                if first:  # the snapshot opens every connection (§5.2)
-                                    first = False
-                                    self._union_snapshot(union, router, generation, payload, lost_at)
-                                    lost_at = None
-                                else:
-                                    self._route_ticks(union, router, payload, frozenset())
-                                backoff.reset()
-                    except TransportError:
-                        pass
-                    except Exception as exc:  # 401/403...: fails every instrument of the stream
-                        for instrument in wanted:
-                            if (topic := union.topics.get(instrument)) is not None:
-                                self._fail(topic, exc)
-                        await trio.sleep_forever()
-                    if not first and lost_at is None:
-                        lost_at = trio.current_time()
-                        for instrument in wanted:
-                            if (topic := union.topics.get(instrument)) is not None:
-                                topic.connected = False
-                                topic.reconnects += 1
-                    await trio.sleep(backoff.next_delay())
-        finally:
-            union.scopes.pop(generation, None)
-
-    def _union_snapshot(
-        self,
-        union: _TickUnion,
-        router: TickRouter,
-        generation: int,
-        payload: Any,
-        resumed_from: float | None,
-    ) -> None:
-        now = trio.current_time()
-        carried: frozenset[Instrument] = frozenset()
-        if generation > union.live_generation:  # this stream takes over
-            carried = union.live_set  # already flowing: the old stream's ticks are as fresh
-            for older in [g for g in union.scopes if g < generation]:
-                union.scopes.pop(older).cancel()
-            union.live_generation, union.live_set = generation, frozenset(router.instruments)
-        missing = set(router.missing(payload)) if isinstance(payload, Mapping) else set()
-        for instrument in router.instruments:
-            topic = union.topics.get(instrument)
-            if topic is None or topic.error is not None:
-                continue
-            if instrument in missing:
-                self._fail(
-                    topic, NotFoundError(f"Instrument not found for symbol {instrument}", status_code=404)
-                )
-                continue
-            topic.connected = True
-            if resumed_from is not None:
-                since = topic.last_event_time if topic.last_event_time is not None else resumed_from
-                marker = StreamResumed(kind="ticks", key=topic.key, gap_s=now - since)
-                self._fan_out(topic, [(marker, ("resumed", topic.key))])
-        self._route_ticks(union, router, payload, carried)
-
-    def _route_ticks(
-        self, union: _TickUnion, router: TickRouter, payload: Any, skip: frozenset[Instrument]
-    ) -> None:
-        if not isinstance(payload, Mapping):
-            return
-        rows = payload.get("ticks")
-        if rows is None:
-            rows = payload.get("quotes") or []
-        if isinstance(rows, Mapping):  # the snapshot maps the requested identifier -> quote
-            rows = list(rows.values())
-        # an instrument twice in one batch: its last quote supersedes the earlier (conflation)
-        latest: dict[Any, Mapping[str, Any]] = {}
-        for row in rows:
-            if isinstance(row, Mapping):
-                token = row.get("instrument_token")
-                latest[id(row) if token is None else token] = row
-        for row in latest.values():
-            targets = [union.topics.get(i) for i in router.route(row) if i not in skip]
-            topics = [t for t in targets if t is not None and t.error is None]
-            if not topics:
-                continue
-            try:
-                tick = msgspec.convert(row, Tick, strict=False)
-            except msgspec.ValidationError:
-                for topic in topics:
-                    topic.decode_errors += 1  # one bad quote must not end the stream
-                continue
-            for topic in topics:  # conflated per topic: two spellings of one instrument stay two
-                self._fan_out(topic, [(tick, ("tick", topic.key))])
-
-    @staticmethod
-    def _dedup(topic: _Topic, records: Records) -> Records:
+    def _dedup(topic: Topic, records: Records) -> Records:
         out = []
         for event, key in records:
             if topic.cursor is not None and event.cursor <= topic.cursor:
@@ -501,7 +303,7 @@ class StreamHub:
             out.append((event, key))
         return out
 
-    def _fan_out(self, topic: _Topic, records: list[tuple[Any, Hashable | None]]) -> None:
+    def _fan_out(self, topic: Topic, records: list[tuple[Any, Hashable | None]]) -> None:
         if not records:
             return
         now = trio.current_time()
