@@ -6,7 +6,8 @@ need one connection per instrument. The union's cost is a resubscription when it
 instruments changes; it is made without a gap: the new stream is opened, and the old one is
 closed only when the new one's snapshot has arrived (make-before-break). Changes arriving
 within ``resubscribe_after_s`` of each other share one resubscription. Instruments named in
-the snapshot's ``missing`` list fail their topics with ``NotFoundError``; the others flow on.
+the snapshot's ``missing`` list fail their topics with ``NotFoundError``; the others flow on. A
+stream refused for naming no known instrument fails all of its topics so, without retrying.
 
 :class:`TickUnions` is the tick half of ``StreamHub`` (a mixin over the hub's fan-out, opener
 and backoff). Snapshot rows of instruments the old stream was already carrying are not
@@ -29,6 +30,13 @@ from ._topic import Opener, Records, Topic, fail
 from ._union import Instrument, TickRouter
 
 __all__ = ["TickUnion", "TickUnions"]
+
+
+def _no_valid_instrument(exc: TransportError) -> bool:
+    """The stream's ``event: error`` for a request naming no known instrument (§5.2)."""
+    body = exc.response_body
+    detail = body.get("detail") if isinstance(body, Mapping) else None
+    return isinstance(detail, str) and "valid symbol or instrument token" in detail
 
 
 class TickUnion:
@@ -126,12 +134,15 @@ class TickUnions:
                                 else:
                                     self._route_ticks(union, router, payload, frozenset())
                                 backoff.reset()
-                    except TransportError:
-                        pass
+                    except TransportError as exc:
+                        if first and _no_valid_instrument(exc):  # none of them exists (§5.2)
+                            missing = NotFoundError(
+                                f"Instrument not found for symbols {list(wanted)}", status_code=404
+                            )
+                            self._fail_all(union, wanted, missing)
+                            await trio.sleep_forever()
                     except Exception as exc:  # 401/403...: fails every instrument of the stream
-                        for instrument in wanted:
-                            if (topic := union.topics.get(instrument)) is not None:
-                                fail(topic, exc)
+                        self._fail_all(union, wanted, exc)
                         await trio.sleep_forever()
                     if not first and lost_at is None:
                         lost_at = trio.current_time()
@@ -142,6 +153,12 @@ class TickUnions:
                     await trio.sleep(backoff.next_delay())
         finally:
             union.scopes.pop(generation, None)
+
+    @staticmethod
+    def _fail_all(union: TickUnion, wanted: tuple[Instrument, ...], exc: BaseException) -> None:
+        for instrument in wanted:
+            if (topic := union.topics.get(instrument)) is not None:
+                fail(topic, exc)
 
     def _union_snapshot(
         self,

@@ -106,6 +106,19 @@ async def test_instruments_share_one_union_stream_resubscribed_on_change(
             assert (await a.__anext__()).tradingsymbol == "INFY"
 
 
+async def test_a_union_of_unknown_instruments_fails_its_subscribers(
+    client: AsyncKiteAlgoWorkerClient, counted: CountingTransport, autojump_clock: trio.testing.MockClock
+) -> None:
+    # the sandbox answers a stream naming no known instrument with `event: error` (§5.2)
+    with trio.fail_after(60):
+        async with open_stream_hub(client) as hub, hub.ticks(["NSE:NOPE", "NSE:NADA"], subscriber="a") as a:
+            with pytest.raises(NotFoundError):
+                await a.__anext__()
+            assert tick_streams(counted) == 1  # not retried
+            async with hub.ticks(["NSE:TCS"], subscriber="b") as b:  # a later union still works
+                assert (await b.__anext__()).tradingsymbol == "TCS"
+
+
 async def test_reconnect_after_sandbox_drops_stream(
     client: AsyncKiteAlgoWorkerClient,
     sandbox: SandboxHandle,
