@@ -23,6 +23,8 @@ from collections import deque
 from collections.abc import Hashable
 from typing import Any
 
+import msgspec
+
 __all__ = ["SubscriberBuffer", "SubscriberLagged"]
 
 
@@ -37,14 +39,13 @@ class SubscriberLagged(Exception):
         self.last_cursor = last_cursor
 
 
-class _Slot:
-    __slots__ = ("item", "key", "live", "t")
-
-    def __init__(self, item: Any, key: Hashable | None, t: float) -> None:
-        self.item = item
-        self.key = key
-        self.t = t
-        self.live = True
+class _Slot(msgspec.Struct, gc=False):
+    # untracked by the cyclic GC, like the hub's records (see _models): an item must not
+    # refer back to its buffer
+    item: Any
+    key: Hashable | None
+    t: float
+    live: bool = True
 
 
 class SubscriberBuffer:
