@@ -28,9 +28,10 @@ make-before-break the instruments that stay see no gap (longest silence one mark
 against two steps when the old stream is closed first).
 
 ``bench/bench_hub.py`` measures the hub as a whole on the sandbox: 1,000 strategies x 10 of 200
-instruments deliver about 100,000 ticks/s over one upstream connection at 4 us of CPU per
-delivered tick, 7-10x less than each strategy opening its own stream (the README has the runs
-and what limits the delay).
+instruments take 100,000 ticks/s over one upstream connection at about 3 us of CPU per
+delivered tick, 8.5x less than each strategy opening its own stream (the goal is 10x), with a
+p50 delay of 36 ms from the sandbox's stamp (each market step is a burst of 10,000 deliveries;
+the README has the runs, and what limits the delay and its tail).
 """
 
 from __future__ import annotations
