@@ -226,7 +226,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")], default=[6, 50, 200])
     parser.add_argument("--rounds", type=int, default=20)
-    args = parser.parse_args()
+    args, _ = parser.parse_known_args()  # tasks.py passes its extra arguments to every bench
     proc, base_url = start_sandbox(args.tick_interval)
     try:
         trio.run(run, args, base_url, proc.pid)

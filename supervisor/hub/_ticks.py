@@ -40,8 +40,8 @@ def _no_valid_instrument(exc: TransportError) -> bool:
 
 
 class TickUnion:
-    """The tick topics of one mode and their shared upstream stream(s): ``live`` maps each open
-    stream's generation to its cancel scope (two while a resubscription overlaps)."""
+    """The tick topics of one mode and their shared upstream stream(s): ``scopes`` maps each
+    open stream's generation to its cancel scope (two while a resubscription overlaps)."""
 
     def __init__(self, mode: str) -> None:
         self.mode = mode
