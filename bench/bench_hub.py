@@ -1,7 +1,8 @@
 """Hub benchmarks (on demand, never in the default test run): ``python bench/bench_hub.py``.
 
-1. Decoder: our sans-IO ``SSEDecoder`` + ``interpret`` against the official SDK 0.7.4's line
-   parser (driven through its real ``_stream_sse`` with an in-memory response) on the same bytes.
+1. Decoder: our sans-IO ``SSEDecoder`` + ``interpret`` (fed 4 kB chunks) against the official
+   SDK 0.7.4's parser, driven through its real ``_stream_sse`` over a ``requests.Response``
+   reading the same bytes from memory (so ``iter_lines`` is requests' own, as on a socket).
 2. Fan-out on a real sandbox: a standalone ``kite-supervisor sandbox --tick-interval T`` in its
    own process, this process the client. ``--strategies`` (1,000) strategy tasks each subscribe
    through one ``StreamHub`` (one client) to ``--per-strategy`` (10) of ``--instruments`` (200)
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import io
 import random
 import sys
 import time
@@ -33,6 +35,7 @@ from typing import Any
 
 import httpx
 import msgspec
+import requests
 import trio
 
 if __package__ in (None, ""):  # run as a script (``tasks.py bench``): import bench as a package
@@ -90,18 +93,13 @@ def bench_decoder(data: bytes) -> tuple[float, float, float]:
     from kite_algo_worker import AlgoWorkerConfig as SdkConfig
     from kite_algo_worker.client import KiteAlgoWorkerClient as SdkClient
 
-    class _Resp:
-        status_code = 200
-
-        def iter_lines(self, decode_unicode: bool = False) -> Any:
-            return iter(data.decode().splitlines())
-
-        def close(self) -> None:
-            pass
-
-    class _Session:
-        def request(self, *a: Any, **k: Any) -> _Resp:
-            return _Resp()
+    class _Session:  # the SDK's real path: a requests Response over the same bytes
+        def request(self, *a: Any, **k: Any) -> requests.Response:
+            response = requests.Response()
+            response.status_code = 200
+            response.encoding = "utf-8"
+            response.raw = io.BytesIO(data)
+            return response
 
     sdk = SdkClient(SdkConfig(base_url="http://127.0.0.1:1", token="kwa_" + "b" * 43))
     sdk.session = _Session()
