@@ -1,5 +1,5 @@
 """The stream hub: upstream SSE streams shared by many strategies (one per candle, P&L or
-timeline topic, one per tick mode for all its instruments).
+timeline topic, one per tick mode for up to 300 instruments).
 
     async with open_stream_hub(client) as hub:
         async with hub.ticks(["NSE:INFY"], mode="quote", subscriber="strat-a") as ticks:
@@ -15,8 +15,9 @@ completed candles and timeline events are never silently dropped
 
 Tick grouping, chosen by measurement: all the tick topics of one mode share ONE union stream
 upstream (``_ticks``), resubscribed make-before-break when its set of instruments changes
-(changes within ``resubscribe_after_s``, 50 ms, share one resubscription). So the hub holds at
-most one tick connection per mode, whatever the number of instruments or subscribers.
+(changes within ``resubscribe_after_s``, 50 ms, share one resubscription). So the hub holds
+one tick connection per mode, whatever the number of subscribers, and per 300 instruments
+(``max_union_instruments``: a request line stays under the 16 kB HTTP servers commonly accept).
 ``bench/bench_hub_grouping.py`` measured both groupings on a standalone sandbox over loopback
 (200 instruments, 20 market steps/s, 4,000 ticks/s; figures in the README): per-instrument
 streams cost about 5x the client CPU and 7x the sandbox CPU per tick of one union stream

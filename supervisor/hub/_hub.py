@@ -124,6 +124,7 @@ class StreamHub(TickUnions):
         rng: random.Random | None = None,
         wall_clock: Callable[[], float] = time.time,
         resubscribe_after_s: float = 0.05,
+        max_union_instruments: int = 300,
     ) -> None:
         if opener is None:
             if client is None:
@@ -137,7 +138,8 @@ class StreamHub(TickUnions):
         self._wall = wall_clock
         self.resubscribe_after_s = resubscribe_after_s
         self._streams = 0  # upstream streams open now
-        self._unions: dict[str, TickUnion] = {}
+        self.max_union_instruments = max_union_instruments
+        self._unions: dict[tuple[str, int], TickUnion] = {}
         self._topics: dict[TopicKey, Topic] = {}
         self._subs: set[Subscription] = set()
         self._nursery: trio.Nursery | None = None

@@ -8,6 +8,9 @@ closed only when the new one's snapshot has arrived (make-before-break). Changes
 within ``resubscribe_after_s`` of each other share one resubscription. Instruments named in
 the snapshot's ``missing`` list fail their topics with ``NotFoundError``; the others flow on. A
 stream refused for naming no known instrument fails all of its topics so, without retrying.
+A union holds at most ``max_union_instruments`` (300) instruments, so that its request line
+stays well under the 16 kB that HTTP servers commonly accept (h11's default); past that a mode
+gets a second union, and so on.
 
 :class:`TickUnions` is the tick half of ``StreamHub`` (a mixin over the hub's fan-out, opener
 and backoff). Snapshot rows of instruments the old stream was already carrying are not
@@ -43,8 +46,9 @@ class TickUnion:
     """The tick topics of one mode and their shared upstream stream(s): ``scopes`` maps each
     open stream's generation to its cancel scope (two while a resubscription overlaps)."""
 
-    def __init__(self, mode: str) -> None:
+    def __init__(self, mode: str, shard: int) -> None:
         self.mode = mode
+        self.shard = shard
         self.topics: dict[Instrument, Topic] = {}
         self.changed = trio.Event()
         self.generation = 0  # of the newest stream opened
@@ -67,12 +71,13 @@ class TickUnions:
     """The tick half of ``StreamHub``: one :class:`TickUnion` per mode, each with its stream
     task(s) in the hub's nursery. Blocks nowhere but in its tasks."""
 
-    _unions: dict[str, TickUnion]
+    _unions: dict[tuple[str, int], TickUnion]
     _nursery: trio.Nursery | None
     _open: Opener
     _backoff: Callable[[], Backoff]
     _streams: int
     resubscribe_after_s: float
+    max_union_instruments: int
 
     def _fan_out(self, topic: Topic, records: Records) -> None:
         raise NotImplementedError
@@ -86,11 +91,15 @@ class TickUnions:
             self._streams -= 1
 
     def _tick_union(self, mode: str) -> TickUnion:
-        union = self._unions.get(mode)
-        if union is None:
-            union = self._unions[mode] = TickUnion(mode)
-            assert self._nursery is not None
-            self._nursery.start_soon(self._serve_union, union)
+        """A union of ``mode`` with room for one more instrument (a new one if none has)."""
+        shard = 0
+        while (union := self._unions.get((mode, shard))) is not None:
+            if len(union.topics) < self.max_union_instruments:
+                return union
+            shard += 1
+        union = self._unions[(mode, shard)] = TickUnion(mode, shard)
+        assert self._nursery is not None
+        self._nursery.start_soon(self._serve_union, union)
         return union
 
     async def _serve_union(self, union: TickUnion) -> None:
@@ -103,7 +112,7 @@ class TickUnions:
                 union.changed = trio.Event()
                 wanted = tuple(sorted(union.topics, key=str))  # a stable request for a set
                 if not wanted:
-                    del self._unions[union.mode]
+                    del self._unions[(union.mode, union.shard)]
                     nursery.cancel_scope.cancel()
                     return
                 if frozenset(wanted) == union.requested:

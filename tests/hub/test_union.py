@@ -166,3 +166,22 @@ def test_router_matches_every_spelling_of_an_instrument() -> None:
     assert router.route(option) == ("NFO:NIFTY24DEC24000CE",)
     assert router.route({"instrument_token": 1, "symbol": "NSE:SBIN"}) == ()
     assert router.missing({"missing": ["NSE:TCS ", "NSE:OTHER"]}) == ("NSE:TCS",)
+
+
+async def test_a_full_union_spills_into_another(upstream: FakeUpstream, autojump_clock: Any) -> None:
+    # each union's request line stays bounded: here 2 instruments a stream
+    with trio.fail_after(30):
+        async with (
+            open_stream_hub(**hub_kwargs(upstream, max_union_instruments=2, linger_s=1.0)) as hub,
+            hub.ticks([1, 2, 3], subscriber="a") as a,
+        ):
+            async with hub.ticks([4, 5], subscriber="b") as b:
+                await trio.sleep(0.1)
+                assert sorted(map(len, upstream.tick_streams())) == [1, 2, 2]
+                assert hub.statistics().upstream_streams == 3
+                for k in (1, 5):
+                    upstream.emit("ticks", k, {"ticks": [tick(k, float(k))]})
+                assert (await a.__anext__()).last_price == 1.0
+                assert (await b.__anext__()).last_price == 5.0
+            await trio.sleep(1.2)  # b's instruments leave their unions after the linger
+            assert sorted(i for s in upstream.tick_streams() for i in s) == [1, 2, 3]
