@@ -10,7 +10,8 @@ import trio
 
 from supervisor.client import NotFoundError
 from supervisor.client._backoff import Backoff
-from supervisor.hub import Tick, open_stream_hub
+from supervisor.client._errors import StreamDisconnectedError
+from supervisor.hub import StreamResumed, Tick, open_stream_hub
 from supervisor.hub._union import TickRouter
 
 from .conftest import FakeUpstream, tick
@@ -185,3 +186,23 @@ async def test_a_full_union_spills_into_another(upstream: FakeUpstream, autojump
                 assert (await b.__anext__()).last_price == 5.0
             await trio.sleep(1.2)  # b's instruments leave their unions after the linger
             assert sorted(i for s in upstream.tick_streams() for i in s) == [1, 2, 3]
+
+
+async def test_a_dropped_union_resumes_every_instrument_on_it(
+    upstream: FakeUpstream, autojump_clock: Any
+) -> None:
+    with trio.fail_after(30):
+        async with open_stream_hub(**hub_kwargs(upstream)) as hub, hub.ticks([1, 2], subscriber="a") as a:
+            await trio.sleep(0.1)
+            upstream.emit("ticks", 1, {"ticks": [tick(1, 1.0), tick(2, 2.0)]})
+            assert [(await a.__anext__()).last_price for _ in range(2)] == [1.0, 2.0]
+            upstream.emit("ticks", 1, StreamDisconnectedError("dropped"))
+            await trio.sleep(0.5)
+            assert not any(t.connected for t in hub.statistics().topics)
+            markers = [await a.__anext__() for _ in range(2)]  # after the 1 s backoff
+            assert {(m.kind, m.key) for m in markers} == {("ticks", "1|quote"), ("ticks", "2|quote")}
+            assert all(
+                isinstance(m, StreamResumed) and m.gap_s == pytest.approx(1.0, abs=0.05) for m in markers
+            )
+            assert len(upstream.opens) == 2
+            assert all(t.connected and t.reconnects == 1 for t in hub.statistics().topics)
