@@ -1,31 +1,53 @@
-"""Hub benchmarks (on demand, never in the default test run): ``python -m bench.bench_hub``.
+"""Hub benchmarks (on demand, never in the default test run): ``python bench/bench_hub.py``.
 
-1. Decoder: our sans-IO ``SSEDecoder`` + ``interpret`` against the official SDK 0.7.4's line
-   parser (driven through its real ``_stream_sse`` with an in-memory response) on the same bytes.
-2. Fan-out (in-process, in-memory opener: no sockets): 1,000 subscribers each to 10 of 200
-   instruments. Hub: each tick's SSE bytes are decoded once per topic and fanned out to buffers.
-   Baseline: every subscriber owns a stream of its 10 instruments and decodes every byte itself
-   (what one SSE stream per strategy costs on the client side). CPU per delivered tick, ratio,
-   p99 fan-out->subscriber delay (virtual: trio clock of this run), upstream connection count.
-   The sandbox-over-loopback version of (2) is not written yet.
+1. Decoder: our sans-IO ``SSEDecoder`` + ``interpret`` (fed 4 kB chunks) against the official
+   SDK 0.7.4's parser, driven through its real ``_stream_sse`` over a ``requests.Response``
+   reading the same bytes from memory (so ``iter_lines`` is requests' own, as on a socket).
+2. Fan-out on a real sandbox: a standalone ``kite-supervisor sandbox --tick-interval T`` in its
+   own process, this process the client. ``--strategies`` (1,000) strategy tasks each subscribe
+   through one ``StreamHub`` (one client) to ``--per-strategy`` (10) of ``--instruments`` (200)
+   instruments and take every tick as a typed ``Tick``. Baseline, in the same run: a sample of
+   ``--baseline-sample`` strategies, each with its own client and its own SSE stream of its
+   instruments, decoding every tick into a ``Tick`` itself (what one stream per strategy costs;
+   per-tick figures are measured on the sample, totals for all strategies are extrapolated and
+   say so). Figures: delivered ticks per second, CPU of this process per delivered tick (the
+   ratio is the goal: at least 10x cheaper through the hub), sandbox CPU per delivered tick,
+   p50/p99 delay from the tick's ``exchange_timestamp`` (corrected for the sandbox clock's
+   offset, see ``_loopback``) to the strategy taking it, upstream connections.
+
+The instruments are whatever the sandbox's tick stream serves (``_loopback.discover``); when it
+serves fewer than ``--instruments``, the rest are other spellings of them
+(``_loopback.spellings``: the wire, the topics and the fan-out are those of N instruments), and
+the output says so.
 """
 
 from __future__ import annotations
 
+import argparse
+import gc
+import io
 import random
+import sys
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import httpx
 import msgspec
+import requests
 import trio
 
+if __package__ in (None, ""):  # run as a script (``tasks.py bench``): import bench as a package
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench._loopback import TOKEN, Stamps, clock_skew, cpu_seconds, discover, spellings, start_sandbox
+from supervisor.client import AlgoWorkerConfig, AsyncKiteAlgoWorkerClient
 from supervisor.client._sse import SSEDecoder, SSEMessage, encode_sse, interpret
-from supervisor.hub import StreamHub, Tick
+from supervisor.hub import Tick, open_stream_hub
 from supervisor.hub._models import decode_ticks
 
-N_INSTR, N_SUBS, PER_SUB, ROUNDS = 200, 1000, 10, 20
+N_INSTR = 200  # distinct instruments in the decoder's bytes
 
 
 def tick_payload(token: int, price: float) -> dict[str, Any]:
@@ -71,18 +93,13 @@ def bench_decoder(data: bytes) -> tuple[float, float, float]:
     from kite_algo_worker import AlgoWorkerConfig as SdkConfig
     from kite_algo_worker.client import KiteAlgoWorkerClient as SdkClient
 
-    class _Resp:
-        status_code = 200
-
-        def iter_lines(self, decode_unicode: bool = False) -> Any:
-            return iter(data.decode().splitlines())
-
-        def close(self) -> None:
-            pass
-
-    class _Session:
-        def request(self, *a: Any, **k: Any) -> _Resp:
-            return _Resp()
+    class _Session:  # the SDK's real path: a requests Response over the same bytes
+        def request(self, *a: Any, **k: Any) -> requests.Response:
+            response = requests.Response()
+            response.status_code = 200
+            response.encoding = "utf-8"
+            response.raw = io.BytesIO(data)
+            return response
 
     sdk = SdkClient(SdkConfig(base_url="http://127.0.0.1:1", token="kwa_" + "b" * 43))
     sdk.session = _Session()
@@ -93,101 +110,204 @@ def bench_decoder(data: bytes) -> tuple[float, float, float]:
     return ours, ours_typed, theirs
 
 
-async def bench_fanout() -> dict[str, float]:
-    rng = random.Random(7)
-    chans: dict[int, trio.MemorySendChannel[bytes]] = {}
+class Meter:
+    """Delivered ticks and emit -> strategy delays, counted only while ``on``."""
 
-    @asynccontextmanager
-    async def opener(kind: str, params: dict[str, Any], after: int | None) -> AsyncIterator[Any]:
-        send, recv = trio.open_memory_channel[bytes](100_000)
-        chans[int(params["instrument"])] = send
+    def __init__(self, stamps: Stamps, strategies: int) -> None:
+        self.stamps = stamps
+        self.on = False
+        self.delivered = 0
+        self.delays: list[float] = []
+        self.started: set[int] = set()  # strategies that got their first tick
+        self.strategies = strategies
+        self.all_started = trio.Event()
 
-        async def events() -> AsyncIterator[Any]:
-            dec = SSEDecoder()
-            async for chunk in recv:
-                for m in dec.feed(chunk):
-                    if isinstance(m, SSEMessage) and (r := interpret(m, route="/t")) is not None:
-                        yield r.payload
+    def take(self, strategy: int, tick: Tick) -> None:
+        if not self.on:
+            self.started.add(strategy)
+            if len(self.started) == self.strategies:
+                self.all_started.set()
+            return
+        self.delivered += 1
+        if tick.exchange_timestamp:
+            self.delays.append(time.time() - self.stamps.emitted(tick.exchange_timestamp))
 
-        yield events()
 
-    hub = StreamHub(opener=opener, capacity=64)
-    subs_instr = [rng.sample(range(N_INSTR), PER_SUB) for _ in range(N_SUBS)]
-    delays: list[float] = []
-    delivered = 0
-    frames = {
-        i: encode_sse(msgspec.json.encode(tick_payload(i, 1.0)).decode(), "ticks") for i in range(N_INSTR)
-    }
-    async with trio.open_nursery() as n:
-        await n.start(hub.serve)
-        done = trio.Event()
+class StreamCounter(httpx.AsyncBaseTransport):
+    """A loopback transport (no pool cap) counting tick-stream requests: upstream connections."""
 
-        async def strategy(instr: list[int], ready: trio.Event) -> None:
-            nonlocal delivered
-            async with hub.ticks(instr, subscriber="s") as ticks:
-                ready.set()
-                async for t in ticks:
-                    assert isinstance(t, Tick)
-                    delivered += 1
-                    if done.is_set():
-                        return
+    def __init__(self) -> None:
+        self.inner = httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=None))
+        self.tick_streams = 0
 
-        for instr in subs_instr:
-            ready = trio.Event()
-            n.start_soon(strategy, instr, ready)
-            await ready.wait()
-        await trio.sleep(0.01)
-        connections = len(chans)
-        t = time.process_time()
-        for _ in range(ROUNDS):
-            for i in range(N_INSTR):
-                chans[i].send_nowait(frames[i])
-            await trio.sleep(0.001)
-        hub_cpu = time.process_time() - t
-        stats = hub.statistics()
-        delays = [s.latency_max_s for s in stats.subscribers]
-        done.set()
-        n.cancel_scope.cancel()
-    hub_delivered = delivered
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.tick_streams += request.url.path.endswith("/market/ticks/stream")
+        return await self.inner.handle_async_request(request)
 
-    # baseline: each subscriber decodes its own stream (only the ticks of its instruments)
-    t = time.process_time()
-    base_delivered = 0
-    for instr in subs_instr:
-        dec = SSEDecoder()
-        for _ in range(ROUNDS):
-            for i in instr:
-                for m in dec.feed(frames[i]):
-                    if isinstance(m, SSEMessage) and (r := interpret(m, route="/t")) is not None:
-                        base_delivered += len(decode_ticks(r.payload))
-    base_cpu = time.process_time() - t
-    delays.sort()
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+@dataclass(frozen=True)
+class Setup:
+    """One fan-out run: the sandbox, the measurement window, the stamp clock, GC handling."""
+
+    base_url: str
+    pid: int
+    seconds: float
+    stamps: Stamps
+    freeze: bool
+
+
+async def _window(meter: Meter, setup: Setup) -> dict[str, float]:
+    """Wait until every strategy has ticks, warm up, then measure ``seconds``."""
+    with trio.fail_after(120):
+        await meter.all_started.wait()
+    await trio.sleep(1.0)
+    if setup.freeze:  # what a daemon that freezes its start-up objects would see (gc.freeze)
+        gc.collect()
+        gc.freeze()
+    cpu0, srv0, t0 = time.process_time(), cpu_seconds(setup.pid), time.monotonic()
+    meter.on = True
+    await trio.sleep(setup.seconds)
+    meter.on = False
+    wall = time.monotonic() - t0
+    gc.unfreeze()
+    cpu, srv = time.process_time() - cpu0, cpu_seconds(setup.pid) - srv0
+    delays = sorted(meter.delays) or [float("nan")]
+    ticks = max(meter.delivered, 1)
     return {
-        "connections": connections,
-        "hub_delivered": hub_delivered,
-        "hub_cpu_us_per_tick": 1e6 * hub_cpu / max(hub_delivered, 1),
-        "base_cpu_us_per_tick": 1e6 * base_cpu / max(base_delivered, 1),
-        "hub_ticks_per_cpu_s": hub_delivered / hub_cpu,
-        "p99_max_delay_ms": 1e3 * delays[int(0.99 * (len(delays) - 1))],
-        "baseline_connections": N_SUBS,
+        "ticks_per_s": meter.delivered / wall,
+        "cpu_us": 1e6 * cpu / ticks,
+        "server_us": 1e6 * srv / ticks,
+        "cpu_pct": 100 * cpu / wall,
+        "server_pct": 100 * srv / wall,
+        "p50_ms": 1e3 * delays[len(delays) // 2],
+        "p99_ms": 1e3 * delays[int(0.99 * (len(delays) - 1))],
     }
+
+
+async def bench_hub(setup: Setup, picks: list[list[str]], *, batch: bool) -> dict[str, float]:
+    meter = Meter(setup.stamps, len(picks))
+    counter = StreamCounter()
+    config = AlgoWorkerConfig(base_url=setup.base_url, token=TOKEN)
+    async with (
+        AsyncKiteAlgoWorkerClient(config, transport=counter, environ={}) as client,
+        open_stream_hub(client, capacity=64) as hub,
+        trio.open_nursery() as nursery,
+    ):
+
+        async def strategy(i: int, instruments: list[str]) -> None:
+            async with hub.ticks(instruments, subscriber=f"s{i}") as ticks:
+                if batch:  # one wake-up per burst, like a stream's one payload per event
+                    while True:
+                        for item in await ticks.receive_batch():
+                            if isinstance(item, Tick):
+                                meter.take(i, item)
+                async for item in ticks:
+                    if isinstance(item, Tick):
+                        meter.take(i, item)
+
+        for i, pick in enumerate(picks):
+            nursery.start_soon(strategy, i, pick)
+        result = await _window(meter, setup)
+        stats = hub.statistics()
+        result["upstream_streams"] = stats.upstream_streams
+        result["tick_stream_opens"] = counter.tick_streams
+        result["conflations"] = sum(s.conflations for s in stats.subscribers)
+        result["topics"] = len(stats.topics)
+        nursery.cancel_scope.cancel()
+    return result
+
+
+async def bench_baseline(setup: Setup, picks: list[list[str]]) -> dict[str, float]:
+    meter = Meter(setup.stamps, len(picks))
+    config = AlgoWorkerConfig(base_url=setup.base_url, token=TOKEN)
+    async with trio.open_nursery() as nursery:
+
+        async def strategy(i: int, instruments: list[str]) -> None:
+            async with (
+                AsyncKiteAlgoWorkerClient(config, environ={}) as client,
+                client.stream_ticks(instruments) as events,
+            ):
+                async for payload in events:
+                    for item, _ in decode_ticks(payload):
+                        meter.take(i, item)
+
+        for i, pick in enumerate(picks):
+            nursery.start_soon(strategy, i, pick)
+        result = await _window(meter, setup)
+        nursery.cancel_scope.cancel()
+    return result
+
+
+async def bench_fanout(args: argparse.Namespace, base_url: str, pid: int) -> None:
+    config = AlgoWorkerConfig(base_url=base_url, token=TOKEN)
+    async with AsyncKiteAlgoWorkerClient(config, environ={}) as client:
+        served = await discover(client)
+        skew = await clock_skew(client, served[0])
+    instruments = spellings(served, args.instruments)
+    per = min(args.per_strategy, len(instruments))
+    rng = random.Random(7)
+    picks = [rng.sample(instruments, per) for _ in range(args.strategies)]
+    offered = len(instruments) / args.tick_interval
+    print(f"fan-out: sandbox serves {len(served)} ticking instruments; {args.strategies} strategies x "
+          f"{per} of {len(instruments)} instruments (asked: {args.per_strategy} of {args.instruments}); "
+          f"market step {args.tick_interval * 1e3:g} ms -> {offered:.0f} ticks/s upstream; "
+          f"{args.seconds:g} s windows; sandbox clock offset {skew * 1e3:+.1f} ms removed")  # fmt: skip
+    if len(served) < len(instruments):
+        subs = args.strategies * per / len(instruments)
+        print(f"  ({len(instruments)} instruments emulated by {len(instruments)} spellings of the "
+              f"{len(served)} served; ~{subs:.0f} subscribers per topic)")  # fmt: skip
+    setup = Setup(base_url, pid, args.seconds, Stamps(skew), args.gc_freeze)
+    hub = await bench_hub(setup, picks, batch=False)
+    hub_batch = await bench_hub(setup, picks, batch=True)
+    sample = picks[: args.baseline_sample]
+    base = await bench_baseline(setup, sample)
+    scale = args.strategies / len(sample)
+    print(f"  {'':<34} {'ticks/s':>9} {'CPU us/tick':>12} {'sandbox us/tick':>16} {'CPU %':>6} "
+          f"{'sandbox %':>10} {'p50 ms':>7} {'p99 ms':>7} {'upstream':>9}")  # fmt: skip
+    for label, r in ((f"hub, {args.strategies} strategies, async for", hub),
+                     (f"hub, {args.strategies}, receive_batch", hub_batch)):  # fmt: skip
+        print(f"  {label:<34} {r['ticks_per_s']:>9.0f} {r['cpu_us']:>12.2f} {r['server_us']:>16.2f} "
+              f"{r['cpu_pct']:>6.0f} {r['server_pct']:>10.0f} {r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f} "
+              f"{r['upstream_streams']:>9.0f}")  # fmt: skip
+    print(f"  {'own stream each, ' + str(len(sample)) + ' measured':<34} {base['ticks_per_s']:>9.0f} "
+          f"{base['cpu_us']:>12.2f} {base['server_us']:>16.2f} {base['cpu_pct']:>6.0f} "
+          f"{base['server_pct']:>10.0f} {base['p50_ms']:>7.2f} {base['p99_ms']:>7.2f} "
+          f"{len(sample):>9}")  # fmt: skip
+    print(f"  {'  extrapolated to ' + str(args.strategies):<34} {base['ticks_per_s'] * scale:>9.0f} "
+          f"{'':>12} {'':>16} {base['cpu_pct'] * scale:>6.0f} {base['server_pct'] * scale:>10.0f} "
+          f"{'':>7} {'':>7} {args.strategies:>9}")  # fmt: skip
+    print(f"  CPU per delivered tick, baseline / hub: {base['cpu_us'] / hub['cpu_us']:.1f}x with async for, "
+          f"{base['cpu_us'] / hub_batch['cpu_us']:.1f}x with receive_batch (goal >= 10x); sandbox CPU "
+          f"per delivered tick {base['server_us'] / hub['server_us']:.0f}x less; hub p99 "
+          f"{hub['p99_ms']:.1f} / {hub_batch['p99_ms']:.1f} ms (goal <= 10 ms)")  # fmt: skip
+    print(f"  hub: {hub['topics']:.0f} topics on {hub['upstream_streams']:.0f} upstream stream(s) "
+          f"({hub['tick_stream_opens']:.0f} opened in all); {hub['conflations']:.0f} ticks conflated "
+          "in subscriber buffers")  # fmt: skip
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description="hub benchmarks: decoder, fan-out on a sandbox")
+    parser.add_argument("--strategies", type=int, default=1000)
+    parser.add_argument("--per-strategy", type=int, default=10)
+    parser.add_argument("--instruments", type=int, default=200)
+    parser.add_argument("--tick-interval", type=float, default=0.1, help="sandbox market step (s)")
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--baseline-sample", type=int, default=50)
+    parser.add_argument("--gc-freeze", action="store_true", help="gc.freeze() before each window")
+    args, _ = parser.parse_known_args()  # tasks.py passes its extra arguments to every bench
     data = sse_bytes(20_000)
     ours, typed, theirs = bench_decoder(data)
     print(f"decoder on {len(data)} bytes: SDK {theirs * 1e3:.1f} ms; ours to dicts {ours * 1e3:.1f} ms "
           f"({theirs / ours:.2f}x); ours typed {typed * 1e3:.1f} ms ({theirs / typed:.2f}x)")  # fmt: skip
-    r = trio.run(bench_fanout)
-    print(f"fan-out: {N_SUBS} subscribers x {PER_SUB} of {N_INSTR} instruments, {ROUNDS} rounds")
-    print(f"  upstream connections: hub {r['connections']:.0f} vs baseline {r['baseline_connections']:.0f}")
-    print(f"  delivered ticks: {r['hub_delivered']:.0f} ({r['hub_ticks_per_cpu_s']:.0f} per CPU-second)")
-    hub_us, base_us = r["hub_cpu_us_per_tick"], r["base_cpu_us_per_tick"]
-    print(
-        f"  CPU per delivered tick: hub {hub_us:.2f} us vs baseline {base_us:.2f} us"
-        f" -> {base_us / hub_us:.1f}x"
-    )
-    print(f"  p99 (over subscribers) of max fan-out->strategy delay: {r['p99_max_delay_ms']:.2f} ms")
+    proc, base_url = start_sandbox(args.tick_interval)
+    try:
+        trio.run(bench_fanout, args, base_url, proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 if __name__ == "__main__":

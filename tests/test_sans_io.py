@@ -28,6 +28,7 @@ SANS_IO_MODULES = [
     "supervisor._shard",
     "supervisor.hub._buffer",
     "supervisor.hub._models",
+    "supervisor.hub._union",
     "supervisor.sandbox._auth",
     "supervisor.sandbox._candles",
     "supervisor.sandbox._errors",

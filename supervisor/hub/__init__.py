@@ -1,22 +1,38 @@
-"""The stream hub: one upstream SSE stream per distinct topic, shared by many strategies.
+"""The stream hub: upstream SSE streams shared by many strategies (one per candle, P&L or
+timeline topic, one per tick mode for up to 300 instruments).
 
     async with open_stream_hub(client) as hub:
         async with hub.ticks(["NSE:INFY"], mode="quote", subscriber="strat-a") as ticks:
             async for tick in ticks:          # Tick | StreamResumed
                 ...
+            batch = await ticks.receive_batch()  # or: everything buffered, one wake-up
 
-Upstream connections grow with distinct topics, never with subscribers. Each subscriber has a
-bounded :class:`SubscriberBuffer` (policy in ``_buffer``): ticks and the in-progress candle are
-conflated per instrument, completed candles and timeline events are never silently dropped
+Upstream connections grow with distinct topics, never with subscribers (and not even with
+instruments, for ticks). Each subscriber has a bounded :class:`SubscriberBuffer` (policy in
+``_buffer``): ticks (per instrument as subscribed) and the in-progress candle are conflated,
+completed candles and timeline events are never silently dropped
 (a subscriber too far behind gets :class:`SubscriberLagged`). Fan-out never awaits a consumer.
 
-Tick grouping: one upstream SSE stream per (instrument, mode). Rationale: the contract's tick
-stream fixes its instrument set at open time (§5.2), so a union connection would have to be
-torn down and reopened (with a fresh snapshot, and a gap for every other instrument on it) on
-every subscription change; per-instrument streams make open/close independent and keep the
-refcount/linger per instrument. NOT YET MEASURED: the bench comparing the two groupings was
-not written in this session; the choice should be re-checked against the connection count at
-200 instruments.
+Tick grouping, chosen by measurement: all the tick topics of one mode share ONE union stream
+upstream (``_ticks``), resubscribed make-before-break when its set of instruments changes
+(changes within ``resubscribe_after_s``, 50 ms, share one resubscription). So the hub holds
+one tick connection per mode, whatever the number of subscribers, and per 300 instruments
+(``max_union_instruments``: a request line stays under the 16 kB HTTP servers commonly accept).
+``bench/bench_hub_grouping.py`` measured both groupings on a standalone sandbox over loopback
+(200 instruments, 20 market steps/s, 4,000 ticks/s; figures in the README): per-instrument
+streams cost about 5x the client CPU and 7x the sandbox CPU per tick of one union stream
+(one SSE event, HTTP chunk and wake-up per instrument instead of one per step), fell behind the
+offered rate (3,700 of 4,000 ticks/s) with a p99 delay of 160 ms against 45 ms, and need 200
+connections where the client's pool holds 64. The union's price is the resubscription: about
+8 ms from opening the new stream to its snapshot and 3-4 ms of CPU on each side; with
+make-before-break the instruments that stay see no gap (longest silence one market step,
+against two steps when the old stream is closed first).
+
+``bench/bench_hub.py`` measures the hub as a whole on the sandbox: 1,000 strategies x 10 of 200
+instruments take 100,000 ticks/s over one upstream connection at about 3 us of CPU per
+delivered tick, 8.5x less than each strategy opening its own stream (the goal is 10x), with a
+p50 delay of 36 ms from the sandbox's stamp (each market step is a burst of 10,000 deliveries;
+the README has the runs, and what limits the delay and its tail).
 """
 
 from __future__ import annotations

@@ -23,6 +23,8 @@ from collections import deque
 from collections.abc import Hashable
 from typing import Any
 
+import msgspec
+
 __all__ = ["SubscriberBuffer", "SubscriberLagged"]
 
 
@@ -37,14 +39,13 @@ class SubscriberLagged(Exception):
         self.last_cursor = last_cursor
 
 
-class _Slot:
-    __slots__ = ("item", "key", "live", "t")
-
-    def __init__(self, item: Any, key: Hashable | None, t: float) -> None:
-        self.item = item
-        self.key = key
-        self.t = t
-        self.live = True
+class _Slot(msgspec.Struct, gc=False):
+    # untracked by the cyclic GC, like the hub's records (see _models): an item must not
+    # refer back to its buffer
+    item: Any
+    key: Hashable | None
+    t: float
+    live: bool = True
 
 
 class SubscriberBuffer:
@@ -107,12 +108,40 @@ class SubscriberBuffer:
             self._size -= 1
             if slot.key is not None:
                 del self._by_key[slot.key]
+            else:  # timeline events are unkeyed (a missing attribute is slow to look up)
+                self._note_cursor(slot.item)
             self.delivered += 1
-            cursor = getattr(slot.item, "cursor", None)
-            if isinstance(cursor, int):
-                self.last_cursor = cursor
             return slot.item, now - slot.t
         return None
+
+    def pop_many(self, now: float, limit: int) -> tuple[list[Any], float, float]:
+        """Up to ``limit`` items, oldest first, with the sum and the max of their waits; raises
+        :class:`SubscriberLagged` like :meth:`pop` (before returning anything)."""
+        if self._lagged:
+            return [self.pop(now)], 0.0, 0.0  # pop raises
+        items: list[Any] = []
+        total = longest = 0.0
+        queue, by_key = self._queue, self._by_key
+        while queue and len(items) < limit:
+            slot = queue.popleft()
+            if not slot.live:
+                continue
+            if slot.key is not None:
+                del by_key[slot.key]
+            else:
+                self._note_cursor(slot.item)
+            waited = now - slot.t
+            total += waited
+            longest = max(longest, waited)
+            items.append(slot.item)
+        self._size -= len(items)
+        self.delivered += len(items)
+        return items, total, longest
+
+    def _note_cursor(self, item: Any) -> None:
+        cursor = getattr(item, "cursor", None)
+        if isinstance(cursor, int):
+            self.last_cursor = cursor
 
     def _evict_oldest_keyed(self) -> bool:
         for slot in self._queue:

@@ -1,17 +1,20 @@
-"""The stream hub: one upstream stream per topic, fanned out to many subscribers.
+"""The stream hub: upstream streams shared by topic, fanned out to many subscribers.
 
 A topic is ``(kind, key)``: ``ticks`` per (instrument, mode), ``candles`` per (instrument,
 interval), ``pnl`` per (run_id, interval), ``timeline`` per run_id. The first subscriber starts
-the topic's pump task in the hub's nursery; the last one leaving starts a linger of
-``linger_s`` after which the pump is cancelled. Fan-out pushes into each subscriber's
-:class:`SubscriberBuffer` and sets a wake-up event: it never awaits a subscriber.
+the topic's task in the hub's nursery; the last one leaving starts a linger of ``linger_s``
+after which the topic ends. Candle, P&L and timeline topics each pump their own upstream
+stream. Tick topics of one mode share one union stream (``TickUnion``): when its set of
+instruments changes, the new stream is opened and the old one is closed only once the new
+one's snapshot is in (make-before-break), after ``resubscribe_after_s`` to coalesce a burst of
+changes. Fan-out pushes into each subscriber's :class:`SubscriberBuffer` and sets a wake-up
+event: it never awaits a subscriber.
 """
 
 from __future__ import annotations
 
 import random
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Callable, Hashable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -22,23 +25,19 @@ import trio
 from ..client._backoff import Backoff
 from ..client._errors import TransportError
 from ._buffer import SubscriberBuffer
-from ._models import StreamResumed, decode_candles, decode_pnl, decode_ticks, decode_timeline
+from ._models import StreamResumed, decode_candles, decode_pnl, decode_timeline
 from ._stats import HubStatistics, SubscriberStatistics, TopicStatistics
+from ._ticks import TickUnion, TickUnions
+from ._topic import Opener, Records, Topic, TopicKey, fail
 
 __all__ = ["Opener", "StreamHub", "Subscription", "TopicKey", "client_opener"]
 
-TopicKey = tuple[str, str]
-Records = list[tuple[Any, Hashable | None]]
-# opener(kind, params, after_cursor) -> async CM yielding an async iterator of payload dicts
-Opener = Callable[[str, dict[str, Any], int | None], AbstractAsyncContextManager[AsyncIterator[Any]]]
 
 _DECODERS = {
-    "ticks": decode_ticks,
     "candles": decode_candles,
     "pnl": decode_pnl,
     "timeline": decode_timeline,
 }
-_TIMELINE_RING = 1000
 
 
 def client_opener(client: Any) -> Opener:
@@ -47,7 +46,7 @@ def client_opener(client: Any) -> Opener:
 
     def open_(kind: str, p: dict[str, Any], after: int | None) -> AbstractAsyncContextManager[Any]:
         if kind == "ticks":
-            return client.stream_ticks([p["instrument"]], mode=p["mode"])  # type: ignore[no-any-return]
+            return client.stream_ticks(p["instruments"], mode=p["mode"])  # type: ignore[no-any-return]
         if kind == "candles":
             return client.stream_candles(p["instrument"], interval=p["interval"])  # type: ignore[no-any-return]
         if kind == "pnl":
@@ -57,38 +56,20 @@ def client_opener(client: Any) -> Opener:
     return open_
 
 
-class _Topic:
-    def __init__(self, kind: str, key: str, params: dict[str, Any], cursor: int | None) -> None:
-        self.kind = kind
-        self.key = key
-        self.params = params
-        self.subs: set[Subscription] = set()
-        self.connected = False
-        self.reconnects = 0
-        self.events = 0
-        self.decode_errors = 0
-        self.last_event_unix: float | None = None
-        self.last_event_time: float | None = None
-        self.cursor = cursor
-        self.ring: deque[Any] = deque(maxlen=_TIMELINE_RING)
-        self.empty_since = 0.0
-        self.became_empty = trio.Event()
-        self.scope = trio.CancelScope()
-        self.error: BaseException | None = None
-
-
 class Subscription:
     """Async iterator of records for one subscriber. ``__anext__`` blocks until an item is
     buffered; raises :class:`SubscriberLagged` (recoverable: keep iterating or resubscribe)
-    and re-raises a topic's non-retryable upstream error (e.g. ``NotFoundError``)."""
+    and re-raises a topic's non-retryable upstream error (e.g. ``NotFoundError``).
+    :meth:`receive_batch` takes everything buffered at once."""
 
     def __init__(self, hub: StreamHub, name: str, kind: str, capacity: int) -> None:
         self._hub = hub
+        self._now = trio.lowlevel.current_clock().current_time  # the hot path skips two wrappers
         self.name = name
         self.kind = kind
         self.buffer = SubscriberBuffer(capacity)
         self.wake = trio.Event()
-        self.topics: list[_Topic] = []
+        self.topics: list[Topic] = []
         self.latency_max = 0.0
         self.latency_sum = 0.0
         self.error: BaseException | None = None
@@ -98,7 +79,7 @@ class Subscription:
 
     async def __anext__(self) -> Any:
         while True:
-            got = self.buffer.pop(trio.current_time())
+            got = self.buffer.pop(self._now())
             if got is not None:
                 item, waited = got
                 self.latency_sum += waited
@@ -109,12 +90,26 @@ class Subscription:
             self.wake = trio.Event()
             await self.wake.wait()
 
+    async def receive_batch(self, max_items: int = 1024) -> list[Any]:
+        """Block until an item is buffered, then take up to ``max_items`` of them at once
+        (oldest first): one wake-up for a burst. Raises as ``__anext__`` does."""
+        while True:
+            items, total, longest = self.buffer.pop_many(self._now(), max_items)
+            if items:
+                self.latency_sum += total
+                self.latency_max = max(self.latency_max, longest)
+                return items
+            if self.error is not None:
+                raise self.error
+            self.wake = trio.Event()
+            await self.wake.wait()
+
     def push(self, item: Any, key: Hashable | None, now: float) -> None:
         self.buffer.push(item, now, key)
         self.wake.set()
 
 
-class StreamHub:
+class StreamHub(TickUnions):
     """Shares upstream SSE streams between subscribers. Run ``serve`` in a nursery first
     (``await nursery.start(hub.serve)``) or use :func:`open_stream_hub`."""
 
@@ -128,6 +123,8 @@ class StreamHub:
         backoff: Callable[[], Backoff] | None = None,
         rng: random.Random | None = None,
         wall_clock: Callable[[], float] = time.time,
+        resubscribe_after_s: float = 0.05,
+        max_union_instruments: int = 300,
     ) -> None:
         if opener is None:
             if client is None:
@@ -139,7 +136,11 @@ class StreamHub:
         self._rng = rng or random.Random()
         self._backoff = backoff or (lambda: Backoff(initial=0.5, maximum=30.0, rng=self._rng))
         self._wall = wall_clock
-        self._topics: dict[TopicKey, _Topic] = {}
+        self.resubscribe_after_s = resubscribe_after_s
+        self._streams = 0  # upstream streams open now
+        self.max_union_instruments = max_union_instruments
+        self._unions: dict[tuple[str, int], TickUnion] = {}
+        self._topics: dict[TopicKey, Topic] = {}
         self._subs: set[Subscription] = set()
         self._nursery: trio.Nursery | None = None
 
@@ -162,7 +163,8 @@ class StreamHub:
         subscriber: str = "",
         capacity: int | None = None,
     ) -> AbstractAsyncContextManager[Subscription]:
-        """Ticks of ``instruments`` (one topic each). Entering does not block on the network."""
+        """Ticks of ``instruments`` (one topic each; all the tick topics of a mode share one
+        union stream upstream). Entering does not block on the network."""
         specs = [(f"{i}|{mode}", {"instrument": i, "mode": mode}) for i in dict.fromkeys(instruments)]
         return self._subscribe("ticks", specs, subscriber, capacity, None)
 
@@ -206,7 +208,7 @@ class StreamHub:
         for key, params in specs:
             topic = self._topics.get((kind, key))
             if topic is None:
-                topic = _Topic(kind, key, params, after)
+                topic = Topic(kind, key, params, after)
                 self._topics[(kind, key)] = topic
                 self._nursery.start_soon(self._run_topic, topic)
             elif kind == "timeline" and after is not None:
@@ -229,14 +231,22 @@ class StreamHub:
                     topic.became_empty.set()
 
     # -- topic tasks ---------------------------------------------------------------------
-    async def _run_topic(self, topic: _Topic) -> None:
+    async def _run_topic(self, topic: Topic) -> None:
         with topic.scope:
+            if topic.kind == "ticks":
+                union = self._tick_union(topic.params["mode"])
+                union.add(topic)
+                try:
+                    await self._linger(topic)
+                finally:
+                    union.remove(topic)
+                return
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._pump, topic)
                 await self._linger(topic)
                 nursery.cancel_scope.cancel()
 
-    async def _linger(self, topic: _Topic) -> None:
+    async def _linger(self, topic: Topic) -> None:
         while True:
             await topic.became_empty.wait()
             topic.became_empty = trio.Event()
@@ -247,13 +257,13 @@ class StreamHub:
                     return
                 await trio.sleep_until(deadline)
 
-    async def _pump(self, topic: _Topic) -> None:
+    async def _pump(self, topic: Topic) -> None:
         decode = _DECODERS[topic.kind]
         backoff = self._backoff()
         lost_at: float | None = None  # when the stream last dropped after having connected
         while True:
             try:
-                async with self._open(topic.kind, topic.params, topic.cursor) as events:
+                async with self._open(topic.kind, topic.params, topic.cursor) as events, self._counted():
                     topic.connected = True
                     if lost_at is not None:
                         # the gap strategies care about: time since the last data they got
@@ -276,11 +286,7 @@ class StreamHub:
             except TransportError:
                 pass
             except Exception as exc:  # 401/403/404...: retrying cannot help; tell subscribers
-                topic.connected = False
-                topic.error = exc
-                for sub in list(topic.subs):
-                    sub.error = exc
-                    sub.wake.set()
+                fail(topic, exc)
                 await trio.sleep_forever()
             if topic.connected and lost_at is None:
                 lost_at = trio.current_time()
@@ -289,7 +295,7 @@ class StreamHub:
             await trio.sleep(backoff.next_delay())
 
     @staticmethod
-    def _dedup(topic: _Topic, records: Records) -> Records:
+    def _dedup(topic: Topic, records: Records) -> Records:
         out = []
         for event, key in records:
             if topic.cursor is not None and event.cursor <= topic.cursor:
@@ -299,7 +305,7 @@ class StreamHub:
             out.append((event, key))
         return out
 
-    def _fan_out(self, topic: _Topic, records: list[tuple[Any, Hashable | None]]) -> None:
+    def _fan_out(self, topic: Topic, records: list[tuple[Any, Hashable | None]]) -> None:
         if not records:
             return
         now = trio.current_time()
@@ -308,8 +314,9 @@ class StreamHub:
         for item, key in records:
             if not isinstance(item, StreamResumed):
                 topic.events += 1
-            for sub in topic.subs:
-                sub.push(item, key, now)
+            for sub in topic.subs:  # Subscription.push, inlined: this is the hot loop
+                sub.buffer.push(item, now, key)
+                sub.wake.set()
 
     # -- statistics ----------------------------------------------------------------------
     def statistics(self) -> HubStatistics:
@@ -345,4 +352,4 @@ class StreamHub:
             )
             for s in self._subs
         )
-        return HubStatistics(topics=topics, subscribers=subs)
+        return HubStatistics(topics=topics, subscribers=subs, upstream_streams=self._streams)

@@ -42,5 +42,9 @@ class SubscriberStatistics:
 
 @dataclass(frozen=True, slots=True)
 class HubStatistics:
+    """Topics, subscriptions, and the upstream streams open now (one per candle, P&L and
+    timeline topic, one per tick mode; two for a moment while a tick resubscription overlaps)."""
+
     topics: tuple[TopicStatistics, ...]
     subscribers: tuple[SubscriberStatistics, ...]
+    upstream_streams: int = 0

@@ -11,16 +11,22 @@ import trio
 
 
 class FakeUpstream:
-    """Records every open; ``emit(kind, instrument_or_run, payload)`` sends to the live stream;
-    emitting an exception makes that stream raise it (a dropped stream)."""
+    """Records every open; ``emit(kind, instrument_or_run, payload)`` sends to the live stream
+    (for ticks: the newest live union stream carrying that instrument); emitting an exception
+    makes that stream raise it (a dropped stream). Tick streams open with an empty snapshot,
+    as the server's do."""
 
     def __init__(self) -> None:
+        self.auto_snapshot = True
         self.opens: list[tuple[str, dict[str, Any], int | None]] = []
         self.live: dict[tuple[str, Any], trio.MemorySendChannel[Any]] = {}
         self.closed = 0
 
     @staticmethod
     def _ident(kind: str, params: dict[str, Any]) -> tuple[str, Any]:
+        if kind == "ticks":  # quote-mode streams are "ticks", others "ticks:<mode>"
+            mode = params.get("mode", "quote")
+            return kind if mode == "quote" else f"ticks:{mode}", tuple(params["instruments"])
         return kind, params.get("instrument", params.get("run_id"))
 
     @asynccontextmanager
@@ -28,6 +34,8 @@ class FakeUpstream:
         self.opens.append((kind, params, after))
         send, recv = trio.open_memory_channel[Any](10_000)
         self.live[self._ident(kind, params)] = send
+        if kind == "ticks" and self.auto_snapshot:
+            send.send_nowait({"quotes": {}, "missing": []})
 
         async def events() -> AsyncIterator[Any]:
             async for item in recv:
@@ -42,7 +50,17 @@ class FakeUpstream:
             self.closed += 1
 
     def emit(self, kind: str, ident: Any, payload: Any) -> None:
+        if kind == "ticks":
+            (kind, ident), *_ = [k for k in reversed(self.live) if k[0] == "ticks" and ident in k[1]]
         self.live[(kind, ident)].send_nowait(payload)
+
+    def emit_to(self, instruments: tuple[Any, ...], payload: Any) -> None:
+        """Send to the tick stream of exactly ``instruments``."""
+        self.live[("ticks", instruments)].send_nowait(payload)
+
+    def tick_streams(self) -> list[tuple[Any, ...]]:
+        """The instrument sets of the live tick streams (every mode), oldest first."""
+        return [k[1] for k in self.live if k[0].startswith("ticks")]
 
     @property
     def connections(self) -> int:

@@ -52,3 +52,27 @@ def test_latency_counts_wait_from_first_enqueue() -> None:
     buf.push("x", 1.0, key="k")
     buf.push("y", 3.0, key="k")
     assert buf.pop(4.0) == ("y", 3.0)
+
+
+def test_pop_many_takes_a_burst_in_order_with_its_waits() -> None:
+    buf = SubscriberBuffer(capacity=8)
+    buf.push("a1", 1.0, key="a")
+    buf.push(TimelineEvent(cursor=7), 2.0)
+    buf.push("b1", 3.0, key="b")
+    buf.push("a2", 4.0, key="a")  # conflated into a1's place, a1's enqueue time kept
+    items, total, longest = buf.pop_many(5.0, limit=2)
+    assert items == ["a2", TimelineEvent(cursor=7)] and (total, longest) == (7.0, 4.0)
+    assert len(buf) == 1 and buf.delivered == 2 and buf.last_cursor == 7
+    buf.push("a3", 5.0, key="a")  # a's slot was taken: a new one
+    assert buf.pop_many(6.0, limit=10)[0] == ["b1", "a3"] and len(buf) == 0
+    assert buf.pop_many(6.0, limit=10) == ([], 0.0, 0.0)
+
+
+def test_pop_many_reports_a_lag_first() -> None:
+    buf = SubscriberBuffer(capacity=2)
+    for c in range(5):
+        buf.push(TimelineEvent(cursor=c), 0.0)
+    with pytest.raises(SubscriberLagged):
+        buf.pop_many(0.0, limit=10)
+    buf.push(TimelineEvent(cursor=9), 0.0)  # after the gap: the item that overflowed, then new ones
+    assert buf.pop_many(0.0, limit=10)[0] == [TimelineEvent(cursor=4), TimelineEvent(cursor=9)]

@@ -10,7 +10,7 @@ import pytest
 import trio
 import trio.testing
 
-from supervisor.client import AlgoWorkerConfig, AsyncKiteAlgoWorkerClient
+from supervisor.client import AlgoWorkerConfig, AsyncKiteAlgoWorkerClient, NotFoundError
 from supervisor.client._backoff import Backoff
 from supervisor.hub import StreamResumed, Tick, open_stream_hub
 from supervisor.sandbox import SandboxHandle, serve_sandbox
@@ -80,6 +80,43 @@ async def test_many_subscribers_share_one_sandbox_stream(
             assert tick_streams(counted) == 1
             (topic,) = hub.statistics().topics
             assert topic.kind == "ticks" and topic.connected and topic.events >= 3
+
+
+async def test_instruments_share_one_union_stream_resubscribed_on_change(
+    client: AsyncKiteAlgoWorkerClient, counted: CountingTransport, autojump_clock: trio.testing.MockClock
+) -> None:
+    with trio.fail_after(120):
+        async with (
+            open_stream_hub(client, linger_s=1.0) as hub,
+            hub.ticks(["NSE:INFY"], subscriber="a") as a,
+            hub.ticks(["NSE:TCS", 408065], subscriber="b") as b,  # INFY again, by its token
+        ):
+            assert {(await b.__anext__()).tradingsymbol for _ in range(4)} == {"TCS", "INFY"}
+            assert tick_streams(counted) == 1
+            async with hub.ticks(["NSE:SBIN"], subscriber="c") as c:
+                got = await c.__anext__()
+                assert isinstance(got, Tick) and got.tradingsymbol == "SBIN" and (got.last_price or 0) > 0
+                assert tick_streams(counted) == 2
+                for _ in range(3):  # the others flow on, and only with what they asked for
+                    assert (await a.__anext__()).tradingsymbol == "INFY"
+                assert hub.statistics().upstream_streams == 1
+            with pytest.raises(NotFoundError):  # the sandbox lists it under the snapshot's "missing"
+                async with hub.ticks(["NSE:NOPE"], subscriber="d") as d:
+                    await d.__anext__()
+            assert (await a.__anext__()).tradingsymbol == "INFY"
+
+
+async def test_a_union_of_unknown_instruments_fails_its_subscribers(
+    client: AsyncKiteAlgoWorkerClient, counted: CountingTransport, autojump_clock: trio.testing.MockClock
+) -> None:
+    # the sandbox answers a stream naming no known instrument with `event: error` (§5.2)
+    with trio.fail_after(60):
+        async with open_stream_hub(client) as hub, hub.ticks(["NSE:NOPE", "NSE:NADA"], subscriber="a") as a:
+            with pytest.raises(NotFoundError):
+                await a.__anext__()
+            assert tick_streams(counted) == 1  # not retried
+            async with hub.ticks(["NSE:TCS"], subscriber="b") as b:  # a later union still works
+                assert (await b.__anext__()).tradingsymbol == "TCS"
 
 
 async def test_reconnect_after_sandbox_drops_stream(

@@ -1,0 +1,146 @@
+"""Shared by the hub benches: a standalone sandbox process on loopback, its CPU, the instruments
+its tick stream serves, and the offset of its tick stamps from our wall clock."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import string
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+
+import httpx
+
+from supervisor.client import AlgoWorkerConfig, AsyncKiteAlgoWorkerClient, KiteAlgoWorkerError
+
+__all__ = [
+    "TOKEN",
+    "Stamps",
+    "clock_skew",
+    "cpu_seconds",
+    "discover",
+    "open_client",
+    "spellings",
+    "start_sandbox",
+]
+
+TOKEN = "kwa_" + "g" * 43
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def start_sandbox(tick_interval: float) -> tuple[subprocess.Popen[str], str]:
+    """A standalone sandbox process on a free loopback port; returns it and its base URL."""
+    cmd = [sys.executable, "-m", "supervisor", "--log-level", "WARNING", "sandbox", "--port", "0",
+           "--token", TOKEN, "--tick-interval", str(tick_interval)]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    return proc, proc.stdout.readline().strip()
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def open_client(base_url: str) -> AsyncKiteAlgoWorkerClient:
+    # The client's own pool holds 64 connections; per-instrument streams for 200 instruments
+    # need more, so the bench gives both groupings a transport without that cap.
+    transport = httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=None))
+    config = AlgoWorkerConfig(base_url=base_url, token=TOKEN)
+    return AsyncKiteAlgoWorkerClient(config, transport=transport, environ={})
+
+
+async def discover(client: AsyncKiteAlgoWorkerClient) -> list[str]:
+    """Identifiers the tick stream serves: search hits and option contracts, each probed."""
+    candidates: dict[str, None] = {}
+    for letter in string.ascii_uppercase:
+        try:
+            found = await client.search_tickers(letter, limit=50)
+        except KiteAlgoWorkerError:
+            continue
+        for row in found.get("results") or []:
+            candidates[row.get("symbol") or f"{row['exchange']}:{row['tradingsymbol']}"] = None
+    for underlying in ("NIFTY", "BANKNIFTY"):
+        try:
+            chain = await client.options.get_chain(underlying)
+        except KiteAlgoWorkerError:
+            continue
+        for row in chain.get("chain") or []:
+            for side in ("ce", "pe"):
+                if row.get(side):
+                    candidates[f"NFO:{row[side]['tsym']}"] = None
+    served: list[str] = []
+    names = list(candidates)
+    for i in range(0, len(names), 50):
+        chunk = names[i : i + 50]
+        try:
+            async with client.stream_ticks(chunk) as events:
+                snapshot = await events.__anext__()
+        except KiteAlgoWorkerError:
+            continue
+        quotes = snapshot.get("quotes") or {}
+        if isinstance(quotes, Mapping):
+            served += [name for name in chunk if name in quotes]
+        else:  # a list of quote objects (the reference server's shape)
+            symbols = {q.get("symbol") for q in quotes} | {q.get("tradingsymbol") for q in quotes}
+            served += [n for n in chunk if n in symbols or n.split(":")[-1] in symbols]
+    return served
+
+
+async def clock_skew(client: AsyncKiteAlgoWorkerClient, symbol: str) -> float:
+    """The sandbox's stamps minus our wall clock (s), to within half the fastest round trip."""
+    best = (float("inf"), 0.0)
+    for _ in range(20):
+        t0 = time.time()
+        quotes = await client.get_quotes([symbol])
+        t1 = time.time()
+        stamp = dt.datetime.fromisoformat(quotes["quotes"][symbol]["exchange_timestamp"]).timestamp()
+        best = min(best, (t1 - t0, stamp - (t0 + t1) / 2))
+    return best[1]
+
+
+def _case_variant(name: str, mask: int) -> str:
+    chars = list(name)
+    letters = [i for i, c in enumerate(chars) if c.isalpha()]
+    for bit, i in enumerate(letters):
+        if mask >> bit & 1:
+            chars[i] = chars[i].lower()
+    return "".join(chars)
+
+
+def spellings(served: list[str], n: int) -> list[str]:
+    """``n`` distinct identifiers: the served instruments, then, while fewer are served, other
+    spellings of them by letter case (``nse:INFY``). The sandbox resolves a spelling to its
+    instrument and sends one quote per requested entry; the hub keeps one topic per spelling.
+    So N spellings of 6 instruments cost the wire, the fan-out and the subscribers what N
+    instruments would (only the hub's decoding of a quote is shared per instrument)."""
+    out = list(dict.fromkeys(served[:n]))
+    seen = set(out)
+    for mask in range(1, 1 << 12):
+        if len(out) >= n:
+            break
+        for name in served:
+            variant = _case_variant(name, mask)
+            if variant not in seen and len(out) < n:
+                seen.add(variant)
+                out.append(variant)
+    return out
+
+
+class Stamps:
+    """``exchange_timestamp`` -> our wall clock (s), parsed once per distinct stamp."""
+
+    def __init__(self, skew: float) -> None:
+        self.skew = skew
+        self._seen: dict[str, float] = {}
+
+    def emitted(self, stamp: str) -> float:
+        value = self._seen.get(stamp)
+        if value is None:
+            if len(self._seen) > 100_000:
+                self._seen.clear()
+            value = self._seen[stamp] = dt.datetime.fromisoformat(stamp).timestamp() - self.skew
+        return value
