@@ -11,7 +11,9 @@ supervisor, HTTP and signals, nested so that teardown runs in the right order::
 
 :func:`run_daemon` returns the process exit code: 0 when every session was released, 1 when
 some were not (they are named in the log). Dependencies (client factory, hub factory, metrics
-handler, plugin registry, environment) are parameters; the CLI supplies the real ones.
+handler, extra services, wall clock) are parameters; the defaults are the real client
+(:class:`~supervisor.client.AsyncKiteAlgoWorkerClient`) and hub (:func:`~supervisor.hub.open_stream_hub`),
+and the CLI adds the OPS hooks.
 """
 
 from __future__ import annotations
@@ -33,13 +35,15 @@ from ._http import MetricsHandler, serve_http
 from ._plugins import ResolvedStrategy, SkippedStrategy
 from ._statedir import StateDir
 from ._supervisor import Supervisor
+from .client import AlgoWorkerConfig, AsyncKiteAlgoWorkerClient
+from .hub import StreamHub, open_stream_hub
 
 __all__ = ["DaemonHandle", "DaemonSetupError", "default_client_factory", "run_daemon"]
 
 log = logging.getLogger("supervisor.daemon")
 
-ClientFactory = Callable[[str, str, float], AbstractAsyncContextManager[Any]]
-HubFactory = Callable[[Any], AbstractAsyncContextManager[Any]]
+ClientFactory = Callable[[str, str, float], AbstractAsyncContextManager[AsyncKiteAlgoWorkerClient]]
+HubFactory = Callable[[AsyncKiteAlgoWorkerClient], AbstractAsyncContextManager[StreamHub]]
 
 
 class DaemonSetupError(RuntimeError):
@@ -61,37 +65,13 @@ class DaemonHandle:
 
 
 @asynccontextmanager
-async def default_client_factory(base_url: str, token: str, timeout: float) -> AsyncIterator[Any]:
-    """The real client (``supervisor.client.AsyncKiteAlgoWorkerClient``), or the daemon's
-    stop-gap client while the real one is absent from the tree."""
-    import supervisor.client as client_pkg
-
-    real = getattr(client_pkg, "AsyncKiteAlgoWorkerClient", None)
-    config_cls = getattr(client_pkg, "AlgoWorkerConfig", None)
-    if real is not None and config_cls is not None:
-        async with real(config_cls(base_url=base_url, token=token, timeout=timeout)) as client:
-            yield client
-        return
-    from ._fallback_client import FallbackWorkerClient
-
-    log.warning("supervisor.client.AsyncKiteAlgoWorkerClient is missing: using the daemon's minimal client")
-    async with FallbackWorkerClient(base_url, token, timeout=timeout) as fallback:
-        yield fallback
-
-
-def default_hub_factory() -> HubFactory | None:
-    """The stream hub, when the hub package is installed in this tree."""
-    try:
-        from supervisor.hub import open_stream_hub  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return None
-    factory: HubFactory = open_stream_hub
-    return factory
-
-
-@asynccontextmanager
-async def _no_hub(client: Any) -> AsyncIterator[None]:
-    yield None
+async def default_client_factory(
+    base_url: str, token: str, timeout: float
+) -> AsyncIterator[AsyncKiteAlgoWorkerClient]:
+    """The worker API client the daemon shares among its strategies (one connection pool)."""
+    config = AlgoWorkerConfig(base_url=base_url, token=token, timeout=timeout)
+    async with AsyncKiteAlgoWorkerClient(config) as client:
+        yield client
 
 
 async def _watch_signals(supervisor: Supervisor) -> None:
@@ -113,7 +93,7 @@ async def run_daemon(
     skipped: list[SkippedStrategy] | None = None,
     state_dir: str | None = None,
     client_factory: ClientFactory = default_client_factory,
-    hub_factory: HubFactory | None = None,
+    hub_factory: HubFactory = open_stream_hub,
     metrics_factory: Callable[[Supervisor], MetricsHandler] | None = None,
     extra_services: Sequence[Callable[[Supervisor], Awaitable[None]]] = (),
     handle_signals: bool = True,
@@ -154,40 +134,41 @@ async def run_daemon(
         else:
             assert backend.token is not None
             base_url, token = backend.base_url, backend.token.get_secret_value()
-        async with client_factory(base_url, token, backend.timeout_s) as client:
-            hubs = hub_factory or default_hub_factory() or _no_hub
-            async with hubs(client) as hub:
-                supervisor = Supervisor(
-                    strategies,
-                    client=client,
-                    settings=settings,
-                    state_dir=store,
-                    hub=hub,
-                    skipped=skipped or (),
-                    wall_clock=wall_clock,
-                )
-                async with trio.open_nursery() as services:
-                    # HTTP first: /healthz answers while a thousand strategies attach
-                    http_url = await services.start(
-                        partial(
-                            serve_http,
-                            supervisor,
-                            host=settings.http.host,
-                            port=settings.http.port,
-                            metrics_handler=metrics_factory(supervisor) if metrics_factory else None,
-                        )
+        async with (
+            client_factory(base_url, token, backend.timeout_s) as client,
+            hub_factory(client) as hub,
+        ):
+            supervisor = Supervisor(
+                strategies,
+                client=client,
+                settings=settings,
+                state_dir=store,
+                hub=hub,
+                skipped=skipped or (),
+                wall_clock=wall_clock,
+            )
+            async with trio.open_nursery() as services:
+                # HTTP first: /healthz answers while a thousand strategies attach
+                http_url = await services.start(
+                    partial(
+                        serve_http,
+                        supervisor,
+                        host=settings.http.host,
+                        port=settings.http.port,
+                        metrics_handler=metrics_factory(supervisor) if metrics_factory else None,
                     )
-                    if handle_signals:
-                        services.start_soon(_watch_signals, supervisor)
-                    await services.start(supervisor.serve)
-                    for service in extra_services:
-                        # e.g. sd_notify (READY/WATCHDOG/STOPPING); cancelled after shutdown
-                        services.start_soon(service, supervisor)
-                    log.info("daemon up: %d strategies, %d skipped", len(strategies), len(skipped or ()))
-                    task_status.started(DaemonHandle(supervisor, http_url, base_url, sandbox))
-                    await supervisor.wait_shutdown_requested()
-                    report = await supervisor.shutdown()
-                    services.cancel_scope.cancel()
+                )
+                if handle_signals:
+                    services.start_soon(_watch_signals, supervisor)
+                await services.start(supervisor.serve)
+                for service in extra_services:
+                    # e.g. sd_notify (READY/WATCHDOG/STOPPING); cancelled after shutdown
+                    services.start_soon(service, supervisor)
+                log.info("daemon up: %d strategies, %d skipped", len(strategies), len(skipped or ()))
+                task_status.started(DaemonHandle(supervisor, http_url, base_url, sandbox))
+                await supervisor.wait_shutdown_requested()
+                report = await supervisor.shutdown()
+                services.cancel_scope.cancel()
         root.cancel_scope.cancel()
     for name in report.unreleased:
         log.error("session of strategy %s was NOT released (%s)", name, report.outcomes[name])

@@ -29,6 +29,7 @@ from typing import Any
 import trio
 
 from ._config import RunSection
+from .client import AsyncKiteAlgoWorkerClient
 from .client._errors import ConflictError, KiteAlgoWorkerError, NotFoundError
 
 __all__ = [
@@ -62,13 +63,6 @@ class RunUnavailableError(KiteAlgoWorkerError):
         self.status = status
 
 
-def doc_field(doc: Any, name: str, default: Any = None) -> Any:
-    """A field of a backend document, whether the client returns dicts or Structs."""
-    if isinstance(doc, Mapping):
-        return doc.get(name, default)
-    return getattr(doc, name, default)
-
-
 @dataclass
 class SessionCounters:
     """Outcomes of claims and releases, for metrics (keys: ok, conflict, error, timeout)."""
@@ -85,7 +79,14 @@ class StrategyRun:
     ``heartbeat``: the daemon's heartbeat task owns it; report liveness with ``ctx.progress``.
     """
 
-    def __init__(self, client: Any, run_id: str, session_nonce: str, run: Any, intents: Counter[str]) -> None:
+    def __init__(
+        self,
+        client: AsyncKiteAlgoWorkerClient,
+        run_id: str,
+        session_nonce: str,
+        run: Any,
+        intents: Counter[str],
+    ) -> None:
         self._client = client
         self.run_id = run_id
         self.session_nonce = session_nonce
@@ -103,7 +104,7 @@ class StrategyRun:
         except KiteAlgoWorkerError as exc:
             self._intents[f"error:{type(exc).__name__}"] += 1
             raise
-        self._intents[str(doc_field(result, "status", "unknown"))] += 1
+        self._intents[str(result.get("status", "unknown"))] += 1
         return result
 
     async def place_order(self, order: Mapping[str, Any], **kwargs: Any) -> Any:
@@ -151,27 +152,29 @@ class Acquired:
 
 def _mismatch(run: Any, cfg: RunSection) -> dict[str, tuple[str, str]]:
     return {
-        name: (str(doc_field(run, name)), str(getattr(cfg, name)))
+        name: (str(run.get(name)), str(getattr(cfg, name)))
         for name in _COMPARED
-        if str(doc_field(run, name)) != str(getattr(cfg, name))
+        if str(run.get(name)) != str(getattr(cfg, name))
     }
 
 
 def _takeover_possible(run: Any) -> bool:
     """Whether the backend would let a new claim through (§4.3.1), from the run document."""
-    if not doc_field(run, "worker_session_nonce"):
+    if not run.get("worker_session_nonce"):
         return True
-    status = doc_field(run, "session_status")
+    status = run.get("session_status")
     if status in ("stale", "takeover_required"):
         # "stale" starts at 45 s, takeover at 60 s: use the age when the backend gives it
-        age = doc_field(run, "heartbeat_age_sec")
+        age = run.get("heartbeat_age_sec")
         if status == "stale" and isinstance(age, int | float):
             return age > TAKEOVER_AFTER_HEARTBEAT_S
         return True
     return False
 
 
-async def _claim_and_beat(client: Any, run_id: str, counters: SessionCounters, timeout: float) -> str | None:
+async def _claim_and_beat(
+    client: AsyncKiteAlgoWorkerClient, run_id: str, counters: SessionCounters, timeout: float
+) -> str | None:
     """Claim, then heartbeat at once (§4.3.1). ``None`` when someone holds the session."""
     try:
         with trio.fail_after(timeout):
@@ -183,7 +186,7 @@ async def _claim_and_beat(client: Any, run_id: str, counters: SessionCounters, t
         counters.claims["error"] += 1
         raise
     counters.claims["ok"] += 1
-    nonce = str(doc_field(claim, "worker_session_nonce"))
+    nonce = str(claim.get("worker_session_nonce"))
     try:
         with trio.fail_after(timeout):
             await client.run_heartbeat(run_id, session_nonce=nonce, status="starting", metrics={})
@@ -193,7 +196,7 @@ async def _claim_and_beat(client: Any, run_id: str, counters: SessionCounters, t
 
 
 async def acquire_session(
-    client: Any,
+    client: AsyncKiteAlgoWorkerClient,
     cfg: RunSection,
     *,
     persisted_nonce: str | None,
@@ -257,7 +260,7 @@ async def acquire_session(
 
 
 async def _try_acquire(
-    client: Any,
+    client: AsyncKiteAlgoWorkerClient,
     cfg: RunSection,
     run: Any,
     *,
@@ -273,12 +276,12 @@ async def _try_acquire(
         if diff:
             detail = ", ".join(f"{k}: backend {a!r} != config {b!r}" for k, (a, b) in diff.items())
             raise RunMismatchError(f"run {run_id} exists with a different config ({detail})", status_code=409)
-        status = str(doc_field(run, "status", "open"))
+        status = str(run.get("status", "open"))
         if status != "open":
             raise RunUnavailableError(
                 f"run {run_id} is {status}; it is not replaced (use a new strategy_run_id)", status=status
             )
-    held = doc_field(run, "worker_session_nonce")
+    held = run.get("worker_session_nonce")
     if held and persisted_nonce and held == persisted_nonce:
         # §9.1: ours from before a restart; resume with a heartbeat, no claim, no wait
         try:
@@ -297,7 +300,7 @@ async def _try_acquire(
 
 
 async def release_session(
-    client: Any, run_id: str, nonce: str, counters: SessionCounters, timeout: float
+    client: AsyncKiteAlgoWorkerClient, run_id: str, nonce: str, counters: SessionCounters, timeout: float
 ) -> str:
     """Release our session (§4.3.2); returns ok, conflict (already lost), error or timeout.
 
@@ -331,7 +334,7 @@ class HeartbeatStats:
 
 
 async def serve_heartbeats(
-    client: Any,
+    client: AsyncKiteAlgoWorkerClient,
     run_id: str,
     nonce: str,
     *,

@@ -41,8 +41,10 @@ from ._plugins import ResolvedStrategy
 from ._restart import RestartPolicy
 from ._statedir import StateDir
 from ._strategy import Progress, StrategyContext
+from .client import AsyncKiteAlgoWorkerClient
 from .client._backoff import Backoff
 from .client._errors import KiteAlgoWorkerError
+from .hub import StreamHub
 
 __all__ = ["READY_STATES", "STATES", "StrategyRunner"]
 
@@ -61,10 +63,10 @@ class StrategyRunner:
         self,
         resolved: ResolvedStrategy,
         *,
-        client: Any,
+        client: AsyncKiteAlgoWorkerClient,
         settings: SupervisorSection,
         state_dir: StateDir | None = None,
-        hub: Any | None = None,
+        hub: StreamHub | None = None,
         wall_clock: Callable[[], float],
         rng: random.Random | None = None,
         busy: BusyMeter | None = None,

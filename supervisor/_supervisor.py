@@ -26,6 +26,8 @@ from ._config import SupervisorSection
 from ._plugins import ResolvedStrategy, SkippedStrategy
 from ._runner import READY_STATES, StrategyRunner
 from ._statedir import StateDir
+from .client import AsyncKiteAlgoWorkerClient
+from .hub import StreamHub
 
 __all__ = ["ShutdownReport", "StrategyStatistics", "Supervisor", "SupervisorStatistics"]
 
@@ -81,10 +83,10 @@ class Supervisor:
         self,
         strategies: Sequence[ResolvedStrategy],
         *,
-        client: Any,
+        client: AsyncKiteAlgoWorkerClient,
         settings: SupervisorSection,
         state_dir: StateDir | None = None,
-        hub: Any | None = None,
+        hub: StreamHub | None = None,
         skipped: Iterable[SkippedStrategy] = (),
         wall_clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,

@@ -19,6 +19,7 @@ from supervisor._config import parse_config
 from supervisor._daemon import DaemonHandle, run_daemon
 from supervisor._looplag import serve_loop_lag
 from supervisor._metrics import CATALOGUE, STATES, SupervisorMetrics, metrics_handler_for, status_class
+from supervisor._ops import ops_hooks
 from supervisor._plugins import PluginRegistry, resolve_strategies
 from supervisor._supervisor import StrategyStatistics, SupervisorStatistics
 from tests.daemon.strategies import CrashAtOnce, Idle
@@ -262,9 +263,7 @@ def test_catalogue_names_are_unique_and_conventional() -> None:
 async def test_ops_hooks_wire_metrics_and_the_loop_lag_probe_into_the_daemon(
     nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
 ) -> None:
-    from supervisor._commands import _ops_hooks
-
-    factory, services = _ops_hooks()  # what `kite-supervisor run` uses
+    factory, services = ops_hooks()  # what `kite-supervisor run` uses
     config, locator = parse_config(CONFIG, file="ops.yaml", environ={})
     resolved, skipped = resolve_strategies(config, locator, REGISTRY)
     handle: DaemonHandle = await nursery.start(
