@@ -19,6 +19,7 @@ Wire rules followed here (contract §4.2, §4.3, §7, §8, §9):
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from collections import Counter, deque
@@ -49,6 +50,7 @@ log = logging.getLogger("supervisor.run")
 TAKEOVER_AFTER_HEARTBEAT_S = 60.0  # WORKER_SESSION_FRESHNESS_SECONDS (§7.5)
 TAKEOVER_AFTER_CLAIM_S = 120.0  # WORKER_SESSION_CLAIM_WITHOUT_HEARTBEAT_SECONDS (§7.5)
 _COMPARED = ("template_id", "account_scope", "execution_mode")
+_UNLIMITED = contextlib.nullcontext()
 
 
 class RunMismatchError(KiteAlgoWorkerError):
@@ -300,16 +302,24 @@ async def _try_acquire(
 
 
 async def release_session(
-    client: AsyncKiteAlgoWorkerClient, run_id: str, nonce: str, counters: SessionCounters, timeout: float
+    client: AsyncKiteAlgoWorkerClient,
+    run_id: str,
+    nonce: str,
+    counters: SessionCounters,
+    timeout: float,
+    *,
+    limiter: trio.CapacityLimiter | None = None,
 ) -> str:
     """Release our session (§4.3.2); returns ok, conflict (already lost), error or timeout.
 
-    Never raises the client's errors; blocks at most ``timeout`` seconds.
+    Never raises the client's errors; blocks at most ``timeout`` seconds, waiting for
+    ``limiter`` included (a thousand releases at shutdown queue there, not in the HTTP pool).
     """
     outcome = "ok"
     try:
         with trio.fail_after(timeout):
-            await client.release_session(run_id, session_nonce=nonce)
+            async with limiter if limiter is not None else _UNLIMITED:
+                await client.release_session(run_id, session_nonce=nonce)
     except ConflictError:
         outcome = "conflict"
     except trio.TooSlowError:

@@ -71,10 +71,12 @@ class StrategyRunner:
         rng: random.Random | None = None,
         busy: BusyMeter | None = None,
         startup_limiter: trio.CapacityLimiter | None = None,
+        release_limiter: trio.CapacityLimiter | None = None,
         on_state: Callable[[StrategyRunner], None] | None = None,
     ) -> None:
         self._on_state = on_state
         self._startup_limiter = startup_limiter
+        self._release_limiter = release_limiter
         self.resolved = resolved
         self._busy = busy
         self.name = resolved.name
@@ -83,6 +85,7 @@ class StrategyRunner:
         self._client = client
         self._settings = settings
         self._state_dir = state_dir
+        self._on_disk: tuple[str, str | None] | None = None  # what the state dir holds for us
         self._hub = hub
         self._wall_clock = wall_clock
         self.policy = RestartPolicy(settings.restart, rng)
@@ -147,11 +150,17 @@ class StrategyRunner:
         return status, metrics
 
     def _persist(self, nonce: str | None) -> None:
-        if self._state_dir is not None:
-            try:
-                self._state_dir.save(self.name, self.run_id, nonce)
-            except OSError as exc:
-                self.log.error("cannot persist the session nonce: %s", exc)
+        # Only changes are written (a re-attach keeps the nonce on disk as it is). A new nonce
+        # is fsynced before the strategy trades; a cleared one need not be: a stale nonce on
+        # disk is harmless (the next start compares it with the run document and claims).
+        if self._state_dir is None or self._on_disk == (self.run_id, nonce):
+            return
+        try:
+            self._state_dir.save(self.name, self.run_id, nonce, durable=nonce is not None)
+        except OSError as exc:
+            self.log.error("cannot persist the session nonce: %s", exc)
+            return
+        self._on_disk = (self.run_id, nonce)
 
     def _on_nonce(self, nonce: str) -> None:
         self.nonce = nonce
@@ -229,6 +238,8 @@ class StrategyRunner:
 
     async def _acquire(self) -> Acquired:
         persisted = self._state_dir.load(self.name) if self._state_dir is not None else None
+        if persisted is not None:
+            self._on_disk = (persisted.strategy_run_id, persisted.session_nonce)
         nonce = persisted.session_nonce if persisted and persisted.strategy_run_id == self.run_id else None
         settings = self._settings
         acquired = await acquire_session(
@@ -382,7 +393,9 @@ class StrategyRunner:
                 )
             except KiteAlgoWorkerError as exc:
                 self.log.warning("could not log the %s decision event: %s", end, exc)
-        outcome = await release_session(self._client, self.run_id, nonce, self.sessions, timeout)
+        outcome = await release_session(
+            self._client, self.run_id, nonce, self.sessions, timeout, limiter=self._release_limiter
+        )
         if outcome in ("ok", "conflict"):
             self.nonce = None
             self._persist(None)
@@ -408,7 +421,9 @@ class StrategyRunner:
         nonce = self.nonce
         outcome = "none"
         if nonce is not None:
-            outcome = await release_session(self._client, self.run_id, nonce, self.sessions, timeout)
+            outcome = await release_session(
+                self._client, self.run_id, nonce, self.sessions, timeout, limiter=self._release_limiter
+            )
             if outcome in ("ok", "conflict"):
                 self.nonce = None
                 self._persist(None)

@@ -29,6 +29,10 @@ from ._statedir import StateDir
 from .client import AsyncKiteAlgoWorkerClient
 from .hub import StreamHub
 
+# releases in flight at once: the client's connection pool size (64). More would only queue
+# inside httpcore, whose per-request queue scan makes a thousand queued releases quadratic.
+RELEASE_CONCURRENCY = 64
+
 __all__ = ["ShutdownReport", "StrategyStatistics", "Supervisor", "SupervisorStatistics"]
 
 
@@ -96,6 +100,7 @@ class Supervisor:
         self.hub = hub  # read by OPS's metrics (hub.statistics())
         self._busy = BusyMeter() if measure_busy else None
         startup = trio.CapacityLimiter(settings.startup_concurrency)
+        releases = trio.CapacityLimiter(RELEASE_CONCURRENCY)
         self.skipped = tuple(skipped)
         self.runners: dict[str, StrategyRunner] = {
             s.name: StrategyRunner(
@@ -108,6 +113,7 @@ class Supervisor:
                 rng=rng,
                 busy=self._busy,
                 startup_limiter=startup,
+                release_limiter=releases,
                 on_state=self._state_changed,
             )
             for s in strategies

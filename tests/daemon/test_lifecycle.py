@@ -136,6 +136,7 @@ async def test_reattach_after_a_daemon_crash_without_a_second_claim(
             crashed.cancel()  # a crash: no shutdown, no release
     assert all(sandbox.state.runs[f"run-{n}"].worker_session_nonce == nonces[n] for n in nonces)
     assert oct((tmp_path / "state" / "runs" / "s0.json").stat().st_mode & 0o777) == "0o600"
+    files = {n: (tmp_path / "state" / "runs" / f"{n}.json").stat().st_ino for n in nonces}
     await trio.sleep(5)
     second = Supervisor(
         strategies, client=client, settings=settings(), state_dir=StateDir(tmp_path / "state")
@@ -151,6 +152,8 @@ async def test_reattach_after_a_daemon_crash_without_a_second_claim(
         doc = sandbox.state.runs[runner.run_id]
         assert doc.last_heartbeat_at is not None
     assert trio.current_time() - restarted < 1
+    # the nonces on disk were already right: nothing rewritten (each write replaces the file)
+    assert {n: (tmp_path / "state" / "runs" / f"{n}.json").stat().st_ino for n in nonces} == files
     report = await second.shutdown()
     assert report.outcomes == {f"s{i}": "ok" for i in range(5)}
     assert all(state_dir.load(f"s{i}").session_nonce is None for i in range(5))  # type: ignore[union-attr]
