@@ -1,19 +1,22 @@
-"""The daemon's composition root: backend (or the embedded sandbox), client, stream hub,
+"""The daemon's composition root: backend (or the embedded sandbox), clients, stream hub,
 supervisor, HTTP and signals, nested so that teardown runs in the right order::
 
     root nursery
     ├── embedded sandbox (when backend.base_url is "embedded")   torn down last
-    └── client ── stream hub ── services nursery
-                                ├── HTTP (/healthz /readyz /status /strategies/{name}/restart)
-                                ├── signal watcher: SIGTERM/SIGINT -> request_shutdown()
-                                ├── supervisor: one runner per strategy   sessions released first
-                                └── extra services (sd_notify, ...)
+    └── client, stream client ── stream hub ── services nursery
+                                               ├── HTTP (/healthz /readyz /status /strategies/{name}/restart)
+                                               ├── signal watcher: SIGTERM/SIGINT -> request_shutdown()
+                                               ├── supervisor: one runner per strategy (released first)
+                                               └── extra services (sd_notify, ...)
+
+The hub streams on a client of its own: an open stream holds an HTTP connection, and streams
+must never take the connections that heartbeats need.
 
 :func:`run_daemon` returns the process exit code: 0 when every session was released, 1 when
-some were not (they are named in the log). Dependencies (client factory, hub factory, metrics
+some were not (they are named in the log). Dependencies (client factories, hub factory, metrics
 handler, extra services, wall clock) are parameters; the defaults are the real client
-(:class:`~supervisor.client.AsyncKiteAlgoWorkerClient`) and hub (:func:`~supervisor.hub.open_stream_hub`),
-and the CLI adds the OPS hooks.
+(:class:`~supervisor.client.AsyncKiteAlgoWorkerClient`) and hub
+(:func:`~supervisor.hub.open_stream_hub`), and the CLI adds the OPS hooks.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import httpx
 import trio
 
 from ._config import SupervisorConfig
@@ -38,10 +42,17 @@ from ._supervisor import Supervisor
 from .client import AlgoWorkerConfig, AsyncKiteAlgoWorkerClient
 from .hub import StreamHub, open_stream_hub
 
-__all__ = ["DaemonHandle", "DaemonSetupError", "default_client_factory", "run_daemon"]
+__all__ = [
+    "DaemonHandle",
+    "DaemonSetupError",
+    "default_client_factory",
+    "default_stream_client_factory",
+    "run_daemon",
+]
 
 log = logging.getLogger("supervisor.daemon")
 
+STREAM_CONNECTIONS = 1024  # upstream topics open at once; one more waits for a free connection
 ClientFactory = Callable[[str, str, float], AbstractAsyncContextManager[AsyncKiteAlgoWorkerClient]]
 HubFactory = Callable[[AsyncKiteAlgoWorkerClient], AbstractAsyncContextManager[StreamHub]]
 
@@ -68,9 +79,23 @@ class DaemonHandle:
 async def default_client_factory(
     base_url: str, token: str, timeout: float
 ) -> AsyncIterator[AsyncKiteAlgoWorkerClient]:
-    """The worker API client the daemon shares among its strategies (one connection pool)."""
+    """The client for requests (sessions, heartbeats, the strategies' calls); its pool holds
+    64 connections."""
     config = AlgoWorkerConfig(base_url=base_url, token=token, timeout=timeout)
     async with AsyncKiteAlgoWorkerClient(config) as client:
+        yield client
+
+
+@asynccontextmanager
+async def default_stream_client_factory(
+    base_url: str, token: str, timeout: float
+) -> AsyncIterator[AsyncKiteAlgoWorkerClient]:
+    """The stream hub's own client. An open stream holds its connection for as long as it
+    lives: sharing the request client's pool, 64 topics would leave no connection for any
+    heartbeat in the daemon."""
+    config = AlgoWorkerConfig(base_url=base_url, token=token, timeout=timeout)
+    limits = httpx.Limits(max_connections=STREAM_CONNECTIONS, max_keepalive_connections=8)
+    async with AsyncKiteAlgoWorkerClient(config, transport=httpx.AsyncHTTPTransport(limits=limits)) as client:
         yield client
 
 
@@ -93,6 +118,7 @@ async def run_daemon(
     skipped: list[SkippedStrategy] | None = None,
     state_dir: str | None = None,
     client_factory: ClientFactory = default_client_factory,
+    stream_client_factory: ClientFactory = default_stream_client_factory,
     hub_factory: HubFactory = open_stream_hub,
     metrics_factory: Callable[[Supervisor], MetricsHandler] | None = None,
     extra_services: Sequence[Callable[[Supervisor], Awaitable[None]]] = (),
@@ -136,7 +162,8 @@ async def run_daemon(
             base_url, token = backend.base_url, backend.token.get_secret_value()
         async with (
             client_factory(base_url, token, backend.timeout_s) as client,
-            hub_factory(client) as hub,
+            stream_client_factory(base_url, token, backend.timeout_s) as stream_client,
+            hub_factory(stream_client) as hub,
         ):
             supervisor = Supervisor(
                 strategies,

@@ -151,6 +151,8 @@ class StrategyContext:
         return last
 
     # -- stream subscriptions: through the hub when the daemon runs one, else direct --------
+    # Prefer these to ``ctx.client.stream_*``: the hub streams on its own connections, while
+    # a stream opened on ``ctx.client`` holds one of the connections every heartbeat needs.
     def ticks(
         self, instruments: list[str], mode: str = "quote"
     ) -> AbstractAsyncContextManager[AsyncIterator[Any]]:
