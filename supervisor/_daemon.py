@@ -3,14 +3,15 @@ supervisor, HTTP and signals, nested so that teardown runs in the right order::
 
     root nursery
     ├── embedded sandbox (when backend.base_url is "embedded")   torn down last
-    └── client, stream client ── stream hub ── services nursery
+    └── clients (requests, heartbeats, streams) ── stream hub ── services nursery
                                                ├── HTTP (/healthz /readyz /status /strategies/{name}/restart)
                                                ├── signal watcher: SIGTERM/SIGINT -> request_shutdown()
                                                ├── supervisor: one runner per strategy (released first)
                                                └── extra services (sd_notify, ...)
 
-The hub streams on a client of its own: an open stream holds an HTTP connection, and streams
-must never take the connections that heartbeats need.
+Heartbeats and the hub's streams each have a client (a connection pool) of their own: an open
+stream holds its connection for as long as it lives, and a strategy may keep every connection
+of its client busy; neither may take the connections that heartbeats need.
 
 :func:`run_daemon` returns the process exit code: 0 when every session was released, 1 when
 some were not (they are named in the log). Dependencies (client factories, hub factory, metrics
@@ -79,8 +80,8 @@ class DaemonHandle:
 async def default_client_factory(
     base_url: str, token: str, timeout: float
 ) -> AsyncIterator[AsyncKiteAlgoWorkerClient]:
-    """The client for requests (sessions, heartbeats, the strategies' calls); its pool holds
-    64 connections."""
+    """A client for requests, with a pool of 64 connections. The daemon makes two: one for the
+    sessions and the strategies' calls, one for the heartbeats alone."""
     config = AlgoWorkerConfig(base_url=base_url, token=token, timeout=timeout)
     async with AsyncKiteAlgoWorkerClient(config) as client:
         yield client
@@ -162,12 +163,14 @@ async def run_daemon(
             base_url, token = backend.base_url, backend.token.get_secret_value()
         async with (
             client_factory(base_url, token, backend.timeout_s) as client,
+            client_factory(base_url, token, backend.timeout_s) as heartbeat_client,
             stream_client_factory(base_url, token, backend.timeout_s) as stream_client,
             hub_factory(stream_client) as hub,
         ):
             supervisor = Supervisor(
                 strategies,
                 client=client,
+                heartbeat_client=heartbeat_client,
                 settings=settings,
                 state_dir=store,
                 hub=hub,

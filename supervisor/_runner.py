@@ -64,6 +64,7 @@ class StrategyRunner:
         resolved: ResolvedStrategy,
         *,
         client: AsyncKiteAlgoWorkerClient,
+        heartbeat_client: AsyncKiteAlgoWorkerClient | None = None,
         settings: SupervisorSection,
         state_dir: StateDir | None = None,
         hub: StreamHub | None = None,
@@ -83,6 +84,7 @@ class StrategyRunner:
         self.plugin = resolved.config.plugin
         self.run_id = resolved.config.run.strategy_run_id
         self._client = client
+        self._heartbeat_client = heartbeat_client or client
         self._settings = settings
         self._state_dir = state_dir
         self._on_disk: tuple[str, str | None] | None = None  # what the state dir holds for us
@@ -270,7 +272,7 @@ class StrategyRunner:
             self._busy.register(trio.lowlevel.current_task(), None)
         settings = self._settings
         await serve_heartbeats(
-            self._client,
+            self._heartbeat_client,
             self.run_id,
             nonce,
             interval=settings.heartbeat_interval_s,

@@ -81,13 +81,18 @@ class ShutdownReport:
 
 class Supervisor:
     """Hosts the runners. Start with ``await nursery.start(supervisor.serve)``; ``serve``
-    returns after :meth:`shutdown` has stopped every runner."""
+    returns after :meth:`shutdown` has stopped every runner.
+
+    ``client`` serves the sessions and the strategies; ``heartbeat_client`` (default: the same)
+    the steady heartbeats, so that a strategy keeping every pooled connection busy cannot delay
+    them."""
 
     def __init__(
         self,
         strategies: Sequence[ResolvedStrategy],
         *,
         client: AsyncKiteAlgoWorkerClient,
+        heartbeat_client: AsyncKiteAlgoWorkerClient | None = None,
         settings: SupervisorSection,
         state_dir: StateDir | None = None,
         hub: StreamHub | None = None,
@@ -106,6 +111,7 @@ class Supervisor:
             s.name: StrategyRunner(
                 s,
                 client=client,
+                heartbeat_client=heartbeat_client,
                 settings=settings,
                 state_dir=state_dir,
                 hub=hub,

@@ -17,6 +17,7 @@ from supervisor._daemon import DaemonHandle, run_daemon
 from supervisor._plugins import PluginRegistry, resolve_strategies
 from supervisor._strategy import StrategyContext
 from supervisor._supervisor import Supervisor
+from supervisor.client import TransportError
 from supervisor.sandbox import SandboxHandle
 from supervisor.sandbox._fallback_paper import EQUITIES
 from supervisor.sandbox._fallback_routes import INTERVALS
@@ -159,6 +160,58 @@ strategies:
     assert hub is not None
     assert sum(1 for t in hub.statistics().topics if t.connected) == 96  # more than any HTTP pool
     for name in ("steady", "watcher"):
+        runner = handle.supervisor.runners[name]
+        assert runner.state == "running"
+        assert (runner.heartbeats.ok, runner.heartbeats.missed) == (12, 0), name
+    handle.request_shutdown()
+
+
+class Flood(Idle):
+    """Keeps 100 slow requests in flight (more than the client's 64 connections)."""
+
+    async def run(self, ctx: StrategyContext) -> None:
+        async with trio.open_nursery() as requests:
+            for _ in range(100):
+                requests.start_soon(self._pnl_forever, ctx)
+            await ctx.stopping.wait()
+            requests.cancel_scope.cancel()
+
+    @staticmethod
+    async def _pnl_forever(ctx: StrategyContext) -> None:
+        while True:
+            with contextlib.suppress(TransportError):  # the client's 10 s timeout; ask again
+                await ctx.run.get_run_pnl()
+
+
+async def test_a_strategy_flooding_the_client_never_delays_the_heartbeats(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    config, locator = parse_config(
+        """
+backend: {base_url: embedded}
+supervisor:
+  heartbeat_interval_s: 5
+  http: {host: 127.0.0.1, port: 0}
+strategies:
+  - name: flood
+    plugin: flood
+    run: {strategy_run_id: run-f, template_id: t, account_scope: "kite:paper-a"}
+  - name: steady
+    plugin: idle
+    run: {strategy_run_id: run-s, template_id: t, account_scope: "kite:paper-a"}
+""",
+        file="flood.yaml",
+        environ={},
+    )
+    registry = PluginRegistry.from_classes({"flood": Flood, "idle": Idle})
+    resolved_strategies, _ = resolve_strategies(config, locator, registry)
+    handle: DaemonHandle = await nursery.start(
+        partial(run_daemon, config, resolved_strategies, handle_signals=False)
+    )
+    slow = handle.sandbox.faults.add(path="/worker/runs/*/pnl", method="GET", latency_s=30.0)
+    await trio.sleep(61)
+    assert slow.fired >= 100
+    for name in ("steady", "flood"):
         runner = handle.supervisor.runners[name]
         assert runner.state == "running"
         assert (runner.heartbeats.ok, runner.heartbeats.missed) == (12, 0), name
