@@ -17,6 +17,7 @@ for a strategy that is not running (invariant 3). The runner never trades (invar
 from __future__ import annotations
 
 import logging
+import math
 import random
 from collections import Counter
 from collections.abc import Callable
@@ -50,6 +51,7 @@ __all__ = ["READY_STATES", "STATES", "StrategyRunner"]
 
 STATES = ("starting", "running", "backoff", "quarantined", "standby", "session_lost", "stopped", "failed")
 READY_STATES = frozenset({"running", "quarantined", "standby"})
+HEARTBEAT_SLOT_S = 0.125  # a binary fraction: slot boundaries plus whole intervals stay exact
 _OPERATOR_RESTARTABLE = frozenset({"quarantined", "session_lost", "failed", "stopped"})
 
 log = logging.getLogger("supervisor.runner")
@@ -271,11 +273,16 @@ class StrategyRunner:
         if self._busy is not None:  # the daemon's own work is not the strategy's busy time
             self._busy.register(trio.lowlevel.current_task(), None)
         settings = self._settings
+        interval = settings.heartbeat_interval_s
+        # Beats due in the same slot share one wakeup of the event loop (a thousand strategies
+        # spend measurably less idle CPU); the cadence is exact and drift-free from there on.
+        first_at = math.ceil((trio.current_time() + interval) / HEARTBEAT_SLOT_S) * HEARTBEAT_SLOT_S
         await serve_heartbeats(
             self._heartbeat_client,
             self.run_id,
             nonce,
-            interval=settings.heartbeat_interval_s,
+            first_at=first_at,
+            interval=interval,
             timeout=settings.beat_timeout_s,
             stats=self.heartbeats,
             report=self._report,
