@@ -265,7 +265,7 @@ def _build(
         raw[path] = node.value
         if "${" in node.value:
             expanded = expand_env(node.value, environ)
-            if node.style is None and path != ("backend", "token"):
+            if not node.style and path != ("backend", "token"):  # plain: None, or "" from libyaml
                 # an unquoted ${VAR} behaves as if the value had been written there (a port
                 # becomes an int); anything that is not a plain scalar stays a string, and the
                 # value never reaches an error message (it may be a secret)
