@@ -114,7 +114,7 @@ def cmd_run(args: argparse.Namespace, *, registry: PluginRegistry | None = None)
     if shard is not None:
         resolved = shard.select(resolved, lambda s: s.name)
         log.info("shard %d of %d: hosting %d strategies", shard.index, shard.count, len(resolved))
-    metrics_factory, extra_services = ops_hooks()  # /metrics, loop-lag probe, sd_notify
+    hooks = ops_hooks()  # /metrics, the loop-lag probe, sd_notify, backend request timings
     try:
         try:
             return trio.run(
@@ -123,8 +123,9 @@ def cmd_run(args: argparse.Namespace, *, registry: PluginRegistry | None = None)
                     resolved,
                     skipped=skipped,
                     state_dir=getattr(args, "state_dir", None),
-                    metrics_factory=metrics_factory,
-                    extra_services=extra_services,
+                    metrics_factory=hooks.metrics_factory,
+                    extra_services=hooks.services,
+                    request_observer=hooks.observe_request,
                 )
             )
         except (OSError, BaseExceptionGroup) as exc:

@@ -30,13 +30,14 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import trio
 
 from ._config import SupervisorConfig
 from ._http import MetricsHandler, serve_http
+from ._httpmetrics import ObservingTransport
 from ._plugins import ResolvedStrategy, SkippedStrategy
 from ._statedir import StateDir
 from ._supervisor import Supervisor
@@ -53,9 +54,18 @@ __all__ = [
 
 log = logging.getLogger("supervisor.daemon")
 
+REQUEST_CONNECTIONS = 64  # per request client (the client's own default)
 STREAM_CONNECTIONS = 1024  # upstream topics open at once; one more waits for a free connection
-ClientFactory = Callable[[str, str, float], AbstractAsyncContextManager[AsyncKiteAlgoWorkerClient]]
+RequestObserver = Callable[[str, int | str | None, float], None]  # (route group, status, seconds)
 HubFactory = Callable[[AsyncKiteAlgoWorkerClient], AbstractAsyncContextManager[StreamHub]]
+
+
+class ClientFactory(Protocol):
+    """Opens a client; ``observe`` (when given) is called once per backend request."""
+
+    def __call__(
+        self, base_url: str, token: str, timeout: float, *, observe: RequestObserver | None = None
+    ) -> AbstractAsyncContextManager[AsyncKiteAlgoWorkerClient]: ...
 
 
 class DaemonSetupError(RuntimeError):
@@ -76,27 +86,34 @@ class DaemonHandle:
         self.supervisor.request_shutdown()
 
 
+def _transport(connections: int, keepalive: int, observe: RequestObserver | None) -> httpx.AsyncBaseTransport:
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=keepalive)
+    inner = httpx.AsyncHTTPTransport(limits=limits)
+    return inner if observe is None else ObservingTransport(inner, observe)
+
+
 @asynccontextmanager
 async def default_client_factory(
-    base_url: str, token: str, timeout: float
+    base_url: str, token: str, timeout: float, *, observe: RequestObserver | None = None
 ) -> AsyncIterator[AsyncKiteAlgoWorkerClient]:
     """A client for requests, with a pool of 64 connections. The daemon makes two: one for the
     sessions and the strategies' calls, one for the heartbeats alone."""
     config = AlgoWorkerConfig(base_url=base_url, token=token, timeout=timeout)
-    async with AsyncKiteAlgoWorkerClient(config) as client:
+    transport = _transport(REQUEST_CONNECTIONS, REQUEST_CONNECTIONS, observe)
+    async with AsyncKiteAlgoWorkerClient(config, transport=transport) as client:
         yield client
 
 
 @asynccontextmanager
 async def default_stream_client_factory(
-    base_url: str, token: str, timeout: float
+    base_url: str, token: str, timeout: float, *, observe: RequestObserver | None = None
 ) -> AsyncIterator[AsyncKiteAlgoWorkerClient]:
     """The stream hub's own client. An open stream holds its connection for as long as it
     lives: sharing the request client's pool, 64 topics would leave no connection for any
     heartbeat in the daemon."""
     config = AlgoWorkerConfig(base_url=base_url, token=token, timeout=timeout)
-    limits = httpx.Limits(max_connections=STREAM_CONNECTIONS, max_keepalive_connections=8)
-    async with AsyncKiteAlgoWorkerClient(config, transport=httpx.AsyncHTTPTransport(limits=limits)) as client:
+    transport = _transport(STREAM_CONNECTIONS, 8, observe)
+    async with AsyncKiteAlgoWorkerClient(config, transport=transport) as client:
         yield client
 
 
@@ -122,6 +139,7 @@ async def run_daemon(
     stream_client_factory: ClientFactory = default_stream_client_factory,
     hub_factory: HubFactory = open_stream_hub,
     metrics_factory: Callable[[Supervisor], MetricsHandler] | None = None,
+    request_observer: RequestObserver | None = None,
     extra_services: Sequence[Callable[[Supervisor], Awaitable[None]]] = (),
     handle_signals: bool = True,
     wall_clock: Callable[[], float] = time.time,
@@ -129,7 +147,9 @@ async def run_daemon(
 ) -> int:
     """Run the daemon until shutdown is requested; returns the exit code (blocks).
 
-    ``extra_services`` are ``async def service(supervisor)`` tasks started once the runners are,
+    ``request_observer(route_group, status, seconds)`` is called once per backend request of
+    every client (the metrics' backend request histogram); ``extra_services`` are
+    ``async def service(supervisor)`` tasks started once the runners are,
     and cancelled after the shutdown report (they may ``await supervisor.wait_ready()``).
     Raises :class:`DaemonSetupError` before anything starts when the setup is unusable, and
     ``OSError`` when the HTTP port cannot be bound.
@@ -161,10 +181,11 @@ async def run_daemon(
         else:
             assert backend.token is not None
             base_url, token = backend.base_url, backend.token.get_secret_value()
+        timeout = backend.timeout_s
         async with (
-            client_factory(base_url, token, backend.timeout_s) as client,
-            client_factory(base_url, token, backend.timeout_s) as heartbeat_client,
-            stream_client_factory(base_url, token, backend.timeout_s) as stream_client,
+            client_factory(base_url, token, timeout, observe=request_observer) as client,
+            client_factory(base_url, token, timeout, observe=request_observer) as heartbeat_client,
+            stream_client_factory(base_url, token, timeout, observe=request_observer) as stream_client,
             hub_factory(stream_client) as hub,
         ):
             supervisor = Supervisor(
