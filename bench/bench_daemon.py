@@ -10,7 +10,9 @@ In one run on this machine:
    re-attached; then SIGTERM: time until every session is released and the exit code;
 3. ``--sdk-sample`` processes of the official SDK 0.7.4 (``client.run(config)`` plus a
    heartbeat every ``--interval`` seconds), the model the daemon replaces: their RSS, CPU and
-   start time, extrapolated to ``--strategies`` workers.
+   start time, extrapolated to ``--strategies`` workers;
+4. the HTTP floor: the same heartbeats sent by a bare trio + httpx loop with no daemon around it,
+   the least idle CPU any daemon built on this HTTP client could use.
 
 Prints a table with the goals of issue 4. On demand only: ``python bench/bench_daemon.py``.
 """
@@ -66,6 +68,61 @@ with client.run(config) as run:
         if time.monotonic() >= next_beat:
             run.heartbeat()
             next_beat += interval
+"""
+
+# The HTTP floor: the same heartbeats (n runs, same interval, random phases) from a bare loop of
+# trio + httpx with no daemon around it. Prints its idle CPU in % of a core.
+HTTP_FLOOR = """
+import random, resource, sys, time
+import httpx, trio
+
+base, token = sys.argv[1], sys.argv[2]
+n, interval, seconds = int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
+
+def cpu():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+async def main():
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=base + "/api/algo-workers", headers=headers) as http:
+        nonces = {}
+        gate = trio.CapacityLimiter(16)
+
+        async def claim(i):
+            run_id = f"bench-floor-{i:04d}"
+            async with gate:
+                body = {"strategy_run_id": run_id, "template_id": "bench", "account_scope": "kite:paper-a",
+                        "execution_mode": "dry_run"}
+                (await http.post("/worker/runs", json=body)).raise_for_status()
+                claimed = await http.post(f"/worker/runs/{run_id}/claim-session")
+                nonces[run_id] = claimed.raise_for_status().json()["worker_session_nonce"]
+
+        async with trio.open_nursery() as nursery:
+            for i in range(n):
+                nursery.start_soon(claim, i)
+
+        async def beat(run_id, nonce, deadline):
+            body = {"status": "healthy", "metrics": {"state": "running"}}
+            while True:
+                await trio.sleep_until(deadline)
+                response = await http.post(f"/worker/runs/{run_id}/heartbeat", json=body,
+                                           headers={"X-Worker-Session-Nonce": nonce})
+                response.raise_for_status()
+                deadline += interval
+
+        rng = random.Random(1)
+        async with trio.open_nursery() as nursery:
+            now = trio.current_time()
+            for run_id, nonce in nonces.items():
+                nursery.start_soon(beat, run_id, nonce, now + rng.uniform(0, interval))
+            await trio.sleep(interval)
+            c0, t0 = cpu(), time.monotonic()
+            await trio.sleep(seconds)
+            print(100 * (cpu() - c0) / (time.monotonic() - t0), flush=True)
+            nursery.cancel_scope.cancel()
+
+trio.run(main)
 """
 
 
@@ -198,6 +255,16 @@ def main(args: argparse.Namespace) -> None:
         code = daemon.wait(60)
         release_s = time.monotonic() - t2
 
+        # the HTTP floor: the same heartbeats from a bare trio + httpx loop
+        floor_cmd = [sys.executable, "-c", HTTP_FLOOR, base, TOKEN]
+        floor = subprocess.run(
+            [*floor_cmd, str(n), str(args.interval), str(args.idle_seconds)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        floor_cpu_pct = float(floor.stdout.strip())
+
         # the official SDK: one process per worker
         k = args.sdk_sample
         procs = []
@@ -235,6 +302,11 @@ def main(args: argparse.Namespace) -> None:
                 f"{cpu_pct:.1f} % of a core",
                 f"{sdk_cpu_pct * n:.1f} % ({sdk_cpu_pct:.3f} % x {n})",
                 "goal <= 10 %",
+            ),
+            "idle CPU, HTTP floor": (
+                f"{floor_cpu_pct:.1f} % (bare trio + httpx loop, same heartbeats)",
+                "-",
+                f"daemon = {cpu_pct / floor_cpu_pct:.2f}x the floor",
             ),
             "start all": (
                 f"{start_s:.1f} s",

@@ -19,7 +19,10 @@ from typing import Any, TextIO
 import trio
 
 from ._config import ConfigError, load_config
+from ._daemon import DaemonSetupError, run_daemon
+from ._ops import ops_hooks
 from ._plugins import PluginError, PluginRegistry, params_schema, resolve_strategies
+from ._shard import ShardConfigError, shard_from_env
 
 __all__ = ["cmd_check", "cmd_plugins", "cmd_run", "cmd_status", "format_status"]
 
@@ -97,17 +100,13 @@ def cmd_plugins(
 
 def cmd_run(args: argparse.Namespace, *, registry: PluginRegistry | None = None) -> int:
     """Run the daemon until SIGTERM/SIGINT (blocks)."""
-    from ._daemon import DaemonSetupError, run_daemon
-
     loaded = _load(args.config, os.environ, sys.stderr)
     if loaded is None:
         return EXIT_CONFIG
     config, locator = loaded
     registry = registry or PluginRegistry.from_entry_points()
     resolved, skipped = resolve_strategies(config, locator, registry)
-    from ._shard import ShardConfigError, shard_from_env
-
-    try:  # OPS: a StatefulSet pod hosts only its shard (deploy/README.md, "Kubernetes")
+    try:  # a StatefulSet pod hosts only its shard (deploy/README.md, "Kubernetes")
         shard = shard_from_env(os.environ)
     except ShardConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -115,7 +114,7 @@ def cmd_run(args: argparse.Namespace, *, registry: PluginRegistry | None = None)
     if shard is not None:
         resolved = shard.select(resolved, lambda s: s.name)
         log.info("shard %d of %d: hosting %d strategies", shard.index, shard.count, len(resolved))
-    metrics_factory, extra_services = _ops_hooks()
+    hooks = ops_hooks()  # /metrics, the loop-lag probe, sd_notify, backend request timings
     try:
         try:
             return trio.run(
@@ -124,8 +123,9 @@ def cmd_run(args: argparse.Namespace, *, registry: PluginRegistry | None = None)
                     resolved,
                     skipped=skipped,
                     state_dir=getattr(args, "state_dir", None),
-                    metrics_factory=metrics_factory,
-                    extra_services=extra_services,
+                    metrics_factory=hooks.metrics_factory,
+                    extra_services=hooks.services,
+                    request_observer=hooks.observe_request,
                 )
             )
         except (OSError, BaseExceptionGroup) as exc:
@@ -144,27 +144,6 @@ def _first(group: BaseException) -> BaseException:
     while isinstance(group, BaseExceptionGroup) and group.exceptions:
         group = group.exceptions[0]
     return group
-
-
-def _ops_hooks() -> tuple[Any, list[Any]]:
-    """OPS's hooks when their modules are in the tree: ``supervisor._metrics.metrics_handler_for
-    (supervisor) -> () -> (body, content_type)`` and ``supervisor._sdnotify.serve_sdnotify
-    (supervisor)`` (an async service)."""
-    import importlib
-
-    def hook(module: str, name: str) -> Any:
-        try:
-            return getattr(importlib.import_module(module), name, None)
-        except ImportError:
-            return None
-
-    combined = hook("supervisor._ops", "ops_hooks")  # OPS: metrics + loop-lag probe + sd_notify
-    if combined is not None:
-        factory, services = combined()
-        return factory, list(services)
-    metrics = hook("supervisor._metrics", "metrics_handler_for")
-    sdnotify = hook("supervisor._sdnotify", "serve_sdnotify")
-    return metrics, [sdnotify] if sdnotify is not None else []
 
 
 def format_status(doc: Mapping[str, Any]) -> str:

@@ -1,17 +1,23 @@
-"""The daemon's composition root: backend (or the embedded sandbox), client, stream hub,
+"""The daemon's composition root: backend (or the embedded sandbox), clients, stream hub,
 supervisor, HTTP and signals, nested so that teardown runs in the right order::
 
     root nursery
     ├── embedded sandbox (when backend.base_url is "embedded")   torn down last
-    └── client ── stream hub ── services nursery
-                                ├── HTTP (/healthz /readyz /status /strategies/{name}/restart)
-                                ├── signal watcher: SIGTERM/SIGINT -> request_shutdown()
-                                ├── supervisor: one runner per strategy   sessions released first
-                                └── extra services (sd_notify, ...)
+    └── clients (requests, heartbeats, streams) ── stream hub ── services nursery
+                                               ├── HTTP (/healthz /readyz /status /strategies/{name}/restart)
+                                               ├── signal watcher: SIGTERM/SIGINT -> request_shutdown()
+                                               ├── supervisor: one runner per strategy (released first)
+                                               └── extra services (sd_notify, ...)
+
+Heartbeats and the hub's streams each have a client (a connection pool) of their own: an open
+stream holds its connection for as long as it lives, and a strategy may keep every connection
+of its client busy; neither may take the connections that heartbeats need.
 
 :func:`run_daemon` returns the process exit code: 0 when every session was released, 1 when
-some were not (they are named in the log). Dependencies (client factory, hub factory, metrics
-handler, plugin registry, environment) are parameters; the CLI supplies the real ones.
+some were not (they are named in the log). Dependencies (client factories, hub factory, metrics
+handler, extra services, wall clock) are parameters; the defaults are the real client
+(:class:`~supervisor.client.AsyncKiteAlgoWorkerClient`) and hub
+(:func:`~supervisor.hub.open_stream_hub`), and the CLI adds the OPS hooks.
 """
 
 from __future__ import annotations
@@ -24,22 +30,42 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+import httpx
 import trio
 
 from ._config import SupervisorConfig
 from ._http import MetricsHandler, serve_http
+from ._httpmetrics import ObservingTransport
 from ._plugins import ResolvedStrategy, SkippedStrategy
 from ._statedir import StateDir
 from ._supervisor import Supervisor
+from .client import AlgoWorkerConfig, AsyncKiteAlgoWorkerClient
+from .hub import StreamHub, open_stream_hub
 
-__all__ = ["DaemonHandle", "DaemonSetupError", "default_client_factory", "run_daemon"]
+__all__ = [
+    "DaemonHandle",
+    "DaemonSetupError",
+    "default_client_factory",
+    "default_stream_client_factory",
+    "run_daemon",
+]
 
 log = logging.getLogger("supervisor.daemon")
 
-ClientFactory = Callable[[str, str, float], AbstractAsyncContextManager[Any]]
-HubFactory = Callable[[Any], AbstractAsyncContextManager[Any]]
+REQUEST_CONNECTIONS = 64  # per request client (the client's own default)
+STREAM_CONNECTIONS = 1024  # upstream topics open at once; one more waits for a free connection
+RequestObserver = Callable[[str, int | str | None, float], None]  # (route group, status, seconds)
+HubFactory = Callable[[AsyncKiteAlgoWorkerClient], AbstractAsyncContextManager[StreamHub]]
+
+
+class ClientFactory(Protocol):
+    """Opens a client; ``observe`` (when given) is called once per backend request."""
+
+    def __call__(
+        self, base_url: str, token: str, timeout: float, *, observe: RequestObserver | None = None
+    ) -> AbstractAsyncContextManager[AsyncKiteAlgoWorkerClient]: ...
 
 
 class DaemonSetupError(RuntimeError):
@@ -60,38 +86,35 @@ class DaemonHandle:
         self.supervisor.request_shutdown()
 
 
-@asynccontextmanager
-async def default_client_factory(base_url: str, token: str, timeout: float) -> AsyncIterator[Any]:
-    """The real client (``supervisor.client.AsyncKiteAlgoWorkerClient``), or the daemon's
-    stop-gap client while the real one is absent from the tree."""
-    import supervisor.client as client_pkg
-
-    real = getattr(client_pkg, "AsyncKiteAlgoWorkerClient", None)
-    config_cls = getattr(client_pkg, "AlgoWorkerConfig", None)
-    if real is not None and config_cls is not None:
-        async with real(config_cls(base_url=base_url, token=token, timeout=timeout)) as client:
-            yield client
-        return
-    from ._fallback_client import FallbackWorkerClient
-
-    log.warning("supervisor.client.AsyncKiteAlgoWorkerClient is missing: using the daemon's minimal client")
-    async with FallbackWorkerClient(base_url, token, timeout=timeout) as fallback:
-        yield fallback
-
-
-def default_hub_factory() -> HubFactory | None:
-    """The stream hub, when the hub package is installed in this tree."""
-    try:
-        from supervisor.hub import open_stream_hub  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return None
-    factory: HubFactory = open_stream_hub
-    return factory
+def _transport(connections: int, keepalive: int, observe: RequestObserver | None) -> httpx.AsyncBaseTransport:
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=keepalive)
+    inner = httpx.AsyncHTTPTransport(limits=limits)
+    return inner if observe is None else ObservingTransport(inner, observe)
 
 
 @asynccontextmanager
-async def _no_hub(client: Any) -> AsyncIterator[None]:
-    yield None
+async def default_client_factory(
+    base_url: str, token: str, timeout: float, *, observe: RequestObserver | None = None
+) -> AsyncIterator[AsyncKiteAlgoWorkerClient]:
+    """A client for requests, with a pool of 64 connections. The daemon makes two: one for the
+    sessions and the strategies' calls, one for the heartbeats alone."""
+    config = AlgoWorkerConfig(base_url=base_url, token=token, timeout=timeout)
+    transport = _transport(REQUEST_CONNECTIONS, REQUEST_CONNECTIONS, observe)
+    async with AsyncKiteAlgoWorkerClient(config, transport=transport) as client:
+        yield client
+
+
+@asynccontextmanager
+async def default_stream_client_factory(
+    base_url: str, token: str, timeout: float, *, observe: RequestObserver | None = None
+) -> AsyncIterator[AsyncKiteAlgoWorkerClient]:
+    """The stream hub's own client. An open stream holds its connection for as long as it
+    lives: sharing the request client's pool, 64 topics would leave no connection for any
+    heartbeat in the daemon."""
+    config = AlgoWorkerConfig(base_url=base_url, token=token, timeout=timeout)
+    transport = _transport(STREAM_CONNECTIONS, 8, observe)
+    async with AsyncKiteAlgoWorkerClient(config, transport=transport) as client:
+        yield client
 
 
 async def _watch_signals(supervisor: Supervisor) -> None:
@@ -113,8 +136,10 @@ async def run_daemon(
     skipped: list[SkippedStrategy] | None = None,
     state_dir: str | None = None,
     client_factory: ClientFactory = default_client_factory,
-    hub_factory: HubFactory | None = None,
+    stream_client_factory: ClientFactory = default_stream_client_factory,
+    hub_factory: HubFactory = open_stream_hub,
     metrics_factory: Callable[[Supervisor], MetricsHandler] | None = None,
+    request_observer: RequestObserver | None = None,
     extra_services: Sequence[Callable[[Supervisor], Awaitable[None]]] = (),
     handle_signals: bool = True,
     wall_clock: Callable[[], float] = time.time,
@@ -122,7 +147,9 @@ async def run_daemon(
 ) -> int:
     """Run the daemon until shutdown is requested; returns the exit code (blocks).
 
-    ``extra_services`` are ``async def service(supervisor)`` tasks started once the runners are,
+    ``request_observer(route_group, status, seconds)`` is called once per backend request of
+    every client (the metrics' backend request histogram); ``extra_services`` are
+    ``async def service(supervisor)`` tasks started once the runners are,
     and cancelled after the shutdown report (they may ``await supervisor.wait_ready()``).
     Raises :class:`DaemonSetupError` before anything starts when the setup is unusable, and
     ``OSError`` when the HTTP port cannot be bound.
@@ -154,40 +181,45 @@ async def run_daemon(
         else:
             assert backend.token is not None
             base_url, token = backend.base_url, backend.token.get_secret_value()
-        async with client_factory(base_url, token, backend.timeout_s) as client:
-            hubs = hub_factory or default_hub_factory() or _no_hub
-            async with hubs(client) as hub:
-                supervisor = Supervisor(
-                    strategies,
-                    client=client,
-                    settings=settings,
-                    state_dir=store,
-                    hub=hub,
-                    skipped=skipped or (),
-                    wall_clock=wall_clock,
-                )
-                async with trio.open_nursery() as services:
-                    # HTTP first: /healthz answers while a thousand strategies attach
-                    http_url = await services.start(
-                        partial(
-                            serve_http,
-                            supervisor,
-                            host=settings.http.host,
-                            port=settings.http.port,
-                            metrics_handler=metrics_factory(supervisor) if metrics_factory else None,
-                        )
+        timeout = backend.timeout_s
+        async with (
+            client_factory(base_url, token, timeout, observe=request_observer) as client,
+            client_factory(base_url, token, timeout, observe=request_observer) as heartbeat_client,
+            stream_client_factory(base_url, token, timeout, observe=request_observer) as stream_client,
+            hub_factory(stream_client) as hub,
+        ):
+            supervisor = Supervisor(
+                strategies,
+                client=client,
+                heartbeat_client=heartbeat_client,
+                settings=settings,
+                state_dir=store,
+                hub=hub,
+                skipped=skipped or (),
+                wall_clock=wall_clock,
+            )
+            async with trio.open_nursery() as services:
+                # HTTP first: /healthz answers while a thousand strategies attach
+                http_url = await services.start(
+                    partial(
+                        serve_http,
+                        supervisor,
+                        host=settings.http.host,
+                        port=settings.http.port,
+                        metrics_handler=metrics_factory(supervisor) if metrics_factory else None,
                     )
-                    if handle_signals:
-                        services.start_soon(_watch_signals, supervisor)
-                    await services.start(supervisor.serve)
-                    for service in extra_services:
-                        # e.g. sd_notify (READY/WATCHDOG/STOPPING); cancelled after shutdown
-                        services.start_soon(service, supervisor)
-                    log.info("daemon up: %d strategies, %d skipped", len(strategies), len(skipped or ()))
-                    task_status.started(DaemonHandle(supervisor, http_url, base_url, sandbox))
-                    await supervisor.wait_shutdown_requested()
-                    report = await supervisor.shutdown()
-                    services.cancel_scope.cancel()
+                )
+                if handle_signals:
+                    services.start_soon(_watch_signals, supervisor)
+                await services.start(supervisor.serve)
+                for service in extra_services:
+                    # e.g. sd_notify (READY/WATCHDOG/STOPPING); cancelled after shutdown
+                    services.start_soon(service, supervisor)
+                log.info("daemon up: %d strategies, %d skipped", len(strategies), len(skipped or ()))
+                task_status.started(DaemonHandle(supervisor, http_url, base_url, sandbox))
+                await supervisor.wait_shutdown_requested()
+                report = await supervisor.shutdown()
+                services.cancel_scope.cancel()
         root.cancel_scope.cancel()
     for name in report.unreleased:
         log.error("session of strategy %s was NOT released (%s)", name, report.outcomes[name])

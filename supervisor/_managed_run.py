@@ -19,6 +19,7 @@ Wire rules followed here (contract §4.2, §4.3, §7, §8, §9):
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from collections import Counter, deque
@@ -29,6 +30,7 @@ from typing import Any
 import trio
 
 from ._config import RunSection
+from .client import AsyncKiteAlgoWorkerClient
 from .client._errors import ConflictError, KiteAlgoWorkerError, NotFoundError
 
 __all__ = [
@@ -48,6 +50,7 @@ log = logging.getLogger("supervisor.run")
 TAKEOVER_AFTER_HEARTBEAT_S = 60.0  # WORKER_SESSION_FRESHNESS_SECONDS (§7.5)
 TAKEOVER_AFTER_CLAIM_S = 120.0  # WORKER_SESSION_CLAIM_WITHOUT_HEARTBEAT_SECONDS (§7.5)
 _COMPARED = ("template_id", "account_scope", "execution_mode")
+_UNLIMITED = contextlib.nullcontext()
 
 
 class RunMismatchError(KiteAlgoWorkerError):
@@ -60,13 +63,6 @@ class RunUnavailableError(KiteAlgoWorkerError):
     def __init__(self, message: str, *, status: str) -> None:
         super().__init__(message)
         self.status = status
-
-
-def doc_field(doc: Any, name: str, default: Any = None) -> Any:
-    """A field of a backend document, whether the client returns dicts or Structs."""
-    if isinstance(doc, Mapping):
-        return doc.get(name, default)
-    return getattr(doc, name, default)
 
 
 @dataclass
@@ -85,7 +81,14 @@ class StrategyRun:
     ``heartbeat``: the daemon's heartbeat task owns it; report liveness with ``ctx.progress``.
     """
 
-    def __init__(self, client: Any, run_id: str, session_nonce: str, run: Any, intents: Counter[str]) -> None:
+    def __init__(
+        self,
+        client: AsyncKiteAlgoWorkerClient,
+        run_id: str,
+        session_nonce: str,
+        run: Any,
+        intents: Counter[str],
+    ) -> None:
         self._client = client
         self.run_id = run_id
         self.session_nonce = session_nonce
@@ -103,7 +106,7 @@ class StrategyRun:
         except KiteAlgoWorkerError as exc:
             self._intents[f"error:{type(exc).__name__}"] += 1
             raise
-        self._intents[str(doc_field(result, "status", "unknown"))] += 1
+        self._intents[str(result.get("status", "unknown"))] += 1
         return result
 
     async def place_order(self, order: Mapping[str, Any], **kwargs: Any) -> Any:
@@ -151,27 +154,29 @@ class Acquired:
 
 def _mismatch(run: Any, cfg: RunSection) -> dict[str, tuple[str, str]]:
     return {
-        name: (str(doc_field(run, name)), str(getattr(cfg, name)))
+        name: (str(run.get(name)), str(getattr(cfg, name)))
         for name in _COMPARED
-        if str(doc_field(run, name)) != str(getattr(cfg, name))
+        if str(run.get(name)) != str(getattr(cfg, name))
     }
 
 
 def _takeover_possible(run: Any) -> bool:
     """Whether the backend would let a new claim through (§4.3.1), from the run document."""
-    if not doc_field(run, "worker_session_nonce"):
+    if not run.get("worker_session_nonce"):
         return True
-    status = doc_field(run, "session_status")
+    status = run.get("session_status")
     if status in ("stale", "takeover_required"):
         # "stale" starts at 45 s, takeover at 60 s: use the age when the backend gives it
-        age = doc_field(run, "heartbeat_age_sec")
+        age = run.get("heartbeat_age_sec")
         if status == "stale" and isinstance(age, int | float):
             return age > TAKEOVER_AFTER_HEARTBEAT_S
         return True
     return False
 
 
-async def _claim_and_beat(client: Any, run_id: str, counters: SessionCounters, timeout: float) -> str | None:
+async def _claim_and_beat(
+    client: AsyncKiteAlgoWorkerClient, run_id: str, counters: SessionCounters, timeout: float
+) -> str | None:
     """Claim, then heartbeat at once (§4.3.1). ``None`` when someone holds the session."""
     try:
         with trio.fail_after(timeout):
@@ -183,7 +188,7 @@ async def _claim_and_beat(client: Any, run_id: str, counters: SessionCounters, t
         counters.claims["error"] += 1
         raise
     counters.claims["ok"] += 1
-    nonce = str(doc_field(claim, "worker_session_nonce"))
+    nonce = str(claim.get("worker_session_nonce"))
     try:
         with trio.fail_after(timeout):
             await client.run_heartbeat(run_id, session_nonce=nonce, status="starting", metrics={})
@@ -193,7 +198,7 @@ async def _claim_and_beat(client: Any, run_id: str, counters: SessionCounters, t
 
 
 async def acquire_session(
-    client: Any,
+    client: AsyncKiteAlgoWorkerClient,
     cfg: RunSection,
     *,
     persisted_nonce: str | None,
@@ -257,7 +262,7 @@ async def acquire_session(
 
 
 async def _try_acquire(
-    client: Any,
+    client: AsyncKiteAlgoWorkerClient,
     cfg: RunSection,
     run: Any,
     *,
@@ -273,12 +278,12 @@ async def _try_acquire(
         if diff:
             detail = ", ".join(f"{k}: backend {a!r} != config {b!r}" for k, (a, b) in diff.items())
             raise RunMismatchError(f"run {run_id} exists with a different config ({detail})", status_code=409)
-        status = str(doc_field(run, "status", "open"))
+        status = str(run.get("status", "open"))
         if status != "open":
             raise RunUnavailableError(
                 f"run {run_id} is {status}; it is not replaced (use a new strategy_run_id)", status=status
             )
-    held = doc_field(run, "worker_session_nonce")
+    held = run.get("worker_session_nonce")
     if held and persisted_nonce and held == persisted_nonce:
         # §9.1: ours from before a restart; resume with a heartbeat, no claim, no wait
         try:
@@ -297,16 +302,24 @@ async def _try_acquire(
 
 
 async def release_session(
-    client: Any, run_id: str, nonce: str, counters: SessionCounters, timeout: float
+    client: AsyncKiteAlgoWorkerClient,
+    run_id: str,
+    nonce: str,
+    counters: SessionCounters,
+    timeout: float,
+    *,
+    limiter: trio.CapacityLimiter | None = None,
 ) -> str:
     """Release our session (§4.3.2); returns ok, conflict (already lost), error or timeout.
 
-    Never raises the client's errors; blocks at most ``timeout`` seconds.
+    Never raises the client's errors; blocks at most ``timeout`` seconds, waiting for
+    ``limiter`` included (a thousand releases at shutdown queue there, not in the HTTP pool).
     """
     outcome = "ok"
     try:
         with trio.fail_after(timeout):
-            await client.release_session(run_id, session_nonce=nonce)
+            async with limiter if limiter is not None else _UNLIMITED:
+                await client.release_session(run_id, session_nonce=nonce)
     except ConflictError:
         outcome = "conflict"
     except trio.TooSlowError:
@@ -331,7 +344,7 @@ class HeartbeatStats:
 
 
 async def serve_heartbeats(
-    client: Any,
+    client: AsyncKiteAlgoWorkerClient,
     run_id: str,
     nonce: str,
     *,

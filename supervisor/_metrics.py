@@ -30,7 +30,7 @@ Use from the daemon (blocks: nothing; all calls are cheap and synchronous except
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import trio
 from prometheus_client import CollectorRegistry, Histogram, ProcessCollector
@@ -39,6 +39,10 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
 from ._looplag import DEFAULT_LAG_INTERVAL_S, serve_loop_lag
+
+if TYPE_CHECKING:
+    from ._supervisor import Supervisor
+    from .hub import HubStatistics
 
 __all__ = [
     "CATALOGUE",
@@ -270,7 +274,7 @@ class StatisticsCollector(Collector):
         yield from (up, ready, stopping, count, skipped, state, restarts, quarantines, beats, last_beat)
         yield from (claims, releases, intents, busy)
 
-    def _hub_families(self, stats: Any) -> Iterator[Metric]:
+    def _hub_families(self, stats: HubStatistics) -> Iterator[Metric]:
         topics = _gauge("feed_topics", ("kind", "connected"))
         subscribers = _gauge("feed_subscribers", ("kind",))
         reconnects = _counter("feed_reconnects_total", ("kind",))
@@ -278,7 +282,7 @@ class StatisticsCollector(Collector):
         oldest = _gauge("feed_oldest_event_timestamp_seconds", ("kind",))
         per_kind: dict[str, dict[str, float]] = {}
         stalest: dict[str, float] = {}
-        for t in getattr(stats, "topics", ()):
+        for t in stats.topics:
             kind = str(t.kind)
             acc = per_kind.setdefault(
                 kind, dict.fromkeys(("up", "down", "subs", "reconnects", "events"), 0.0)
@@ -286,7 +290,7 @@ class StatisticsCollector(Collector):
             acc["up" if t.connected else "down"] += 1
             acc["subs"] += t.subscribers
             acc["reconnects"] += t.reconnects
-            acc["events"] += getattr(t, "events", 0)
+            acc["events"] += t.events
             last = t.last_event_unix
             if last is not None:
                 stalest[kind] = min(stalest.get(kind, last), last)
@@ -304,14 +308,14 @@ class StatisticsCollector(Collector):
         conflations = _counter("subscription_conflations_total", ("strategy",))
         lags = _counter("subscription_lags_total", ("strategy",))
         per_strategy: dict[str, list[float]] = {}
-        for sub in getattr(stats, "subscribers", ()) or getattr(stats, "subscriptions", ()):
-            owner = getattr(sub, "strategy", None) or "(daemon)"
+        for sub in stats.subscribers:
+            owner = sub.strategy or "(daemon)"
             acc2 = per_strategy.setdefault(str(owner), [0.0] * 5)
             acc2[0] += sub.queue_depth
             acc2[1] += sub.capacity
             acc2[2] += sub.drops
             acc2[3] += sub.conflations
-            acc2[4] += getattr(sub, "lags", 0)
+            acc2[4] += sub.lags
         for owner, (d, c, dr, co, la) in sorted(per_strategy.items()):
             depth.add_metric([owner], d)
             capacity.add_metric([owner], c)
@@ -385,13 +389,10 @@ class SupervisorMetrics:
     __call__ = render
 
 
-def metrics_handler_for(supervisor: HasStatistics, *, hub: HasStatistics | None = None) -> SupervisorMetrics:
-    """The daemon's hook: a :class:`SupervisorMetrics` which is also the ``() -> (body, type)``
-    handler that ``/metrics`` calls. The hub is taken from ``supervisor.hub`` when not given."""
-    if hub is None:
-        candidate = getattr(supervisor, "hub", None)
-        hub = candidate if callable(getattr(candidate, "statistics", None)) else None
-    return SupervisorMetrics(supervisor, hub=hub)
+def metrics_handler_for(supervisor: Supervisor) -> SupervisorMetrics:
+    """The daemon's hook: a :class:`SupervisorMetrics` of the supervisor and its hub, which is
+    also the ``() -> (body, type)`` handler that ``/metrics`` calls."""
+    return SupervisorMetrics(supervisor, hub=supervisor.hub)
 
 
 def render_metrics(metrics: SupervisorMetrics) -> tuple[bytes, str]:

@@ -3,8 +3,10 @@
 One small JSON file per strategy, ``runs/<name>.json`` = ``{"strategy_run_id", "session_nonce"}``.
 The nonce is a session credential: the directory is created ``0700`` and every file ``0600``,
 written atomically (temporary file, ``fsync``, ``os.replace``), so a crash mid-write leaves the
-previous version, never a torn file. The embedded sandbox's token and database live here too, so
-that an embedded daemon finds its runs again after a restart.
+previous version, never a torn file. Clearing a nonce after a release skips the ``fsync``: a
+stale nonce that survives a power cut is harmless, and a thousand fsyncs would slow shutdown.
+The embedded sandbox's token and database live here too, so that an embedded daemon finds its
+runs again after a restart.
 
 File I/O is synchronous and tiny (a few hundred bytes per claim); it runs on the trio thread.
 """
@@ -30,14 +32,15 @@ class PersistedRun:
         return f"PersistedRun(strategy_run_id={self.strategy_run_id!r}, session_nonce=<hidden>)"
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def _atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -65,10 +68,13 @@ class StateDir:
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
-    def save(self, name: str, run_id: str, nonce: str | None) -> None:
-        """Persist strategy ``name``'s run id and session nonce (``None`` after a release)."""
+    def save(self, name: str, run_id: str, nonce: str | None, *, durable: bool = True) -> None:
+        """Persist strategy ``name``'s run id and session nonce (``None`` after a release).
+
+        Always atomic; ``durable=False`` skips the ``fsync`` (the write may be lost on a power
+        cut, leaving the previous version)."""
         payload = json.dumps({"strategy_run_id": run_id, "session_nonce": nonce}).encode()
-        _atomic_write(self._runs / f"{name}.json", payload)
+        _atomic_write(self._runs / f"{name}.json", payload, durable=durable)
 
     def secret(self, filename: str, make: Callable[[], str]) -> str:
         """Read the secret in ``filename``, creating it with ``make()`` (mode 0600) if absent."""

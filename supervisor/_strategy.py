@@ -16,8 +16,8 @@ metric so that an offender is visible.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -26,6 +26,8 @@ from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:
     from ._managed_run import StrategyRun
+    from .client import AsyncKiteAlgoWorkerClient
+    from .hub import StreamHub
 
 __all__ = ["NoParams", "Progress", "Strategy", "StrategyContext"]
 
@@ -75,8 +77,10 @@ class StrategyContext:
     Attributes: ``name``, ``params`` (the validated ``Params`` instance), ``run`` (the managed
     run bound to our session: ``run_id``, ``session_nonce``, ``run`` = the backend's run
     document, and methods that forward the nonce), ``recovered`` (the run existed before this
-    start), ``client`` (the full async client), ``log`` (bound to strategy and run id) and
-    ``stopping`` (a :class:`trio.Event` set on shutdown).
+    start), ``client`` (the daemon's shared :class:`~supervisor.client.AsyncKiteAlgoWorkerClient`:
+    its results are ``Doc`` dicts, readable as ``doc["field"]`` or ``doc.field``, and its
+    ``*_snapshot``/``safety_check`` calls return typed records), ``log`` (bound to strategy and
+    run id) and ``stopping`` (a :class:`trio.Event` set on shutdown).
     """
 
     def __init__(
@@ -86,10 +90,10 @@ class StrategyContext:
         params: BaseModel,
         run: StrategyRun,
         recovered: bool,
-        client: Any,
+        client: AsyncKiteAlgoWorkerClient,
         stopping: trio.Event,
         progress: Progress,
-        hub: Any | None = None,
+        hub: StreamHub | None = None,
         logger: logging.Logger | None = None,
     ) -> None:
         self.name = name
@@ -140,64 +144,37 @@ class StrategyContext:
         last: Any = None
         for attempt in range(attempts):
             last = await self.client.get_historical_candles(symbol, timeframe=timeframe, **kwargs)
-            if len(_candles_of(last)) >= min_candles:
+            if len(last.get("candles") or ()) >= min_candles:
                 return last
             if attempt + 1 < attempts:
                 await trio.sleep(retry_s)
         return last
 
     # -- stream subscriptions: through the hub when the daemon runs one, else direct --------
+    # Prefer these to ``ctx.client.stream_*``: the hub streams on its own connections, while
+    # a stream opened on ``ctx.client`` holds one of the connections every heartbeat needs.
     def ticks(
         self, instruments: list[str], mode: str = "quote"
     ) -> AbstractAsyncContextManager[AsyncIterator[Any]]:
         """Live ticks: ``async with ctx.ticks([...]) as ticks: async for tick in ticks: ...``."""
         if self._hub is not None:
-            result: AbstractAsyncContextManager[AsyncIterator[Any]] = self._hub.ticks(
-                instruments, mode, subscriber=self.name
-            )
-            return result
-        return _direct(self.client.stream_ticks, instruments, mode=mode)
+            return self._hub.ticks(instruments, mode, subscriber=self.name)
+        return self.client.stream_ticks(instruments, mode=mode)
 
     def candles(self, symbol: str, interval: str) -> AbstractAsyncContextManager[AsyncIterator[Any]]:
         """Live candles of ``symbol`` at ``interval`` (``"minute"``, ``"5minute"``, ...)."""
         if self._hub is not None:
-            result: AbstractAsyncContextManager[AsyncIterator[Any]] = self._hub.candles(
-                symbol, interval, subscriber=self.name
-            )
-            return result
-        return _direct(self.client.stream_candles, symbol, interval=interval)
+            return self._hub.candles(symbol, interval, subscriber=self.name)
+        return self.client.stream_candles(symbol, interval=interval)
 
     def pnl(self, interval_seconds: float = 1.0) -> AbstractAsyncContextManager[AsyncIterator[Any]]:
         """This run's P&L updates."""
         if self._hub is not None:
-            result: AbstractAsyncContextManager[AsyncIterator[Any]] = self._hub.pnl(
-                self.run.run_id, interval_seconds=interval_seconds, subscriber=self.name
-            )
-            return result
-        return _direct(self.client.stream_run_pnl, self.run.run_id, interval_seconds=interval_seconds)
+            return self._hub.pnl(self.run.run_id, interval_seconds=interval_seconds, subscriber=self.name)
+        return self.client.stream_run_pnl(self.run.run_id, interval_seconds=interval_seconds)
 
     def timeline(self, after_cursor: int = 0) -> AbstractAsyncContextManager[AsyncIterator[Any]]:
         """This run's timeline events after ``after_cursor``."""
         if self._hub is not None:
-            result: AbstractAsyncContextManager[AsyncIterator[Any]] = self._hub.timeline(
-                self.run.run_id, after_cursor=after_cursor, subscriber=self.name
-            )
-            return result
-        return _direct(self.client.stream_timeline, self.run.run_id, after_cursor=after_cursor)
-
-
-def _candles_of(response: Any) -> list[Any]:
-    if isinstance(response, Mapping):
-        candles = response.get("candles") or []
-    else:
-        candles = getattr(response, "candles", None) or []
-    return list(candles)
-
-
-@asynccontextmanager
-async def _direct(
-    open_stream: Callable[..., Any], *args: Any, **kwargs: Any
-) -> AsyncIterator[AsyncIterator[Any]]:
-    # the client's streams are async context managers yielding async iterators (team notes)
-    async with open_stream(*args, **kwargs) as events:
-        yield events
+            return self._hub.timeline(self.run.run_id, after_cursor=after_cursor, subscriber=self.name)
+        return self.client.stream_timeline(self.run.run_id, after_cursor=after_cursor)

@@ -26,6 +26,12 @@ from ._config import SupervisorSection
 from ._plugins import ResolvedStrategy, SkippedStrategy
 from ._runner import READY_STATES, StrategyRunner
 from ._statedir import StateDir
+from .client import AsyncKiteAlgoWorkerClient
+from .hub import StreamHub
+
+# releases in flight at once: the client's connection pool size (64). More would only queue
+# inside httpcore, whose per-request queue scan makes a thousand queued releases quadratic.
+RELEASE_CONCURRENCY = 64
 
 __all__ = ["ShutdownReport", "StrategyStatistics", "Supervisor", "SupervisorStatistics"]
 
@@ -75,16 +81,21 @@ class ShutdownReport:
 
 class Supervisor:
     """Hosts the runners. Start with ``await nursery.start(supervisor.serve)``; ``serve``
-    returns after :meth:`shutdown` has stopped every runner."""
+    returns after :meth:`shutdown` has stopped every runner.
+
+    ``client`` serves the sessions and the strategies; ``heartbeat_client`` (default: the same)
+    the steady heartbeats, so that a strategy keeping every pooled connection busy cannot delay
+    them."""
 
     def __init__(
         self,
         strategies: Sequence[ResolvedStrategy],
         *,
-        client: Any,
+        client: AsyncKiteAlgoWorkerClient,
+        heartbeat_client: AsyncKiteAlgoWorkerClient | None = None,
         settings: SupervisorSection,
         state_dir: StateDir | None = None,
-        hub: Any | None = None,
+        hub: StreamHub | None = None,
         skipped: Iterable[SkippedStrategy] = (),
         wall_clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
@@ -94,11 +105,13 @@ class Supervisor:
         self.hub = hub  # read by OPS's metrics (hub.statistics())
         self._busy = BusyMeter() if measure_busy else None
         startup = trio.CapacityLimiter(settings.startup_concurrency)
+        releases = trio.CapacityLimiter(RELEASE_CONCURRENCY)
         self.skipped = tuple(skipped)
         self.runners: dict[str, StrategyRunner] = {
             s.name: StrategyRunner(
                 s,
                 client=client,
+                heartbeat_client=heartbeat_client,
                 settings=settings,
                 state_dir=state_dir,
                 hub=hub,
@@ -106,6 +119,7 @@ class Supervisor:
                 rng=rng,
                 busy=self._busy,
                 startup_limiter=startup,
+                release_limiter=releases,
                 on_state=self._state_changed,
             )
             for s in strategies

@@ -58,6 +58,14 @@ def test_env_expansion() -> None:
     config, _ = parse_config(GOOD, file="cfg.yaml", environ={"KITE_ALGO_API_BASE": "http://10.0.0.1:18777"})
     assert config.backend.base_url == "http://10.0.0.1:18777"
     assert not config.backend.embedded and config.backend.token is None
+    # an unquoted ${VAR} reads as if its value were written there; an empty one as null
+    text = GOOD.replace(
+        "params: {symbol: NSE:INFY, fast: 9, slow: 21}", "params:\n      fast: ${F:-9}\n      port: ${P:-}"
+    )
+    config, _ = parse_config(text, file="cfg.yaml", environ={})
+    assert config.strategies[0].params == {"fast": 9, "port": None}
+    quoted, _ = parse_config(GOOD, file="cfg.yaml", environ={"PORT": "8080"})
+    assert quoted.supervisor.http.port == 8080  # pydantic turns the quoted "8080" into the int
 
 
 def test_unknown_key_names_file_line_and_field() -> None:

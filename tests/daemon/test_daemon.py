@@ -71,7 +71,12 @@ async def start(
 async def test_embedded_daemon_serves_http_and_shuts_down_cleanly(
     nursery: trio.Nursery, autojump_clock: trio.testing.MockClock, tmp_path: Path
 ) -> None:
-    text = config_text(("a", "idle", "{}"), ("b", "ema", "{symbol: NSE:INFY}"), ("bad", "ema", "{fast: 3}"))
+    text = config_text(
+        ("a", "idle", "{}"),
+        ("b", "ema", "{symbol: NSE:INFY}"),
+        ("bad", "ema", "{fast: 3}"),
+        ("gone", "nosuch", "{}"),
+    )
     daemon, handle = await start(nursery, text, tmp_path / "state")
     async with httpx.AsyncClient(base_url=handle.http_url, timeout=10) as http:
         assert (await http.get("/healthz")).json() == {"status": "ok"}
@@ -83,6 +88,11 @@ async def test_embedded_daemon_serves_http_and_shuts_down_cleanly(
         assert status["skipped"][0]["name"] == "bad"
         assert "test.yaml:" in status["skipped"][0]["reason"]
         assert "strategies[2].params.symbol: Field required" in status["skipped"][0]["reason"]
+        assert status["skipped"][1] == {
+            "name": "gone",
+            "plugin": "nosuch",
+            "reason": "test.yaml:24: no such plugin (known: crash, ema, hang, idle)",
+        }
         assert (await http.post("/strategies/nope/restart")).status_code == 404
         assert (await http.get("/strategies/a/restart")).status_code == 405
         assert (await http.get("/nothing")).status_code == 404

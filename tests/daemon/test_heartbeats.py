@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import random
 import time
+from functools import partial
 from typing import Any
 
 import trio
 import trio.testing
 
-from supervisor._managed_run import doc_field
+from supervisor._config import parse_config
+from supervisor._daemon import DaemonHandle, run_daemon
+from supervisor._plugins import PluginRegistry, resolve_strategies
 from supervisor._strategy import StrategyContext
 from supervisor._supervisor import Supervisor
+from supervisor.client import TransportError
 from supervisor.sandbox import SandboxHandle
+from supervisor.sandbox._fallback_paper import EQUITIES
+from supervisor.sandbox._fallback_routes import INTERVALS
 
 from .conftest import resolved, settings
 from .strategies import CrashAfter, CrashAtOnce, Hang, Idle
@@ -37,8 +44,8 @@ async def test_cadence_is_exact_and_drift_free(
     assert runner.heartbeats.missed == 0
     # the backend saw them: the run is healthy and its last heartbeat is recent
     doc = await client.get_run("run-a")
-    assert doc_field(doc, "health_status") == "healthy"
-    assert doc_field(doc, "heartbeat_age_sec") <= 1
+    assert doc["health_status"] == "healthy"
+    assert doc["heartbeat_age_sec"] <= 1
 
 
 async def test_slow_backend_beats_are_bounded_and_counted_missed(
@@ -109,3 +116,103 @@ async def test_a_hogging_strategy_shows_in_loop_busy_seconds(
     stats = {s.name: s.loop_busy_seconds for s in sup.statistics().strategies}
     assert stats["hog"] >= 0.2
     assert stats["calm"] < stats["hog"] / 5
+
+
+class Watcher(Idle):
+    """Holds 96 live candle streams (6 symbols, 2 spellings, 8 intervals) through the hub."""
+
+    async def run(self, ctx: StrategyContext) -> None:
+        async with contextlib.AsyncExitStack() as streams:
+            for symbol in EQUITIES:
+                for spelling in (f"NSE:{symbol}", symbol):
+                    for interval in INTERVALS:
+                        await streams.enter_async_context(ctx.candles(spelling, interval))
+            await ctx.stopping.wait()
+
+
+async def test_a_strategy_holding_many_streams_never_starves_the_heartbeats(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    config, locator = parse_config(
+        """
+backend: {base_url: embedded}
+supervisor:
+  heartbeat_interval_s: 5
+  http: {host: 127.0.0.1, port: 0}
+strategies:
+  - name: watcher
+    plugin: watcher
+    run: {strategy_run_id: run-w, template_id: t, account_scope: "kite:paper-a"}
+  - name: steady
+    plugin: idle
+    run: {strategy_run_id: run-s, template_id: t, account_scope: "kite:paper-a"}
+""",
+        file="streams.yaml",
+        environ={},
+    )
+    registry = PluginRegistry.from_classes({"watcher": Watcher, "idle": Idle})
+    resolved_strategies, _ = resolve_strategies(config, locator, registry)
+    handle: DaemonHandle = await nursery.start(
+        partial(run_daemon, config, resolved_strategies, handle_signals=False)
+    )
+    await trio.sleep(61)
+    hub = handle.supervisor.hub
+    assert hub is not None
+    assert sum(1 for t in hub.statistics().topics if t.connected) == 96  # more than any HTTP pool
+    for name in ("steady", "watcher"):
+        runner = handle.supervisor.runners[name]
+        assert runner.state == "running"
+        assert (runner.heartbeats.ok, runner.heartbeats.missed) == (12, 0), name
+    handle.request_shutdown()
+
+
+class Flood(Idle):
+    """Keeps 100 slow requests in flight (more than the client's 64 connections)."""
+
+    async def run(self, ctx: StrategyContext) -> None:
+        async with trio.open_nursery() as requests:
+            for _ in range(100):
+                requests.start_soon(self._pnl_forever, ctx)
+            await ctx.stopping.wait()
+            requests.cancel_scope.cancel()
+
+    @staticmethod
+    async def _pnl_forever(ctx: StrategyContext) -> None:
+        while True:
+            with contextlib.suppress(TransportError):  # the client's 10 s timeout; ask again
+                await ctx.run.get_run_pnl()
+
+
+async def test_a_strategy_flooding_the_client_never_delays_the_heartbeats(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    config, locator = parse_config(
+        """
+backend: {base_url: embedded}
+supervisor:
+  heartbeat_interval_s: 5
+  http: {host: 127.0.0.1, port: 0}
+strategies:
+  - name: flood
+    plugin: flood
+    run: {strategy_run_id: run-f, template_id: t, account_scope: "kite:paper-a"}
+  - name: steady
+    plugin: idle
+    run: {strategy_run_id: run-s, template_id: t, account_scope: "kite:paper-a"}
+""",
+        file="flood.yaml",
+        environ={},
+    )
+    registry = PluginRegistry.from_classes({"flood": Flood, "idle": Idle})
+    resolved_strategies, _ = resolve_strategies(config, locator, registry)
+    handle: DaemonHandle = await nursery.start(
+        partial(run_daemon, config, resolved_strategies, handle_signals=False)
+    )
+    slow = handle.sandbox.faults.add(path="/worker/runs/*/pnl", method="GET", latency_s=30.0)
+    await trio.sleep(61)
+    assert slow.fired >= 100
+    for name in ("steady", "flood"):
+        runner = handle.supervisor.runners[name]
+        assert runner.state == "running"
+        assert (runner.heartbeats.ok, runner.heartbeats.missed) == (12, 0), name
+    handle.request_shutdown()

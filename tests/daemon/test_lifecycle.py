@@ -9,7 +9,6 @@ from typing import Any
 import trio
 import trio.testing
 
-from supervisor._managed_run import doc_field
 from supervisor._statedir import StateDir
 from supervisor._supervisor import Supervisor
 from supervisor.sandbox import SandboxHandle
@@ -76,7 +75,7 @@ async def test_session_lost_on_409_stops_the_strategy_and_does_not_fight(
     await trio.sleep(66)
     other = make_client(sandbox.base_url, sandbox.token)
     claim = await other.claim_session("run-w")
-    await other.run_heartbeat("run-w", session_nonce=doc_field(claim, "worker_session_nonce"))
+    await other.run_heartbeat("run-w", session_nonce=claim["worker_session_nonce"])
     with trio.fail_after(10):
         await cancelled.wait()
     runner = sup.runners["w"]
@@ -84,7 +83,7 @@ async def test_session_lost_on_409_stops_the_strategy_and_does_not_fight(
     assert runner.heartbeats.conflict == 1
     await trio.sleep(120)
     # still the other worker's, and we did not try to claim it back
-    assert sandbox.state.runs["run-w"].worker_session_nonce == doc_field(claim, "worker_session_nonce")
+    assert sandbox.state.runs["run-w"].worker_session_nonce == claim["worker_session_nonce"]
     assert runner.sessions.claims == {"ok": 1}
     await other.aclose()
 
@@ -96,7 +95,7 @@ async def test_standby_takes_over_once_the_holder_lapses(
     await other.create_run(
         strategy_run_id="run-s", template_id="tmpl", account_scope="kite:paper-a", execution_mode="paper"
     )
-    nonce = doc_field(await other.claim_session("run-s"), "worker_session_nonce")
+    nonce = (await other.claim_session("run-s"))["worker_session_nonce"]
     await other.run_heartbeat("run-s", session_nonce=nonce)
     sup = Supervisor([resolved("s", Idle)], client=client, settings=settings(standby_poll_s=5))
     await nursery.start(sup.serve)
@@ -137,6 +136,7 @@ async def test_reattach_after_a_daemon_crash_without_a_second_claim(
             crashed.cancel()  # a crash: no shutdown, no release
     assert all(sandbox.state.runs[f"run-{n}"].worker_session_nonce == nonces[n] for n in nonces)
     assert oct((tmp_path / "state" / "runs" / "s0.json").stat().st_mode & 0o777) == "0o600"
+    files = {n: (tmp_path / "state" / "runs" / f"{n}.json").stat().st_ino for n in nonces}
     await trio.sleep(5)
     second = Supervisor(
         strategies, client=client, settings=settings(), state_dir=StateDir(tmp_path / "state")
@@ -152,6 +152,8 @@ async def test_reattach_after_a_daemon_crash_without_a_second_claim(
         doc = sandbox.state.runs[runner.run_id]
         assert doc.last_heartbeat_at is not None
     assert trio.current_time() - restarted < 1
+    # the nonces on disk were already right: nothing rewritten (each write replaces the file)
+    assert {n: (tmp_path / "state" / "runs" / f"{n}.json").stat().st_ino for n in nonces} == files
     report = await second.shutdown()
     assert report.outcomes == {f"s{i}": "ok" for i in range(5)}
     assert all(state_dir.load(f"s{i}").session_nonce is None for i in range(5))  # type: ignore[union-attr]

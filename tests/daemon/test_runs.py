@@ -14,7 +14,6 @@ import trio.testing
 
 from supervisor._commands import format_status
 from supervisor._http import serve_http
-from supervisor._managed_run import doc_field
 from supervisor._strategy import StrategyContext
 from supervisor._supervisor import Supervisor
 from supervisor.sandbox import SandboxHandle
@@ -90,7 +89,7 @@ async def test_heartbeats_report_the_real_state_and_ctx_is_complete(
         ctx.run.run_id == "run-t"
         and ctx.run.session_nonce == sandbox.state.runs["run-t"].worker_session_nonce
     )
-    assert doc_field(ctx.run.run, "strategy_run_id") == "run-t"
+    assert ctx.run.run["strategy_run_id"] == "run-t"
     assert ctx.key("entry", 20260508) == "run-t:entry:20260508"
     assert "wsn_" not in repr(ctx.run)
     t_beats = [b for b in bodies if b["run_id"] == "run-t" and b["status"] != "starting"]
@@ -203,8 +202,8 @@ async def test_a_strategy_trades_through_ctx_run_and_the_daemon_adds_nothing(
     sup = Supervisor([resolved("buy", BuyOnce)], client=client, settings=settings())
     await nursery.start(sup.serve)
     await trio.sleep(30)
-    assert [doc_field(r, "status") for r in results][1] == "deduped"
+    assert [r["status"] for r in results][1] == "deduped"
     assert len(sandbox.state.intents) == 1  # one intent record: the strategy's, none of the daemon's
-    assert dict(sup.runners["buy"].intents) == {doc_field(results[0], "status"): 1, "deduped": 1}
+    assert dict(sup.runners["buy"].intents) == {results[0]["status"]: 1, "deduped": 1}
     assert (await sup.shutdown()).exit_code == 0
     assert sandbox.state.runs["run-buy"].status == "open"  # never exited by the daemon

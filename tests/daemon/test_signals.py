@@ -1,7 +1,9 @@
-"""A real process and a real SIGTERM: every session released, no order, no exit, exit code 0."""
+"""Real signals: a real process and SIGTERM (every session released, no order, no exit, exit code
+0), and a second SIGTERM that skips the grace period."""
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import signal
@@ -11,9 +13,16 @@ from functools import partial
 from pathlib import Path
 
 import httpx
+import pytest
 import trio
+import trio.testing
 
+from supervisor._config import parse_config
+from supervisor._daemon import DaemonHandle, run_daemon
+from supervisor._plugins import PluginRegistry, resolve_strategies
 from supervisor.sandbox._store import SandboxStore
+
+from .strategies import Hang
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -93,3 +102,45 @@ async def test_sigterm_releases_every_session_and_exits_zero(tmp_path: Path) -> 
     assert {r.status for r in runs.values()} == {"open"}
     assert all(r.last_heartbeat_at is not None for r in runs.values())
     assert db_state.intents == {}
+
+
+async def test_a_second_sigterm_skips_the_rest_of_the_grace(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The daemon's own signal watcher, in this process: the first SIGTERM starts the grace
+    period (a strategy ignoring ``stopping`` would use all 30 s of it), the second ends it."""
+    config, locator = parse_config(
+        """
+backend: {base_url: embedded}
+supervisor:
+  shutdown_grace_s: 30
+  http: {host: 127.0.0.1, port: 0}
+strategies:
+  - {name: h, plugin: hang, run: {strategy_run_id: run-h, template_id: t, account_scope: "kite:paper-a"}}
+""",
+        file="signals.yaml",
+        environ={},
+    )
+    resolved, _ = resolve_strategies(config, locator, PluginRegistry.from_classes({"hang": Hang}))
+    codes: list[int] = []
+    done = trio.Event()
+
+    async def daemon(task_status: trio.TaskStatus[DaemonHandle]) -> None:
+        codes.append(await run_daemon(config, resolved, task_status=task_status))
+        done.set()
+
+    caplog.set_level(logging.WARNING, logger="supervisor.daemon")
+    handle: DaemonHandle = await nursery.start(daemon)
+    await trio.sleep(2)
+    os.kill(os.getpid(), signal.SIGTERM)
+    await trio.sleep(5)
+    assert not done.is_set() and handle.supervisor.shutting_down  # in the grace period
+    begun = trio.current_time()
+    os.kill(os.getpid(), signal.SIGTERM)
+    with trio.fail_after(10):
+        await done.wait()
+    assert trio.current_time() - begun < 1
+    assert codes == [0]
+    assert handle.sandbox.state.runs["run-h"].worker_session_nonce is None
+    assert "SIGTERM: graceful shutdown" in caplog.text
+    assert "SIGTERM: skipping the rest of the grace period" in caplog.text

@@ -14,6 +14,7 @@ import trio.testing
 from supervisor import Strategy, Supervisor
 from supervisor._config import RunSection, StrategyConfig, SupervisorSection
 from supervisor._plugins import ResolvedStrategy
+from supervisor.client import AlgoWorkerConfig, AsyncKiteAlgoWorkerClient
 from supervisor.sandbox import SandboxHandle, serve_sandbox
 
 TOKEN = "kwa_" + "e" * 43
@@ -26,20 +27,13 @@ async def sandbox(nursery: trio.Nursery, autojump_clock: trio.testing.MockClock)
     return handle
 
 
-def make_client(base_url: str, token: str) -> Any:
-    """The real async client when it is in the tree, else the daemon's stop-gap client."""
-    import supervisor.client as pkg
-
-    real = getattr(pkg, "AsyncKiteAlgoWorkerClient", None)
-    if real is not None:
-        return real(pkg.AlgoWorkerConfig(base_url=base_url, token=token))  # type: ignore[attr-defined,unused-ignore]
-    from supervisor._fallback_client import FallbackWorkerClient
-
-    return FallbackWorkerClient(base_url, token)
+def make_client(base_url: str, token: str) -> AsyncKiteAlgoWorkerClient:
+    """A worker client of its own (another worker, or the one a test's supervisor uses)."""
+    return AsyncKiteAlgoWorkerClient(AlgoWorkerConfig(base_url=base_url, token=token))
 
 
 @pytest.fixture
-async def client(sandbox: SandboxHandle) -> AsyncIterator[Any]:
+async def client(sandbox: SandboxHandle) -> AsyncIterator[AsyncKiteAlgoWorkerClient]:
     worker = make_client(sandbox.base_url, sandbox.token)
     yield worker
     await worker.aclose()

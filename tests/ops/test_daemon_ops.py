@@ -57,7 +57,7 @@ async def test_daemon_notifies_systemd_and_names_the_loop_hog(
     name = f"kite-daemon-ops-{os.getpid()}"
     listener.bind(b"\0" + name.encode())
     listener.setblocking(False)
-    factory, services = ops_hooks(environ={"NOTIFY_SOCKET": "@" + name, "WATCHDOG_USEC": "10000000"})
+    hooks = ops_hooks(environ={"NOTIFY_SOCKET": "@" + name, "WATCHDOG_USEC": "10000000"})
     config, locator = parse_config(CONFIG, file="ops.yaml", environ={})
     resolved, skipped = resolve_strategies(
         config, locator, PluginRegistry.from_classes({"idle": Idle, "hog": Hog})
@@ -70,8 +70,8 @@ async def test_daemon_notifies_systemd_and_names_the_loop_hog(
             resolved,
             skipped=skipped,
             handle_signals=False,
-            metrics_factory=factory,
-            extra_services=services,
+            metrics_factory=hooks.metrics_factory,
+            extra_services=hooks.services,
             task_status=task_status,
         )
         done.set()

@@ -19,6 +19,7 @@ from supervisor._config import parse_config
 from supervisor._daemon import DaemonHandle, run_daemon
 from supervisor._looplag import serve_loop_lag
 from supervisor._metrics import CATALOGUE, STATES, SupervisorMetrics, metrics_handler_for, status_class
+from supervisor._ops import ops_hooks
 from supervisor._plugins import PluginRegistry, resolve_strategies
 from supervisor._supervisor import StrategyStatistics, SupervisorStatistics
 from tests.daemon.strategies import CrashAtOnce, Idle
@@ -262,9 +263,7 @@ def test_catalogue_names_are_unique_and_conventional() -> None:
 async def test_ops_hooks_wire_metrics_and_the_loop_lag_probe_into_the_daemon(
     nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
 ) -> None:
-    from supervisor._commands import _ops_hooks
-
-    factory, services = _ops_hooks()  # what `kite-supervisor run` uses
+    hooks = ops_hooks()  # what `kite-supervisor run` uses
     config, locator = parse_config(CONFIG, file="ops.yaml", environ={})
     resolved, skipped = resolve_strategies(config, locator, REGISTRY)
     handle: DaemonHandle = await nursery.start(
@@ -274,8 +273,9 @@ async def test_ops_hooks_wire_metrics_and_the_loop_lag_probe_into_the_daemon(
             resolved,
             skipped=skipped,
             handle_signals=False,
-            metrics_factory=factory,
-            extra_services=services,
+            metrics_factory=hooks.metrics_factory,
+            extra_services=hooks.services,
+            request_observer=hooks.observe_request,
         )
     )
     await trio.sleep(10)
@@ -283,4 +283,13 @@ async def test_ops_hooks_wire_metrics_and_the_loop_lag_probe_into_the_daemon(
         text = (await http.get("/metrics")).text
     assert (sample(text, "kite_supervisor_event_loop_lag_seconds_count") or 0) >= 30  # 4/s for 10 s
     assert sample(text, "kite_supervisor_strategy_state", strategy="calm", state="running") == 1
+
+    # every backend request of the daemon's clients is timed, by route group and status class
+    def requests(group: str, klass: str) -> float | None:
+        name = "kite_supervisor_backend_request_duration_seconds_count"
+        return sample(text, name, route_group=group, status_class=klass)
+
+    assert requests("runs", "4xx") == 2  # each get_run is a 404 before its create
+    assert requests("sessions", "2xx") == 3  # two claims, and crashy's release on quarantine
+    assert (requests("heartbeat", "2xx") or 0) >= 4  # first beats, then calm's at +5 and +10 s
     handle.request_shutdown()
