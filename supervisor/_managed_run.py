@@ -30,8 +30,8 @@ from typing import Any
 import trio
 
 from ._config import RunSection
-from .client import AsyncKiteAlgoWorkerClient
-from .client._errors import ConflictError, KiteAlgoWorkerError, NotFoundError
+from .client import AsyncKiteAlgoWorkerClient, RunConfig, RunConfigMismatchError
+from .client._errors import ConflictError, KiteAlgoWorkerError
 
 __all__ = [
     "Acquired",
@@ -220,23 +220,21 @@ async def acquire_session(
     run_id = cfg.strategy_run_id
     gate = limiter if limiter is not None else trio.CapacityLimiter(1)
     async with gate:
+        wanted = RunConfig(
+            strategy_run_id=run_id,
+            template_id=cfg.template_id,
+            account_scope=cfg.account_scope,
+            execution_mode=cfg.execution_mode,
+            summary_fields=cfg.summary_fields,
+            risk_schema=cfg.risk_schema,
+            runtime_state=cfg.runtime_state,
+            metadata=cfg.metadata,
+        )
         try:
             with trio.fail_after(timeout):
-                run = await client.get_run(run_id)
-            created = False
-        except NotFoundError:
-            with trio.fail_after(timeout):
-                run = await client.create_run(
-                    strategy_run_id=run_id,
-                    template_id=cfg.template_id,
-                    account_scope=cfg.account_scope,
-                    execution_mode=cfg.execution_mode,
-                    summary_fields=cfg.summary_fields,
-                    risk_schema=cfg.risk_schema,
-                    runtime_state=cfg.runtime_state,
-                    metadata=cfg.metadata,
-                )
-            created = True
+                run, created = await client.ensure_run(wanted)  # get-then-create, create races too
+        except RunConfigMismatchError as exc:
+            raise RunMismatchError(str(exc), status_code=409) from exc
     while True:
         async with gate:
             acquired = await _try_acquire(

@@ -44,7 +44,7 @@ from ._statedir import StateDir
 from ._strategy import Progress, StrategyContext
 from .client import AsyncKiteAlgoWorkerClient
 from .client._backoff import Backoff
-from .client._errors import KiteAlgoWorkerError
+from .client._errors import KiteAlgoWorkerError, LiveTradingRefusedError
 from .hub import StreamHub
 
 __all__ = ["READY_STATES", "STATES", "StrategyRunner"]
@@ -215,7 +215,8 @@ class StrategyRunner:
         while True:
             try:
                 acquired = await self._acquire()
-            except (RunMismatchError, RunUnavailableError) as exc:
+            except (RunMismatchError, RunUnavailableError, LiveTradingRefusedError) as exc:
+                # permanent until an operator acts: retrying cannot change the answer
                 self._set_state("failed", str(exc))
                 self.log.error("%s", exc)
                 await self._wait_operator()

@@ -19,8 +19,7 @@ from supervisor._strategy import StrategyContext
 from supervisor._supervisor import Supervisor
 from supervisor.client import TransportError
 from supervisor.sandbox import SandboxHandle
-from supervisor.sandbox._fallback_paper import EQUITIES
-from supervisor.sandbox._fallback_routes import INTERVALS
+from supervisor.sandbox._candles import INTERVALS
 
 from .conftest import resolved, settings
 from .strategies import CrashAfter, CrashAtOnce, Hang, Idle
@@ -118,12 +117,15 @@ async def test_a_hogging_strategy_shows_in_loop_busy_seconds(
     assert stats["calm"] < stats["hog"] / 5
 
 
+SYMBOLS = ("INFY", "RELIANCE", "TCS", "HDFCBANK", "ICICIBANK", "SBIN")
+
+
 class Watcher(Idle):
     """Holds 96 live candle streams (6 symbols, 2 spellings, 8 intervals) through the hub."""
 
     async def run(self, ctx: StrategyContext) -> None:
         async with contextlib.AsyncExitStack() as streams:
-            for symbol in EQUITIES:
+            for symbol in SYMBOLS:
                 for spelling in (f"NSE:{symbol}", symbol):
                     for interval in INTERVALS:
                         await streams.enter_async_context(ctx.candles(spelling, interval))

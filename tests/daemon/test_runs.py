@@ -52,10 +52,7 @@ async def test_mismatched_and_closed_runs_fail_only_their_strategy(
     await trio.sleep(1)
     mm, closed, ok = (sup.runners[n] for n in ("mm", "closed", "ok"))
     assert mm.state == "failed"
-    assert (
-        mm.reason
-        == "run run-mm exists with a different config (template_id: backend 'other' != config 'tmpl')"
-    )
+    assert mm.reason == "existing run run-mm differs: template_id: run has 'other', config wants 'tmpl'"
     assert closed.state == "failed"
     assert closed.reason == "run run-closed is closed; it is not replaced (use a new strategy_run_id)"
     assert ok.state == "running" and ok.recovered is False

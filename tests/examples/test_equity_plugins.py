@@ -102,14 +102,16 @@ async def test_live_exit_preview_exits_with_its_key_when_the_loss_limit_is_cross
 
 
 @pytest.mark.parametrize("gate", [None, "0"])
-async def test_live_exit_preview_refuses_a_live_run_without_the_gate(
+async def test_a_live_run_is_never_attached_without_the_gate(
     gate: str | None,
     monkeypatch: pytest.MonkeyPatch,
     nursery: trio.Nursery,
     sandbox: SandboxHandle,
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    """The run was created live elsewhere; this daemon's environment lacks the acknowledgement."""
+    """The run was created live elsewhere; this daemon's environment lacks the acknowledgement:
+    the client refuses before the network, so the strategy never starts and the session is
+    never claimed; the runner fails visibly (retrying cannot change the answer)."""
     from supervisor.client import AlgoWorkerConfig, AsyncKiteAlgoWorkerClient
 
     if gate is None:
@@ -134,11 +136,12 @@ async def test_live_exit_preview_refuses_a_live_run_without_the_gate(
         )
         sup = await start_supervisor(nursery, live_client, strategy)
         await trio.sleep(10)
-        assert sup.runners["live"].state == "stopped"
+        runner = sup.runners["live"]
+        assert runner.state == "failed"
+        assert runner.reason is not None and "KITE_ALGO_ENABLE_LIVE=1" in runner.reason
         assert intent_keys(sandbox, "run-live") == []  # no order, no exit
-        refusal = decisions(sandbox, "run-live")
-        assert "KITE_ALGO_ENABLE_LIVE=1" in refusal[0]["summary"]
-        assert refusal[0]["payload"]["action"] == "skip"
+        assert decisions(sandbox, "run-live") == []  # the strategy body never ran
         assert sandbox.state.runs["run-live"].status == "open"
+        assert sandbox.state.runs["run-live"].worker_session_nonce is None  # never claimed
         sup.request_shutdown()
         await sup.shutdown()
