@@ -63,7 +63,7 @@ def parse_interval(raw: str | None, default: str) -> str:
     value = (raw or default).strip().lower()
     value = ALIASES.get(value, value)
     if value not in INTERVALS:
-        raise ApiError(400, f"Unsupported timeframe '{raw}'")
+        raise ApiError(400, f"Invalid timeframe '{raw}'")
     return value
 
 

@@ -8,6 +8,11 @@ Choices (README):
   Tick stream batches (``{"ticks": [...]}``) stay lists, as the seed's stream example reads them.
 * Every instrument of the universe can be quoted and streamed: NSE equities, the indices
   (``NSE:NIFTY 50``) and NFO options (by symbol or token).
+* ``POST /worker/market/snapshot`` (§4.13) is quotes plus candle windows in one answer: its
+  ``quotes`` are keyed exactly as ``POST /worker/market/quotes`` keys them, its ``candles`` are
+  ``GET /worker/market/candles`` objects in request order. As on the reference server a candle
+  item without ``symbol``/``instrument_token`` is a 422 and an unknown one a 404 for the whole
+  request (quotes put unknown instruments in ``missing`` instead).
 * Candles are synthetic and deterministic (``_candles``); the current bucket closes at the live
   price. Outside market hours (``--market-hours nse``) streams send only keep-alives.
 """
@@ -54,12 +59,18 @@ def candles_object(
 
 
 def _instrument_param(request: Request, ctx: AppContext) -> Instrument:
-    raw = request.q("symbol") or request.q("instrument_token")
-    if not raw:
-        raise body_error(["query", "symbol"], "symbol or instrument_token is required", "missing")
+    return _lookup(ctx, request.q("symbol"), request.q("instrument_token"), ["query", "symbol"])
+
+
+def _lookup(ctx: AppContext, symbol: Any, token: Any, loc: list[str | int]) -> Instrument:
+    """The instrument named by ``token`` (preferred, as on the reference server) or ``symbol``."""
+    raw = token if token not in (None, "") else symbol
+    if raw in (None, ""):
+        raise body_error(loc, "symbol or instrument_token is required", "missing")
     found = ctx.market.resolve(raw)
     if found is None:
-        raise ApiError(404, f"Instrument not found for symbol {raw}")
+        kind = "token" if token not in (None, "") else "symbol"
+        raise ApiError(404, f"Instrument not found for {kind} {raw}")
     return found
 
 
@@ -137,6 +148,60 @@ async def quotes_post(request: Request, ctx: AppContext) -> Response:
     items = _requested(body)
     ctx.authenticate(request, "market:read")
     return json_response(_quotes(ctx, items, mode, ctx.now()))
+
+
+def _candle_specs(body: dict[str, Any]) -> list[tuple[Any, Any, str, int]]:
+    """``(symbol, instrument_token, interval, lookback)`` per snapshot candle item (422 on a bad one)."""
+    raw = body.get("candles") or []
+    if not isinstance(raw, list):
+        raise body_error(["body", "candles"], "Input should be a valid list", "list_type", raw)
+    specs: list[tuple[Any, Any, str, int]] = []
+    for index, item in enumerate(raw):
+        loc: list[str | int] = ["body", "candles", index]
+        if not isinstance(item, dict):
+            raise body_error(loc, "Input should be a valid dictionary", "dict_type", item)
+        interval = item.get("interval")
+        if not isinstance(interval, str) or not interval:
+            raise body_error([*loc, "interval"], "Field required", "missing", item)
+        lookback = item.get("lookback", 50)
+        if not isinstance(lookback, int) or isinstance(lookback, bool):
+            raise body_error([*loc, "lookback"], "Input should be a valid integer", "int_type", lookback)
+        if lookback < 1:
+            msg = "Input should be greater than or equal to 1"
+            raise body_error([*loc, "lookback"], msg, "greater_than_equal", lookback, ge=1)
+        if lookback > 500:
+            msg = "Input should be less than or equal to 500"
+            raise body_error([*loc, "lookback"], msg, "less_than_equal", lookback, le=500)
+        token = item.get("instrument_token")
+        if token is not None and (not isinstance(token, int) or isinstance(token, bool)):
+            raise body_error([*loc, "instrument_token"], "Input should be a valid integer", "int_type", token)
+        specs.append((item.get("symbol"), token, interval, lookback))
+    return specs
+
+
+async def snapshot_post(request: Request, ctx: AppContext) -> Response:
+    body = await request.json_object()
+    mode = body.get("mode") or "quote"
+    if mode not in ("ltp", "quote", "full"):
+        raise body_error(["body", "mode"], "mode must be one of ltp, quote, full", "value_error", mode)
+    items = _requested(body)
+    specs = _candle_specs(body)
+    ctx.authenticate(request, "market:read")
+    now = ctx.now()
+    candles = []
+    for symbol, token, raw_interval, lookback in specs:
+        instrument = _lookup(ctx, symbol, token, ["body", "candles"])
+        interval = _interval(raw_interval, "5minute")
+        candles.append(candles_object(ctx, instrument, interval, lookback, now))
+    quotes = _quotes(ctx, items, mode, now)
+    return json_response(
+        {
+            "quotes": quotes["quotes"],
+            "candles": candles,
+            "missing": quotes["missing"],
+            "updated_at": now.isoformat(),
+        }  # fmt: skip
+    )
 
 
 async def candles_get(request: Request, ctx: AppContext) -> Response:
@@ -258,5 +323,6 @@ def register(router: Router) -> None:
     router.add("POST", "/worker/market/quotes", quotes_post)
     router.add("GET", "/worker/market/candles", candles_get)
     router.add("GET", "/worker/market/history", history_get)
+    router.add("POST", "/worker/market/snapshot", snapshot_post)
     router.add("GET", "/worker/market/ticks/stream", ticks_stream)
     router.add("GET", "/worker/market/candles/stream", candles_stream)

@@ -244,6 +244,10 @@ def test_market_data_and_streams(client: KiteAlgoWorkerClient) -> None:
     quotes = client.get_quotes(["NSE:INFY", "NSE:RELIANCE"], mode="quote")
     print(quotes["quotes"]["NSE:INFY"]["last_price"])  # the seed's documented access
     assert quotes["quotes"]["NSE:RELIANCE"]["last_price"] > 0
+    market = client.get_market_snapshot(
+        symbols=["NSE:INFY"], candles=[{"symbol": "NSE:INFY", "interval": "5minute", "lookback": 3}]
+    )
+    assert market["quotes"]["NSE:INFY"]["last_price"] > 0 and len(market["candles"][0]["candles"]) == 3
     candles = client.get_candles("NSE:INFY", interval="5minute", lookback=20)
     assert len(candles["candles"]) == 20
     for c in candles["candles"]:
