@@ -200,7 +200,7 @@ async def snapshot_post(request: Request, ctx: AppContext) -> Response:
             "candles": candles,
             "missing": quotes["missing"],
             "updated_at": now.isoformat(),
-        }  # fmt: skip
+        }
     )
 
 
@@ -223,17 +223,30 @@ async def history_get(request: Request, ctx: AppContext) -> Response:
         start = dt.datetime.fromisoformat(raw_from) if raw_from else None
     except ValueError as exc:
         raise body_error(["query", "from"], str(exc), "datetime_parsing") from None
-    if to.tzinfo is None or (start is not None and start.tzinfo is None):
-        raise body_error(["query", "to"], "Datetimes must be timezone-aware", "timezone_aware")
+    # the reference server's own 422s (string details), in its order
+    if to.tzinfo is None:
+        raise ApiError(422, "to must include timezone information")
+    if start is not None and start.tzinfo is None:
+        raise ApiError(422, "from must include timezone information")
     start = start or to - dt.timedelta(days=_candles.DEFAULT_DAYS[timeframe])
     if start >= to:
-        raise body_error(["query", "from"], "from must be before to", "value_error")
+        raise ApiError(422, "from must be earlier than to")
+    passthrough = bool(request.q_bool("passthrough", False))
+    max_days = (_candles.MAX_PASSTHROUGH_DAYS if passthrough else _candles.MAX_DAYS)[timeframe]
+    if (to - start).total_seconds() / 86400 > max_days:
+        suffix = " in passthrough mode" if passthrough else ""
+        raise ApiError(422, f"historical range for {timeframe} is limited to {max_days} days{suffix}")
     last = float(ctx.market.ltp(instrument.tradingsymbol) or 0.0)
     reference = ctx.market.reference(instrument) or last
     candles = _candles.history(
         instrument.tradingsymbol, reference, timeframe, start, to, hours=ctx.market.hours
     )
-    passthrough = bool(request.q_bool("passthrough", False))
+    ingest = bool(request.q_bool("ingest", True))
+    ingestion = (
+        {"status": "up_to_date", "message": "Synthetic sandbox history"}
+        if ingest or passthrough
+        else {"status": "disabled", "message": None}
+    )
     return json_response(
         {
             "symbol": instrument.key,
@@ -244,7 +257,7 @@ async def history_get(request: Request, ctx: AppContext) -> Response:
             "to": to.astimezone(IST).isoformat(),
             "count": len(candles),
             "source": "kite_passthrough" if passthrough else "historical_db",
-            "ingestion": {"status": "up_to_date", "message": "Synthetic sandbox history"},
+            "ingestion": ingestion,
             "candles": candles,
         }
     )

@@ -51,12 +51,13 @@ async def get_funds(request: Request, ctx: AppContext) -> Response:
     raw_scope = requested or token.account_scope
     if not raw_scope:
         raise ApiError(400, "account_scope is required for worker funds")
+    # the scope rule first (an unparsable scope then matches only verbatim), parsing second
+    if not scope_allowed(token.account_scope, raw_scope):
+        raise ApiError(403, "Worker token cannot read this account scope")
     try:
         scope, is_paper = parse_scope(raw_scope)
     except ValueError as exc:
         raise ApiError(400, str(exc)) from None
-    if not scope_allowed(token.account_scope, scope):
-        raise ApiError(403, "Worker token cannot read this account scope")
     if mode == "live" or not is_paper:
         raise ApiError(503, NO_LIVE)
     return json_response(account_funds(ctx.engine, scope, mode, ctx.now()))

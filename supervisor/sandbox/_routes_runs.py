@@ -16,7 +16,7 @@ from typing import Any
 
 from ._asgi import Request, Response, Router, json_response
 from ._context import AppContext
-from ._errors import ApiError, body_error
+from ._errors import ApiError, body_error, rejection
 from ._intents import parse_intent_body, submit_intent
 from ._protection_config import update_protection, validate_protection
 from ._runs import (
@@ -258,6 +258,16 @@ async def post_decision(request: Request, ctx: AppContext) -> Response:
     # documented decision logging fail whenever a session is held. A wrong nonce is still 409.
     if _nonce(request):
         session_guard(run, _nonce(request))
+    if parsed["related_resource_type"] and parsed["related_resource_id"]:
+        # The reference server requires the referenced row to belong to the run. Its three kinds
+        # (basket executions, bracket intents, live execution links) exist only for live
+        # orders, which the sandbox never places: no reference can resolve here.
+        raise rejection(
+            422,
+            "UNKNOWN_RELATED_REF",
+            related_resource_type=parsed["related_resource_type"],
+            related_resource_id=parsed["related_resource_id"],
+        )
     event = state.add_event(
         run,
         kind="decision",

@@ -1,0 +1,113 @@
+"""Reference-server rules checked over loopback: GTT accounts, funds scope checks, history
+windows, decision-event references (contract §4.10, §4.12, §4.13, §4.14)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import httpx
+import trio
+from trio.testing import MockClock
+
+from supervisor.sandbox import SandboxHandle
+
+from .conftest import api_client
+
+LEG = {"exchange": "NSE", "tradingsymbol": "INFY", "transaction_type": "BUY", "quantity": 1,
+       "order_type": "LIMIT", "product": "CNC", "price": 1.0}  # fmt: skip
+GTT = {"type": "single", "condition": {"exchange": "NSE", "tradingsymbol": "INFY",
+       "trigger_values": [1.0], "last_price": 2.0}, "orders": [LEG]}  # fmt: skip
+
+
+async def test_gtts_belong_to_the_tokens_account(
+    api: httpx.AsyncClient, sandbox: SandboxHandle, autojump_clock: MockClock
+) -> None:
+    with trio.fail_after(30):
+        a, b = (
+            sandbox.mint_token(account_scope="kite:paper-a"),
+            sandbox.mint_token(account_scope="kite:paper-b"),
+        )
+        async with api_client(sandbox, a) as api_a, api_client(sandbox, b) as api_b:
+            mine = (await api_a.post("/worker/gtt/triggers", json=GTT)).json()["trigger_id"]
+            theirs = (await api_b.post("/worker/gtt/triggers", json=GTT)).json()["trigger_id"]
+            assert [g["id"] for g in (await api_a.get("/worker/gtt/triggers")).json()] == [mine]
+            assert [g["id"] for g in (await api_b.get("/worker/gtt/triggers")).json()] == [theirs]
+            for request in (
+                api_a.get(f"/worker/gtt/triggers/{theirs}"),
+                api_a.put(f"/worker/gtt/triggers/{theirs}", json=GTT),
+                api_a.delete(f"/worker/gtt/triggers/{theirs}"),
+            ):
+                r = await request
+                assert r.status_code == 404
+                assert r.json()["detail"]["rejection_reason"] == "GTT_TRIGGER_NOT_FOUND"
+            assert (await api_b.get(f"/worker/gtt/triggers/{theirs}")).json()["status"] == "active"
+            # a token without a scope has the shared kite:paper account: neither of the above
+            assert (await api.get("/worker/gtt/triggers")).json() == []
+            bad = await api_a.get("/worker/gtt/triggers/abc")
+            assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["path", "trigger_id"]
+
+
+async def test_funds_scope_rule_before_parsing(
+    api: httpx.AsyncClient, sandbox: SandboxHandle, autojump_clock: MockClock
+) -> None:
+    with trio.fail_after(30):
+        scoped = sandbox.mint_token(account_scope="kite:paper-a")
+        async with api_client(sandbox, scoped) as api_a:
+            # unparsable: a scoped token allows it only verbatim, so 403 (not 400)
+            r = await api_a.get("/worker/funds", params={"account_scope": "garbage"})
+            assert r.status_code == 403 and r.json() == {
+                "detail": "Worker token cannot read this account scope"
+            }
+            assert (await api_a.get("/worker/funds")).json()["account_scope"] == "kite:paper-a"
+        # an unscoped token allows any scope: then parsing answers 400
+        r = await api.get("/worker/funds", params={"account_scope": "garbage"})
+        assert r.status_code == 400 and r.json() == {"detail": "Unsupported account_scope 'garbage'"}
+        r = await api.get("/worker/funds")
+        assert r.status_code == 400 and r.json() == {"detail": "account_scope is required for worker funds"}
+
+
+async def test_history_windows_and_their_422s(api: httpx.AsyncClient, autojump_clock: MockClock) -> None:
+    with trio.fail_after(30):
+        to = dt.datetime(2026, 5, 8, 15, 0, tzinfo=dt.UTC)
+
+        async def history(**params: object) -> httpx.Response:
+            return await api.get("/worker/market/history", params={"symbol": "NSE:INFY", **params})
+
+        def span(days: float) -> dict[str, str]:
+            return {"from": (to - dt.timedelta(days=days)).isoformat(), "to": to.isoformat()}
+
+        assert (await history(timeframe="minute", **span(90))).status_code == 200
+        r = await history(timeframe="minute", **span(91))
+        assert r.status_code == 422
+        assert r.json() == {"detail": "historical range for minute is limited to 90 days"}
+        r = await history(timeframe="1m", passthrough="true", **span(61))
+        assert r.json() == {"detail": "historical range for minute is limited to 60 days in passthrough mode"}
+        assert (await history(timeframe="day", **span(3650))).status_code == 200
+        naive = await history(to="2026-05-08T15:00:00")
+        assert naive.status_code == 422 and naive.json() == {"detail": "to must include timezone information"}
+        backwards = await history(**{"from": to.isoformat(), "to": (to - dt.timedelta(days=1)).isoformat()})
+        assert backwards.json() == {"detail": "from must be earlier than to"}
+        assert (await history(ingest="false", **span(5))).json()["ingestion"]["status"] == "disabled"
+        assert (await history(**span(5))).json()["ingestion"]["status"] == "up_to_date"
+        bad = await history(timeframe="2h")
+        assert bad.status_code == 400 and bad.json() == {"detail": "Invalid timeframe '2h'"}
+
+
+async def test_decision_event_references_must_resolve(
+    api: httpx.AsyncClient, autojump_clock: MockClock
+) -> None:
+    with trio.fail_after(30):
+        run = {"strategy_run_id": "run_r", "template_id": "t", "account_scope": "kite:paper-a",
+               "execution_mode": "paper"}  # fmt: skip
+        await api.post("/worker/runs", json=run)
+        decision = {"decision_type": "entry", "action": "enter", "summary": "basket in"}
+        ref = {"related_resource_type": "basket_execution", "related_resource_id": "bex_0001"}
+        r = await api.post("/worker/runs/run_r/decision-events", json={**decision, **ref})
+        assert r.status_code == 422
+        assert r.json() == {"detail": {"rejection_reason": "UNKNOWN_RELATED_REF", **ref}}
+        # one of the two alone is not a reference to check (as on the reference server)
+        r = await api.post(
+            "/worker/runs/run_r/decision-events", json={**decision, "related_resource_id": "x"}
+        )
+        assert r.status_code == 200 and r.json()["related_resource_id"] == "x"
+        assert len((await api.get("/worker/runs/run_r/timeline")).json()["events"]) == 1
