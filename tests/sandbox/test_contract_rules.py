@@ -70,7 +70,7 @@ async def test_history_windows_and_their_422s(api: httpx.AsyncClient, autojump_c
     with trio.fail_after(30):
         to = dt.datetime(2026, 5, 8, 15, 0, tzinfo=dt.UTC)
 
-        async def history(**params: object) -> httpx.Response:
+        async def history(**params: str) -> httpx.Response:
             return await api.get("/worker/market/history", params={"symbol": "NSE:INFY", **params})
 
         def span(days: float) -> dict[str, str]:
