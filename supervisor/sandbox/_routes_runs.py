@@ -18,6 +18,7 @@ from ._asgi import Request, Response, Router, json_response
 from ._context import AppContext
 from ._errors import ApiError, body_error, rejection
 from ._intents import parse_intent_body, submit_intent
+from ._options_protection import for_run as options_protection_for
 from ._protection_config import update_protection, validate_protection
 from ._runs import (
     claim,
@@ -176,8 +177,10 @@ async def get_safety_check(request: Request, ctx: AppContext) -> Response:
     token = ctx.authenticate(request, "runs:read")
     state = _state(ctx)
     run = state.run_for(token, request.path_params["run_id"])
+    now = ctx.now()
     status = ctx.engine.option_run_status(run.strategy_run_id)
-    return json_response(safety_check(run, ctx.now(), state.secret, status))
+    options = options_protection_for(ctx.engine, run.strategy_run_id, now)
+    return json_response(safety_check(run, now, state.secret, status, options))
 
 
 async def post_intent(request: Request, ctx: AppContext) -> Response:

@@ -111,3 +111,36 @@ async def test_decision_event_references_must_resolve(
         )
         assert r.status_code == 200 and r.json()["related_resource_id"] == "x"
         assert len((await api.get("/worker/runs/run_r/timeline")).json()["events"]) == 1
+
+
+async def test_safety_check_blocks_on_triggered_options_protection(
+    api: httpx.AsyncClient, autojump_clock: MockClock
+) -> None:
+    with trio.fail_after(300):
+        run = {"strategy_run_id": "run_o", "template_id": "t", "account_scope": "kite:paper-a",
+               "execution_mode": "paper"}  # fmt: skip
+        await api.post("/worker/runs", json=run)
+        selection = {"expiry": "nearest", "legs": [{"option_type": "CE", "offset": "ATM"}]}
+        contract = (
+            await api.post("/worker/options/underlyings/NIFTY/selection/resolve", json=selection)
+        ).json()
+        leg = contract["resolved"][0]
+        options_run = {"strategy_run_id": "run_o", "strategy_name": "ATM call", "product": "NRML",
+                       "legs": [{"tradingsymbol": leg["tradingsymbol"], "transaction_type": "BUY",
+                                 "quantity": leg["lot_size"]}],
+                       # any move of the premium either way trips one of the two
+                       "protection": {"stoploss_pct": 0.001, "target_pct": 0.001}}  # fmt: skip
+        assert (await api.post("/worker/options/runs", json=options_run)).status_code == 200
+        entered = await api.post("/worker/options/runs/run_o/enter", json={"account_scope": "kite:paper-a"})
+        assert entered.json()["status"] == "entered"
+        safety = (await api.get("/worker/runs/run_o/safety-check")).json()
+        assert safety["can_trade"] is True and safety["options_protection"]["applicable"] is True
+        await trio.sleep(60)  # the spot moves every second, and the premium with it
+        safety = (await api.get("/worker/runs/run_o/safety-check")).json()
+        assert (
+            safety["blocking_reasons"] == ["OPTIONS_PROTECTION_TRIGGERED"] and safety["safety_token"] is None
+        )
+        block = safety["options_protection"]
+        assert block["triggered"] and block["blocking_reason"] == "OPTIONS_PROTECTION_TRIGGERED"
+        assert block["matched_rule"] in ("option:stoploss_pct", "option:target_pct")
+        assert block["run_status"] == "entered" and block["recommended_exit_orders_count"] == 1
