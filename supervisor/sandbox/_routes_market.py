@@ -59,14 +59,14 @@ def candles_object(
 
 
 def _instrument_param(request: Request, ctx: AppContext) -> Instrument:
-    return _lookup(ctx, request.q("symbol"), request.q("instrument_token"), ["query", "symbol"])
+    return _lookup(ctx, request.q("symbol"), request.q("instrument_token"))
 
 
-def _lookup(ctx: AppContext, symbol: Any, token: Any, loc: list[str | int]) -> Instrument:
+def _lookup(ctx: AppContext, symbol: Any, token: Any) -> Instrument:
     """The instrument named by ``token`` (preferred, as on the reference server) or ``symbol``."""
     raw = token if token not in (None, "") else symbol
     if raw in (None, ""):
-        raise body_error(loc, "symbol or instrument_token is required", "missing")
+        raise ApiError(422, "symbol or instrument_token is required")
     found = ctx.market.resolve(raw)
     if found is None:
         kind = "token" if token not in (None, "") else "symbol"
@@ -92,20 +92,39 @@ async def resolve_get(request: Request, ctx: AppContext) -> Response:
 
 
 def _requested(body: dict[str, Any]) -> list[str | int]:
+    """Symbols then tokens, as given; 422 (list form, before authentication) for a non-integer token."""
     items: list[str | int] = [str(s) for s in body.get("symbols") or []]
-    for token in body.get("instrument_tokens") or []:
-        if not isinstance(token, int) or not 1 <= token <= 9_999_999_999:
-            raise body_error(
-                ["body", "instrument_tokens"], "instrument token out of range", "value_error", token
-            )
+    for index, token in enumerate(body.get("instrument_tokens") or []):
+        if not isinstance(token, int) or isinstance(token, bool):
+            msg = "Input should be a valid integer"
+            raise body_error(["body", "instrument_tokens", index], msg, "int_type", token)
         items.append(token)
     return items
+
+
+def _check_tokens(items: list[str | int]) -> None:
+    """The reference service's range check (after authentication; a string-detail 422)."""
+    for item in items:
+        if isinstance(item, int) and not 1 <= item <= 9_999_999_999:
+            raise ApiError(422, "instrument_token is out of supported range")
+
+
+def _mode(body: dict[str, Any]) -> str:
+    """``mode`` trimmed and lower-cased (default ``quote``); 422 ``mode must be one of ...``."""
+    raw = body.get("mode")
+    if raw is not None and not isinstance(raw, str):
+        raise body_error(["body", "mode"], "Input should be a valid string", "string_type", raw)
+    mode = (raw or "quote").strip().lower()
+    if mode not in ("ltp", "quote", "full"):
+        raise ApiError(422, "mode must be one of ltp, quote, full")
+    return mode
 
 
 async def resolve_post(request: Request, ctx: AppContext) -> Response:
     body = await request.json_object()
     items = _requested(body)
     ctx.authenticate(request, "market:read")
+    _check_tokens(items)
     found: dict[int, dict[str, Any]] = {}
     missing: list[str | int] = []
     for item in items:
@@ -130,11 +149,11 @@ async def search(request: Request, ctx: AppContext) -> Response:
 
 def _quotes(ctx: AppContext, items: list[str | int], mode: str, now: dt.datetime) -> dict[str, Any]:
     quotes: dict[str, Any] = {}
-    missing: list[str] = []
+    missing: list[str | int] = []
     for item in items:
         instrument = ctx.market.resolve(item)
         if instrument is None:
-            missing.append(str(item))
+            missing.append(item)  # as requested: a symbol, or a token as a number
         else:
             quotes[str(item)] = ctx.quotes.get(ctx.market, instrument, mode, now)
     return {"quotes": quotes, "missing": missing}
@@ -142,11 +161,10 @@ def _quotes(ctx: AppContext, items: list[str | int], mode: str, now: dt.datetime
 
 async def quotes_post(request: Request, ctx: AppContext) -> Response:
     body = await request.json_object()
-    mode = body.get("mode") or "quote"
-    if mode not in ("ltp", "quote", "full"):
-        raise body_error(["body", "mode"], "mode must be one of ltp, quote, full", "value_error", mode)
+    mode = _mode(body)
     items = _requested(body)
     ctx.authenticate(request, "market:read")
+    _check_tokens(items)
     return json_response(_quotes(ctx, items, mode, ctx.now()))
 
 
@@ -181,16 +199,15 @@ def _candle_specs(body: dict[str, Any]) -> list[tuple[Any, Any, str, int]]:
 
 async def snapshot_post(request: Request, ctx: AppContext) -> Response:
     body = await request.json_object()
-    mode = body.get("mode") or "quote"
-    if mode not in ("ltp", "quote", "full"):
-        raise body_error(["body", "mode"], "mode must be one of ltp, quote, full", "value_error", mode)
+    mode = _mode(body)
     items = _requested(body)
     specs = _candle_specs(body)
     ctx.authenticate(request, "market:read")
+    _check_tokens(items)
     now = ctx.now()
     candles = []
     for symbol, token, raw_interval, lookback in specs:
-        instrument = _lookup(ctx, symbol, token, ["body", "candles"])
+        instrument = _lookup(ctx, symbol, token)
         interval = _interval(raw_interval, "5minute")
         candles.append(candles_object(ctx, instrument, interval, lookback, now))
     quotes = _quotes(ctx, items, mode, now)

@@ -34,6 +34,9 @@ async def test_snapshot_is_quotes_plus_candle_windows(
     quotes = (await api.post("/worker/market/quotes", json={**body, "candles": None})).json()
     assert doc["quotes"] == quotes["quotes"] and set(doc["quotes"]) == {"NSE:INFY", str(INFY)}
     assert doc["quotes"]["NSE:INFY"]["mode"] == "ltp" and doc["missing"] == ["NSE:NOPE"]
+    # an unknown token is reported as the number it was requested as
+    unknown = await api.post("/worker/market/snapshot", json={"instrument_tokens": [9_999_999]})
+    assert unknown.json()["missing"] == [9_999_999]
     first, second = doc["candles"]
     same = (await api.get("/worker/market/candles", params={"symbol": "NSE:INFY", "lookback": 3})).json()
     assert first == same and len(first["candles"]) == 3
@@ -55,16 +58,19 @@ async def test_snapshot_rejections(
     for lookback, kind in ((0, "greater_than_equal"), (501, "less_than_equal")):
         r = await post({"candles": [{"symbol": "NSE:INFY", "interval": "day", "lookback": lookback}]})
         assert r.status_code == 422 and r.json()["detail"][0]["type"] == kind
-    assert (await post({"mode": "depth"})).json()["detail"][0][
-        "msg"
-    ] == "mode must be one of ltp, quote, full"
-    assert (await post({"instrument_tokens": [0]})).status_code == 422
+    depth = await post({"mode": "depth"})
+    assert depth.status_code == 422 and depth.json() == {"detail": "mode must be one of ltp, quote, full"}
+    assert (await post({"mode": " LTP "})).status_code == 200  # trimmed, lower-cased
+    out_of_range = await post({"instrument_tokens": [0]})
+    assert out_of_range.json() == {"detail": "instrument_token is out of supported range"}
+    assert (await post({"instrument_tokens": ["x"]})).json()["detail"][0]["type"] == "int_type"
     # 422 comes before 401 on worker routes (§1.4)
     assert (await post({"candles": [{}]}, token="kwa_" + "x" * 43)).status_code == 422
     assert (await post({}, token="kwa_" + "x" * 43)).status_code == 401
     nameless = await post({"candles": [{"interval": "5minute"}]})
-    assert nameless.status_code == 422
-    assert nameless.json()["detail"][0]["msg"] == "symbol or instrument_token is required"
+    assert nameless.status_code == 422 and nameless.json() == {
+        "detail": "symbol or instrument_token is required"
+    }
     unknown = await post({"symbols": ["NSE:INFY"], "candles": [{"symbol": "NSE:NOPE", "interval": "day"}]})
     assert unknown.status_code == 404 and unknown.json() == {
         "detail": "Instrument not found for symbol NSE:NOPE"
