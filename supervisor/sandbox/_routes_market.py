@@ -282,13 +282,18 @@ async def history_get(request: Request, ctx: AppContext) -> Response:
 
 async def ticks_stream(request: Request, ctx: AppContext) -> Response:
     mode = request.q("mode") or "quote"
-    items: list[str | int] = [s for s in (request.q("symbols") or "").split(",") if s.strip()]
+    items: list[str | int] = [s.strip() for s in (request.q("symbols") or "").split(",") if s.strip()]
+    ctx.authenticate(request, "market:stream")
+    # the reference server parses the token list after authentication, with string details
     for raw in (request.q("tokens") or "").split(","):
         if raw.strip():
-            if not raw.strip().isdigit() or not 1 <= int(raw) <= 9_999_999_999:
-                raise body_error(["query", "tokens"], "invalid instrument token", "value_error", raw)
-            items.append(int(raw))
-    ctx.authenticate(request, "market:stream")
+            try:
+                token = int(raw)
+            except ValueError:
+                raise ApiError(422, "tokens must contain comma-separated integers") from None
+            if not 1 <= token <= 9_999_999_999:
+                raise ApiError(422, "tokens contains an out-of-range instrument token")
+            items.append(token)
     signal = ctx.tick_signal
 
     async def events() -> AsyncIterator[bytes]:

@@ -20,8 +20,10 @@ async def post_exit(request: Request, ctx: AppContext) -> Response:
     dry_run = body.get("dry_run", False)
     if not isinstance(dry_run, bool):
         raise body_error(["body", "dry_run"], "Input should be a valid boolean", "bool_type", dry_run)
-    reason = body.get("reason") if isinstance(body.get("reason"), str) else None
-    key = body.get("idempotency_key") if isinstance(body.get("idempotency_key"), str) else None
+    for name in ("reason", "idempotency_key"):
+        if body.get(name) is not None and not isinstance(body[name], str):
+            raise body_error(["body", name], "Input should be a valid string", "string_type", body[name])
+    reason, key = body.get("reason"), body.get("idempotency_key")
     token = ctx.authenticate(request, "runs:exit")
     state = _state(ctx)
     run = state.run_for(token, request.path_params["run_id"])

@@ -15,6 +15,7 @@ import json
 from typing import Any
 
 from ._asgi import Request, Response, Router, json_response
+from ._auth import scope_allowed
 from ._context import AppContext
 from ._errors import ApiError, body_error, rejection
 from ._intents import parse_intent_body, submit_intent
@@ -66,10 +67,21 @@ async def health(request: Request, ctx: AppContext) -> Response:
     )
 
 
+def check_heartbeat_body(body: dict[str, Any]) -> None:
+    """``{"worker_id": str|null, "status": str, "metrics": object}``: 422 on a wrong type."""
+    if not isinstance(body.get("status", ""), str):
+        raise body_error(["body", "status"], "Input should be a valid string", "string_type", body["status"])
+    if body.get("worker_id") is not None and not isinstance(body["worker_id"], str):
+        msg = "Input should be a valid string"
+        raise body_error(["body", "worker_id"], msg, "string_type", body["worker_id"])
+    if not isinstance(body.get("metrics", {}), dict):
+        msg = "Input should be a valid dictionary"
+        raise body_error(["body", "metrics"], msg, "dict_type", body["metrics"])
+
+
 async def token_heartbeat(request: Request, ctx: AppContext) -> Response:
     body = await request.json_object()
-    if "status" in body and not isinstance(body["status"], str):
-        raise body_error(["body", "status"], "Input should be a valid string", "string_type", body["status"])
+    check_heartbeat_body(body)
     token = ctx.authenticate(request, "heartbeat")
     now = ctx.now()
     _state(ctx).token_heartbeats[token.token_id] = now
@@ -108,6 +120,7 @@ async def list_runs(request: Request, ctx: AppContext) -> Response:
         if r.token_id == token.token_id
         and r.execution_mode in token.allowed_modes
         and (not token.allowed_templates or r.template_id in token.allowed_templates)
+        and scope_allowed(token.account_scope, r.account_scope)
     ]
     runs.sort(key=lambda r: (r.created_at, r.strategy_run_id), reverse=True)
     if cursor:
@@ -163,7 +176,8 @@ async def release_session(request: Request, ctx: AppContext) -> Response:
 
 
 async def run_heartbeat(request: Request, ctx: AppContext) -> Response:
-    await request.json(default={})  # accepted and ignored, as on the reference server
+    body = await request.json(default={})  # validated, then ignored, as on the reference server
+    check_heartbeat_body(body if isinstance(body, dict) else {})
     token = ctx.authenticate(request, "heartbeat")
     state = _state(ctx)
     run = state.run_for(token, request.path_params["run_id"])

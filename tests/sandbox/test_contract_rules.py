@@ -144,3 +144,34 @@ async def test_safety_check_blocks_on_triggered_options_protection(
         assert block["triggered"] and block["blocking_reason"] == "OPTIONS_PROTECTION_TRIGGERED"
         assert block["matched_rule"] in ("option:stoploss_pct", "option:target_pct")
         assert block["run_status"] == "entered" and block["recommended_exit_orders_count"] == 1
+
+
+async def test_body_and_query_types_of_heartbeats_exit_and_tick_stream(
+    api: httpx.AsyncClient, autojump_clock: MockClock
+) -> None:
+    with trio.fail_after(30):
+        run = {"strategy_run_id": "run_y", "template_id": "t", "account_scope": "kite:paper-a",
+               "execution_mode": "dry_run"}  # fmt: skip
+        await api.post("/worker/runs", json=run)
+        bad = await api.post("/worker/heartbeat", json={"status": "healthy", "metrics": [1]})
+        assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "metrics"]
+        ok = await api.post("/worker/heartbeat", json={"status": "healthy", "metrics": {}, "worker_id": "w1"})
+        assert ok.json()["status"] == "ok"
+        nonce = (await api.post("/worker/runs/run_y/claim-session")).json()["worker_session_nonce"]
+        headers = {"X-Worker-Session-Nonce": nonce}
+        r = await api.post("/worker/runs/run_y/heartbeat", json={"worker_id": 7}, headers=headers)
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "worker_id"]
+        r = await api.post("/worker/runs/run_y/exit", json={"reason": 5, "dry_run": False}, headers=headers)
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "reason"]
+        assert (await api.get("/worker/runs/run_y")).json()["status"] == "open"
+        # the tick stream parses its token list after authentication, with string details
+        for tokens, detail in (
+            ("12,x", "tokens must contain comma-separated integers"),
+            ("0", "tokens contains an out-of-range instrument token"),
+        ):
+            r = await api.get("/worker/market/ticks/stream", params={"tokens": tokens})
+            assert r.status_code == 422 and r.json() == {"detail": detail}
+        anonymous = await api.get(
+            "/worker/market/ticks/stream", params={"tokens": "x"}, headers={"Authorization": "Bearer nope"}
+        )
+        assert anonymous.status_code == 401
