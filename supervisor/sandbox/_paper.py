@@ -33,6 +33,7 @@ import msgspec
 
 from ._market import Market
 from ._paper_orders import (
+    apply_modify,
     charges_for,
     cover_leg,
     exit_order,
@@ -390,11 +391,7 @@ class PaperEngine:
         self, run_id: str, order_id: str, patch: dict[str, Any], now: dt.datetime
     ) -> dict[str, Any]:
         order = self._open_order(run_id, order_id)
-        for key in ("price", "trigger_price"):
-            if patch.get(key) is not None:
-                order[key] = str(patch[key])
-        if patch.get("quantity"):
-            order["quantity"] = order["pending_quantity"] = int(patch["quantity"])
+        apply_modify(order, patch)
         order["updated_at"] = now.isoformat()
         last = self.market.ltp(order["tradingsymbol"])
         live = not order["metadata"].get("amo") and self.market.is_open(now)

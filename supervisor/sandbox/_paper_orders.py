@@ -88,6 +88,63 @@ def new_record(
     }
 
 
+ORDER_TYPES = {"MARKET": "market", "LIMIT": "limit", "SL": "sl", "SL-M": "sl_m"}
+VALIDITIES = ("DAY", "IOC", "TTL")
+
+
+def _positive(value: Any) -> bool:
+    try:
+        return value is not None and float(value) > 0
+    except (TypeError, ValueError):
+        return False
+
+
+def apply_modify(order: dict[str, Any], patch: dict[str, Any]) -> None:
+    """Apply a modify patch to an open record, by the reference modify rules (§4.8).
+
+    ``order_type``, ``price``, ``trigger_price``, ``quantity``, ``validity`` and ``validity_ttl``
+    may change (other keys are ignored). The result must hold: LIMIT price > 0; SL price and
+    trigger > 0; SL-M trigger > 0 and no price; TTL ``validity_ttl`` > 0; quantity above what
+    already filled. Raises ``ValueError`` (400) and leaves the record unchanged otherwise.
+    """
+    raw_type = patch.get("order_type")
+    kind = order["order_type"]
+    if raw_type is not None:
+        kind = ORDER_TYPES.get(str(raw_type).upper(), "")
+        if not kind:
+            raise ValueError(f"Unsupported order_type '{raw_type}'")
+    price = order["price"] if patch.get("price") is None else str(patch["price"])
+    trigger = order["trigger_price"] if patch.get("trigger_price") is None else str(patch["trigger_price"])
+    if kind in ("market", "sl_m") and not _positive(patch.get("price")):
+        price = None  # no limit price on these (a 0 in the patch means none)
+    if kind == "market":
+        trigger = None
+    if kind == "limit" and not _positive(price):
+        raise ValueError("LIMIT orders require price > 0")
+    if kind == "sl" and not (_positive(price) and _positive(trigger)):
+        raise ValueError("SL orders require price > 0 and trigger_price > 0")
+    if kind == "sl_m" and (not _positive(trigger) or _positive(patch.get("price"))):
+        raise ValueError("SL-M orders require trigger_price > 0 and no price")
+    validity = str(patch.get("validity") or order["validity"]).upper()
+    if validity not in VALIDITIES:
+        raise ValueError(f"Unsupported validity '{validity}'")
+    ttl = patch.get("validity_ttl", order["metadata"].get("validity_ttl"))
+    if validity == "TTL" and not _positive(ttl):
+        raise ValueError("TTL orders require validity_ttl > 0")
+    quantity = int(patch.get("quantity") or order["quantity"])
+    if quantity <= int(order["filled_quantity"]):
+        raise ValueError("quantity must exceed the filled quantity")
+    order.update(
+        order_type=kind,
+        price=price,
+        trigger_price=trigger,
+        validity=validity,
+        quantity=quantity,
+        pending_quantity=quantity - int(order["filled_quantity"]),
+    )
+    order["metadata"]["validity_ttl"] = ttl
+
+
 def marketable(order: dict[str, Any], last: float) -> bool:
     """Whether a record fills at ``last``: MARKET always, LIMIT when crossed, SL/SL-M once triggered."""
     buy = order["transaction_type"] == "buy"

@@ -102,3 +102,38 @@ async def test_business_rejections_consume_the_key(api: httpx.AsyncClient, autoj
         assert index["status"] == "rejected" and index["reason"] == "Indices are not tradable: NSE:NIFTY 50"
         unknown = (await _place(api, "k:nope:001", _order(tradingsymbol="NOPE")))["result"]
         assert unknown["reason"] == "Instrument not found for NSE:NOPE"
+
+
+async def test_modify_rules(api: httpx.AsyncClient, autojump_clock: MockClock) -> None:
+    with trio.fail_after(60):
+        run = {"strategy_run_id": RUN, "template_id": "t", "account_scope": "kite:paper-a",
+               "execution_mode": "paper"}  # fmt: skip
+        assert (await api.post("/worker/runs", json=run)).status_code == 200
+        last = float((await _place(api, "k:probe:01", _order()))["result"]["order"]["average_price"])
+        resting = _order(order_type="LIMIT", price=round(last * 0.5, 1), quantity=3)
+        order_id = (await _place(api, "k:rest:001", resting))["result"]["order"]["order_id"]
+
+        async def modify(**patch: Any) -> httpx.Response:
+            body = {"strategy_run_id": RUN, "variety": "regular", **patch}
+            return await api.post(f"/worker/orders/{order_id}/modify", json=body)
+
+        for patch, reason in (
+            ({"price": 0}, "LIMIT orders require price > 0"),
+            ({"order_type": "SL", "price": last}, "SL orders require price > 0 and trigger_price > 0"),
+            ({"order_type": "SL-M", "trigger_price": last, "price": last},
+             "SL-M orders require trigger_price > 0 and no price"),
+            ({"validity": "TTL"}, "TTL orders require validity_ttl > 0"),
+            ({"order_type": "STOP"}, "Unsupported order_type 'STOP'"),
+        ):  # fmt: skip
+            r = await modify(**patch)
+            assert r.status_code == 400 and r.json() == {"detail": reason}, patch
+        assert (await modify(quantity=0)).status_code == 422
+        # a refused modify changed nothing
+        order = (await api.get(f"/worker/orders/{order_id}", params={"strategy_run_id": RUN})).json()["order"]
+        assert order["order_type"] == "LIMIT" and order["quantity"] == 3 and order["status"] == "OPEN"
+        assert (await modify(quantity=5, validity="TTL", validity_ttl=30)).status_code == 200
+        order = (await api.get(f"/worker/orders/{order_id}", params={"strategy_run_id": RUN})).json()["order"]
+        assert order["quantity"] == 5 and order["pending_quantity"] == 5 and order["validity"] == "TTL"
+        # becoming a MARKET order fills it at once
+        assert (await modify(order_type="MARKET")).status_code == 200
+        assert await _kite_status(api, order_id) == "COMPLETE"
