@@ -29,6 +29,7 @@ def normalise(order: dict[str, Any]) -> dict[str, Any]:
         raise ValueError("SL orders require price and trigger_price")
     if order_type == "SL-M" and order.get("trigger_price") is None:
         raise ValueError("SL-M orders require trigger_price")
+    check_seed_constraints(order, order_type, quantity)
     return {
         **order,
         "order_type": order_type,
@@ -36,6 +37,56 @@ def normalise(order: dict[str, Any]) -> dict[str, Any]:
         "exchange": str(order["exchange"]).upper(),
         "transaction_type": str(order["transaction_type"]).lower(),
     }
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+def check_seed_constraints(order: dict[str, Any], order_type: str, quantity: int) -> None:
+    """The seed's documented "Field constraints" (SDK 0.7.4 README); ``ValueError`` (400).
+
+    The reference paper path enforces none of them (§6.2, §11 #13) and its live path only some;
+    a paper order a broker would refuse must not fill here, or a strategy bug stays hidden until
+    it trades live.
+    """
+    price, trigger = _number(order.get("price")), _number(order.get("trigger_price"))
+    if order_type in ("LIMIT", "SL") and not (price and price > 0):
+        raise ValueError(f"price must be > 0 for {order_type} orders")
+    if order_type in ("SL", "SL-M") and not (trigger and trigger > 0):
+        raise ValueError(f"trigger_price must be > 0 for {order_type} orders")
+    if order_type in ("MARKET", "SL-M") and order.get("price") not in (None, 0, 0.0):
+        raise ValueError(f"{order_type} orders omit price or send 0")
+    validity = str(order.get("validity") or "DAY").upper()
+    ttl = order.get("validity_ttl")
+    if validity == "TTL" and (not isinstance(ttl, int) or isinstance(ttl, bool) or not 1 <= ttl <= 365):
+        raise ValueError("validity TTL needs validity_ttl in 1..365 (minutes)")
+    disclosed = order.get("disclosed_quantity")
+    if disclosed is not None and (not isinstance(disclosed, int) or not 0 <= disclosed <= quantity):
+        raise ValueError("disclosed_quantity cannot exceed quantity")
+    protection = order.get("market_protection")
+    if protection is not None:
+        if order_type not in ("MARKET", "SL-M"):
+            raise ValueError("market_protection is allowed only for MARKET and SL-M orders")
+        if not isinstance(protection, int) or not (protection == -1 or 0 <= protection <= 100):
+            raise ValueError("market_protection must be -1 or 0..100")
+    variety = str(order.get("variety") or "regular").lower()
+    iceberg_fields = order.get("iceberg_legs") is not None or order.get("iceberg_quantity") is not None
+    if variety == "amo" and iceberg_fields:
+        raise ValueError("AMO orders cannot be combined with iceberg")
+    if variety == "iceberg":
+        legs, size = order.get("iceberg_legs"), order.get("iceberg_quantity")
+        if not isinstance(legs, int) or not 2 <= legs <= 10:
+            raise ValueError("iceberg orders need iceberg_legs in 2..10")
+        if not isinstance(size, int) or size <= 0:
+            raise ValueError("iceberg orders need a positive iceberg_quantity")
+    if variety == "co" and (order.get("squareoff") is None or order.get("stoploss") is None):
+        raise ValueError("CO orders require squareoff and stoploss")
 
 
 def new_record(
@@ -104,7 +155,7 @@ def apply_modify(order: dict[str, Any], patch: dict[str, Any]) -> None:
 
     ``order_type``, ``price``, ``trigger_price``, ``quantity``, ``validity`` and ``validity_ttl``
     may change (other keys are ignored). The result must hold: LIMIT price > 0; SL price and
-    trigger > 0; SL-M trigger > 0 and no price; TTL ``validity_ttl`` > 0; quantity above what
+    trigger > 0; SL-M trigger > 0 and no price; TTL ``validity_ttl`` 1..365; quantity above what
     already filled. Raises ``ValueError`` (400) and leaves the record unchanged otherwise.
     """
     raw_type = patch.get("order_type")
@@ -129,8 +180,8 @@ def apply_modify(order: dict[str, Any], patch: dict[str, Any]) -> None:
     if validity not in VALIDITIES:
         raise ValueError(f"Unsupported validity '{validity}'")
     ttl = patch.get("validity_ttl", order["metadata"].get("validity_ttl"))
-    if validity == "TTL" and not _positive(ttl):
-        raise ValueError("TTL orders require validity_ttl > 0")
+    if validity == "TTL" and not (isinstance(ttl, int) and 1 <= ttl <= 365):
+        raise ValueError("TTL orders require validity_ttl in 1..365")
     quantity = int(patch.get("quantity") or order["quantity"])
     if quantity <= int(order["filled_quantity"]):
         raise ValueError("quantity must exceed the filled quantity")

@@ -122,7 +122,7 @@ async def test_modify_rules(api: httpx.AsyncClient, autojump_clock: MockClock) -
             ({"order_type": "SL", "price": last}, "SL orders require price > 0 and trigger_price > 0"),
             ({"order_type": "SL-M", "trigger_price": last, "price": last},
              "SL-M orders require trigger_price > 0 and no price"),
-            ({"validity": "TTL"}, "TTL orders require validity_ttl > 0"),
+            ({"validity": "TTL"}, "TTL orders require validity_ttl in 1..365"),
             ({"order_type": "STOP"}, "Unsupported order_type 'STOP'"),
         ):  # fmt: skip
             r = await modify(**patch)
@@ -137,3 +137,40 @@ async def test_modify_rules(api: httpx.AsyncClient, autojump_clock: MockClock) -
         # becoming a MARKET order fills it at once
         assert (await modify(order_type="MARKET")).status_code == 200
         assert await _kite_status(api, order_id) == "COMPLETE"
+
+
+SEED_CONSTRAINTS = [
+    (_order(order_type="LIMIT", price=0), "price must be > 0 for LIMIT orders"),
+    (_order(order_type="SL-M", trigger_price=100.0, price=99.0), "SL-M orders omit price or send 0"),
+    (_order(price=10.0), "MARKET orders omit price or send 0"),
+    (_order(order_type="LIMIT", price=1.0, validity="TTL", validity_ttl=366),
+     "validity TTL needs validity_ttl in 1..365 (minutes)"),
+    (_order(disclosed_quantity=3), "disclosed_quantity cannot exceed quantity"),
+    (_order(order_type="LIMIT", price=1.0, market_protection=5),
+     "market_protection is allowed only for MARKET and SL-M orders"),
+    (_order(market_protection=101), "market_protection must be -1 or 0..100"),
+    (_order(variety="iceberg", iceberg_legs=11, iceberg_quantity=1),
+     "iceberg orders need iceberg_legs in 2..10"),
+    (_order(variety="amo", iceberg_legs=2, iceberg_quantity=1), "AMO orders cannot be combined with iceberg"),
+    (_order(variety="co", product="MIS", stoploss=5.0), "CO orders require squareoff and stoploss"),
+]  # fmt: skip
+
+
+async def test_the_seeds_field_constraints_are_400s(
+    api: httpx.AsyncClient, autojump_clock: MockClock
+) -> None:
+    with trio.fail_after(60):
+        run = {"strategy_run_id": RUN, "template_id": "t", "account_scope": "kite:paper-a",
+               "execution_mode": "paper"}  # fmt: skip
+        assert (await api.post("/worker/runs", json=run)).status_code == 200
+        for order, reason in SEED_CONSTRAINTS:
+            body = {
+                "intent_type": "place_order",
+                "payload": {"order": order},
+                "idempotency_key": "k:seed:0001",
+            }
+            r = await api.post(f"/worker/runs/{RUN}/intents", json=body)
+            assert r.status_code == 400 and r.json() == {"detail": reason}, order
+        # none of them consumed the key; within the rules the same order fills
+        fine = await _place(api, "k:seed:0001", _order(market_protection=-1, disclosed_quantity=1))
+        assert fine["status"] == "accepted" and fine["result"]["status"] == "filled"

@@ -98,7 +98,9 @@ def test_iceberg_fills_in_slices() -> None:
 
 def test_cover_order_places_a_protective_stop() -> None:
     engine = _engine(1000.0)
-    result = engine.place_order(SCOPE, "r", _order(product="MIS", variety="co", stoploss=15.0), T0)
+    result = engine.place_order(
+        SCOPE, "r", _order(product="MIS", variety="co", squareoff=30.0, stoploss=15.0), T0
+    )
     stop = result["stoploss_order"]
     assert stop["parent_order_id"] == result["order"]["order_id"]
     assert stop["transaction_type"] == "sell" and stop["trigger_price"] == "985.0"
