@@ -56,8 +56,8 @@ def _orders(run: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 async def create_run(request: Request, ctx: AppContext) -> Response:
-    body = await request.json_object()
     token = ctx.authenticate(request)
+    body = await request.json_object()
     legs = body.get("legs")
     if not isinstance(legs, list) or not legs or not isinstance(body.get("strategy_name"), str):
         raise _err(400, "OPTION_RUN_INVALID", "strategy_name and at least one leg are required")
@@ -89,8 +89,8 @@ async def create_run(request: Request, ctx: AppContext) -> Response:
 
 
 async def preview_entry(request: Request, ctx: AppContext) -> Response:
-    await request.json(default={})
     ctx.authenticate(request)
+    await request.json(default={})
     run = _run(ctx, request.path_params["run_id"])
     scope = run.get("account_scope") or "kite:paper"
     previews = [ctx.engine.preview_order(scope, order, ctx.now()) for order in _orders(run)]
@@ -118,8 +118,8 @@ def _guard(request: Request, ctx: AppContext, run_id: str, body: dict[str, Any])
 
 
 async def _act(request: Request, ctx: AppContext, action: str) -> Response:
-    body = await request.json_object()
     token = ctx.authenticate(request)
+    body = await request.json_object()
     run_id = request.path_params["run_id"]
     run = _run(ctx, run_id)
     _guard(request, ctx, run_id, body)
@@ -150,8 +150,8 @@ async def exit_run(request: Request, ctx: AppContext) -> Response:
 
 
 async def preview_exit(request: Request, ctx: AppContext) -> Response:
-    await request.json(default={})
     ctx.authenticate(request)
+    await request.json(default={})
     run = _run(ctx, request.path_params["run_id"])
     legs = ctx.engine.run_pnl(run["strategy_run_id"], ctx.now())["legs"]
     orders = [
@@ -179,8 +179,8 @@ async def state(request: Request, ctx: AppContext) -> Response:
 
 
 async def put_protection(request: Request, ctx: AppContext) -> Response:
-    body = await request.json_object()
     ctx.authenticate(request)
+    body = await request.json_object()
     run_id = request.path_params["run_id"]
     run = _run(ctx, run_id)
     if run_id in ctx.state.runs:
@@ -201,8 +201,8 @@ async def protection_state(request: Request, ctx: AppContext) -> Response:
 
 
 async def replay(request: Request, ctx: AppContext) -> Response:
-    body = await request.json_object()
     ctx.authenticate(request)
+    body = await request.json_object()
     run = dict(_run(ctx, request.path_params["run_id"]))
     if isinstance(body.get("protection"), dict):
         run["protection"] = body["protection"]
@@ -216,8 +216,8 @@ async def replay(request: Request, ctx: AppContext) -> Response:
 
 
 async def preview_strategy(request: Request, ctx: AppContext) -> Response:
-    body = await request.json_object()
     ctx.authenticate(request)
+    body = await request.json_object()
     legs = body.get("legs") or []
     priced = [
         {**leg, "ltp": ctx.market.ltp(str(leg.get("tradingsymbol")))} for leg in legs if isinstance(leg, dict)

@@ -175,3 +175,17 @@ async def test_body_and_query_types_of_heartbeats_exit_and_tick_stream(
             "/worker/market/ticks/stream", params={"tokens": "x"}, headers={"Authorization": "Bearer nope"}
         )
         assert anonymous.status_code == 401
+
+
+async def test_options_routes_authenticate_before_reading_the_body(
+    api: httpx.AsyncClient, autojump_clock: MockClock
+) -> None:
+    with trio.fail_after(30):
+        bad = {"Authorization": "Bearer nope", "Content-Type": "application/json"}
+        for path in ("/worker/options/runs", "/worker/options/underlyings/NIFTY/selection/resolve"):
+            r = await api.post(path, content=b"{not json", headers=bad)
+            assert r.status_code == 401 and r.json() == {"detail": "Invalid worker token"}
+            assert (await api.post(path, content=b"{not json")).status_code == 422
+        # worker routes validate first (§1.4)
+        r = await api.post("/worker/market/quotes", content=b"{not json", headers=bad)
+        assert r.status_code == 422
