@@ -145,6 +145,11 @@ class PaperEngine:
         value = last * qty
         side = order["transaction_type"]
         fee = charges_for(value, order["product"], side)
+        if side == "buy" and value + fee > self._cash(scope):
+            # funds are checked again when the order fills (a resting order reserves nothing):
+            # the account never goes below zero, whatever was placed meanwhile
+            order["updated_at"] = now.isoformat()
+            return self._reject(order, "Insufficient funds for fill-time margin adjustment")
         cash = self._cash(scope) - fee + (-value if side == "buy" else value)
         self.book.cash[scope] = str(cash)
         order.update(
