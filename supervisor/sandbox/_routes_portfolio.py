@@ -69,7 +69,8 @@ async def get_run_funds(request: Request, ctx: AppContext) -> Response:
     token = ctx.authenticate(request, "funds:read")
     run = _state(ctx).run_for(token, request.path_params["run_id"])
     check_mode(token, run.execution_mode, "Worker token cannot read funds for this execution mode")
-    if run.execution_mode == "live":
+    # live, or dry_run on a live scope: the reference server reads broker margins (§4.10)
+    if run.execution_mode == "live" or not parse_scope(run.account_scope)[1]:
         raise ApiError(503, NO_LIVE)
     return json_response(run_funds(ctx.engine, run, ctx.now()))
 

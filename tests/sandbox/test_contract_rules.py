@@ -189,3 +189,20 @@ async def test_options_routes_authenticate_before_reading_the_body(
         # worker routes validate first (§1.4)
         r = await api.post("/worker/market/quotes", content=b"{not json", headers=bad)
         assert r.status_code == 422
+
+
+async def test_dry_run_on_a_live_scope_reads_broker_funds(
+    api: httpx.AsyncClient, autojump_clock: MockClock
+) -> None:
+    with trio.fail_after(30):
+        run = {"strategy_run_id": "run_lv", "template_id": "t", "account_scope": "kite:AB1234",
+               "execution_mode": "dry_run"}  # fmt: skip
+        assert (await api.post("/worker/runs", json=run)).status_code == 200
+        no_broker = {"detail": "No live Kite broker session is available for this worker account_scope"}
+        r = await api.get("/worker/runs/run_lv/funds")
+        assert r.status_code == 503 and r.json() == no_broker
+        r = await api.get("/worker/funds", params={"mode": "dry_run", "account_scope": "kite:AB1234"})
+        assert r.status_code == 503 and r.json() == no_broker
+        assert (
+            await api.get("/worker/funds", params={"mode": "dry_run", "account_scope": "kite:paper-a"})
+        ).json()["source"] == "paper_runtime"
