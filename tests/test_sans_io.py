@@ -38,6 +38,7 @@ SANS_IO_MODULES = [
     "supervisor.sandbox._market",
     "supervisor.sandbox._market_hours",
     "supervisor.sandbox._options_chain",
+    "supervisor.sandbox._options_protection",
     "supervisor.sandbox._orders_view",
     "supervisor.sandbox._paper",
     "supervisor.sandbox._paper_orders",

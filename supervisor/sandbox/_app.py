@@ -17,6 +17,7 @@ TESTING_PREFIX = "/__sandbox__"
 def build_router() -> Router:
     """All worker API routes."""
     from . import (
+        _routes_executions,
         _routes_gtt,
         _routes_market,
         _routes_options,
@@ -30,6 +31,7 @@ def build_router() -> Router:
     for routes in (
         _routes_runs,
         _routes_portfolio,
+        _routes_executions,
         _routes_streams,
         _routes_market,
         _routes_gtt,

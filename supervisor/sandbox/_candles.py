@@ -51,6 +51,27 @@ DEFAULT_DAYS = {
     "60minute": 180,
     "day": 365,
 }
+# history's longest window in days (§4.13), and with passthrough=true
+MAX_DAYS = {
+    "minute": 90,
+    "3minute": 180,
+    "5minute": 180,
+    "10minute": 240,
+    "15minute": 365,
+    "30minute": 365,
+    "60minute": 730,
+    "day": 3650,
+}
+MAX_PASSTHROUGH_DAYS = {
+    "minute": 60,
+    "3minute": 100,
+    "5minute": 100,
+    "10minute": 100,
+    "15minute": 200,
+    "30minute": 200,
+    "60minute": 400,
+    "day": 2000,
+}
 MAX_HISTORY = 5000
 # with sessions, at most this many buckets are scanned per candle returned (a minute candle
 # trades 375 of every 1,440 minutes on weekdays: a week scans ≈5.4 buckets per candle)
@@ -63,7 +84,7 @@ def parse_interval(raw: str | None, default: str) -> str:
     value = (raw or default).strip().lower()
     value = ALIASES.get(value, value)
     if value not in INTERVALS:
-        raise ApiError(400, f"Unsupported timeframe '{raw}'")
+        raise ApiError(400, f"Invalid timeframe '{raw}'")
     return value
 
 

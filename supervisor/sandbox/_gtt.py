@@ -2,9 +2,9 @@
 
 Kept in the paper engine's book so they persist with its snapshot. Served for every token (the
 reference server requires a live-scope token and a broker session); the account is the token's
-scope, or ``kite:paper`` without one. Invalid bodies are 400 ``GTT_REQUEST_INVALID`` (the
-reference server lets them escape as a 500). A fired trigger places its LIMIT order on the
-paper engine under run id ``gtt:<id>``.
+scope, or ``kite:paper`` without one, and a token sees only its account's triggers. Invalid
+bodies are 400 ``GTT_REQUEST_INVALID`` (the reference server lets them escape as a 500). A
+fired trigger places its LIMIT order on the paper engine under run id ``gtt:<id>``.
 """
 
 from __future__ import annotations
@@ -72,10 +72,24 @@ def new_trigger(book: PaperBook, body: dict[str, Any], user_id: str, now: dt.dat
     return gtt
 
 
-def find_trigger(book: PaperBook, trigger_id: str) -> dict[str, Any]:
-    """The live (not deleted) trigger; raises 404 ``GTT_TRIGGER_NOT_FOUND``."""
-    for gtt in book.gtts:
-        if str(gtt["id"]) == trigger_id and gtt["status"] != "deleted":
+def account_of(token_scope: str | None) -> str:
+    """The GTT account of a token: its scope, or the shared ``kite:paper`` without one."""
+    return token_scope or "kite:paper"
+
+
+def triggers_of(book: PaperBook, account: str) -> list[dict[str, Any]]:
+    """The account's triggers that are not deleted, oldest first."""
+    return [g for g in book.gtts if g["user_id"] == account and g["status"] != "deleted"]
+
+
+def find_trigger(book: PaperBook, trigger_id: str, account: str) -> dict[str, Any]:
+    """The account's live (not deleted) trigger; raises 404 ``GTT_TRIGGER_NOT_FOUND``.
+
+    Another account's trigger is not found either: GTTs belong to a broker account, and one
+    worker token must not read or change another account's triggers.
+    """
+    for gtt in triggers_of(book, account):
+        if str(gtt["id"]) == trigger_id:
             found: dict[str, Any] = gtt
             return found
     raise rejection(

@@ -33,6 +33,7 @@ import msgspec
 
 from ._market import Market
 from ._paper_orders import (
+    apply_modify,
     charges_for,
     cover_leg,
     exit_order,
@@ -144,6 +145,11 @@ class PaperEngine:
         value = last * qty
         side = order["transaction_type"]
         fee = charges_for(value, order["product"], side)
+        if side == "buy" and value + fee > self._cash(scope):
+            # funds are checked again when the order fills (a resting order reserves nothing):
+            # the account never goes below zero, whatever was placed meanwhile
+            order["updated_at"] = now.isoformat()
+            return self._reject(order, "Insufficient funds for fill-time margin adjustment")
         cash = self._cash(scope) - fee + (-value if side == "buy" else value)
         self.book.cash[scope] = str(cash)
         order.update(
@@ -390,11 +396,7 @@ class PaperEngine:
         self, run_id: str, order_id: str, patch: dict[str, Any], now: dt.datetime
     ) -> dict[str, Any]:
         order = self._open_order(run_id, order_id)
-        for key in ("price", "trigger_price"):
-            if patch.get(key) is not None:
-                order[key] = str(patch[key])
-        if patch.get("quantity"):
-            order["quantity"] = order["pending_quantity"] = int(patch["quantity"])
+        apply_modify(order, patch)
         order["updated_at"] = now.isoformat()
         last = self.market.ltp(order["tradingsymbol"])
         live = not order["metadata"].get("amo") and self.market.is_open(now)

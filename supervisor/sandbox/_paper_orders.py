@@ -29,6 +29,7 @@ def normalise(order: dict[str, Any]) -> dict[str, Any]:
         raise ValueError("SL orders require price and trigger_price")
     if order_type == "SL-M" and order.get("trigger_price") is None:
         raise ValueError("SL-M orders require trigger_price")
+    check_seed_constraints(order, order_type, quantity)
     return {
         **order,
         "order_type": order_type,
@@ -36,6 +37,56 @@ def normalise(order: dict[str, Any]) -> dict[str, Any]:
         "exchange": str(order["exchange"]).upper(),
         "transaction_type": str(order["transaction_type"]).lower(),
     }
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+def check_seed_constraints(order: dict[str, Any], order_type: str, quantity: int) -> None:
+    """The seed's documented "Field constraints" (SDK 0.7.4 README); ``ValueError`` (400).
+
+    The reference paper path enforces none of them (§6.2, §11 #13) and its live path only some;
+    a paper order a broker would refuse must not fill here, or a strategy bug stays hidden until
+    it trades live.
+    """
+    price, trigger = _number(order.get("price")), _number(order.get("trigger_price"))
+    if order_type in ("LIMIT", "SL") and not (price and price > 0):
+        raise ValueError(f"price must be > 0 for {order_type} orders")
+    if order_type in ("SL", "SL-M") and not (trigger and trigger > 0):
+        raise ValueError(f"trigger_price must be > 0 for {order_type} orders")
+    if order_type in ("MARKET", "SL-M") and order.get("price") not in (None, 0, 0.0):
+        raise ValueError(f"{order_type} orders omit price or send 0")
+    validity = str(order.get("validity") or "DAY").upper()
+    ttl = order.get("validity_ttl")
+    if validity == "TTL" and (not isinstance(ttl, int) or isinstance(ttl, bool) or not 1 <= ttl <= 365):
+        raise ValueError("validity TTL needs validity_ttl in 1..365 (minutes)")
+    disclosed = order.get("disclosed_quantity")
+    if disclosed is not None and (not isinstance(disclosed, int) or not 0 <= disclosed <= quantity):
+        raise ValueError("disclosed_quantity cannot exceed quantity")
+    protection = order.get("market_protection")
+    if protection is not None:
+        if order_type not in ("MARKET", "SL-M"):
+            raise ValueError("market_protection is allowed only for MARKET and SL-M orders")
+        if not isinstance(protection, int) or not (protection == -1 or 0 <= protection <= 100):
+            raise ValueError("market_protection must be -1 or 0..100")
+    variety = str(order.get("variety") or "regular").lower()
+    iceberg_fields = order.get("iceberg_legs") is not None or order.get("iceberg_quantity") is not None
+    if variety == "amo" and iceberg_fields:
+        raise ValueError("AMO orders cannot be combined with iceberg")
+    if variety == "iceberg":
+        legs, size = order.get("iceberg_legs"), order.get("iceberg_quantity")
+        if not isinstance(legs, int) or not 2 <= legs <= 10:
+            raise ValueError("iceberg orders need iceberg_legs in 2..10")
+        if not isinstance(size, int) or size <= 0:
+            raise ValueError("iceberg orders need a positive iceberg_quantity")
+    if variety == "co" and (order.get("squareoff") is None or order.get("stoploss") is None):
+        raise ValueError("CO orders require squareoff and stoploss")
 
 
 def new_record(
@@ -86,6 +137,63 @@ def new_record(
             "squareoff": o.get("squareoff"),
         },
     }
+
+
+ORDER_TYPES = {"MARKET": "market", "LIMIT": "limit", "SL": "sl", "SL-M": "sl_m"}
+VALIDITIES = ("DAY", "IOC", "TTL")
+
+
+def _positive(value: Any) -> bool:
+    try:
+        return value is not None and float(value) > 0
+    except (TypeError, ValueError):
+        return False
+
+
+def apply_modify(order: dict[str, Any], patch: dict[str, Any]) -> None:
+    """Apply a modify patch to an open record, by the reference modify rules (§4.8).
+
+    ``order_type``, ``price``, ``trigger_price``, ``quantity``, ``validity`` and ``validity_ttl``
+    may change (other keys are ignored). The result must hold: LIMIT price > 0; SL price and
+    trigger > 0; SL-M trigger > 0 and no price; TTL ``validity_ttl`` 1..365; quantity above what
+    already filled. Raises ``ValueError`` (400) and leaves the record unchanged otherwise.
+    """
+    raw_type = patch.get("order_type")
+    kind = order["order_type"]
+    if raw_type is not None:
+        kind = ORDER_TYPES.get(str(raw_type).upper(), "")
+        if not kind:
+            raise ValueError(f"Unsupported order_type '{raw_type}'")
+    price = order["price"] if patch.get("price") is None else str(patch["price"])
+    trigger = order["trigger_price"] if patch.get("trigger_price") is None else str(patch["trigger_price"])
+    if kind in ("market", "sl_m") and not _positive(patch.get("price")):
+        price = None  # no limit price on these (a 0 in the patch means none)
+    if kind == "market":
+        trigger = None
+    if kind == "limit" and not _positive(price):
+        raise ValueError("LIMIT orders require price > 0")
+    if kind == "sl" and not (_positive(price) and _positive(trigger)):
+        raise ValueError("SL orders require price > 0 and trigger_price > 0")
+    if kind == "sl_m" and (not _positive(trigger) or _positive(patch.get("price"))):
+        raise ValueError("SL-M orders require trigger_price > 0 and no price")
+    validity = str(patch.get("validity") or order["validity"]).upper()
+    if validity not in VALIDITIES:
+        raise ValueError(f"Unsupported validity '{validity}'")
+    ttl = patch.get("validity_ttl", order["metadata"].get("validity_ttl"))
+    if validity == "TTL" and not (isinstance(ttl, int) and 1 <= ttl <= 365):
+        raise ValueError("TTL orders require validity_ttl in 1..365")
+    quantity = int(patch.get("quantity") or order["quantity"])
+    if quantity <= int(order["filled_quantity"]):
+        raise ValueError("quantity must exceed the filled quantity")
+    order.update(
+        order_type=kind,
+        price=price,
+        trigger_price=trigger,
+        validity=validity,
+        quantity=quantity,
+        pending_quantity=quantity - int(order["filled_quantity"]),
+    )
+    order["metadata"]["validity_ttl"] = ttl
 
 
 def marketable(order: dict[str, Any], last: float) -> bool:

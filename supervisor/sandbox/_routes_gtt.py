@@ -7,8 +7,8 @@ from typing import Any
 from ._asgi import Request, Response, Router, json_response
 from ._auth import TokenRecord
 from ._context import AppContext
-from ._errors import rejection
-from ._gtt import find_trigger, new_trigger, validate_gtt
+from ._errors import body_error, rejection
+from ._gtt import account_of, find_trigger, new_trigger, triggers_of, validate_gtt
 from ._paper import PaperBook
 
 
@@ -23,34 +23,44 @@ def _book(ctx: AppContext) -> PaperBook:
     return ctx.engine.book
 
 
-def _find(ctx: AppContext, trigger_id: str) -> dict[str, Any]:
-    return find_trigger(_book(ctx), trigger_id)
+def _find(request: Request, ctx: AppContext, token: TokenRecord) -> dict[str, Any]:
+    return find_trigger(_book(ctx), request.path_params["trigger_id"], account_of(token.account_scope))
+
+
+def _trigger_id(request: Request) -> None:
+    """422 for a non-integer trigger id (an ``int`` path parameter on the reference server)."""
+    raw = request.path_params["trigger_id"]
+    if not raw.isdigit():
+        msg = "Input should be a valid integer, unable to parse string as an integer"
+        raise body_error(["path", "trigger_id"], msg, "int_parsing", raw)
 
 
 async def place(request: Request, ctx: AppContext) -> Response:
     body = await request.json_object()
     token = _auth(request, ctx, "gtt:write", "intents:submit")
     validate_gtt(body)
-    gtt = new_trigger(_book(ctx), body, token.account_scope or "kite:paper", ctx.now())
+    gtt = new_trigger(_book(ctx), body, account_of(token.account_scope), ctx.now())
     ctx.state.engine_changed()
     ctx.changed()
     return json_response({"trigger_id": gtt["id"]})
 
 
 async def list_all(request: Request, ctx: AppContext) -> Response:
-    _auth(request, ctx, "gtt:read", "runs:read")
-    return json_response([g for g in _book(ctx).gtts if g["status"] != "deleted"])
+    token = _auth(request, ctx, "gtt:read", "runs:read")
+    return json_response(triggers_of(_book(ctx), account_of(token.account_scope)))
 
 
 async def get_one(request: Request, ctx: AppContext) -> Response:
-    _auth(request, ctx, "gtt:read", "runs:read")
-    return json_response(_find(ctx, request.path_params["trigger_id"]))
+    _trigger_id(request)
+    token = _auth(request, ctx, "gtt:read", "runs:read")
+    return json_response(_find(request, ctx, token))
 
 
 async def modify(request: Request, ctx: AppContext) -> Response:
+    _trigger_id(request)
     body = await request.json_object()
-    _auth(request, ctx, "gtt:write", "intents:submit")
-    gtt = _find(ctx, request.path_params["trigger_id"])
+    token = _auth(request, ctx, "gtt:write", "intents:submit")
+    gtt = _find(request, ctx, token)
     merged = {
         "type": body.get("type", gtt["type"]),
         "condition": {**gtt["condition"], **(body.get("condition") or {})},
@@ -64,8 +74,9 @@ async def modify(request: Request, ctx: AppContext) -> Response:
 
 
 async def delete(request: Request, ctx: AppContext) -> Response:
-    _auth(request, ctx, "gtt:write", "intents:submit")
-    gtt = _find(ctx, request.path_params["trigger_id"])
+    _trigger_id(request)
+    token = _auth(request, ctx, "gtt:write", "intents:submit")
+    gtt = _find(request, ctx, token)
     gtt.update(status="deleted", updated_at=ctx.now().isoformat())
     ctx.state.engine_changed()
     ctx.changed()

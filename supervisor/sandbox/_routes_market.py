@@ -8,6 +8,11 @@ Choices (README):
   Tick stream batches (``{"ticks": [...]}``) stay lists, as the seed's stream example reads them.
 * Every instrument of the universe can be quoted and streamed: NSE equities, the indices
   (``NSE:NIFTY 50``) and NFO options (by symbol or token).
+* ``POST /worker/market/snapshot`` (§4.13) is quotes plus candle windows in one answer: its
+  ``quotes`` are keyed exactly as ``POST /worker/market/quotes`` keys them, its ``candles`` are
+  ``GET /worker/market/candles`` objects in request order. As on the reference server a candle
+  item without ``symbol``/``instrument_token`` is a 422 and an unknown one a 404 for the whole
+  request (quotes put unknown instruments in ``missing`` instead).
 * Candles are synthetic and deterministic (``_candles``); the current bucket closes at the live
   price. Outside market hours (``--market-hours nse``) streams send only keep-alives.
 """
@@ -54,12 +59,18 @@ def candles_object(
 
 
 def _instrument_param(request: Request, ctx: AppContext) -> Instrument:
-    raw = request.q("symbol") or request.q("instrument_token")
-    if not raw:
-        raise body_error(["query", "symbol"], "symbol or instrument_token is required", "missing")
+    return _lookup(ctx, request.q("symbol"), request.q("instrument_token"))
+
+
+def _lookup(ctx: AppContext, symbol: Any, token: Any) -> Instrument:
+    """The instrument named by ``token`` (preferred, as on the reference server) or ``symbol``."""
+    raw = token if token not in (None, "") else symbol
+    if raw in (None, ""):
+        raise ApiError(422, "symbol or instrument_token is required")
     found = ctx.market.resolve(raw)
     if found is None:
-        raise ApiError(404, f"Instrument not found for symbol {raw}")
+        kind = "token" if token not in (None, "") else "symbol"
+        raise ApiError(404, f"Instrument not found for {kind} {raw}")
     return found
 
 
@@ -81,20 +92,39 @@ async def resolve_get(request: Request, ctx: AppContext) -> Response:
 
 
 def _requested(body: dict[str, Any]) -> list[str | int]:
+    """Symbols then tokens, as given; 422 (list form, before authentication) for a non-integer token."""
     items: list[str | int] = [str(s) for s in body.get("symbols") or []]
-    for token in body.get("instrument_tokens") or []:
-        if not isinstance(token, int) or not 1 <= token <= 9_999_999_999:
-            raise body_error(
-                ["body", "instrument_tokens"], "instrument token out of range", "value_error", token
-            )
+    for index, token in enumerate(body.get("instrument_tokens") or []):
+        if not isinstance(token, int) or isinstance(token, bool):
+            msg = "Input should be a valid integer"
+            raise body_error(["body", "instrument_tokens", index], msg, "int_type", token)
         items.append(token)
     return items
+
+
+def _check_tokens(items: list[str | int]) -> None:
+    """The reference service's range check (after authentication; a string-detail 422)."""
+    for item in items:
+        if isinstance(item, int) and not 1 <= item <= 9_999_999_999:
+            raise ApiError(422, "instrument_token is out of supported range")
+
+
+def _mode(body: dict[str, Any]) -> str:
+    """``mode`` trimmed and lower-cased (default ``quote``); 422 ``mode must be one of ...``."""
+    raw = body.get("mode")
+    if raw is not None and not isinstance(raw, str):
+        raise body_error(["body", "mode"], "Input should be a valid string", "string_type", raw)
+    mode = (raw or "quote").strip().lower()
+    if mode not in ("ltp", "quote", "full"):
+        raise ApiError(422, "mode must be one of ltp, quote, full")
+    return mode
 
 
 async def resolve_post(request: Request, ctx: AppContext) -> Response:
     body = await request.json_object()
     items = _requested(body)
     ctx.authenticate(request, "market:read")
+    _check_tokens(items)
     found: dict[int, dict[str, Any]] = {}
     missing: list[str | int] = []
     for item in items:
@@ -119,11 +149,11 @@ async def search(request: Request, ctx: AppContext) -> Response:
 
 def _quotes(ctx: AppContext, items: list[str | int], mode: str, now: dt.datetime) -> dict[str, Any]:
     quotes: dict[str, Any] = {}
-    missing: list[str] = []
+    missing: list[str | int] = []
     for item in items:
         instrument = ctx.market.resolve(item)
         if instrument is None:
-            missing.append(str(item))
+            missing.append(item)  # as requested: a symbol, or a token as a number
         else:
             quotes[str(item)] = ctx.quotes.get(ctx.market, instrument, mode, now)
     return {"quotes": quotes, "missing": missing}
@@ -131,12 +161,64 @@ def _quotes(ctx: AppContext, items: list[str | int], mode: str, now: dt.datetime
 
 async def quotes_post(request: Request, ctx: AppContext) -> Response:
     body = await request.json_object()
-    mode = body.get("mode") or "quote"
-    if mode not in ("ltp", "quote", "full"):
-        raise body_error(["body", "mode"], "mode must be one of ltp, quote, full", "value_error", mode)
+    mode = _mode(body)
     items = _requested(body)
     ctx.authenticate(request, "market:read")
+    _check_tokens(items)
     return json_response(_quotes(ctx, items, mode, ctx.now()))
+
+
+def _candle_specs(body: dict[str, Any]) -> list[tuple[Any, Any, str, int]]:
+    """``(symbol, instrument_token, interval, lookback)`` per snapshot candle item (422 on a bad one)."""
+    raw = body.get("candles") or []
+    if not isinstance(raw, list):
+        raise body_error(["body", "candles"], "Input should be a valid list", "list_type", raw)
+    specs: list[tuple[Any, Any, str, int]] = []
+    for index, item in enumerate(raw):
+        loc: list[str | int] = ["body", "candles", index]
+        if not isinstance(item, dict):
+            raise body_error(loc, "Input should be a valid dictionary", "dict_type", item)
+        interval = item.get("interval")
+        if not isinstance(interval, str) or not interval:
+            raise body_error([*loc, "interval"], "Field required", "missing", item)
+        lookback = item.get("lookback", 50)
+        if not isinstance(lookback, int) or isinstance(lookback, bool):
+            raise body_error([*loc, "lookback"], "Input should be a valid integer", "int_type", lookback)
+        if lookback < 1:
+            msg = "Input should be greater than or equal to 1"
+            raise body_error([*loc, "lookback"], msg, "greater_than_equal", lookback, ge=1)
+        if lookback > 500:
+            msg = "Input should be less than or equal to 500"
+            raise body_error([*loc, "lookback"], msg, "less_than_equal", lookback, le=500)
+        token = item.get("instrument_token")
+        if token is not None and (not isinstance(token, int) or isinstance(token, bool)):
+            raise body_error([*loc, "instrument_token"], "Input should be a valid integer", "int_type", token)
+        specs.append((item.get("symbol"), token, interval, lookback))
+    return specs
+
+
+async def snapshot_post(request: Request, ctx: AppContext) -> Response:
+    body = await request.json_object()
+    mode = _mode(body)
+    items = _requested(body)
+    specs = _candle_specs(body)
+    ctx.authenticate(request, "market:read")
+    _check_tokens(items)
+    now = ctx.now()
+    candles = []
+    for symbol, token, raw_interval, lookback in specs:
+        instrument = _lookup(ctx, symbol, token)
+        interval = _interval(raw_interval, "5minute")
+        candles.append(candles_object(ctx, instrument, interval, lookback, now))
+    quotes = _quotes(ctx, items, mode, now)
+    return json_response(
+        {
+            "quotes": quotes["quotes"],
+            "candles": candles,
+            "missing": quotes["missing"],
+            "updated_at": now.isoformat(),
+        }
+    )
 
 
 async def candles_get(request: Request, ctx: AppContext) -> Response:
@@ -158,17 +240,30 @@ async def history_get(request: Request, ctx: AppContext) -> Response:
         start = dt.datetime.fromisoformat(raw_from) if raw_from else None
     except ValueError as exc:
         raise body_error(["query", "from"], str(exc), "datetime_parsing") from None
-    if to.tzinfo is None or (start is not None and start.tzinfo is None):
-        raise body_error(["query", "to"], "Datetimes must be timezone-aware", "timezone_aware")
+    # the reference server's own 422s (string details), in its order
+    if to.tzinfo is None:
+        raise ApiError(422, "to must include timezone information")
+    if start is not None and start.tzinfo is None:
+        raise ApiError(422, "from must include timezone information")
     start = start or to - dt.timedelta(days=_candles.DEFAULT_DAYS[timeframe])
     if start >= to:
-        raise body_error(["query", "from"], "from must be before to", "value_error")
+        raise ApiError(422, "from must be earlier than to")
+    passthrough = bool(request.q_bool("passthrough", False))
+    max_days = (_candles.MAX_PASSTHROUGH_DAYS if passthrough else _candles.MAX_DAYS)[timeframe]
+    if (to - start).total_seconds() / 86400 > max_days:
+        suffix = " in passthrough mode" if passthrough else ""
+        raise ApiError(422, f"historical range for {timeframe} is limited to {max_days} days{suffix}")
     last = float(ctx.market.ltp(instrument.tradingsymbol) or 0.0)
     reference = ctx.market.reference(instrument) or last
     candles = _candles.history(
         instrument.tradingsymbol, reference, timeframe, start, to, hours=ctx.market.hours
     )
-    passthrough = bool(request.q_bool("passthrough", False))
+    ingest = bool(request.q_bool("ingest", True))
+    ingestion = (
+        {"status": "up_to_date", "message": "Synthetic sandbox history"}
+        if ingest or passthrough
+        else {"status": "disabled", "message": None}
+    )
     return json_response(
         {
             "symbol": instrument.key,
@@ -179,7 +274,7 @@ async def history_get(request: Request, ctx: AppContext) -> Response:
             "to": to.astimezone(IST).isoformat(),
             "count": len(candles),
             "source": "kite_passthrough" if passthrough else "historical_db",
-            "ingestion": {"status": "up_to_date", "message": "Synthetic sandbox history"},
+            "ingestion": ingestion,
             "candles": candles,
         }
     )
@@ -187,13 +282,18 @@ async def history_get(request: Request, ctx: AppContext) -> Response:
 
 async def ticks_stream(request: Request, ctx: AppContext) -> Response:
     mode = request.q("mode") or "quote"
-    items: list[str | int] = [s for s in (request.q("symbols") or "").split(",") if s.strip()]
+    items: list[str | int] = [s.strip() for s in (request.q("symbols") or "").split(",") if s.strip()]
+    ctx.authenticate(request, "market:stream")
+    # the reference server parses the token list after authentication, with string details
     for raw in (request.q("tokens") or "").split(","):
         if raw.strip():
-            if not raw.strip().isdigit() or not 1 <= int(raw) <= 9_999_999_999:
-                raise body_error(["query", "tokens"], "invalid instrument token", "value_error", raw)
-            items.append(int(raw))
-    ctx.authenticate(request, "market:stream")
+            try:
+                token = int(raw)
+            except ValueError:
+                raise ApiError(422, "tokens must contain comma-separated integers") from None
+            if not 1 <= token <= 9_999_999_999:
+                raise ApiError(422, "tokens contains an out-of-range instrument token")
+            items.append(token)
     signal = ctx.tick_signal
 
     async def events() -> AsyncIterator[bytes]:
@@ -258,5 +358,6 @@ def register(router: Router) -> None:
     router.add("POST", "/worker/market/quotes", quotes_post)
     router.add("GET", "/worker/market/candles", candles_get)
     router.add("GET", "/worker/market/history", history_get)
+    router.add("POST", "/worker/market/snapshot", snapshot_post)
     router.add("GET", "/worker/market/ticks/stream", ticks_stream)
     router.add("GET", "/worker/market/candles/stream", candles_stream)

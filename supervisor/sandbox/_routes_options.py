@@ -253,8 +253,8 @@ def _resolve_leg(
 
 
 async def resolve(request: Request, ctx: AppContext) -> Response:
-    body = await request.json_object()
     ctx.authenticate(request)
+    body = await request.json_object()
     u = _underlying(request)
     expiry, monthly = _pick_expiry(ctx, body.get("expiry"))
     legs = body.get("legs") or []

@@ -17,6 +17,7 @@ from typing import Any
 from ._asgi import Request, Response, Router, json_response
 from ._context import AppContext
 from ._errors import ApiError
+from ._options_protection import evaluate as evaluate_protection
 from ._routes_runs import _nonce
 from ._runs import session_guard
 from ._safety import verify_token
@@ -55,8 +56,8 @@ def _orders(run: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 async def create_run(request: Request, ctx: AppContext) -> Response:
-    body = await request.json_object()
     token = ctx.authenticate(request)
+    body = await request.json_object()
     legs = body.get("legs")
     if not isinstance(legs, list) or not legs or not isinstance(body.get("strategy_name"), str):
         raise _err(400, "OPTION_RUN_INVALID", "strategy_name and at least one leg are required")
@@ -88,8 +89,8 @@ async def create_run(request: Request, ctx: AppContext) -> Response:
 
 
 async def preview_entry(request: Request, ctx: AppContext) -> Response:
-    await request.json(default={})
     ctx.authenticate(request)
+    await request.json(default={})
     run = _run(ctx, request.path_params["run_id"])
     scope = run.get("account_scope") or "kite:paper"
     previews = [ctx.engine.preview_order(scope, order, ctx.now()) for order in _orders(run)]
@@ -117,8 +118,8 @@ def _guard(request: Request, ctx: AppContext, run_id: str, body: dict[str, Any])
 
 
 async def _act(request: Request, ctx: AppContext, action: str) -> Response:
-    body = await request.json_object()
     token = ctx.authenticate(request)
+    body = await request.json_object()
     run_id = request.path_params["run_id"]
     run = _run(ctx, run_id)
     _guard(request, ctx, run_id, body)
@@ -149,8 +150,8 @@ async def exit_run(request: Request, ctx: AppContext) -> Response:
 
 
 async def preview_exit(request: Request, ctx: AppContext) -> Response:
-    await request.json(default={})
     ctx.authenticate(request)
+    await request.json(default={})
     run = _run(ctx, request.path_params["run_id"])
     legs = ctx.engine.run_pnl(run["strategy_run_id"], ctx.now())["legs"]
     orders = [
@@ -178,8 +179,8 @@ async def state(request: Request, ctx: AppContext) -> Response:
 
 
 async def put_protection(request: Request, ctx: AppContext) -> Response:
-    body = await request.json_object()
     ctx.authenticate(request)
+    body = await request.json_object()
     run_id = request.path_params["run_id"]
     run = _run(ctx, run_id)
     if run_id in ctx.state.runs:
@@ -190,40 +191,18 @@ async def put_protection(request: Request, ctx: AppContext) -> Response:
     return json_response({"strategy_run_id": run_id, "protection": body})
 
 
-def _evaluate(run: dict[str, Any], pnl: dict[str, Any]) -> dict[str, Any]:
-    protection = run.get("protection") or {}
-    premium = sum(abs(leg["net_quantity"]) * leg["average_price"] for leg in pnl["legs"]) or 0.0
-    pnl_pct = pnl["totals"]["gross_pnl"] / premium * 100 if premium else 0.0
-    rule = None
-    if protection.get("stoploss_pct") is not None and pnl_pct <= -float(protection["stoploss_pct"]):
-        rule = "stoploss_pct"
-    elif protection.get("target_pct") is not None and pnl_pct >= float(protection["target_pct"]):
-        rule = "target_pct"
-    return {
-        "applicable": bool(protection),
-        "run_status": run["status"],
-        "evaluation_mode": "run_state",
-        "triggered": rule is not None,
-        "blocking": rule is not None,
-        "blocking_reason": "OPTIONS_PROTECTION_TRIGGERED" if rule else None,
-        "matched_rule": rule and f"option:{rule}",
-        "metrics": {"pnl_pct": pnl_pct, "premium": premium},
-        "recommended_exit_orders_count": len(pnl["legs"]) if rule else 0,
-    }
-
-
 async def protection_state(request: Request, ctx: AppContext) -> Response:
     ctx.authenticate(request)
     run = _run(ctx, request.path_params["run_id"])
-    evaluation = _evaluate(run, ctx.engine.run_pnl(run["strategy_run_id"], ctx.now()))
+    evaluation = evaluate_protection(run, ctx.engine.run_pnl(run["strategy_run_id"], ctx.now()))
     return json_response(
         {"strategy_run_id": run["strategy_run_id"], "protection": run.get("protection"), **evaluation}
     )
 
 
 async def replay(request: Request, ctx: AppContext) -> Response:
-    body = await request.json_object()
     ctx.authenticate(request)
+    body = await request.json_object()
     run = dict(_run(ctx, request.path_params["run_id"]))
     if isinstance(body.get("protection"), dict):
         run["protection"] = body["protection"]
@@ -232,13 +211,13 @@ async def replay(request: Request, ctx: AppContext) -> Response:
         gross = float((snap or {}).get("gross_pnl", 0.0))
         premium = float((snap or {}).get("premium", 1.0)) or 1.0
         legs = [{"net_quantity": 1, "average_price": premium}]
-        out.append(_evaluate(run, {"legs": legs, "totals": {"gross_pnl": gross}}))
+        out.append(evaluate_protection(run, {"legs": legs, "totals": {"gross_pnl": gross}}))
     return json_response({"strategy_run_id": run["strategy_run_id"], "evaluations": out})
 
 
 async def preview_strategy(request: Request, ctx: AppContext) -> Response:
-    body = await request.json_object()
     ctx.authenticate(request)
+    body = await request.json_object()
     legs = body.get("legs") or []
     priced = [
         {**leg, "ltp": ctx.market.ltp(str(leg.get("tradingsymbol")))} for leg in legs if isinstance(leg, dict)

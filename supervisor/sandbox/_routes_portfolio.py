@@ -20,8 +20,10 @@ async def post_exit(request: Request, ctx: AppContext) -> Response:
     dry_run = body.get("dry_run", False)
     if not isinstance(dry_run, bool):
         raise body_error(["body", "dry_run"], "Input should be a valid boolean", "bool_type", dry_run)
-    reason = body.get("reason") if isinstance(body.get("reason"), str) else None
-    key = body.get("idempotency_key") if isinstance(body.get("idempotency_key"), str) else None
+    for name in ("reason", "idempotency_key"):
+        if body.get(name) is not None and not isinstance(body[name], str):
+            raise body_error(["body", name], "Input should be a valid string", "string_type", body[name])
+    reason, key = body.get("reason"), body.get("idempotency_key")
     token = ctx.authenticate(request, "runs:exit")
     state = _state(ctx)
     run = state.run_for(token, request.path_params["run_id"])
@@ -51,12 +53,13 @@ async def get_funds(request: Request, ctx: AppContext) -> Response:
     raw_scope = requested or token.account_scope
     if not raw_scope:
         raise ApiError(400, "account_scope is required for worker funds")
+    # the scope rule first (an unparsable scope then matches only verbatim), parsing second
+    if not scope_allowed(token.account_scope, raw_scope):
+        raise ApiError(403, "Worker token cannot read this account scope")
     try:
         scope, is_paper = parse_scope(raw_scope)
     except ValueError as exc:
         raise ApiError(400, str(exc)) from None
-    if not scope_allowed(token.account_scope, scope):
-        raise ApiError(403, "Worker token cannot read this account scope")
     if mode == "live" or not is_paper:
         raise ApiError(503, NO_LIVE)
     return json_response(account_funds(ctx.engine, scope, mode, ctx.now()))
@@ -66,7 +69,8 @@ async def get_run_funds(request: Request, ctx: AppContext) -> Response:
     token = ctx.authenticate(request, "funds:read")
     run = _state(ctx).run_for(token, request.path_params["run_id"])
     check_mode(token, run.execution_mode, "Worker token cannot read funds for this execution mode")
-    if run.execution_mode == "live":
+    # live, or dry_run on a live scope: the reference server reads broker margins (§4.10)
+    if run.execution_mode == "live" or not parse_scope(run.account_scope)[1]:
         raise ApiError(503, NO_LIVE)
     return json_response(run_funds(ctx.engine, run, ctx.now()))
 

@@ -15,9 +15,11 @@ import json
 from typing import Any
 
 from ._asgi import Request, Response, Router, json_response
+from ._auth import scope_allowed
 from ._context import AppContext
-from ._errors import ApiError, body_error
+from ._errors import ApiError, body_error, rejection
 from ._intents import parse_intent_body, submit_intent
+from ._options_protection import for_run as options_protection_for
 from ._protection_config import update_protection, validate_protection
 from ._runs import (
     claim,
@@ -65,10 +67,21 @@ async def health(request: Request, ctx: AppContext) -> Response:
     )
 
 
+def check_heartbeat_body(body: dict[str, Any]) -> None:
+    """``{"worker_id": str|null, "status": str, "metrics": object}``: 422 on a wrong type."""
+    if not isinstance(body.get("status", ""), str):
+        raise body_error(["body", "status"], "Input should be a valid string", "string_type", body["status"])
+    if body.get("worker_id") is not None and not isinstance(body["worker_id"], str):
+        msg = "Input should be a valid string"
+        raise body_error(["body", "worker_id"], msg, "string_type", body["worker_id"])
+    if not isinstance(body.get("metrics", {}), dict):
+        msg = "Input should be a valid dictionary"
+        raise body_error(["body", "metrics"], msg, "dict_type", body["metrics"])
+
+
 async def token_heartbeat(request: Request, ctx: AppContext) -> Response:
     body = await request.json_object()
-    if "status" in body and not isinstance(body["status"], str):
-        raise body_error(["body", "status"], "Input should be a valid string", "string_type", body["status"])
+    check_heartbeat_body(body)
     token = ctx.authenticate(request, "heartbeat")
     now = ctx.now()
     _state(ctx).token_heartbeats[token.token_id] = now
@@ -107,6 +120,7 @@ async def list_runs(request: Request, ctx: AppContext) -> Response:
         if r.token_id == token.token_id
         and r.execution_mode in token.allowed_modes
         and (not token.allowed_templates or r.template_id in token.allowed_templates)
+        and scope_allowed(token.account_scope, r.account_scope)
     ]
     runs.sort(key=lambda r: (r.created_at, r.strategy_run_id), reverse=True)
     if cursor:
@@ -162,7 +176,8 @@ async def release_session(request: Request, ctx: AppContext) -> Response:
 
 
 async def run_heartbeat(request: Request, ctx: AppContext) -> Response:
-    await request.json(default={})  # accepted and ignored, as on the reference server
+    body = await request.json(default={})  # validated, then ignored, as on the reference server
+    check_heartbeat_body(body if isinstance(body, dict) else {})
     token = ctx.authenticate(request, "heartbeat")
     state = _state(ctx)
     run = state.run_for(token, request.path_params["run_id"])
@@ -176,8 +191,10 @@ async def get_safety_check(request: Request, ctx: AppContext) -> Response:
     token = ctx.authenticate(request, "runs:read")
     state = _state(ctx)
     run = state.run_for(token, request.path_params["run_id"])
+    now = ctx.now()
     status = ctx.engine.option_run_status(run.strategy_run_id)
-    return json_response(safety_check(run, ctx.now(), state.secret, status))
+    options = options_protection_for(ctx.engine, run.strategy_run_id, now)
+    return json_response(safety_check(run, now, state.secret, status, options))
 
 
 async def post_intent(request: Request, ctx: AppContext) -> Response:
@@ -258,6 +275,16 @@ async def post_decision(request: Request, ctx: AppContext) -> Response:
     # documented decision logging fail whenever a session is held. A wrong nonce is still 409.
     if _nonce(request):
         session_guard(run, _nonce(request))
+    if parsed["related_resource_type"] and parsed["related_resource_id"]:
+        # The reference server requires the referenced row to belong to the run. Its three kinds
+        # (basket executions, bracket intents, live execution links) exist only for live
+        # orders, which the sandbox never places: no reference can resolve here.
+        raise rejection(
+            422,
+            "UNKNOWN_RELATED_REF",
+            related_resource_type=parsed["related_resource_type"],
+            related_resource_id=parsed["related_resource_id"],
+        )
     event = state.add_event(
         run,
         kind="decision",

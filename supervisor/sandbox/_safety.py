@@ -17,6 +17,7 @@ import json
 from typing import Any
 
 from ._errors import rejection
+from ._options_protection import NOT_APPLICABLE
 from ._runs import Run, heartbeat_age, iso
 
 TOKEN_TTL_S = 10.0
@@ -28,7 +29,9 @@ def protection_state(run: Run) -> dict[str, Any]:
     return state if isinstance(state, dict) else {}
 
 
-def blocking_reasons(run: Run, options_run_status: str | None = None) -> list[str]:
+def blocking_reasons(
+    run: Run, options_run_status: str | None = None, options_triggered: bool = False
+) -> list[str]:
     reasons: list[str] = []
     if run.status != "open":
         reasons.append("RUN_NOT_OPEN")
@@ -39,6 +42,8 @@ def blocking_reasons(run: Run, options_run_status: str | None = None) -> list[st
         reasons.append("GENERIC_EXIT_IN_PROGRESS")
     if options_run_status is not None and options_run_status not in OPTIONS_ACTIVE:
         reasons.append("OPTIONS_RUN_NOT_ACTIVE")
+    if options_triggered:
+        reasons.append("OPTIONS_PROTECTION_TRIGGERED")
     return reasons
 
 
@@ -73,10 +78,19 @@ def make_token(
 
 
 def safety_check(
-    run: Run, now: dt.datetime, secret: bytes, options_run_status: str | None = None
+    run: Run,
+    now: dt.datetime,
+    secret: bytes,
+    options_run_status: str | None = None,
+    options_protection: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The safety-check response (without ``execution_mode``, see module docstring)."""
-    reasons = blocking_reasons(run, options_run_status)
+    """The safety-check response (without ``execution_mode``, see module docstring).
+
+    ``options_protection`` is the evaluation of an options run with the same id
+    (``_options_protection.for_run``), or None when there is none.
+    """
+    triggered = bool(options_protection and options_protection.get("triggered"))
+    reasons = blocking_reasons(run, options_run_status, triggered)
     can_trade = not reasons
     state = protection_state(run)
     token = expires = None
@@ -99,19 +113,20 @@ def safety_check(
             "heartbeat_age_sec": None if age is None else int(age),
             "last_checked_at": state.get("last_checked_at"),
         },
-        "options_protection": {
-            "applicable": options_run_status is not None,
-            "run_status": options_run_status,
-            "evaluation_mode": "run_state",
-            "triggered": False,
-            "blocking": "OPTIONS_RUN_NOT_ACTIVE" in reasons,
-            "blocking_reason": "OPTIONS_RUN_NOT_ACTIVE" if "OPTIONS_RUN_NOT_ACTIVE" in reasons else None,
-            "matched_rule": None,
-            "metrics": {},
-            "recommended_exit_orders_count": 0,
-        },
+        "options_protection": _options_block(options_run_status, options_protection, reasons),
         "evaluated_at": iso(now),
     }
+
+
+def _options_block(
+    status: str | None, evaluation: dict[str, Any] | None, reasons: list[str]
+) -> dict[str, Any]:
+    block = dict(evaluation) if evaluation is not None else dict(NOT_APPLICABLE)
+    block["applicable"] = status is not None
+    block["run_status"] = status
+    if not block["blocking"] and "OPTIONS_RUN_NOT_ACTIVE" in reasons:
+        block.update(blocking=True, blocking_reason="OPTIONS_RUN_NOT_ACTIVE")
+    return block
 
 
 def verify_token(

@@ -118,3 +118,40 @@ async def test_protection_patch_and_risk_patch(api: httpx.AsyncClient, autojump_
         assert rs["backend_protection"]["basket"] == {"stoploss_pct": 4.0}
         assert rs["backend_protection_state"]["generation"] == 1
         assert rs["backend_protection"]["version"] == 1
+
+
+async def test_exit_on_worker_stale_owns_the_run_and_falls_back_to_the_token_heartbeat(
+    api: httpx.AsyncClient, autojump_clock: MockClock
+) -> None:
+    protection = {"enabled": True, "operations": {"exit_on_worker_stale": True, "worker_stale_sec": 600}}
+    with trio.fail_after(2000):
+        for run_id in ("run_own", "run_tok", "run_none"):
+            body = _run(run_id, runtime_state={"backend_protection": protection})
+            assert (await api.post("/worker/runs", json=body)).status_code == 200
+        nonce = await _claim_and_beat(api, "run_own")
+        await api.delete("/worker/runs/run_own/claim-session", headers={"X-Worker-Session-Nonce": nonce})
+        # run_tok never gets a run heartbeat: its age is the token heartbeat's; run_none has neither
+        # (the token heartbeat is per token, so it is sent once run_none has been checked below)
+        await trio.sleep(300)
+        # stale recovery (180 s) leaves a run protected by exit_on_worker_stale alone
+        doc = (await api.get("/worker/runs/run_own")).json()
+        assert doc["status"] == "open" and doc["recovery_status"] is None
+        await trio.sleep(310)  # 610 s after the last run heartbeat
+        own = (await api.get("/worker/runs/run_own")).json()
+        assert own["status"] == "closed"
+        assert own["runtime_state"]["backend_protection_state"]["triggered_rule"] == "worker_stale"
+        # no run heartbeat and no token heartbeat: worker_stale cannot trigger
+        none = (await api.get("/worker/runs/run_none")).json()
+        assert (
+            none["status"] == "open"
+            and none["runtime_state"]["backend_protection_state"]["status"] == "active"
+        )
+        assert (
+            await api.post("/worker/heartbeat", json={"status": "healthy", "metrics": {}})
+        ).status_code == 200
+        await trio.sleep(590)
+        assert (await api.get("/worker/runs/run_tok")).json()["status"] == "open"
+        await trio.sleep(20)  # ≥ 600 s since the token heartbeat
+        tok = (await api.get("/worker/runs/run_tok")).json()
+        assert tok["status"] == "closed"
+        assert tok["runtime_state"]["backend_protection_state"]["triggered_rule"] == "worker_stale"

@@ -98,7 +98,9 @@ def test_iceberg_fills_in_slices() -> None:
 
 def test_cover_order_places_a_protective_stop() -> None:
     engine = _engine(1000.0)
-    result = engine.place_order(SCOPE, "r", _order(product="MIS", variety="co", stoploss=15.0), T0)
+    result = engine.place_order(
+        SCOPE, "r", _order(product="MIS", variety="co", squareoff=30.0, stoploss=15.0), T0
+    )
     stop = result["stoploss_order"]
     assert stop["parent_order_id"] == result["order"]["order_id"]
     assert stop["transaction_type"] == "sell" and stop["trigger_price"] == "985.0"
@@ -141,3 +143,16 @@ def test_snapshot_round_trip_and_flatten() -> None:
     result = restored.flatten_run(SCOPE, "r", T0)
     assert result["status"] == "success"
     assert restored.flatten_run(SCOPE, "r", T0)["status"] == "noop"
+
+
+def test_funds_are_checked_again_at_fill_time() -> None:
+    engine = _engine(1000.0)
+    # two resting buys of 600,000 each: each fits the 1,000,000 account when placed
+    first = engine.place_order(SCOPE, "r", _order(order_type="LIMIT", price=990.0, quantity=600), T0)
+    second = engine.place_order(SCOPE, "r", _order(order_type="LIMIT", price=990.0, quantity=600), T0)
+    assert first["status"] == second["status"] == "accepted"
+    events = _tick(engine, 989.0)
+    assert [e["order"]["status"] for e in events] == ["filled", "rejected"]
+    assert events[1]["order"]["metadata"]["reason"] == "Insufficient funds for fill-time margin adjustment"
+    assert engine.funds(SCOPE, T0)["segments"]["equity"]["available_cash"] >= 0
+    assert engine.run_pnl("r", T0)["legs"][0]["net_quantity"] == 600

@@ -244,6 +244,10 @@ def test_market_data_and_streams(client: KiteAlgoWorkerClient) -> None:
     quotes = client.get_quotes(["NSE:INFY", "NSE:RELIANCE"], mode="quote")
     print(quotes["quotes"]["NSE:INFY"]["last_price"])  # the seed's documented access
     assert quotes["quotes"]["NSE:RELIANCE"]["last_price"] > 0
+    market = client.get_market_snapshot(
+        symbols=["NSE:INFY"], candles=[{"symbol": "NSE:INFY", "interval": "5minute", "lookback": 3}]
+    )
+    assert market["quotes"]["NSE:INFY"]["last_price"] > 0 and len(market["candles"][0]["candles"]) == 3
     candles = client.get_candles("NSE:INFY", interval="5minute", lookback=20)
     assert len(candles["candles"]) == 20
     for c in candles["candles"]:
@@ -371,3 +375,55 @@ def test_options_workflow(client: KiteAlgoWorkerClient) -> None:
     assert state["applicable"] is True
     exited = client.options.exit(run_id, {"account_scope": "kite:paper-a"})
     assert exited["status"] == "exited"
+
+
+def test_previews_order_inspection_and_recovery_helpers(client: KiteAlgoWorkerClient) -> None:
+    from kite_algo_worker import (
+        amo_market_order,
+        ensure_run,
+        limit_order,
+        preview_then_place_order,
+        wait_for_fresh_candle,
+        wait_for_history,
+        wait_for_quotes,
+        wait_for_terminal_order_state,
+        warmup_history,
+    )
+
+    run = ensure_run(
+        client, strategy_run_id="run_basic_equity_001", template_id="basic-equity",
+        account_scope="kite:paper-a", execution_mode="paper",
+        metadata={"strategy_family": "indicator_strategy", "strategy_name": "Basic Equity"},
+    )  # fmt: skip
+    run_id = run["strategy_run_id"]
+    order = {"exchange": "NSE", "tradingsymbol": "INFY", "transaction_type": "BUY",
+             "variety": "regular", "product": "CNC", "order_type": "MARKET", "quantity": 1}  # fmt: skip
+    preview = client.preview_order(run_id, order)
+    assert preview["preview"]["cost_contract"]["margin_required"] > 0
+    basket = client.preview_basket(run_id, [order, {**order, "tradingsymbol": "TCS"}], all_or_none=True)
+    assert basket["preview"]
+    placed = preview_then_place_order(client, run_id, order, idempotency_key=f"{run_id}:entry:001")
+    filled_id = placed["result"]["order"]["order_id"]
+    assert wait_for_terminal_order_state(client, run_id, filled_id).status == "COMPLETE"
+    resting = client.place_order(
+        run_id, limit_order("NSE", "INFY", "BUY", "CNC", 1, price=1.0), idempotency_key=f"{run_id}:entry:002"
+    )
+    resting_id = resting["result"]["order"]["order_id"]
+    # the seed's cancel/modify/inspection example, on the resting order
+    client.modify_order(run_id, resting_id, {"quantity": 2})
+    client.cancel_order(run_id, resting_id)
+    assert wait_for_terminal_order_state(client, run_id, resting_id).status == "CANCELLED"
+    orders = client.list_orders(run_id)
+    trades = client.list_trades(run_id)
+    assert {o["order_id"] for o in orders["orders"]} == {filled_id, resting_id}
+    assert [t["order_id"] for t in trades["trades"]] == [filled_id]
+    amo = client.place_order(run_id, amo_market_order("NSE", "INFY", "BUY", "CNC", 1), f"{run_id}:amo:001")
+    assert amo["result"]["status"] == "accepted"  # queued for the open (always open: the next step)
+    history = wait_for_history(client, "NSE:INFY", timeframe="day", attempts=10)
+    assert history["candles"]
+    warm = warmup_history(client, "NSE:INFY", timeframe="5minute", min_candles=50)
+    assert len(warm.candles) >= 50
+    assert wait_for_quotes(client, ["NSE:INFY"])["quotes"]["NSE:INFY"]["last_price"] > 0
+    # the live bucket is never complete: one poll returns it as it stands
+    candle = wait_for_fresh_candle(client, "NSE:INFY", attempts=1, sleep_seconds=0)
+    assert candle is not None and candle.close > 0

@@ -15,9 +15,14 @@ from kite_algo_worker import AlgoWorkerConfig, KiteAlgoWorkerClient, RunConfig, 
 TOKEN = "kwa_" + "p" * 43
 
 
+MODULE = [sys.executable, "-m", "supervisor"]
+# the installed console script, as an operator runs it
+SCRIPT = [str(Path(sys.executable).with_name("kite-supervisor"))]
+
+
 @contextmanager
-def standalone(*extra: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    cmd = [sys.executable, "-m", "supervisor", "sandbox", "--port", "0", "--token", TOKEN, *extra]
+def standalone(*extra: str, launcher: list[str] = MODULE) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    cmd = [*launcher, "sandbox", "--port", "0", "--token", TOKEN, *extra]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         assert proc.stdout is not None
@@ -53,9 +58,13 @@ def _worker_flow(url: str) -> None:
         assert result["status"] == "accepted"
 
 
-@pytest.mark.parametrize("loop", [[], ["--asyncio"]], ids=["trio", "asyncio"])
-def test_standalone_serves_a_worker_and_stops_on_sigterm(loop: list[str]) -> None:
-    with standalone(*loop) as (url, proc):
+@pytest.mark.parametrize(
+    ("launcher", "loop"),
+    [(MODULE, []), (MODULE, ["--asyncio"]), (SCRIPT, [])],
+    ids=["trio", "asyncio", "kite-supervisor"],
+)
+def test_standalone_serves_a_worker_and_stops_on_sigterm(launcher: list[str], loop: list[str]) -> None:
+    with standalone(*loop, launcher=launcher) as (url, proc):
         _worker_flow(url)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0
