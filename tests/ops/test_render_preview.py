@@ -1,6 +1,6 @@
-"""The pure parts of ``deploy/grafana/render_preview.py`` (the script that screenshots the
-dashboard drawn from a real Prometheus): variables, the grid, axes, units, SVG paths. No
-network, no processes; the script itself is run by hand."""
+"""``deploy/grafana/preview_page.py``, the page ``deploy/grafana/render_preview.py`` screenshots
+(the dashboard drawn from a real Prometheus): variables, the grid, axes, units, SVG paths, the
+page. No network, no processes; the script itself is run by hand."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from deploy.grafana.render_preview import (
+from preview_page import (
     Box,
     Series,
     Window,
