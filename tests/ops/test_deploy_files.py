@@ -140,6 +140,22 @@ def test_dashboard_rows_and_only_catalogued_metrics() -> None:
     assert catalogued - shown == {"kite_supervisor_up", "kite_supervisor_shutting_down"}
 
 
+def test_every_stat_panel_sets_its_own_thresholds() -> None:
+    # without them Grafana applies its default (green, red from 80): 80 running strategies or 80 s
+    # of uptime would turn red, while a quarantined strategy (1) would stay green
+    dashboard = json.loads((ROOT / "deploy/grafana/dashboards/kite-supervisor.json").read_text())
+    colors = {}
+    for panel in dashboard["panels"]:
+        if panel["type"] == "stat":
+            steps = panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
+            assert steps[0]["value"] is None and all(s["value"] is not None for s in steps[1:]), panel[
+                "title"
+            ]
+            colors[panel["title"]] = [(s["value"], s["color"]) for s in steps]
+    assert colors["Quarantined"] == [(None, "green"), (1, "red")]
+    assert colors["Daemons up"] == colors["Ready"] == [(None, "red"), (1, "green")]
+
+
 def test_readme_catalogue_matches_the_code() -> None:
     from supervisor._metrics import CATALOGUE, PREFIX
 
