@@ -15,7 +15,7 @@ import trio.testing
 from supervisor._config import parse_config
 from supervisor._daemon import DaemonHandle, run_daemon
 from supervisor._plugins import PluginRegistry, resolve_strategies
-from supervisor._strategy import StrategyContext
+from supervisor._strategy import Strategy, StrategyContext
 from supervisor._supervisor import Supervisor
 from supervisor.client import TransportError
 from supervisor.sandbox import SandboxHandle
@@ -117,6 +117,35 @@ async def test_a_hogging_strategy_shows_in_loop_busy_seconds(
     assert stats["calm"] < stats["hog"] / 5
 
 
+async def _start_beside_a_steady_strategy(
+    nursery: trio.Nursery, name: str, cls: type[Strategy]
+) -> DaemonHandle:
+    """A real daemon (embedded sandbox) hosting ``cls`` as ``name`` and an idle ``steady``."""
+    config, locator = parse_config(
+        f"""
+backend: {{base_url: embedded}}
+supervisor:
+  heartbeat_interval_s: 5
+  http: {{host: 127.0.0.1, port: 0}}
+strategies:
+  - name: {name}
+    plugin: {name}
+    run: {{strategy_run_id: run-{name}, template_id: t, account_scope: "kite:paper-a"}}
+  - name: steady
+    plugin: idle
+    run: {{strategy_run_id: run-s, template_id: t, account_scope: "kite:paper-a"}}
+""",
+        file=f"{name}.yaml",
+        environ={},
+    )
+    registry = PluginRegistry.from_classes({name: cls, "idle": Idle})
+    resolved_strategies, _ = resolve_strategies(config, locator, registry)
+    handle: DaemonHandle = await nursery.start(
+        partial(run_daemon, config, resolved_strategies, handle_signals=False)
+    )
+    return handle
+
+
 SYMBOLS = ("INFY", "RELIANCE", "TCS", "HDFCBANK", "ICICIBANK", "SBIN")
 
 
@@ -135,28 +164,7 @@ class Watcher(Idle):
 async def test_a_strategy_holding_many_streams_never_starves_the_heartbeats(
     nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
 ) -> None:
-    config, locator = parse_config(
-        """
-backend: {base_url: embedded}
-supervisor:
-  heartbeat_interval_s: 5
-  http: {host: 127.0.0.1, port: 0}
-strategies:
-  - name: watcher
-    plugin: watcher
-    run: {strategy_run_id: run-w, template_id: t, account_scope: "kite:paper-a"}
-  - name: steady
-    plugin: idle
-    run: {strategy_run_id: run-s, template_id: t, account_scope: "kite:paper-a"}
-""",
-        file="streams.yaml",
-        environ={},
-    )
-    registry = PluginRegistry.from_classes({"watcher": Watcher, "idle": Idle})
-    resolved_strategies, _ = resolve_strategies(config, locator, registry)
-    handle: DaemonHandle = await nursery.start(
-        partial(run_daemon, config, resolved_strategies, handle_signals=False)
-    )
+    handle = await _start_beside_a_steady_strategy(nursery, "watcher", Watcher)
     await trio.sleep(61)
     hub = handle.supervisor.hub
     assert hub is not None
@@ -188,28 +196,7 @@ class Flood(Idle):
 async def test_a_strategy_flooding_the_client_never_delays_the_heartbeats(
     nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
 ) -> None:
-    config, locator = parse_config(
-        """
-backend: {base_url: embedded}
-supervisor:
-  heartbeat_interval_s: 5
-  http: {host: 127.0.0.1, port: 0}
-strategies:
-  - name: flood
-    plugin: flood
-    run: {strategy_run_id: run-f, template_id: t, account_scope: "kite:paper-a"}
-  - name: steady
-    plugin: idle
-    run: {strategy_run_id: run-s, template_id: t, account_scope: "kite:paper-a"}
-""",
-        file="flood.yaml",
-        environ={},
-    )
-    registry = PluginRegistry.from_classes({"flood": Flood, "idle": Idle})
-    resolved_strategies, _ = resolve_strategies(config, locator, registry)
-    handle: DaemonHandle = await nursery.start(
-        partial(run_daemon, config, resolved_strategies, handle_signals=False)
-    )
+    handle = await _start_beside_a_steady_strategy(nursery, "flood", Flood)
     slow = handle.sandbox.faults.add(path="/worker/runs/*/pnl", method="GET", latency_s=30.0)
     await trio.sleep(61)
     assert slow.fired >= 100
