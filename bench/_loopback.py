@@ -90,14 +90,18 @@ async def discover(client: AsyncKiteAlgoWorkerClient) -> list[str]:
     return served
 
 
-async def clock_skew(client: AsyncKiteAlgoWorkerClient, symbol: str) -> float:
-    """The sandbox's stamps minus our wall clock (s), to within half the fastest round trip."""
+async def clock_skew(client: AsyncKiteAlgoWorkerClient) -> float:
+    """The sandbox's clock minus our wall clock (s), to within half the fastest round trip.
+
+    Read from ``updated_at`` of the options expiries, stamped with the sandbox's clock when the
+    request is served (a quote's ``exchange_timestamp`` is that of its market step's first
+    quote, up to a step old)."""
     best = (float("inf"), 0.0)
     for _ in range(20):
         t0 = time.time()
-        quotes = await client.get_quotes([symbol])
+        found = await client.options.list_expiries("NIFTY")
         t1 = time.time()
-        stamp = dt.datetime.fromisoformat(quotes["quotes"][symbol]["exchange_timestamp"]).timestamp()
+        stamp = dt.datetime.fromisoformat(found["updated_at"]).timestamp()
         best = min(best, (t1 - t0, stamp - (t0 + t1) / 2))
     return best[1]
 

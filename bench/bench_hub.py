@@ -245,7 +245,7 @@ async def bench_fanout(args: argparse.Namespace, base_url: str, pid: int) -> Non
     config = AlgoWorkerConfig(base_url=base_url, token=TOKEN)
     async with AsyncKiteAlgoWorkerClient(config, environ={}) as client:
         served = await discover(client)
-        skew = await clock_skew(client, served[0])
+        skew = await clock_skew(client)
     instruments = spellings(served, args.instruments)
     per = min(args.per_strategy, len(instruments))
     rng = random.Random(7)

@@ -192,7 +192,7 @@ async def run(args: argparse.Namespace, base_url: str, pid: int) -> None:
         served = await discover(client)
         print(f"tick stream serves {len(served)} instruments: {', '.join(served[:8])}"
               f"{' ...' if len(served) > 8 else ''}")  # fmt: skip
-        skew = await clock_skew(client, served[0])
+        skew = await clock_skew(client)
         print(f"sandbox stamps minus our clock: {skew * 1e3:+.1f} ms (removed from the delays)")
         tick = args.tick_interval
         print(f"market step every {tick * 1e3:g} ms, {args.seconds:g} s per measurement, quote mode")
