@@ -46,8 +46,8 @@ def cpu_seconds(pid: int) -> float:
 
 
 def open_client(base_url: str) -> AsyncKiteAlgoWorkerClient:
-    # The client's own pool holds 64 connections; per-instrument streams for 200 instruments
-    # need more, so the bench gives both groupings a transport without that cap.
+    # The client's own pool holds AlgoWorkerConfig.max_connections (256); per-instrument streams
+    # for more instruments need more, so the bench gives both groupings a transport without a cap.
     transport = httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=None))
     config = AlgoWorkerConfig(base_url=base_url, token=TOKEN)
     return AsyncKiteAlgoWorkerClient(config, transport=transport, environ={})

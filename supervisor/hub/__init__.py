@@ -23,8 +23,9 @@ one tick connection per mode, whatever the number of subscribers, and per 300 in
 streams cost about 5x the client CPU and 7x the sandbox CPU per tick of one union stream
 (one SSE event, HTTP chunk and wake-up per instrument instead of one per step), fell behind the
 offered rate (3,700 of 4,000 ticks/s) with a p99 delay of 160 ms against 45 ms, and need 200
-connections where the client's pool holds 64. The union's price is the resubscription: about
-8 ms from opening the new stream to its snapshot and 3-4 ms of CPU on each side; with
+connections from the client's pool (``AlgoWorkerConfig.max_connections``). The union's price
+is the resubscription: about 8 ms from opening the new stream to its snapshot and 3-4 ms of
+CPU on each side; with
 make-before-break the instruments that stay see no gap (longest silence one market step,
 against two steps when the old stream is closed first).
 
