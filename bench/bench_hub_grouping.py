@@ -11,11 +11,10 @@ measures, over the same window, both groupings of N instruments:
 Figures: delivered ticks per second (against the ``N / T`` the market offers), client CPU and
 sandbox CPU per delivered tick (``time.process_time`` here, ``/proc/<pid>/stat`` there), and
 the delay from the tick's ``exchange_timestamp`` to its arrival here, p50/p99. The sandbox
-stamps ticks with ``epoch + loop time`` (``epoch``: its wall clock at start), comparable with
-``time.time()`` here up to a constant offset: the sandbox reads its loop clock for the first
-time just after ``epoch``, and that first read (anyio's lazy backend import) takes tens of ms,
-so its stamps lag the wall clock by that much. The offset is measured first (quote stamps
-against the midpoint of the fastest of 20 quote requests) and removed; the minimum delay is
+stamps ticks with ``epoch + loop time`` (``epoch``: its wall clock at start, read just after
+its first loop-clock read), comparable with ``time.time()`` here. The offset is still measured
+first (a freshly stamped response against the midpoint of the fastest of 20 requests; about
+0 ms since the sandbox clock reads its loop clock first) and removed; the minimum delay is
 printed as a check.
 
 Then the cost of a resubscription of the union (the set changes by one instrument): the time

@@ -51,4 +51,4 @@ def fail(topic: Topic, exc: BaseException) -> None:
     topic.error = exc
     for sub in list(topic.subs):
         sub.error = exc
-        sub.wake.set()
+        sub.wake()
