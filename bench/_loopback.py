@@ -1,5 +1,5 @@
 """Shared by the hub benches: a standalone sandbox process on loopback, its CPU, the instruments
-its tick stream serves, and the offset of its tick stamps from our wall clock."""
+its tick stream serves, and the offset of its tick stamps from our clock (``Stamps``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import string
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import httpx
 
@@ -90,17 +90,17 @@ async def discover(client: AsyncKiteAlgoWorkerClient) -> list[str]:
     return served
 
 
-async def clock_skew(client: AsyncKiteAlgoWorkerClient) -> float:
-    """The sandbox's clock minus our wall clock (s), to within half the fastest round trip.
+async def clock_skew(client: AsyncKiteAlgoWorkerClient, now: Callable[[], float]) -> float:
+    """The sandbox's clock minus ``now()`` (s), to within half the fastest round trip.
 
     Read from ``updated_at`` of the options expiries, stamped with the sandbox's clock when the
     request is served (a quote's ``exchange_timestamp`` is that of its market step's first
     quote, up to a step old)."""
     best = (float("inf"), 0.0)
     for _ in range(20):
-        t0 = time.time()
+        t0 = now()
         found = await client.options.list_expiries("NIFTY")
-        t1 = time.time()
+        t1 = now()
         stamp = dt.datetime.fromisoformat(found["updated_at"]).timestamp()
         best = min(best, (t1 - t0, stamp - (t0 + t1) / 2))
     return best[1]
@@ -135,11 +135,26 @@ def spellings(served: list[str], n: int) -> list[str]:
 
 
 class Stamps:
-    """``exchange_timestamp`` -> our wall clock (s), parsed once per distinct stamp."""
+    """``exchange_timestamp`` -> our clock (s), parsed once per distinct stamp.
 
-    def __init__(self, skew: float) -> None:
+    Our clock is the sandbox's kind: the wall time at construction plus the monotonic time
+    since (``SandboxClock`` is wall time at start plus trio's monotonic clock). Against
+    ``time.time()`` the stamps would drift: on this machine the wall clock gains about 0.5 %
+    on the monotonic one (``wall_drift``), 5 ms per second of the sandbox's age. ``skew`` (the
+    sandbox's stamps minus ``now()``, from :func:`clock_skew`) is removed."""
+
+    def __init__(self, skew: float = 0.0) -> None:
         self.skew = skew
+        self._wall0, self._mono0 = time.time(), time.monotonic()
         self._seen: dict[str, float] = {}
+
+    def now(self) -> float:
+        return self._wall0 + (time.monotonic() - self._mono0)
+
+    def wall_drift(self) -> float:
+        """How much faster the wall clock ran than the monotonic one since construction."""
+        mono = time.monotonic() - self._mono0
+        return (time.time() - self._wall0 - mono) / mono if mono > 0 else 0.0
 
     def emitted(self, stamp: str) -> float:
         value = self._seen.get(stamp)
@@ -148,3 +163,7 @@ class Stamps:
                 self._seen.clear()
             value = self._seen[stamp] = dt.datetime.fromisoformat(stamp).timestamp() - self.skew
         return value
+
+    def delay(self, stamp: str) -> float:
+        """From the stamp to now (s)."""
+        return self.now() - self.emitted(stamp)

@@ -138,7 +138,7 @@ class Meter:
             return
         self.delivered += 1
         if tick.exchange_timestamp:
-            self.delays.append(time.time() - self.stamps.emitted(tick.exchange_timestamp))
+            self.delays.append(self.stamps.delay(tick.exchange_timestamp))
 
 
 class StreamCounter(httpx.AsyncBaseTransport):
@@ -282,13 +282,14 @@ async def bench_baseline(setup: Setup, picks: list[list[str]]) -> dict[str, floa
 
 
 async def bench_fanout(args: argparse.Namespace, base_urls: list[str], pids: list[int]) -> None:
+    stamps = Stamps()
     skews = []
     for url in base_urls:
         async with AsyncKiteAlgoWorkerClient(AlgoWorkerConfig(url, TOKEN), environ={}) as client:
-            skews.append(await clock_skew(client))
+            skews.append(await clock_skew(client, stamps.now))
             if len(skews) == 1:
                 served = await discover(client)
-    skew = skews[0]  # the sandboxes' offsets: printed, all about 0 since the clock fix
+    skew = stamps.skew = skews[0]  # the sandboxes' offsets: printed, about 0 since the clock fix
     instruments = spellings(served, args.instruments)
     per = min(args.per_strategy, len(instruments))
     rng = random.Random(7)
@@ -306,7 +307,7 @@ async def bench_fanout(args: argparse.Namespace, base_urls: list[str], pids: lis
         subs = args.strategies * per / len(instruments)
         print(f"  ({len(instruments)} instruments emulated by {len(instruments)} spellings of the "
               f"{len(served)} served; ~{subs:.0f} subscribers per topic)")  # fmt: skip
-    setup = Setup(base_urls, pids, args.seconds, Stamps(skew), args.gc_freeze)
+    setup = Setup(base_urls, pids, args.seconds, stamps, args.gc_freeze)
     hub = await bench_hub(setup, picks, len(instruments), batch=False)
     hub_batch = await bench_hub(setup, picks, len(instruments), batch=True)
     sample = picks[: args.baseline_sample]
@@ -330,6 +331,8 @@ async def bench_fanout(args: argparse.Namespace, base_urls: list[str], pids: lis
           f"{base['cpu_us'] / hub_batch['cpu_us']:.1f}x with receive_batch (goal >= 10x); sandbox CPU "
           f"per delivered tick {base['server_us'] / hub['server_us']:.0f}x less; hub p99 "
           f"{hub['p99_ms']:.1f} / {hub_batch['p99_ms']:.1f} ms (goal <= 10 ms)")  # fmt: skip
+    print(f"  wall clock against the monotonic clock over the run: {stamps.wall_drift() * 100:+.2f} % "
+          "(delays are measured on a monotonic clock, as the sandbox stamps)")  # fmt: skip
     print(f"  hub: {hub['topics']:.0f} topics on {hub['upstream_streams']:.0f} upstream stream(s) "
           f"({hub['tick_stream_opens']:.0f} opened in all); {hub['conflations']:.0f} ticks conflated "
           "in subscriber buffers")  # fmt: skip
