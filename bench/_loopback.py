@@ -24,6 +24,8 @@ __all__ = [
     "open_client",
     "spellings",
     "start_sandbox",
+    "start_sandboxes",
+    "step_phase",
 ]
 
 TOKEN = "kwa_" + "g" * 43
@@ -32,11 +34,31 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 def start_sandbox(tick_interval: float) -> tuple[subprocess.Popen[str], str]:
     """A standalone sandbox process on a free loopback port; returns it and its base URL."""
+    return start_sandboxes(1, tick_interval)[0]
+
+
+def start_sandboxes(n: int, tick_interval: float) -> list[tuple[subprocess.Popen[str], str]]:
+    """``n`` of them, one after the other, ``tick_interval / n`` apart: their market steps fall
+    at different phases (each one's loop starts after its imports, so the phases are only
+    roughly spread; ``step_phase`` tells)."""
     cmd = [sys.executable, "-m", "supervisor", "--log-level", "WARNING", "sandbox", "--port", "0",
            "--token", TOKEN, "--tick-interval", str(tick_interval)]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    return proc, proc.stdout.readline().strip()
+    started = []
+    for _ in range(n):
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+        assert proc.stdout is not None
+        started.append((proc, proc.stdout.readline().strip()))
+        time.sleep(tick_interval / n)
+    return started
+
+
+async def step_phase(client: AsyncKiteAlgoWorkerClient, symbol: str, tick_interval: float) -> float:
+    """When in the market step (s, modulo ``tick_interval``) the sandbox stamps its ticks."""
+    async with client.stream_ticks([symbol]) as events:
+        await events.__anext__()  # snapshot
+        tick = await events.__anext__()
+    stamp = dt.datetime.fromisoformat(tick["ticks"][0]["exchange_timestamp"]).timestamp()
+    return stamp % tick_interval
 
 
 def cpu_seconds(pid: int) -> float:
@@ -150,6 +172,12 @@ class Stamps:
 
     def now(self) -> float:
         return self._wall0 + (time.monotonic() - self._mono0)
+
+    def with_skew(self, skew: float) -> Stamps:
+        """The same clock (same anchor) for another sandbox, whose offset is ``skew``."""
+        other = Stamps(skew)
+        other._wall0, other._mono0 = self._wall0, self._mono0
+        return other
 
     def wall_drift(self) -> float:
         """How much faster the wall clock ran than the monotonic one since construction."""

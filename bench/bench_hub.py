@@ -36,6 +36,7 @@ import io
 import random
 import sys
 import time
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,7 +50,16 @@ import trio
 if __package__ in (None, ""):  # run as a script (``tasks.py bench``): import bench as a package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._loopback import TOKEN, Stamps, clock_skew, cpu_seconds, discover, spellings, start_sandbox
+from bench._loopback import (
+    TOKEN,
+    Stamps,
+    clock_skew,
+    cpu_seconds,
+    discover,
+    spellings,
+    start_sandboxes,
+    step_phase,
+)
 from supervisor.client import AlgoWorkerConfig, AsyncKiteAlgoWorkerClient
 from supervisor.client._sse import SSEDecoder, SSEMessage, encode_sse, interpret
 from supervisor.hub import Opener, Tick, client_opener, open_stream_hub
@@ -121,8 +131,11 @@ def bench_decoder(data: bytes) -> tuple[float, float, float]:
 class Meter:
     """Delivered ticks and emit -> strategy delays, counted only while ``on``."""
 
-    def __init__(self, stamps: Stamps, strategies: int) -> None:
-        self.stamps = stamps
+    def __init__(
+        self, stamps: list[Stamps], strategies: int, feed: Callable[[int, Tick], int] = lambda i, t: 0
+    ) -> None:
+        self.stamps = stamps  # per feed (sandbox): each has its own clock offset
+        self.feed = feed  # which feed a strategy's tick came from
         self.on = False
         self.delivered = 0
         self.delays: list[float] = []
@@ -138,7 +151,7 @@ class Meter:
             return
         self.delivered += 1
         if tick.exchange_timestamp:
-            self.delays.append(self.stamps.delay(tick.exchange_timestamp))
+            self.delays.append(self.stamps[self.feed(strategy, tick)].delay(tick.exchange_timestamp))
 
 
 class StreamCounter(httpx.AsyncBaseTransport):
@@ -163,19 +176,21 @@ class Setup:
     base_urls: list[str]
     pids: list[int]
     seconds: float
-    stamps: Stamps
+    stamps: list[Stamps]
     freeze: bool
 
     def server_cpu(self) -> float:
         return sum(cpu_seconds(pid) for pid in self.pids)
 
 
-def spread_opener(clients: list[AsyncKiteAlgoWorkerClient], per_union: int) -> Opener:
+def spread_opener(
+    clients: list[AsyncKiteAlgoWorkerClient], per_union: int, feed_of: dict[str, int]
+) -> Opener:
     """Each union's stream from its own sandbox: a union's instruments are new to the opener
     when it first opens (unions fill in order), so the count of instruments seen before tells
-    which union, hence which sandbox; later opens follow their first instrument."""
+    which union, hence which sandbox; later opens follow their first instrument. ``feed_of``
+    records the sandbox of each instrument."""
     openers = [client_opener(c) for c in clients]
-    feed_of: dict[str, int] = {}
 
     def open_(kind: str, params: dict[str, Any], after: int | None) -> AbstractAsyncContextManager[Any]:
         names = [str(i) for i in params["instruments"]]
@@ -220,7 +235,8 @@ async def _window(meter: Meter, setup: Setup) -> dict[str, float]:
 async def bench_hub(
     setup: Setup, picks: list[list[str]], n_instruments: int, *, batch: bool
 ) -> dict[str, float]:
-    meter = Meter(setup.stamps, len(picks))
+    feed_of: dict[str, int] = {}
+    meter = Meter(setup.stamps, len(picks), lambda i, tick: feed_of.get(tick.symbol or "", 0))
     counters = [StreamCounter() for _ in setup.base_urls]
     feeds = len(setup.base_urls)
     per_union = -(-n_instruments // feeds)
@@ -231,7 +247,7 @@ async def bench_hub(
             )
             for url, counter in zip(setup.base_urls, counters, strict=True)
         ]
-        opener = spread_opener(clients, per_union) if feeds > 1 else None
+        opener = spread_opener(clients, per_union, feed_of) if feeds > 1 else None
         hub = await stack.enter_async_context(
             open_stream_hub(clients[0], opener=opener, capacity=64, max_union_instruments=per_union)
         )
@@ -261,7 +277,7 @@ async def bench_hub(
 
 
 async def bench_baseline(setup: Setup, picks: list[list[str]]) -> dict[str, float]:
-    meter = Meter(setup.stamps, len(picks))
+    meter = Meter(setup.stamps, len(picks), lambda i, tick: i % len(setup.base_urls))
     async with trio.open_nursery() as nursery:
 
         async def strategy(i: int, instruments: list[str]) -> None:
@@ -283,13 +299,16 @@ async def bench_baseline(setup: Setup, picks: list[list[str]]) -> dict[str, floa
 
 async def bench_fanout(args: argparse.Namespace, base_urls: list[str], pids: list[int]) -> None:
     stamps = Stamps()
-    skews = []
+    skews: list[float] = []
+    phases: list[float] = []
+    served: list[str] = []
     for url in base_urls:
         async with AsyncKiteAlgoWorkerClient(AlgoWorkerConfig(url, TOKEN), environ={}) as client:
             skews.append(await clock_skew(client, stamps.now))
-            if len(skews) == 1:
-                served = await discover(client)
-    skew = stamps.skew = skews[0]  # the sandboxes' offsets: printed, about 0 since the clock fix
+            here = await discover(client)  # option contracts depend on each sandbox's spot
+            served = here if len(skews) == 1 else [x for x in served if x in set(here)]
+            phases.append(await step_phase(client, served[0], args.tick_interval) - skews[-1])
+    skew = skews[0]  # one sandbox: about 0 since the clock fix; more: their start-ups' drift
     instruments = spellings(served, args.instruments)
     per = min(args.per_strategy, len(instruments))
     rng = random.Random(7)
@@ -301,13 +320,15 @@ async def bench_fanout(args: argparse.Namespace, base_urls: list[str], pids: lis
           f"{args.seconds:g} s windows; sandbox clock offset {skew * 1e3:+.2f} ms removed")  # fmt: skip
     if len(base_urls) > 1:
         print(f"  {len(base_urls)} feeds (sandbox processes), clock offsets "
-              f"{', '.join(f'{x * 1e3:+.2f}' for x in skews)} ms; one union of "
-              f"{-(-len(instruments) // len(base_urls))} instruments on each")  # fmt: skip
+              f"{', '.join(f'{x * 1e3:+.2f}' for x in skews)} ms (each removed from its ticks); one union of "
+              f"{-(-len(instruments) // len(base_urls))} instruments on each; their steps at "
+              f"{', '.join(f'{x % args.tick_interval * 1e3:.0f}' for x in sorted(phases))} ms "
+              f"into each {args.tick_interval * 1e3:g} ms")  # fmt: skip
     if len(served) < len(instruments):
         subs = args.strategies * per / len(instruments)
         print(f"  ({len(instruments)} instruments emulated by {len(instruments)} spellings of the "
               f"{len(served)} served; ~{subs:.0f} subscribers per topic)")  # fmt: skip
-    setup = Setup(base_urls, pids, args.seconds, stamps, args.gc_freeze)
+    setup = Setup(base_urls, pids, args.seconds, [stamps.with_skew(x) for x in skews], args.gc_freeze)
     hub = await bench_hub(setup, picks, len(instruments), batch=False)
     hub_batch = await bench_hub(setup, picks, len(instruments), batch=True)
     sample = picks[: args.baseline_sample]
@@ -353,7 +374,7 @@ def main() -> None:
     ours, typed, theirs = bench_decoder(data)
     print(f"decoder on {len(data)} bytes: SDK {theirs * 1e3:.1f} ms; ours to dicts {ours * 1e3:.1f} ms "
           f"({theirs / ours:.2f}x); ours typed {typed * 1e3:.1f} ms ({theirs / typed:.2f}x)")  # fmt: skip
-    sandboxes = [start_sandbox(args.tick_interval) for _ in range(args.feeds)]
+    sandboxes = start_sandboxes(args.feeds, args.tick_interval)
     try:
         trio.run(bench_fanout, args, [url for _, url in sandboxes], [p.pid for p, _ in sandboxes])
     finally:
