@@ -171,7 +171,11 @@ class Stamps:
         self._seen: dict[str, float] = {}
 
     def now(self) -> float:
-        return self._wall0 + (time.monotonic() - self._mono0)
+        return self.at(time.monotonic())
+
+    def at(self, monotonic: float) -> float:
+        """Our clock at the ``time.monotonic()`` reading ``monotonic``."""
+        return self._wall0 + (monotonic - self._mono0)
 
     def with_skew(self, skew: float) -> Stamps:
         """The same clock (same anchor) for another sandbox, whose offset is ``skew``."""

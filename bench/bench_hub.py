@@ -129,16 +129,20 @@ def bench_decoder(data: bytes) -> tuple[float, float, float]:
 
 
 class Meter:
-    """Delivered ticks and emit -> strategy delays, counted only while ``on``."""
+    """Delivered ticks and emit -> strategy delays, counted only while ``on``. A take records
+    the monotonic time, the stamp and (several feeds) the feed; delays are worked out after the
+    window, so the strategies pay little more than a strategy's own clock read."""
 
     def __init__(
-        self, stamps: list[Stamps], strategies: int, feed: Callable[[int, Tick], int] = lambda i, t: 0
+        self, stamps: list[Stamps], strategies: int, feed: Callable[[int, Tick], int] | None = None
     ) -> None:
         self.stamps = stamps  # per feed (sandbox): each has its own clock offset
-        self.feed = feed  # which feed a strategy's tick came from
+        self.feed = feed if len(stamps) > 1 else None  # which feed a strategy's tick came from
         self.on = False
         self.delivered = 0
-        self.delays: list[float] = []
+        self.arrived: list[float] = []
+        self.stamped: list[str] = []
+        self.feeds: list[int] = []
         self.started: set[int] = set()  # strategies that got their first tick
         self.strategies = strategies
         self.all_started = trio.Event()
@@ -151,7 +155,17 @@ class Meter:
             return
         self.delivered += 1
         if tick.exchange_timestamp:
-            self.delays.append(self.stamps[self.feed(strategy, tick)].delay(tick.exchange_timestamp))
+            self.arrived.append(time.monotonic())
+            self.stamped.append(tick.exchange_timestamp)
+            if self.feed is not None:
+                self.feeds.append(self.feed(strategy, tick))
+
+    def delays(self) -> list[float]:
+        feeds = self.feeds or [0] * len(self.arrived)
+        return sorted(
+            self.stamps[f].at(t) - self.stamps[f].emitted(s)
+            for t, s, f in zip(self.arrived, self.stamped, feeds, strict=True)
+        )
 
 
 class StreamCounter(httpx.AsyncBaseTransport):
@@ -219,7 +233,7 @@ async def _window(meter: Meter, setup: Setup) -> dict[str, float]:
     wall = time.monotonic() - t0
     gc.unfreeze()
     cpu, srv = time.process_time() - cpu0, setup.server_cpu() - srv0
-    delays = sorted(meter.delays) or [float("nan")]
+    delays = meter.delays() or [float("nan")]
     ticks = max(meter.delivered, 1)
     return {
         "ticks_per_s": meter.delivered / wall,
