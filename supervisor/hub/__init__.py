@@ -29,7 +29,7 @@ make-before-break the instruments that stay see no gap (longest silence one mark
 against two steps when the old stream is closed first).
 
 ``bench/bench_hub.py`` measures the hub as a whole on the sandbox: 1,000 strategies x 10 of 200
-instruments take 100,000 ticks/s over one upstream connection at 2.4-3.3 us of CPU per
+instruments take 100,000 ticks/s over one upstream connection at 2.3-3.3 us of CPU per
 delivered tick, 8-13x less than each strategy opening its own stream (the goal, 10x, is met in
 some runs of this shared 2-core machine, not all), with a p50 delay of 20-26 ms from the
 sandbox's stamp and a p99 of 35-120 ms (goal 10 ms, not met: each market step is one burst of
