@@ -19,6 +19,13 @@ The instruments are whatever the sandbox's tick stream serves (``_loopback.disco
 serves fewer than ``--instruments``, the rest are other spellings of them
 (``_loopback.spellings``: the wire, the topics and the fan-out are those of N instruments), and
 the output says so.
+
+The sandbox ticks every instrument at once per market step, so each step is one burst of
+``strategies x per-strategy`` deliveries. ``--feeds K`` spreads it as a real feed would,
+without a sandbox option for it: K sandbox processes (same universe, each with its own step
+phase, as started), the hub's instruments in K unions (``max_union_instruments``) each streamed
+from its own sandbox, the baseline's strategies spread over them alike; so K bursts of 1/K
+each per step, at the sandboxes' (uncontrolled) phases, and K upstream connections.
 """
 
 from __future__ import annotations
@@ -29,6 +36,8 @@ import io
 import random
 import sys
 import time
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,10 +50,19 @@ import trio
 if __package__ in (None, ""):  # run as a script (``tasks.py bench``): import bench as a package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._loopback import TOKEN, Stamps, clock_skew, cpu_seconds, discover, spellings, start_sandbox
+from bench._loopback import (
+    TOKEN,
+    Stamps,
+    clock_skew,
+    cpu_seconds,
+    discover,
+    spellings,
+    start_sandboxes,
+    step_phase,
+)
 from supervisor.client import AlgoWorkerConfig, AsyncKiteAlgoWorkerClient
 from supervisor.client._sse import SSEDecoder, SSEMessage, encode_sse, interpret
-from supervisor.hub import Tick, open_stream_hub
+from supervisor.hub import Opener, Tick, client_opener, open_stream_hub
 from supervisor.hub._models import decode_ticks
 
 N_INSTR = 200  # distinct instruments in the decoder's bytes
@@ -111,13 +129,20 @@ def bench_decoder(data: bytes) -> tuple[float, float, float]:
 
 
 class Meter:
-    """Delivered ticks and emit -> strategy delays, counted only while ``on``."""
+    """Delivered ticks and emit -> strategy delays, counted only while ``on``. A take records
+    the monotonic time, the stamp and (several feeds) the feed; delays are worked out after the
+    window, so the strategies pay little more than a strategy's own clock read."""
 
-    def __init__(self, stamps: Stamps, strategies: int) -> None:
-        self.stamps = stamps
+    def __init__(
+        self, stamps: list[Stamps], strategies: int, feed: Callable[[int, Tick], int] | None = None
+    ) -> None:
+        self.stamps = stamps  # per feed (sandbox): each has its own clock offset
+        self.feed = feed if len(stamps) > 1 else None  # which feed a strategy's tick came from
         self.on = False
         self.delivered = 0
-        self.delays: list[float] = []
+        self.arrived: list[float] = []
+        self.stamped: list[str] = []
+        self.feeds: list[int] = []
         self.started: set[int] = set()  # strategies that got their first tick
         self.strategies = strategies
         self.all_started = trio.Event()
@@ -130,7 +155,17 @@ class Meter:
             return
         self.delivered += 1
         if tick.exchange_timestamp:
-            self.delays.append(time.time() - self.stamps.emitted(tick.exchange_timestamp))
+            self.arrived.append(time.monotonic())
+            self.stamped.append(tick.exchange_timestamp)
+            if self.feed is not None:
+                self.feeds.append(self.feed(strategy, tick))
+
+    def delays(self) -> list[float]:
+        feeds = self.feeds or [0] * len(self.arrived)
+        return sorted(
+            self.stamps[f].at(t) - self.stamps[f].emitted(s)
+            for t, s, f in zip(self.arrived, self.stamped, feeds, strict=True)
+        )
 
 
 class StreamCounter(httpx.AsyncBaseTransport):
@@ -150,13 +185,37 @@ class StreamCounter(httpx.AsyncBaseTransport):
 
 @dataclass(frozen=True)
 class Setup:
-    """One fan-out run: the sandbox, the measurement window, the stamp clock, GC handling."""
+    """One fan-out run: the sandbox(es), the measurement window, the stamp clock, GC handling."""
 
-    base_url: str
-    pid: int
+    base_urls: list[str]
+    pids: list[int]
     seconds: float
-    stamps: Stamps
+    stamps: list[Stamps]
     freeze: bool
+
+    def server_cpu(self) -> float:
+        return sum(cpu_seconds(pid) for pid in self.pids)
+
+
+def spread_opener(
+    clients: list[AsyncKiteAlgoWorkerClient], per_union: int, feed_of: dict[str, int]
+) -> Opener:
+    """Each union's stream from its own sandbox: a union's instruments are new to the opener
+    when it first opens (unions fill in order), so the count of instruments seen before tells
+    which union, hence which sandbox; later opens follow their first instrument. ``feed_of``
+    records the sandbox of each instrument."""
+    openers = [client_opener(c) for c in clients]
+
+    def open_(kind: str, params: dict[str, Any], after: int | None) -> AbstractAsyncContextManager[Any]:
+        names = [str(i) for i in params["instruments"]]
+        feed = feed_of.get(names[0])
+        if feed is None:
+            feed = len(feed_of) // per_union % len(clients)
+            for name in names:
+                feed_of.setdefault(name, feed)
+        return openers[feed](kind, params, after)
+
+    return open_
 
 
 async def _window(meter: Meter, setup: Setup) -> dict[str, float]:
@@ -167,14 +226,14 @@ async def _window(meter: Meter, setup: Setup) -> dict[str, float]:
     if setup.freeze:  # what a daemon that freezes its start-up objects would see (gc.freeze)
         gc.collect()
         gc.freeze()
-    cpu0, srv0, t0 = time.process_time(), cpu_seconds(setup.pid), time.monotonic()
+    cpu0, srv0, t0 = time.process_time(), setup.server_cpu(), time.monotonic()
     meter.on = True
     await trio.sleep(setup.seconds)
     meter.on = False
     wall = time.monotonic() - t0
     gc.unfreeze()
-    cpu, srv = time.process_time() - cpu0, cpu_seconds(setup.pid) - srv0
-    delays = sorted(meter.delays) or [float("nan")]
+    cpu, srv = time.process_time() - cpu0, setup.server_cpu() - srv0
+    delays = meter.delays() or [float("nan")]
     ticks = max(meter.delivered, 1)
     return {
         "ticks_per_s": meter.delivered / wall,
@@ -187,15 +246,26 @@ async def _window(meter: Meter, setup: Setup) -> dict[str, float]:
     }
 
 
-async def bench_hub(setup: Setup, picks: list[list[str]], *, batch: bool) -> dict[str, float]:
-    meter = Meter(setup.stamps, len(picks))
-    counter = StreamCounter()
-    config = AlgoWorkerConfig(base_url=setup.base_url, token=TOKEN)
-    async with (
-        AsyncKiteAlgoWorkerClient(config, transport=counter, environ={}) as client,
-        open_stream_hub(client, capacity=64) as hub,
-        trio.open_nursery() as nursery,
-    ):
+async def bench_hub(
+    setup: Setup, picks: list[list[str]], n_instruments: int, *, batch: bool
+) -> dict[str, float]:
+    feed_of: dict[str, int] = {}
+    meter = Meter(setup.stamps, len(picks), lambda i, tick: feed_of.get(tick.symbol or "", 0))
+    counters = [StreamCounter() for _ in setup.base_urls]
+    feeds = len(setup.base_urls)
+    per_union = -(-n_instruments // feeds)
+    async with AsyncExitStack() as stack:
+        clients = [
+            await stack.enter_async_context(
+                AsyncKiteAlgoWorkerClient(AlgoWorkerConfig(url, TOKEN), transport=counter, environ={})
+            )
+            for url, counter in zip(setup.base_urls, counters, strict=True)
+        ]
+        opener = spread_opener(clients, per_union, feed_of) if feeds > 1 else None
+        hub = await stack.enter_async_context(
+            open_stream_hub(clients[0], opener=opener, capacity=64, max_union_instruments=per_union)
+        )
+        nursery = await stack.enter_async_context(trio.open_nursery())
 
         async def strategy(i: int, instruments: list[str]) -> None:
             async with hub.ticks(instruments, subscriber=f"s{i}") as ticks:
@@ -213,7 +283,7 @@ async def bench_hub(setup: Setup, picks: list[list[str]], *, batch: bool) -> dic
         result = await _window(meter, setup)
         stats = hub.statistics()
         result["upstream_streams"] = stats.upstream_streams
-        result["tick_stream_opens"] = counter.tick_streams
+        result["tick_stream_opens"] = sum(c.tick_streams for c in counters)
         result["conflations"] = sum(s.conflations for s in stats.subscribers)
         result["topics"] = len(stats.topics)
         nursery.cancel_scope.cancel()
@@ -221,11 +291,11 @@ async def bench_hub(setup: Setup, picks: list[list[str]], *, batch: bool) -> dic
 
 
 async def bench_baseline(setup: Setup, picks: list[list[str]]) -> dict[str, float]:
-    meter = Meter(setup.stamps, len(picks))
-    config = AlgoWorkerConfig(base_url=setup.base_url, token=TOKEN)
+    meter = Meter(setup.stamps, len(picks), lambda i, tick: i % len(setup.base_urls))
     async with trio.open_nursery() as nursery:
 
         async def strategy(i: int, instruments: list[str]) -> None:
+            config = AlgoWorkerConfig(setup.base_urls[i % len(setup.base_urls)], TOKEN)
             async with (
                 AsyncKiteAlgoWorkerClient(config, environ={}) as client,
                 client.stream_ticks(instruments) as events,
@@ -241,11 +311,18 @@ async def bench_baseline(setup: Setup, picks: list[list[str]]) -> dict[str, floa
     return result
 
 
-async def bench_fanout(args: argparse.Namespace, base_url: str, pid: int) -> None:
-    config = AlgoWorkerConfig(base_url=base_url, token=TOKEN)
-    async with AsyncKiteAlgoWorkerClient(config, environ={}) as client:
-        served = await discover(client)
-        skew = await clock_skew(client, served[0])
+async def bench_fanout(args: argparse.Namespace, base_urls: list[str], pids: list[int]) -> None:
+    stamps = Stamps()
+    skews: list[float] = []
+    phases: list[float] = []
+    served: list[str] = []
+    for url in base_urls:
+        async with AsyncKiteAlgoWorkerClient(AlgoWorkerConfig(url, TOKEN), environ={}) as client:
+            skews.append(await clock_skew(client, stamps.now))
+            here = await discover(client)  # option contracts depend on each sandbox's spot
+            served = here if len(skews) == 1 else [x for x in served if x in set(here)]
+            phases.append(await step_phase(client, served[0], args.tick_interval) - skews[-1])
+    skew = skews[0]  # one sandbox: about 0 since the clock fix; more: their start-ups' drift
     instruments = spellings(served, args.instruments)
     per = min(args.per_strategy, len(instruments))
     rng = random.Random(7)
@@ -254,14 +331,20 @@ async def bench_fanout(args: argparse.Namespace, base_url: str, pid: int) -> Non
     print(f"fan-out: sandbox serves {len(served)} ticking instruments; {args.strategies} strategies x "
           f"{per} of {len(instruments)} instruments (asked: {args.per_strategy} of {args.instruments}); "
           f"market step {args.tick_interval * 1e3:g} ms -> {offered:.0f} ticks/s upstream; "
-          f"{args.seconds:g} s windows; sandbox clock offset {skew * 1e3:+.1f} ms removed")  # fmt: skip
+          f"{args.seconds:g} s windows; sandbox clock offset {skew * 1e3:+.2f} ms removed")  # fmt: skip
+    if len(base_urls) > 1:
+        print(f"  {len(base_urls)} feeds (sandbox processes), clock offsets "
+              f"{', '.join(f'{x * 1e3:+.2f}' for x in skews)} ms (each removed from its ticks); one union of "
+              f"{-(-len(instruments) // len(base_urls))} instruments on each; their steps at "
+              f"{', '.join(f'{x % args.tick_interval * 1e3:.0f}' for x in sorted(phases))} ms "
+              f"into each {args.tick_interval * 1e3:g} ms")  # fmt: skip
     if len(served) < len(instruments):
         subs = args.strategies * per / len(instruments)
         print(f"  ({len(instruments)} instruments emulated by {len(instruments)} spellings of the "
               f"{len(served)} served; ~{subs:.0f} subscribers per topic)")  # fmt: skip
-    setup = Setup(base_url, pid, args.seconds, Stamps(skew), args.gc_freeze)
-    hub = await bench_hub(setup, picks, batch=False)
-    hub_batch = await bench_hub(setup, picks, batch=True)
+    setup = Setup(base_urls, pids, args.seconds, [stamps.with_skew(x) for x in skews], args.gc_freeze)
+    hub = await bench_hub(setup, picks, len(instruments), batch=False)
+    hub_batch = await bench_hub(setup, picks, len(instruments), batch=True)
     sample = picks[: args.baseline_sample]
     base = await bench_baseline(setup, sample)
     scale = args.strategies / len(sample)
@@ -283,6 +366,8 @@ async def bench_fanout(args: argparse.Namespace, base_url: str, pid: int) -> Non
           f"{base['cpu_us'] / hub_batch['cpu_us']:.1f}x with receive_batch (goal >= 10x); sandbox CPU "
           f"per delivered tick {base['server_us'] / hub['server_us']:.0f}x less; hub p99 "
           f"{hub['p99_ms']:.1f} / {hub_batch['p99_ms']:.1f} ms (goal <= 10 ms)")  # fmt: skip
+    print(f"  wall clock against the monotonic clock over the run: {stamps.wall_drift() * 100:+.2f} % "
+          "(delays are measured on a monotonic clock, as the sandbox stamps)")  # fmt: skip
     print(f"  hub: {hub['topics']:.0f} topics on {hub['upstream_streams']:.0f} upstream stream(s) "
           f"({hub['tick_stream_opens']:.0f} opened in all); {hub['conflations']:.0f} ticks conflated "
           "in subscriber buffers")  # fmt: skip
@@ -297,17 +382,19 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--baseline-sample", type=int, default=50)
     parser.add_argument("--gc-freeze", action="store_true", help="gc.freeze() before each window")
+    parser.add_argument("--feeds", type=int, default=1, help="sandboxes spreading each step's ticks")
     args, _ = parser.parse_known_args()  # tasks.py passes its extra arguments to every bench
     data = sse_bytes(20_000)
     ours, typed, theirs = bench_decoder(data)
     print(f"decoder on {len(data)} bytes: SDK {theirs * 1e3:.1f} ms; ours to dicts {ours * 1e3:.1f} ms "
           f"({theirs / ours:.2f}x); ours typed {typed * 1e3:.1f} ms ({theirs / typed:.2f}x)")  # fmt: skip
-    proc, base_url = start_sandbox(args.tick_interval)
+    sandboxes = start_sandboxes(args.feeds, args.tick_interval)
     try:
-        trio.run(bench_fanout, args, base_url, proc.pid)
+        trio.run(bench_fanout, args, [url for _, url in sandboxes], [p.pid for p, _ in sandboxes])
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        for proc, _ in sandboxes:
+            proc.terminate()
+            proc.wait(timeout=10)
 
 
 if __name__ == "__main__":

@@ -11,12 +11,12 @@ measures, over the same window, both groupings of N instruments:
 Figures: delivered ticks per second (against the ``N / T`` the market offers), client CPU and
 sandbox CPU per delivered tick (``time.process_time`` here, ``/proc/<pid>/stat`` there), and
 the delay from the tick's ``exchange_timestamp`` to its arrival here, p50/p99. The sandbox
-stamps ticks with ``epoch + loop time`` (``epoch``: its wall clock at start), comparable with
-``time.time()`` here up to a constant offset: the sandbox reads its loop clock for the first
-time just after ``epoch``, and that first read (anyio's lazy backend import) takes tens of ms,
-so its stamps lag the wall clock by that much. The offset is measured first (quote stamps
-against the midpoint of the fastest of 20 quote requests) and removed; the minimum delay is
-printed as a check.
+stamps ticks with ``epoch + loop time`` (``epoch``: its wall clock at start, read just after
+its first loop-clock read), compared with the same kind of clock here (``_loopback.Stamps``:
+wall time at start plus monotonic time; ``time.time()`` drifts from it by 0.5 % on this
+machine). The offset is still measured first (a freshly stamped response against the midpoint
+of the fastest of 20 requests; about 0 ms since the sandbox clock reads its loop clock first)
+and removed; the minimum delay is printed as a check.
 
 Then the cost of a resubscription of the union (the set changes by one instrument): the time
 from opening the new union to its snapshot, the longest silence seen by the instruments that
@@ -50,8 +50,8 @@ from supervisor.client import AsyncKiteAlgoWorkerClient
 class Recorder:
     """Counts ticks and server-stamp -> arrival delays while ``on`` (one stamp per event)."""
 
-    def __init__(self, skew: float = 0.0) -> None:
-        self.stamps = Stamps(skew)
+    def __init__(self, stamps: Stamps) -> None:
+        self.stamps = stamps
         self.on = False
         self.ticks = 0
         self.events = 0
@@ -74,7 +74,7 @@ class Recorder:
             return
         stamp = rows[0].get("exchange_timestamp")
         if stamp:
-            self.delays.append((time.time() - self.stamps.emitted(stamp), len(rows)))
+            self.delays.append((self.stamps.delay(stamp), len(rows)))
         self.events += 1
         self.ticks += len(rows)
 
@@ -93,9 +93,9 @@ def percentile(weighted: Sequence[tuple[float, int]], q: float) -> float:
 
 
 async def measure(
-    client: AsyncKiteAlgoWorkerClient, groups: list[list[str]], seconds: float, pid: int, skew: float
+    client: AsyncKiteAlgoWorkerClient, groups: list[list[str]], seconds: float, pid: int, stamps: Stamps
 ) -> dict[str, float]:
-    rec = Recorder(skew)
+    rec = Recorder(stamps)
     opened = 0
     all_open = trio.Event()
 
@@ -139,7 +139,7 @@ async def resubscription(
     client: AsyncKiteAlgoWorkerClient, ids: list[str], pid: int, rounds: int, make_before_break: bool
 ) -> dict[str, float]:
     """Toggle one instrument in and out of a union of ``ids``; the others must keep flowing."""
-    rec = Recorder()
+    rec = Recorder(Stamps())  # silences only: no delays
     to_snapshot: list[float] = []
     base, extra = ids[:-1], ids[-1:]
     current: list[trio.CancelScope] = []
@@ -192,8 +192,9 @@ async def run(args: argparse.Namespace, base_url: str, pid: int) -> None:
         served = await discover(client)
         print(f"tick stream serves {len(served)} instruments: {', '.join(served[:8])}"
               f"{' ...' if len(served) > 8 else ''}")  # fmt: skip
-        skew = await clock_skew(client, served[0])
-        print(f"sandbox stamps minus our clock: {skew * 1e3:+.1f} ms (removed from the delays)")
+        stamps = Stamps()
+        stamps.skew = await clock_skew(client, stamps.now)
+        print(f"sandbox stamps minus our clock: {stamps.skew * 1e3:+.2f} ms (removed from the delays)")
         tick = args.tick_interval
         print(f"market step every {tick * 1e3:g} ms, {args.seconds:g} s per measurement, quote mode")
         print(f"{'N':>5} {'grouping':<15} {'ticks/s':>8} {'offered':>8} {'client us/tick':>15} "
@@ -202,13 +203,15 @@ async def run(args: argparse.Namespace, base_url: str, pid: int) -> None:
         for n in args.sizes:
             ids = [served[i % len(served)] for i in range(n)]
             for label, groups in (("per-instrument", [[i] for i in ids]), ("union", [ids])):
-                r = await measure(client, groups, args.seconds, pid, skew)
+                r = await measure(client, groups, args.seconds, pid, stamps)
                 print(f"{n:>5} {label:<15} {r['ticks_per_s']:>8.0f} {n / tick:>8.0f} "
                       f"{r['client_us']:>15.1f} {r['server_us']:>15.1f} {r['client_cpu_pct']:>9.0f} "
                       f"{r['server_cpu_pct']:>9.0f} {r['p50_ms']:>7.1f} {r['p99_ms']:>7.1f} "
                       f"{r['min_ms']:>7.2f}")  # fmt: skip
             if n > len(served):
                 print(f"      (N={n}: {len(served)} distinct instruments, repeated)")
+        print(f"wall clock against the monotonic clock: {stamps.wall_drift() * 100:+.2f} % (delays are "
+              "measured on a monotonic clock, as the sandbox stamps)")  # fmt: skip
         n = max(args.sizes)
         ids = [served[i % len(served)] for i in range(n)]
         print(f"union resubscription, {n} instruments, one toggled in/out, {args.rounds} times:")

@@ -31,12 +31,23 @@ DEFAULT_BASE_URL = "http://localhost:18777"
 DEFAULT_API_PREFIX = "/api/algo-workers"
 DEFAULT_ACCOUNT_SCOPE = "kite:paper-a"
 DEFAULT_EXECUTION_MODE = "dry_run"
+DEFAULT_MAX_CONNECTIONS = 256  # streams of a hub with many candle/P&L/timeline topics, and requests
+DEFAULT_MAX_KEEPALIVE = 64
 
 
 class AlgoWorkerConfig(BaseModel):
     """Where the worker API lives and how to authenticate. Immutable; never blocks.
 
-    Raises ``ClientValidationError`` for an empty base URL or token.
+    ``max_connections`` bounds the client's connection pool: every open SSE stream holds one
+    connection until it is closed, and requests share the others, so it must exceed the streams
+    a client keeps open (a stream hub holds one per tick union and one per candle, P&L or
+    timeline topic); a request finding the pool full waits up to ``timeout`` and then raises
+    ``TransportError``. Up to ``max_keepalive_connections`` (capped at ``max_connections``) stay
+    open between requests. Both apply to the client's own transport, not to one passed in
+    (``transport=``).
+
+    Raises ``ClientValidationError`` for an empty base URL or token, pydantic's
+    ``ValidationError`` for a timeout or limit out of range.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -45,6 +56,8 @@ class AlgoWorkerConfig(BaseModel):
     token: SecretStr
     timeout: float = Field(default=10.0, gt=0)
     api_prefix: str = DEFAULT_API_PREFIX
+    max_connections: int = Field(default=DEFAULT_MAX_CONNECTIONS, ge=1)
+    max_keepalive_connections: int = Field(default=DEFAULT_MAX_KEEPALIVE, ge=1)
 
     def __init__(
         self,
@@ -52,13 +65,23 @@ class AlgoWorkerConfig(BaseModel):
         token: str | SecretStr,
         timeout: float = 10.0,
         api_prefix: str = DEFAULT_API_PREFIX,
+        *,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        max_keepalive_connections: int = DEFAULT_MAX_KEEPALIVE,
     ) -> None:
         if not base_url or not str(base_url).strip():
             raise ClientValidationError("base_url is required", rule="config.base_url")
         raw = token.get_secret_value() if isinstance(token, SecretStr) else token
         if not raw or not str(raw).strip():
             raise ClientValidationError("token is required", rule="config.token")
-        super().__init__(base_url=base_url, token=SecretStr(raw), timeout=timeout, api_prefix=api_prefix)
+        super().__init__(
+            base_url=base_url,
+            token=SecretStr(raw),
+            timeout=timeout,
+            api_prefix=api_prefix,
+            max_connections=max_connections,
+            max_keepalive_connections=min(max_keepalive_connections, max_connections),
+        )
 
     @field_validator("base_url")
     @classmethod
@@ -74,7 +97,9 @@ class AlgoWorkerConfig(BaseModel):
     def __repr__(self) -> str:
         return (
             f"AlgoWorkerConfig(base_url={self.base_url!r}, token='***', "
-            f"timeout={self.timeout!r}, api_prefix={self.api_prefix!r})"
+            f"timeout={self.timeout!r}, api_prefix={self.api_prefix!r}, "
+            f"max_connections={self.max_connections!r}, "
+            f"max_keepalive_connections={self.max_keepalive_connections!r})"
         )
 
     __str__ = __repr__

@@ -75,7 +75,10 @@ class Pipeline:
             },
             timeout=config.timeout,
             transport=transport,
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
+            limits=httpx.Limits(
+                max_connections=config.max_connections,
+                max_keepalive_connections=config.max_keepalive_connections,
+            ),
         )
 
     def __repr__(self) -> str:

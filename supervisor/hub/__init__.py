@@ -19,20 +19,22 @@ upstream (``_ticks``), resubscribed make-before-break when its set of instrument
 one tick connection per mode, whatever the number of subscribers, and per 300 instruments
 (``max_union_instruments``: a request line stays under the 16 kB HTTP servers commonly accept).
 ``bench/bench_hub_grouping.py`` measured both groupings on a standalone sandbox over loopback
-(200 instruments, 20 market steps/s, 4,000 ticks/s; figures in the README): per-instrument
-streams cost about 5x the client CPU and 7x the sandbox CPU per tick of one union stream
-(one SSE event, HTTP chunk and wake-up per instrument instead of one per step), fell behind the
-offered rate (3,700 of 4,000 ticks/s) with a p99 delay of 160 ms against 45 ms, and need 200
-connections where the client's pool holds 64. The union's price is the resubscription: about
-8 ms from opening the new stream to its snapshot and 3-4 ms of CPU on each side; with
+(200 real instruments, 20 market steps/s, 4,000 ticks/s; figures in the README): per-instrument
+streams cost about 6x the client CPU and 6x the sandbox CPU per tick of one union stream (one
+SSE event, HTTP chunk and wake-up per instrument instead of one per step), with a p99 delay of
+46 ms against 11 ms, and need 200 connections from the client's pool
+(``AlgoWorkerConfig.max_connections``). The union's price is the resubscription: about 9 ms
+from opening the new stream to its snapshot and 3.5-6 ms of CPU on each side; with
 make-before-break the instruments that stay see no gap (longest silence one market step,
 against two steps when the old stream is closed first).
 
 ``bench/bench_hub.py`` measures the hub as a whole on the sandbox: 1,000 strategies x 10 of 200
-instruments take 100,000 ticks/s over one upstream connection at about 3 us of CPU per
-delivered tick, 8.5x less than each strategy opening its own stream (the goal is 10x), with a
-p50 delay of 36 ms from the sandbox's stamp (each market step is a burst of 10,000 deliveries;
-the README has the runs, and what limits the delay and its tail).
+instruments take 100,000 ticks/s over one upstream connection at 2.3-3.3 us of CPU per
+delivered tick, 8-13x less than each strategy opening its own stream (the goal, 10x, is met in
+some runs of this shared 2-core machine, not all), with a p50 delay of 20-26 ms from the
+sandbox's stamp and a p99 of 35-120 ms (goal 10 ms, not met: each market step is one burst of
+10,000 deliveries; the README has the runs, and where the delay and its tail go).
+A waiting subscriber is a parked task that the first push of a burst reschedules.
 """
 
 from __future__ import annotations

@@ -227,4 +227,4 @@ class TickUnions:
                     topic.decode_errors += 1  # one bad quote must not end the stream
                 continue
             for topic in topics:  # conflated per topic: two spellings of one instrument stay two
-                self._fan_out(topic, [(tick, ("tick", topic.key))])
+                self._fan_out(topic, [(tick, topic.latest_key)])

@@ -30,6 +30,9 @@ class Topic:
         self.kind = kind
         self.key = key
         self.params = params
+        # the conflation key of the topic's latest-value items (ticks) in subscriber buffers: a
+        # str caches its hash, a tuple's is computed again at every buffer lookup
+        self.latest_key = f"{kind}|{key}"
         self.subs: set[Subscription] = set()
         self.connected = False
         self.reconnects = 0
@@ -51,4 +54,4 @@ def fail(topic: Topic, exc: BaseException) -> None:
     topic.error = exc
     for sub in list(topic.subs):
         sub.error = exc
-        sub.wake.set()
+        sub.wake()

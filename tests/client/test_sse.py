@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from hypothesis import given
@@ -18,6 +19,7 @@ from supervisor.client._sse import (
     SSEEnd,
     SSEEvent,
     SSEMessage,
+    _uniform_frames,
     encode_sse,
     encode_sse_comment,
     interpret,
@@ -275,3 +277,146 @@ def test_interpret_undecodable_data_raises() -> None:
     with pytest.raises(StreamError, match="undecodable 'ticks' event at /r") as info:
         interpret(M("ticks", '{"ticks": ['), route="/r")
     assert info.value.response_body == '{"ticks": ['
+
+
+# -- the fast path of LF-only data against a reference decoder -----------------------------------
+
+
+def reference_decode(data: bytes, max_buffer: int) -> list[SSEEvent] | None:
+    """The spec applied to the whole stream at once, line by line; None when over the bound."""
+    *lines, tail = re.split(rb"\r\n|\r|\n", data)  # the unterminated tail is discarded
+    if len(tail) > max_buffer:
+        return None
+    events: list[SSEEvent] = []
+    name, values, size = "", list[str](), 0
+    for i, raw in enumerate(lines):
+        if len(raw) > max_buffer:
+            return None
+        line = raw.decode("utf-8", errors="replace")
+        if i == 0:
+            line = line.removeprefix("\ufeff")
+        field, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if not line:
+            if values:
+                events.append(M(name or "message", "\n".join(values)))
+            name, values, size = "", [], 0
+        elif not field:
+            events.append(C(value))
+        elif field == "event":
+            name = value
+        elif field == "data":
+            size += len(raw)
+            if size > max_buffer:
+                return None
+            values.append(value)
+    if values:
+        events.append(M(name or "message", "\n".join(values)))
+    return events
+
+
+def decode_or_overflow(chunks: list[bytes], max_buffer: int) -> list[SSEEvent] | None:
+    try:
+        return decode_chunks(chunks, max_buffer)
+    except SSEBufferOverflow:
+        return None
+
+
+line_text = st.one_of(
+    st.text(st.characters(blacklist_categories=["Cs"], blacklist_characters="\r\n"), max_size=12).map(
+        str.encode
+    ),
+    st.binary(max_size=6).map(lambda b: b.replace(b"\r", b"").replace(b"\n", b"")),  # bad UTF-8
+)
+sse_line = st.one_of(
+    st.tuples(st.sampled_from([b"data: ", b"data:", b"event: ", b"event:", b": ", b":"]), line_text).map(
+        b"".join
+    ),
+    st.sampled_from([b"", b"", b"data", b"event", b"id: 7", b"retry: 10", b"foo: bar", b"\xef\xbb\xbf"]),
+)
+server_frame = st.tuples(st.one_of(st.none(), st.sampled_from(["ticks", "snapshot", ""])), st.text()).map(
+    lambda f: encode_sse(f[1], f[0])
+)
+
+
+@given(
+    pieces=st.lists(
+        st.one_of(
+            st.tuples(sse_line, st.sampled_from([b"\n", b"\n", b"\n", b"\r\n", b"\r"])).map(b"".join),
+            server_frame,
+            st.just(SSE_KEEPALIVE),
+        ),
+        max_size=12,
+    ),
+    bom=st.booleans(),
+    tail=st.sampled_from([b"", b"data: trunc", b"\r"]),
+    cuts=st.lists(st.integers(min_value=0), max_size=6),
+    max_buffer=st.one_of(st.just(1 << 20), st.integers(min_value=1, max_value=48)),
+)
+def test_any_stream_any_chunking_matches_the_reference(
+    pieces: list[bytes], bom: bool, tail: bytes, cuts: list[int], max_buffer: int
+) -> None:
+    wire = (b"\xef\xbb\xbf" if bom else b"") + b"".join(pieces) + tail
+    points = sorted({cut % (len(wire) + 1) for cut in cuts})
+    chunks = [wire[a:b] for a, b in zip([0, *points], [*points, len(wire)], strict=True)]
+    assert decode_or_overflow(chunks, max_buffer) == reference_decode(wire, max_buffer)
+
+
+UNIFORM_RUNS = [
+    (
+        "named run",
+        b"event: ticks\ndata: 1\n\nevent: candle\ndata: 2\n\n",
+        [M("ticks", "1"), M("candle", "2")],
+    ),
+    (
+        "unnamed run",
+        b"data: 1\n\ndata: \n\ndata:  3\n\n",
+        [M("message", "1"), M("message", ""), M("message", " 3")],
+    ),
+    ("name with colon", b"event: a:b\ndata: x:y\n\n", [M("a:b", "x:y")]),
+]
+NOT_UNIFORM = [
+    (
+        "comment between",
+        b"event: t\ndata: 1\n\n: hb\n\nevent: t\ndata: 2\n\n",
+        [M("t", "1"), C("hb"), M("t", "2")],
+    ),
+    ("mixed shapes", b"event: t\ndata: 1\n\ndata: 2\n\n", [M("t", "1"), M("message", "2")]),
+    ("text before a frame", b"event: t\ndata: 1\n\nxevent: t\ndata: 2\n\n", [M("t", "1"), M("message", "2")]),
+    ("extra blank line", b"event: t\ndata: 1\n\n\nevent: t\ndata: 2\n\n", [M("t", "1"), M("t", "2")]),
+    ("empty name", b"event: \ndata: 1\n\nevent: \ndata: 2\n\n", [M("message", "1"), M("message", "2")]),
+    ("no space", b"event:t\ndata:1\n\n", [M("t", "1")]),
+    ("two data lines", b"event: t\ndata: 1\ndata: 2\n\n", [M("t", "1\n2")]),
+    ("id field", b"event: t\nid: 3\ndata: 1\n\n", [M("t", "1")]),
+]
+
+
+@pytest.mark.parametrize(
+    ("data", "expected", "uniform"),
+    [(*v[1:], True) for v in UNIFORM_RUNS] + [(*v[1:], False) for v in NOT_UNIFORM],
+    ids=[v[0] for v in UNIFORM_RUNS + NOT_UNIFORM],
+)
+def test_uniform_frames_take_only_exact_runs(data: bytes, expected: list[SSEEvent], uniform: bool) -> None:
+    # a run is taken in one step only when its frames tile it exactly; the rest goes event by event
+    events: list[SSEEvent] = []
+    assert _uniform_frames(data.decode(), events) is uniform
+    assert events == (expected if uniform else [])
+    assert_decodes(b": start\n" + data, [C("start"), *expected])  # past the first line, whole too
+
+
+def test_fast_path_resumes_after_an_event_split_over_chunks() -> None:
+    frame = b"event: ticks\ndata: " + "₹".encode() * 3 + b"\n\n"
+    decoder = SSEDecoder()
+    assert decoder.feed(b": hi\n") == [C("hi")]
+    assert decoder.feed(frame * 2 + frame[:20]) == [M("ticks", "₹₹₹")] * 2
+    assert decoder.buffered == 20  # the event's first line is kept with the incomplete one
+    assert decoder.feed(frame[20:] + frame * 2) == [M("ticks", "₹₹₹")] * 3
+
+
+def test_fast_path_keeps_the_bound_of_each_line() -> None:
+    # a run longer than max_buffer is checked event by event, then line by line
+    frame = b"data: " + b"x" * 10 + b"\n\n"  # a 16-byte line
+    decoder = SSEDecoder(16)
+    assert decoder.feed(b"\n" + frame * 3) == [M("message", "x" * 10)] * 3
+    with pytest.raises(SSEBufferOverflow):
+        decoder.feed(b"data: " + b"x" * 11 + b"\n\n")
