@@ -12,7 +12,9 @@ feed's instruments tick at different moments: phase step ``n`` moves only the in
 phase ``n mod K`` (``phase_of``: the instrument token mod K, the index's token for a spot), so
 each instrument still moves once per step, at ``(phase_of(token) / K) * T`` into it. Option
 prices follow their spot (and the pricing time) at every phase step; the tick stream shows an
-instrument only at its own phase (``stepped_phases``). ``phases=1`` is the single batch. ``resolve`` accepts ``NSE:INFY``, ``INFY``, ``NSE:NIFTY 50``, ``NFO:NIFTY26MAY25000CE``
+instrument only at its own phase (``stepped_phases``). ``phases=1`` is the single batch.
+
+``resolve`` accepts ``NSE:INFY``, ``INFY``, ``NSE:NIFTY 50``, ``NFO:NIFTY26MAY25000CE``
 or an instrument token.
 """
 
