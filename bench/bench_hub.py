@@ -26,6 +26,9 @@ without a sandbox option for it: K sandbox processes (same universe, each with i
 phase, as started), the hub's instruments in K unions (``max_union_instruments``) each streamed
 from its own sandbox, the baseline's strategies spread over them alike; so K bursts of 1/K
 each per step, at the sandboxes' (uncontrolled) phases, and K upstream connections.
+``--tick-phases K`` does it inside one sandbox (``kite-supervisor sandbox --tick-phases K``):
+instrument token mod K picks each instrument's phase, ``T/K`` apart, and each union stream
+gets one event per phase holding that phase's instruments; one upstream connection.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import argparse
 import gc
 import io
 import random
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -226,6 +230,9 @@ async def _window(meter: Meter, setup: Setup) -> dict[str, float]:
     if setup.freeze:  # what a daemon that freezes its start-up objects would see (gc.freeze)
         gc.collect()
         gc.freeze()
+        # the full collection stalls this process (tens of ms at 1,000 strategies): the ticks
+        # stamped meanwhile would be measured late, so let that backlog drain first
+        await trio.sleep(0.5)
     cpu0, srv0, t0 = time.process_time(), setup.server_cpu(), time.monotonic()
     meter.on = True
     await trio.sleep(setup.seconds)
@@ -332,6 +339,10 @@ async def bench_fanout(args: argparse.Namespace, base_urls: list[str], pids: lis
           f"{per} of {len(instruments)} instruments (asked: {args.per_strategy} of {args.instruments}); "
           f"market step {args.tick_interval * 1e3:g} ms -> {offered:.0f} ticks/s upstream; "
           f"{args.seconds:g} s windows; sandbox clock offset {skew * 1e3:+.2f} ms removed")  # fmt: skip
+    if args.tick_phases > 1:
+        print(f"  sandbox --tick-phases {args.tick_phases}: each step's ticks in {args.tick_phases} phases "
+              f"{args.tick_interval / args.tick_phases * 1e3:g} ms apart (instrument token mod "
+              f"{args.tick_phases}), one event per phase on each stream")  # fmt: skip
     if len(base_urls) > 1:
         print(f"  {len(base_urls)} feeds (sandbox processes), clock offsets "
               f"{', '.join(f'{x * 1e3:+.2f}' for x in skews)} ms (each removed from its ticks); one union of "
@@ -373,6 +384,14 @@ async def bench_fanout(args: argparse.Namespace, base_urls: list[str], pids: lis
           "in subscriber buffers")  # fmt: skip
 
 
+def start_phased_sandbox(tick_interval: float, phases: int) -> tuple[subprocess.Popen[str], str]:
+    cmd = [sys.executable, "-m", "supervisor", "--log-level", "WARNING", "sandbox", "--port", "0",
+           "--token", TOKEN, "--tick-interval", str(tick_interval), "--tick-phases", str(phases)]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    return proc, proc.stdout.readline().strip()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="hub benchmarks: decoder, fan-out on a sandbox")
     parser.add_argument("--strategies", type=int, default=1000)
@@ -383,12 +402,18 @@ def main() -> None:
     parser.add_argument("--baseline-sample", type=int, default=50)
     parser.add_argument("--gc-freeze", action="store_true", help="gc.freeze() before each window")
     parser.add_argument("--feeds", type=int, default=1, help="sandboxes spreading each step's ticks")
+    parser.add_argument("--tick-phases", type=int, default=1, help="the sandbox's phases per market step")
     args, _ = parser.parse_known_args()  # tasks.py passes its extra arguments to every bench
     data = sse_bytes(20_000)
     ours, typed, theirs = bench_decoder(data)
     print(f"decoder on {len(data)} bytes: SDK {theirs * 1e3:.1f} ms; ours to dicts {ours * 1e3:.1f} ms "
           f"({theirs / ours:.2f}x); ours typed {typed * 1e3:.1f} ms ({theirs / typed:.2f}x)")  # fmt: skip
-    sandboxes = start_sandboxes(args.feeds, args.tick_interval)
+    if args.tick_phases > 1:
+        if args.feeds > 1:
+            parser.error("--tick-phases spreads the step in one sandbox: not with --feeds")
+        sandboxes = [start_phased_sandbox(args.tick_interval, args.tick_phases)]
+    else:
+        sandboxes = start_sandboxes(args.feeds, args.tick_interval)
     try:
         trio.run(bench_fanout, args, [url for _, url in sandboxes], [p.pid for p, _ in sandboxes])
     finally:

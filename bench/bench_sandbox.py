@@ -184,7 +184,8 @@ async def main(args: argparse.Namespace, base: str) -> None:
 
 
 def market_step(steps: int) -> None:
-    """Time ``_loops.market_tick`` in-process: an empty book vs 1,000 resting + 1,000 filled orders."""
+    """Time ``_loops.market_tick`` in-process: an empty book vs 1,000 resting + 1,000 filled
+    orders, in one batch and in 10 phases (``--tick-phases 10``: ten phase steps a step)."""
     import datetime as dt
 
     from supervisor.sandbox._loops import market_tick
@@ -196,20 +197,23 @@ def market_step(steps: int) -> None:
     order = {"exchange": "NSE", "transaction_type": "BUY", "quantity": 1, "validity": "DAY"}
     resting = {**order, "tradingsymbol": "INFY", "product": "CNC", "order_type": "LIMIT", "price": 1.0}
     filled = {**order, "tradingsymbol": "TCS", "product": "MIS", "order_type": "MARKET"}
-    timings: dict[int, float] = {}
-    for orders in (0, 1000):
-        engine, state = PaperEngine(Market(1, t0)), SandboxState()
+    timings: dict[tuple[int, int], float] = {}
+    for orders, phases in ((0, 1), (1000, 1), (0, 10), (1000, 10)):
+        engine, state = PaperEngine(Market(1, t0, phases=phases)), SandboxState()
         for i in range(orders):
             engine.place_order("kite:paper-a", f"r{i % 50}", resting, t0)
             engine.place_order("kite:paper-a", f"r{i % 50}", filled, t0)
         start = time.perf_counter()
-        for k in range(steps):
-            market_tick(state, engine, t0 + dt.timedelta(seconds=k + 1))
-        timings[orders] = (time.perf_counter() - start) / steps
-    base = timings[0]
+        for k in range(steps * phases):  # a whole market step is `phases` phase steps
+            market_tick(state, engine, t0 + dt.timedelta(seconds=(k + 1) / phases))
+        timings[orders, phases] = (time.perf_counter() - start) / steps
+    base = timings[0, 1]
     print(f"market step, empty book: {base * 1e6:.1f} us (baseline)")
-    print(f"market step, 1,000 resting + 1,000 filled orders: {timings[1000] * 1e6:.1f} us "
-          f"({timings[1000] / base:.1f}x baseline)")  # fmt: skip
+    for (orders, phases), timing in timings.items():
+        if (orders, phases) != (0, 1):
+            book = "1,000 resting + 1,000 filled orders" if orders else "empty book"
+            print(f"market step, {book}, {phases} phase(s): {timing * 1e6:.1f} us "
+                  f"({timing / base:.1f}x baseline)")  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> None:

@@ -53,6 +53,14 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--db", default=None, help="SQLite file for persistence (default: in memory)")
     sandbox.add_argument("--seed", type=int, default=1, help="seed of the synthetic market")
     sandbox.add_argument("--tick-interval", type=float, default=1.0, help="seconds between market ticks")
+    sandbox.add_argument(
+        "--tick-phases",
+        type=int,
+        default=1,
+        choices=range(1, 101),
+        metavar="K",
+        help="phases per tick (token mod K)",
+    )
     sandbox.add_argument("--market-hours", choices=("always", "nse"), default="always", help="market clock")
     sandbox.add_argument("--asyncio", action="store_true", help="serve on asyncio/uvloop instead of trio")
     return parser

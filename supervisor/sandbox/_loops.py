@@ -298,6 +298,11 @@ def protection_tick(state: SandboxState, engine: PaperEngine, now: dt.datetime) 
         if run.status not in ("open", "exiting") or not isinstance(config, dict) or not config.get("enabled"):
             continue
         pstate = run.runtime_state.setdefault("backend_protection_state", {})
+        if pstate.get("exit_submission_status") == "deferred" and pstate.get("exit_claim_id"):
+            if engine.market.is_open(now):  # the open after a trigger outside the session
+                _submit_protection_exit(state, engine, run, f"protection:{pstate.get('triggered_rule')}", now)
+                state.mark(run)
+            continue
         if pstate.get("status") not in (None, "active") or pstate.get("exit_claim_id"):
             continue
         try:
@@ -334,13 +339,37 @@ def protection_tick(state: SandboxState, engine: PaperEngine, now: dt.datetime) 
             payload={"triggered_rule": rule, "details": details, "action": "exit_strategy"},
             now=now,
         )
-        try:
-            response = perform_exit(state, engine, run, f"protection:{rule}", now)
-            pstate["exit_submitted"] = True
-            pstate["exit_submission_status"] = response["status"]
-            pstate["exit_result"] = response.get("result")
-        except Exception as exc:  # recorded for reconciliation, as "unresolved"
-            pstate["exit_submission_status"] = "unresolved"
-            pstate["errors"] = [str(exc)]
+        _submit_protection_exit(state, engine, run, f"protection:{rule}", now)
         state.mark(run)
     return triggered
+
+
+def _submit_protection_exit(
+    state: SandboxState, engine: PaperEngine, run: Run, reason: str, now: dt.datetime
+) -> None:
+    """Submit a triggered protection's exit (§7.4), keeping its claim only while an exit is due.
+
+    A paper run's exit cannot trade while the market is closed (``--market-hours nse``): it is
+    ``deferred`` to the next open, still claimed (so not patchable), and submitted by the first
+    pass in session. An exit that ran and failed (``failed``/``blocked``: nothing in flight)
+    releases its claim, so that ``PATCH .../protection`` can re-arm the run; the trigger stays
+    recorded. One whose outcome is unknown (``unresolved``) keeps it, for reconciliation.
+    """
+    pstate = run.runtime_state["backend_protection_state"]
+    if run.execution_mode == "paper" and not engine.market.is_open(now):
+        pstate["exit_submission_status"] = "deferred"
+        pstate["exit_retry_at"] = iso(engine.market.hours.next_open(now).astimezone(dt.UTC))
+        return
+    try:
+        response = perform_exit(state, engine, run, reason, now)
+    except Exception as exc:  # recorded for reconciliation, as "unresolved"
+        pstate["exit_submission_status"] = "unresolved"
+        pstate["errors"] = [str(exc)]
+        return
+    pstate.pop("exit_retry_at", None)
+    pstate["exit_submission_status"] = response["status"]
+    pstate["exit_result"] = response.get("result")
+    pstate["exit_submitted"] = response["status"] == "closed"
+    if not pstate["exit_submitted"]:
+        pstate["released_exit_claim_id"] = pstate.get("exit_claim_id")
+        pstate["exit_claim_id"] = None

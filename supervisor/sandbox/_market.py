@@ -5,7 +5,16 @@ time. Each step in session moves every equity (Gaussian, sigma 0.05 % a step, fl
 both index spots (sigma 0.03 %), rounded to the 0.05 tick; NFO option prices follow from the
 spot by Black-Scholes (``_options_chain``), priced at the time of the last step in session, so
 nothing moves while the market is closed (``_market_hours``). The same seed gives the same
-walk. ``resolve`` accepts ``NSE:INFY``, ``INFY``, ``NSE:NIFTY 50``, ``NFO:NIFTY26MAY25000CE``
+walk.
+
+With ``phases=K`` (``--tick-phases``) a market step is K phase steps ``T/K`` apart, as a real
+feed's instruments tick at different moments: phase step ``n`` moves only the instruments of
+phase ``n mod K`` (``phase_of``: the instrument token mod K, the index's token for a spot), so
+each instrument still moves once per step, at ``(phase_of(token) / K) * T`` into it. Option
+prices follow their spot (and the pricing time) at every phase step; the tick stream shows an
+instrument only at its own phase (``stepped_phases``). ``phases=1`` is the single batch.
+
+``resolve`` accepts ``NSE:INFY``, ``INFY``, ``NSE:NIFTY 50``, ``NFO:NIFTY26MAY25000CE``
 or an instrument token.
 """
 
@@ -39,8 +48,13 @@ def tick_round(value: float) -> float:
 class Market:
     """Prices of every instrument in the universe (see module docstring). Never blocks."""
 
-    def __init__(self, seed: int, now: dt.datetime, hours: MarketHours | None = None) -> None:
+    def __init__(
+        self, seed: int, now: dt.datetime, hours: MarketHours | None = None, *, phases: int = 1
+    ) -> None:
+        if phases < 1:
+            raise ValueError("phases must be at least 1")
         self.hours = hours or MarketHours()
+        self.phases = phases
         self._rng = random.Random(seed)
         self.prices: dict[str, float] = {s: e.price for s, e in EQUITIES.items()}
         self.spots: dict[str, float] = {u: spec[1] for u, spec in UNDERLYINGS.items()}
@@ -50,6 +64,16 @@ class Market:
         self.in_session: bool | None = None  # at the last step (None before the first)
         self._references: dict[str, float] = {}  # options' fixed reference prices
         self.generation = 0  # bumped whenever prices change (a step in session, a restore)
+        self.steps = 0  # phase steps taken in session; the next one moves phase steps % phases
+        # what each phase moves, in the single batch's order (so phases=1 draws as before)
+        self._spots_of: list[list[str]] = [[] for _ in range(phases)]
+        for underlying in self.spots:
+            self._spots_of[self.phase_of(STATIC[INDEX_OF_UNDERLYING[underlying]].instrument_token)].append(
+                underlying
+            )
+        self._equities_of: list[list[str]] = [[] for _ in range(phases)]
+        for symbol in self.prices:
+            self._equities_of[self.phase_of(EQUITIES[symbol].token)].append(symbol)
 
     # -- time -----------------------------------------------------------------------------------
     def is_open(self, now: dt.datetime) -> bool:
@@ -62,14 +86,29 @@ class Market:
         if not self.in_session:
             return False
         self.priced_at = now
+        phase = self.steps % self.phases
         gauss = self._rng.gauss
-        for underlying, spot in self.spots.items():
-            self.spots[underlying] = tick_round(spot * (1 + gauss(0, INDEX_SIGMA)))
+        spots = self.spots
+        for underlying in self._spots_of[phase]:
+            spots[underlying] = tick_round(spots[underlying] * (1 + gauss(0, INDEX_SIGMA)))
         prices = self.prices
-        for symbol, price in prices.items():
-            prices[symbol] = max(1.0, tick_round(price * (1 + gauss(0, EQUITY_SIGMA))))
+        for symbol in self._equities_of[phase]:
+            prices[symbol] = max(1.0, tick_round(prices[symbol] * (1 + gauss(0, EQUITY_SIGMA))))
+        self.steps += 1
         self.generation += 1
         return True
+
+    def phase_of(self, instrument_token: int) -> int:
+        """The phase within a market step at which the instrument ticks (0 with one phase)."""
+        return instrument_token % self.phases
+
+    def stepped_phases(self, steps_seen: int) -> frozenset[int]:
+        """The phases stepped since ``self.steps`` was ``steps_seen``: all of them after K steps
+        or more (a reader that fell behind), and always all with one phase (every wake-up)."""
+        done = self.steps - steps_seen
+        if done >= self.phases or self.phases == 1:
+            return frozenset(range(self.phases))
+        return frozenset((steps_seen + k) % self.phases for k in range(max(done, 0)))
 
     @property
     def today(self) -> dt.date:

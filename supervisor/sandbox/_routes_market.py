@@ -15,6 +15,9 @@ Choices (README):
   request (quotes put unknown instruments in ``missing`` instead).
 * Candles are synthetic and deterministic (``_candles``); the current bucket closes at the live
   price. Outside market hours (``--market-hours nse``) streams send only keep-alives.
+* With ``--tick-phases K`` a stream sends one ``ticks`` event per phase step holding only the
+  instruments of that phase (none when it has none of them; all that stepped since its last
+  event when it fell behind), and a candle stream updates at its instrument's phase.
 """
 
 from __future__ import annotations
@@ -304,7 +307,9 @@ async def ticks_stream(request: Request, ctx: AppContext) -> Response:
         if not instruments:
             yield sse_data({"detail": "At least one valid symbol or instrument token is required"}, "error")
             return
-        seen = signal.generation
+        market = ctx.market
+        phased = [(market.phase_of(i.instrument_token), i) for i in instruments]
+        seen, steps_seen = signal.generation, market.steps
         yield sse_data(_quotes(ctx, items, mode, ctx.now()), "snapshot")
         while True:
             with anyio.move_on_after(15) as scope:
@@ -313,9 +318,14 @@ async def ticks_stream(request: Request, ctx: AppContext) -> Response:
                 yield KEEPALIVE
                 continue
             seen = signal.generation
+            # --tick-phases: only the instruments whose phase stepped since the last event
+            stepped = market.stepped_phases(steps_seen)
+            steps_seen = market.steps
             now = ctx.now()
             quote = ctx.quotes.get
-            yield sse_data({"ticks": [quote(ctx.market, i, mode, now) for i in instruments]}, "ticks")
+            ticks = [quote(market, i, mode, now) for phase, i in phased if phase in stepped]
+            if ticks:
+                yield sse_data({"ticks": ticks}, "ticks")
 
     return sse_response(events())
 
@@ -327,7 +337,9 @@ async def candles_stream(request: Request, ctx: AppContext) -> Response:
     signal = ctx.tick_signal
 
     async def events() -> AsyncIterator[bytes]:
-        seen = signal.generation
+        market = ctx.market
+        phase = market.phase_of(instrument.instrument_token)
+        seen, steps_seen = signal.generation, market.steps
         yield sse_data(candles_object(ctx, instrument, interval, 1, ctx.now()), "snapshot")
         while True:
             with anyio.move_on_after(15) as scope:
@@ -336,6 +348,10 @@ async def candles_stream(request: Request, ctx: AppContext) -> Response:
                 yield KEEPALIVE
                 continue
             seen = signal.generation
+            stepped = market.stepped_phases(steps_seen)
+            steps_seen = market.steps
+            if phase not in stepped:
+                continue  # --tick-phases: the instrument has not ticked yet
             current = candles_object(ctx, instrument, interval, 0, ctx.now())["current"]
             yield sse_data(
                 {

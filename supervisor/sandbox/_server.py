@@ -127,6 +127,7 @@ def _make_context(
     seed: int,
     market_hours: str,
     epoch: dt.datetime | None,
+    tick_phases: int = 1,
 ) -> tuple[AppContext, SandboxStore | None]:
     hours = MarketHours.parse(market_hours)  # ValueError before anything is opened
     clock = SandboxClock(epoch)
@@ -136,7 +137,7 @@ def _make_context(
         state, engine_blob = store.load()
     else:
         state = SandboxState()
-    engine = PaperEngine(Market(seed, clock.now(), hours))
+    engine = PaperEngine(Market(seed, clock.now(), hours, phases=tick_phases))
     if engine_blob is not None:
         engine.restore(engine_blob)
     faults = Faults()
@@ -220,6 +221,8 @@ def market_step(ctx: AppContext) -> None:
 
 
 def _loop_steps(ctx: AppContext, tick_interval: float) -> list[tuple[float, Callable[[], None]]]:
+    """The background loops: (interval, step); the market's runs once per phase step."""
+
     def recovery() -> None:
         recovery_tick(ctx.state, ctx.engine, ctx.now())
         ctx.changed()
@@ -233,7 +236,7 @@ def _loop_steps(ctx: AppContext, tick_interval: float) -> list[tuple[float, Call
         ctx.changed()
 
     return [
-        (tick_interval, partial(market_step, ctx)),
+        (tick_interval / ctx.market.phases, partial(market_step, ctx)),
         (RECOVERY_INTERVAL_S, recovery),
         (EXITING_INTERVAL_S, exiting),
         (PROTECTION_INTERVAL_S, protection),
@@ -250,6 +253,7 @@ async def serve_sandbox(
     tick_interval: float = 1.0,
     market_hours: str = "always",
     epoch: dt.datetime | None = None,
+    tick_phases: int = 1,
     task_status: trio.TaskStatus[SandboxHandle] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve the sandbox until cancelled; ``task_status.started(SandboxHandle)`` once bound.
@@ -257,8 +261,11 @@ async def serve_sandbox(
     ``token`` is the worker token to accept (default: ``$KITE_ALGO_WORKER_TOKEN`` or a fresh
     ``kwa_`` token). ``port=0`` binds a free port (see ``handle.base_url``). ``seed`` fixes the
     random walk, one market step every ``tick_interval`` seconds; ``market_hours`` is
-    ``"always"`` or ``"nse"`` (09:15-15:30 IST, Monday to Friday). Raises ``OSError`` when the
-    address cannot be bound, ``ValueError`` for unknown ``market_hours``.
+    ``"always"`` or ``"nse"`` (09:15-15:30 IST, Monday to Friday). ``tick_phases=K`` spreads each
+    step over K phases ``tick_interval / K`` apart, instrument token mod K choosing an
+    instrument's phase, and tick streams send one event per phase (``_market``). Raises
+    ``OSError`` when the address cannot be bound, ``ValueError`` for unknown ``market_hours`` or
+    ``tick_phases`` below 1.
     """
     token = token or os.environ.get("KITE_ALGO_WORKER_TOKEN") or new_token()
     ctx, store = _make_context(
@@ -267,6 +274,7 @@ async def serve_sandbox(
         seed=seed,
         market_hours=market_hours,
         epoch=epoch,
+        tick_phases=tick_phases,
     )
     assert isinstance(ctx.faults, Faults)
     config = Config()

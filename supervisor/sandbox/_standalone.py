@@ -54,6 +54,7 @@ async def _serve_trio(args: argparse.Namespace, token: str, generated: bool) -> 
                 seed=args.seed,
                 tick_interval=args.tick_interval,
                 market_hours=args.market_hours,
+                tick_phases=args.tick_phases,
             )
         )
         _announce(handle.base_url, token, generated)
@@ -81,6 +82,7 @@ async def _serve_asyncio(args: argparse.Namespace, token: str, generated: bool) 
         seed=args.seed,
         market_hours=args.market_hours,
         epoch=None,
+        tick_phases=args.tick_phases,
     )
     # Bind first so that --port 0 can report the chosen port; hypercorn serves the fd.
     sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET)

@@ -154,3 +154,84 @@ async def test_stale_paper_run_after_the_close_is_flattened_at_the_next_open(
             doc = (await api.get("/worker/runs/run_night")).json()
             assert doc["status"] == "closed"
             assert doc["runtime_state"]["runtime_recovery"]["reason"] == "paper_stale_exit_closed"
+
+
+async def test_a_protection_exit_after_the_close_is_deferred_to_the_open(
+    nursery: trio.Nursery, autojump_clock: MockClock
+) -> None:
+    handle: SandboxHandle = await nursery.start(
+        partial(serve_sandbox, token=TOKEN, market_hours="nse", epoch=ist(MONDAY, 15, 29), tick_interval=5.0)
+    )
+    protection = {"enabled": True, "operations": {"exit_on_worker_stale": True, "worker_stale_sec": 120}}
+    tuesday_open = ist(MONDAY + dt.timedelta(days=1), 9, 15)
+    with trio.fail_after(200_000):
+        async with api_client(handle) as api:
+            body = {"strategy_run_id": "run_guard", "template_id": "t", "account_scope": "kite:paper-a",
+                    "execution_mode": "paper",
+                    "runtime_state": {"backend_protection": protection}}  # fmt: skip
+            assert (await api.post("/worker/runs", json=body)).status_code == 200
+            nonce = (await api.post("/worker/runs/run_guard/claim-session")).json()["worker_session_nonce"]
+            headers = {"X-Worker-Session-Nonce": nonce}
+            assert (
+                await api.post("/worker/runs/run_guard/heartbeat", json={}, headers=headers)
+            ).status_code == 200
+            result = await _place(api, "run_guard", "run_guard:entry", quantity=3, headers=headers)
+            assert result["status"] == "filled"
+
+            # stale from ≈15:31, after the close: triggered, the exit waits for the open
+            await trio.sleep_until(handle.ctx.clock.loop_time_at(ist(MONDAY, 15, 40)))
+            doc = (await api.get("/worker/runs/run_guard")).json()
+            pstate = doc["runtime_state"]["backend_protection_state"]
+            assert doc["status"] == "open" and pstate["triggered_rule"] == "worker_stale"
+            assert pstate["exit_submission_status"] == "deferred" and pstate["exit_submitted"] is False
+            assert pstate["exit_retry_at"] == tuesday_open.isoformat() and pstate["exit_claim_id"]
+            patch = {"backend_protection": protection, "reason": "re-arm", "reset_trailing": True}
+            r = await api.patch("/worker/runs/run_guard/protection", json=patch, headers=headers)
+            assert r.status_code == 409  # an exit is still due: not patchable
+
+            await trio.sleep_until(handle.ctx.clock.loop_time_at(tuesday_open + dt.timedelta(seconds=10)))
+            doc = (await api.get("/worker/runs/run_guard")).json()
+            pstate = doc["runtime_state"]["backend_protection_state"]
+            assert doc["status"] == "closed" and pstate["exit_submitted"] is True
+            assert pstate["exit_submission_status"] == "closed" and "exit_retry_at" not in pstate
+            r = await api.get("/worker/orders", params={"strategy_run_id": "run_guard"})
+            statuses = [(o["transaction_type"], o["status"]) for o in r.json()["orders"]]
+            assert statuses == [("BUY", "COMPLETE"), ("SELL", "COMPLETE")]  # no rejected exit overnight
+
+
+async def test_a_failed_protection_exit_releases_its_claim(
+    nursery: trio.Nursery, autojump_clock: MockClock
+) -> None:
+    handle: SandboxHandle = await nursery.start(partial(serve_sandbox, token=TOKEN))
+    protection = {"enabled": True, "operations": {"exit_on_worker_stale": True, "worker_stale_sec": 30}}
+    with trio.fail_after(600):
+        async with api_client(handle) as api:
+            body = {"strategy_run_id": "run_short", "template_id": "t", "account_scope": "kite:paper-a",
+                    "execution_mode": "paper",
+                    "runtime_state": {"backend_protection": protection}}  # fmt: skip
+            assert (await api.post("/worker/runs", json=body)).status_code == 200
+            nonce = (await api.post("/worker/runs/run_short/claim-session")).json()["worker_session_nonce"]
+            headers = {"X-Worker-Session-Nonce": nonce}
+            assert (
+                await api.post("/worker/runs/run_short/heartbeat", json={}, headers=headers)
+            ).status_code == 200
+            short = await _place(api, "run_short", "run_short:entry", headers=headers,
+                                 transaction_type="SELL", product="MIS", quantity=100)  # fmt: skip
+            assert short["status"] == "filled"
+            # another run of the account spends the cash, so covering the short (a BUY) is refused
+            await _paper_run(api, "run_spend")
+            cash = 1_000_000 + 100 * float(short["order"]["average_price"])
+            quantity = int((cash - 20_000) / float(handle.market.ltp("TCS") or 0))
+            spent = await _place(api, "run_spend", "run_spend:buy", tradingsymbol="TCS", quantity=quantity)
+            assert spent["status"] == "filled"
+
+            await trio.sleep(40)  # stale at 30 s: triggered, the exit fails (insufficient funds)
+            doc = (await api.get("/worker/runs/run_short")).json()
+            pstate = doc["runtime_state"]["backend_protection_state"]
+            assert doc["status"] == "open" and pstate["status"] == "triggered"
+            assert pstate["exit_submission_status"] == "failed" and pstate["exit_submitted"] is False
+            assert pstate["exit_claim_id"] is None and pstate["released_exit_claim_id"].startswith("pexit_")
+            patch = {"backend_protection": protection, "reason": "re-arm", "reset_trailing": True}
+            r = await api.patch("/worker/runs/run_short/protection", json=patch, headers=headers)
+            assert r.status_code == 200, r.text  # re-armed: a later pass may trigger and try again
+            assert r.json()["runtime_state"]["backend_protection_state"]["status"] == "active"
