@@ -98,6 +98,8 @@ class SupervisorSection(_Strict):
     release_timeout_s: float = Field(default=5.0, gt=0)
     standby_poll_s: float = Field(default=10.0, gt=0)
     startup_concurrency: int = Field(default=16, ge=1, le=1024)
+    # gc.freeze() once every strategy has started: see supervisor/_daemon.py
+    gc_freeze: bool = True
     state_dir: str | None = None
     http: HttpConfig = HttpConfig()
     restart: RestartConfig = RestartConfig()

@@ -76,6 +76,8 @@ class StrategyStatsLike(Protocol):
     @property
     def quarantines(self) -> int: ...
     @property
+    def operator_restarts(self) -> int: ...
+    @property
     def heartbeats_ok(self) -> int: ...
     @property
     def heartbeats_missed(self) -> int: ...
@@ -124,6 +126,12 @@ CATALOGUE: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
         "strategy_quarantines_total",
         "counter",
         "Times a strategy was quarantined (restart budget spent)",
+        ("strategy",),
+    ),
+    (
+        "strategy_operator_restarts_total",
+        "counter",
+        "Operator restarts accepted (POST /strategies/{name}/restart)",
         ("strategy",),
     ),
     (
@@ -246,6 +254,7 @@ class StatisticsCollector(Collector):
         state = _gauge("strategy_state", ("strategy", "plugin", "state"))
         restarts = _counter("strategy_restarts_total", ("strategy",))
         quarantines = _counter("strategy_quarantines_total", ("strategy",))
+        operator = _counter("strategy_operator_restarts_total", ("strategy",))
         beats = _counter("run_heartbeats_total", ("strategy", "outcome"))
         last_beat = _gauge("run_last_heartbeat_timestamp_seconds", ("strategy",))
         claims = _counter("session_claims_total", ("strategy", "outcome"))
@@ -258,6 +267,7 @@ class StatisticsCollector(Collector):
                 state.add_metric([s.name, s.plugin, candidate], 1 if candidate == known else 0)
             restarts.add_metric([s.name], s.restarts)
             quarantines.add_metric([s.name], s.quarantines)
+            operator.add_metric([s.name], s.operator_restarts)
             beats.add_metric([s.name, "ok"], s.heartbeats_ok)
             beats.add_metric([s.name, "missed"], s.heartbeats_missed)
             beats.add_metric([s.name, "conflict"], s.heartbeats_conflict)
@@ -271,7 +281,19 @@ class StatisticsCollector(Collector):
                 for outcome, value in sorted(mapping.items()):
                     family.add_metric([s.name, outcome], value)
             busy.add_metric([s.name], s.loop_busy_seconds)
-        yield from (up, ready, stopping, count, skipped, state, restarts, quarantines, beats, last_beat)
+        yield from (
+            up,
+            ready,
+            stopping,
+            count,
+            skipped,
+            state,
+            restarts,
+            quarantines,
+            operator,
+            beats,
+            last_beat,
+        )
         yield from (claims, releases, intents, busy)
 
     def _hub_families(self, stats: HubStatistics) -> Iterator[Metric]:

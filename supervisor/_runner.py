@@ -100,6 +100,7 @@ class StrategyRunner:
         self.reached_ready = False
         self.recovered = False
         self.restarts = 0
+        self.operator_restarts = 0  # accepted POST /strategies/{name}/restart
         self.quarantines = 0
         self.heartbeats = HeartbeatStats()
         self.sessions = SessionCounters()
@@ -185,12 +186,13 @@ class StrategyRunner:
             return "ignored"
         if self.state in _OPERATOR_RESTARTABLE:
             self._restart_requested.set()
-            return "restarting"
-        if self.state in ("running", "backoff") and self._body_scope is not None:
+        elif self.state in ("running", "backoff") and self._body_scope is not None:
             self._restart_body = True
             self._body_scope.cancel()
-            return "restarting"
-        return "ignored"
+        else:
+            return "ignored"
+        self.operator_restarts += 1
+        return "restarting"
 
     async def _wait_operator(self) -> None:
         await self._restart_requested.wait()

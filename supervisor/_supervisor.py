@@ -46,6 +46,7 @@ class StrategyStatistics:
     run_id: str
     restarts: int
     quarantines: int
+    operator_restarts: int
     heartbeats_ok: int
     heartbeats_missed: int
     heartbeats_conflict: int
@@ -227,6 +228,7 @@ class Supervisor:
                     run_id=r.run_id,
                     restarts=r.restarts,
                     quarantines=r.quarantines,
+                    operator_restarts=r.operator_restarts,
                     heartbeats_ok=r.heartbeats.ok,
                     heartbeats_missed=r.heartbeats.missed,
                     heartbeats_conflict=r.heartbeats.conflict,
@@ -258,6 +260,7 @@ class Supervisor:
                     "recovered": r.recovered,
                     "restarts": r.restarts,
                     "quarantines": r.quarantines,
+                    "operator_restarts": r.operator_restarts,
                     "last_error": r.last_error,
                     "heartbeats_ok": r.heartbeats.ok,
                     "heartbeats_missed": r.heartbeats.missed,

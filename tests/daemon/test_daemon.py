@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from functools import partial
 from pathlib import Path
@@ -210,3 +211,21 @@ async def test_readyz_is_503_until_every_strategy_is_ready_and_during_shutdown(
     with trio.fail_after(10):
         await daemon.done.wait()
     assert daemon.exit_code == 0
+
+
+@pytest.mark.parametrize("freeze", [True, False])
+async def test_start_up_objects_are_frozen_once_ready_and_unfrozen_on_exit(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock, freeze: bool
+) -> None:
+    # the daemon's long-lived objects leave the collector's full scans (supervisor.gc_freeze)
+    assert gc.get_freeze_count() == 0
+    text = config_text(("a", "idle", "{}")).replace("supervisor:\n", f"supervisor:\n  gc_freeze: {freeze}\n")
+    daemon, handle = await start(nursery, text)
+    await handle.supervisor.wait_ready()
+    await trio.sleep(1)
+    assert (gc.get_freeze_count() > 0) is freeze
+    handle.request_shutdown()
+    with trio.fail_after(10):
+        await daemon.done.wait()
+    assert daemon.exit_code == 0
+    assert gc.get_freeze_count() == 0

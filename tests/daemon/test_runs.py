@@ -128,6 +128,8 @@ async def test_operator_restart_over_http_and_statistics(
     by_name = {s.name: s for s in stats.strategies}
     q, i = by_name["q"], by_name["i"]
     assert q.quarantines == 1 and q.restarts >= 4
+    assert q.operator_restarts == 1 and i.operator_restarts == 1
+    assert {s["name"]: s["operator_restarts"] for s in status["strategies"]} == {"q": 0, "i": 0}
     assert q.session_claims == {"ok": 2} and q.session_releases == {"ok": 1}
     assert i.state == "running" and i.heartbeats_ok == 12 and i.heartbeats_missed == 0
     assert i.last_heartbeat_unix is not None

@@ -162,7 +162,8 @@ class Source:
 def strategy(name: str, **kw: Any) -> StrategyStatistics:
     base: dict[str, Any] = dict(
         name=name, plugin="p", state="running", run_id="r-" + name, restarts=0, quarantines=0,
-        heartbeats_ok=0, heartbeats_missed=0, heartbeats_conflict=0, last_heartbeat_unix=None,
+        operator_restarts=0, heartbeats_ok=0, heartbeats_missed=0, heartbeats_conflict=0,
+        last_heartbeat_unix=None,
         session_claims={}, session_releases={}, intents={}, loop_busy_seconds=0.0,
     )  # fmt: skip
     base.update(kw)
@@ -201,7 +202,10 @@ def test_hub_and_counters_are_read_at_scrape_time_and_aggregated_without_instrum
     assert g("kite_supervisor_subscription_conflations_total", {"strategy": "a"}) == 2
     assert g("kite_supervisor_subscription_drops_total", {"strategy": "(daemon)"}) == 0
     # live: change the source, the next scrape shows it
-    sup.value = SupervisorStatistics(strategies=(strategy("a", state="quarantined", quarantines=1),))
+    sup.value = SupervisorStatistics(
+        strategies=(strategy("a", state="quarantined", quarantines=1, operator_restarts=2),)
+    )
+    assert g("kite_supervisor_strategy_operator_restarts_total", {"strategy": "a"}) == 2
     assert g("kite_supervisor_strategy_state", {"strategy": "a", "plugin": "p", "state": "quarantined"}) == 1
     assert g("kite_supervisor_strategy_state", {"strategy": "a", "plugin": "p", "state": "running"}) == 0
     body, content_type = metrics.render()
