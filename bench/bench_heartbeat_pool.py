@@ -2,7 +2,7 @@
 
 Against a standalone sandbox on loopback, claims ``--runs`` sessions, then sends heartbeats in
 bursts of ``--burst`` concurrent beats (about what one 125 ms slot of 1,000 strategies beating
-every 10 s holds) through the daemon's heartbeat client (``_daemon._transport`` with the request
+every 10 s holds) through the daemon's heartbeat client (``_daemon._open_client`` with the request
 observer, the real pipeline), once per pool size in ``--pools``, ``--rounds`` times alternating.
 Prints the client process's CPU per beat for each, and the ratio to the largest pool: httpcore's
 pool does work per request that grows with its open connections. On demand only.
@@ -25,8 +25,7 @@ if __package__ in (None, ""):  # run as a script: import bench as a package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._loopback import TOKEN, start_sandbox
-from supervisor._daemon import _transport
-from supervisor.client import AlgoWorkerConfig, AsyncKiteAlgoWorkerClient
+from supervisor._daemon import _open_client
 
 
 def cpu() -> float:
@@ -40,9 +39,7 @@ def observe(group: str, status: int | str | None, seconds: float) -> None:
 
 async def measure(base: str, pool: int, args: argparse.Namespace, tag: str) -> float:
     """CPU milliseconds per heartbeat with a pool of ``pool`` connections."""
-    config = AlgoWorkerConfig(base_url=base, token=TOKEN, timeout=10)
-    transport = _transport(pool, pool, observe)
-    async with AsyncKiteAlgoWorkerClient(config, transport=transport) as client:
+    async with _open_client(base, TOKEN, 10, observe, connections=pool, keepalive=pool) as client:
         nonces: dict[str, str] = {}
         gate = trio.CapacityLimiter(16)
 

@@ -100,45 +100,47 @@ class DaemonHandle:
         self.supervisor.request_shutdown()
 
 
-def _transport(connections: int, keepalive: int, observe: RequestObserver | None) -> httpx.AsyncBaseTransport:
+@asynccontextmanager
+async def _open_client(
+    base_url: str,
+    token: str,
+    timeout: float,
+    observe: RequestObserver | None,
+    *,
+    connections: int,
+    keepalive: int,
+) -> AsyncIterator[AsyncKiteAlgoWorkerClient]:
+    config = AlgoWorkerConfig(base_url=base_url, token=token, timeout=timeout)
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=keepalive)
     inner = httpx.AsyncHTTPTransport(limits=limits)
-    return inner if observe is None else ObservingTransport(inner, observe)
+    transport = inner if observe is None else ObservingTransport(inner, observe)
+    async with AsyncKiteAlgoWorkerClient(config, transport=transport) as client:
+        yield client
 
 
-@asynccontextmanager
-async def default_client_factory(
+def default_client_factory(
     base_url: str, token: str, timeout: float, *, observe: RequestObserver | None = None
-) -> AsyncIterator[AsyncKiteAlgoWorkerClient]:
+) -> AbstractAsyncContextManager[AsyncKiteAlgoWorkerClient]:
     """The client for the sessions and the strategies' calls, with a pool of 64 connections."""
-    config = AlgoWorkerConfig(base_url=base_url, token=token, timeout=timeout)
-    transport = _transport(REQUEST_CONNECTIONS, REQUEST_CONNECTIONS, observe)
-    async with AsyncKiteAlgoWorkerClient(config, transport=transport) as client:
-        yield client
+    pool = REQUEST_CONNECTIONS
+    return _open_client(base_url, token, timeout, observe, connections=pool, keepalive=pool)
 
 
-@asynccontextmanager
-async def default_heartbeat_client_factory(
+def default_heartbeat_client_factory(
     base_url: str, token: str, timeout: float, *, observe: RequestObserver | None = None
-) -> AsyncIterator[AsyncKiteAlgoWorkerClient]:
+) -> AbstractAsyncContextManager[AsyncKiteAlgoWorkerClient]:
     """The heartbeats' own client, with a pool of :data:`HEARTBEAT_CONNECTIONS` (8)."""
-    config = AlgoWorkerConfig(base_url=base_url, token=token, timeout=timeout)
-    transport = _transport(HEARTBEAT_CONNECTIONS, HEARTBEAT_CONNECTIONS, observe)
-    async with AsyncKiteAlgoWorkerClient(config, transport=transport) as client:
-        yield client
+    pool = HEARTBEAT_CONNECTIONS
+    return _open_client(base_url, token, timeout, observe, connections=pool, keepalive=pool)
 
 
-@asynccontextmanager
-async def default_stream_client_factory(
+def default_stream_client_factory(
     base_url: str, token: str, timeout: float, *, observe: RequestObserver | None = None
-) -> AsyncIterator[AsyncKiteAlgoWorkerClient]:
+) -> AbstractAsyncContextManager[AsyncKiteAlgoWorkerClient]:
     """The stream hub's own client. An open stream holds its connection for as long as it
     lives: sharing the request client's pool, 64 topics would leave no connection for any
     heartbeat in the daemon."""
-    config = AlgoWorkerConfig(base_url=base_url, token=token, timeout=timeout)
-    transport = _transport(STREAM_CONNECTIONS, 8, observe)
-    async with AsyncKiteAlgoWorkerClient(config, transport=transport) as client:
-        yield client
+    return _open_client(base_url, token, timeout, observe, connections=STREAM_CONNECTIONS, keepalive=8)
 
 
 async def _watch_signals(supervisor: Supervisor) -> None:
