@@ -283,6 +283,26 @@ async def history_get(request: Request, ctx: AppContext) -> Response:
     )
 
 
+class _MarketSteps:
+    """Market steps as one stream sees them, counted from when it was made."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self._signal, self._market = ctx.tick_signal, ctx.market
+        self._seen, self._steps_seen = self._signal.generation, self._market.steps
+
+    async def next(self) -> frozenset[int] | None:
+        """The phases stepped since the last call, or ``None`` after 15 quiet seconds (the
+        stream's keep-alive, §5.1)."""
+        with anyio.move_on_after(15) as scope:
+            await self._signal.wait_after(self._seen)
+        if scope.cancelled_caught:
+            return None
+        self._seen = self._signal.generation
+        stepped = self._market.stepped_phases(self._steps_seen)
+        self._steps_seen = self._market.steps
+        return stepped
+
+
 async def ticks_stream(request: Request, ctx: AppContext) -> Response:
     mode = request.q("mode") or "quote"
     items: list[str | int] = [s.strip() for s in (request.q("symbols") or "").split(",") if s.strip()]
@@ -297,7 +317,6 @@ async def ticks_stream(request: Request, ctx: AppContext) -> Response:
             if not 1 <= token <= 9_999_999_999:
                 raise ApiError(422, "tokens contains an out-of-range instrument token")
             items.append(token)
-    signal = ctx.tick_signal
 
     async def events() -> AsyncIterator[bytes]:
         if mode not in ("ltp", "quote", "full"):
@@ -309,18 +328,14 @@ async def ticks_stream(request: Request, ctx: AppContext) -> Response:
             return
         market = ctx.market
         phased = [(market.phase_of(i.instrument_token), i) for i in instruments]
-        seen, steps_seen = signal.generation, market.steps
+        steps = _MarketSteps(ctx)  # from before the snapshot: no step falls between the two
         yield sse_data(_quotes(ctx, items, mode, ctx.now()), "snapshot")
         while True:
-            with anyio.move_on_after(15) as scope:
-                await signal.wait_after(seen)
-            if scope.cancelled_caught:
+            stepped = await steps.next()
+            if stepped is None:
                 yield KEEPALIVE
                 continue
-            seen = signal.generation
             # --tick-phases: only the instruments whose phase stepped since the last event
-            stepped = market.stepped_phases(steps_seen)
-            steps_seen = market.steps
             now = ctx.now()
             quote = ctx.quotes.get
             ticks = [quote(market, i, mode, now) for phase, i in phased if phase in stepped]
@@ -334,22 +349,16 @@ async def candles_stream(request: Request, ctx: AppContext) -> Response:
     interval = _interval(request.q("interval"), "5minute")
     ctx.authenticate(request, "market:stream")
     instrument = _instrument_param(request, ctx)
-    signal = ctx.tick_signal
 
     async def events() -> AsyncIterator[bytes]:
-        market = ctx.market
-        phase = market.phase_of(instrument.instrument_token)
-        seen, steps_seen = signal.generation, market.steps
+        phase = ctx.market.phase_of(instrument.instrument_token)
+        steps = _MarketSteps(ctx)
         yield sse_data(candles_object(ctx, instrument, interval, 1, ctx.now()), "snapshot")
         while True:
-            with anyio.move_on_after(15) as scope:
-                await signal.wait_after(seen)
-            if scope.cancelled_caught:
+            stepped = await steps.next()
+            if stepped is None:
                 yield KEEPALIVE
                 continue
-            seen = signal.generation
-            stepped = market.stepped_phases(steps_seen)
-            steps_seen = market.steps
             if phase not in stepped:
                 continue  # --tick-phases: the instrument has not ticked yet
             current = candles_object(ctx, instrument, interval, 0, ctx.now())["current"]
