@@ -40,8 +40,8 @@ def market_tick(state: SandboxState, engine: PaperEngine, now: dt.datetime) -> b
     """One market step; returns whether prices moved (tick and candle streams then wake).
 
     In session: prices move, resting orders match, GTTs fire. On the first step after a session
-    ends (or the first step at all, when closed): resting DAY orders are cancelled. Order
-    changes go on their runs' timelines.
+    ends (or the first step at all, when closed): resting DAY orders are cancelled. At an option
+    expiry's close its positions settle. Order changes go on their runs' timelines.
     """
     market = engine.market
     was_open = market.in_session
@@ -54,6 +54,7 @@ def market_tick(state: SandboxState, engine: PaperEngine, now: dt.datetime) -> b
         events = engine.on_close(now)
     else:
         return False
+    events += engine.settle_expired(now)
     for event in events:
         run = state.runs.get(str(event["strategy_run_id"]))
         if run is not None:

@@ -58,8 +58,8 @@ class Market:
         self._rng = random.Random(seed)
         self.prices: dict[str, float] = {s: e.price for s, e in EQUITIES.items()}
         self.spots: dict[str, float] = {u: spec[1] for u, spec in UNDERLYINGS.items()}
-        self.options = OptionsUniverse()
-        self.now = now  # the time of the last step (the options' calendar day)
+        self.options = OptionsUniverse(self.hours.calendar)
+        self.now = now  # the time of the last step (which option contracts are listed)
         self.priced_at = now  # the time of the last step in session (the options' pricing time)
         self.in_session: bool | None = None  # at the last step (None before the first)
         self._references: dict[str, float] = {}  # options' fixed reference prices
@@ -110,13 +110,9 @@ class Market:
             return frozenset(range(self.phases))
         return frozenset((steps_seen + k) % self.phases for k in range(max(done, 0)))
 
-    @property
-    def today(self) -> dt.date:
-        return self.now.astimezone(IST).date()
-
     # -- instruments ----------------------------------------------------------------------------
     def option(self, tradingsymbol: str) -> Contract | None:
-        return self.options.find(tradingsymbol, self.today, self.spots)
+        return self.options.find(tradingsymbol, self.now, self.spots)
 
     def resolve(self, raw: str | int) -> Instrument | None:
         """The instrument named by ``raw`` (symbol with or without exchange, or token)."""
@@ -126,7 +122,7 @@ class Market:
             found = STATIC_BY_TOKEN.get(token)
             if found is not None:
                 return found
-            contract = self.options.find_token(token, self.today, self.spots)
+            contract = self.options.find_token(token, self.now, self.spots)
             return None if contract is None else contract.instrument()
         exchange, _, symbol = text.upper().rpartition(":")
         if exchange in ("", "NSE") and symbol in STATIC:

@@ -4,8 +4,8 @@ Two modes (``--market-hours``):
 
 * ``always`` (the default, for development): always in session; nothing is ever refused for
   being out of hours and AMO orders go live on the next market step.
-* ``nse``: the NSE regular session, 09:15 to 15:30 IST, Monday to Friday. Exchange holidays
-  are ignored (every weekday is a trading day) and there is no pre-open or post-close auction.
+* ``nse``: the NSE regular session, 09:15 to 15:30 IST, on NSE trading days (weekdays that are
+  not exchange holidays, ``_calendar``). There is no pre-open or post-close auction.
   Outside the session prices do not move and no ticks are produced; AMO orders are accepted
   only outside it, regular orders only inside (``_paper`` has the details).
 
@@ -16,12 +16,15 @@ trading day; ``next_open(t)`` is the first session start strictly after ``t`` wh
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
-IST = dt.timezone(dt.timedelta(hours=5, minutes=30), "IST")
-NSE_OPEN = dt.time(9, 15)
-NSE_CLOSE = dt.time(15, 30)
+from ._calendar import IST, NSE, SESSION_CLOSE, SESSION_OPEN, NseCalendar
+
+__all__ = ["IST", "MODES", "NSE_CLOSE", "NSE_OPEN", "HoursMode", "MarketHours"]
+
+NSE_OPEN = SESSION_OPEN
+NSE_CLOSE = SESSION_CLOSE
 MODES = ("always", "nse")
 
 HoursMode = Literal["always", "nse"]
@@ -32,6 +35,7 @@ class MarketHours:
     """A market clock; ``MarketHours.parse("nse")``. Never blocks, never reads the time."""
 
     mode: HoursMode = "always"
+    calendar: NseCalendar = field(default=NSE, compare=False)
 
     @classmethod
     def parse(cls, mode: str) -> MarketHours:
@@ -51,7 +55,7 @@ class MarketHours:
         if self.always_open:
             return True
         local = now.astimezone(IST)
-        return local.weekday() < 5 and NSE_OPEN <= local.time() < NSE_CLOSE
+        return self.calendar.is_trading_day(local.date()) and NSE_OPEN <= local.time() < NSE_CLOSE
 
     def accepts_amo(self, now: dt.datetime) -> bool:
         """AMO orders are taken outside the session only (always, with ``always`` hours)."""
@@ -60,11 +64,11 @@ class MarketHours:
     def trades_in(self, start: dt.datetime, seconds: int) -> bool:
         """Whether the candle bucket ``[start, start + seconds)`` overlaps a session.
 
-        Day buckets (``seconds >= 86400``) count on weekdays (by their IST date)."""
+        Day buckets (``seconds >= 86400``) count on trading days (by their IST date)."""
         if self.always_open:
             return True
         if seconds >= 86400:
-            return start.astimezone(IST).weekday() < 5
+            return self.calendar.is_trading_day(start.astimezone(IST).date())
         return self.is_open(start) or self.is_open(start + dt.timedelta(seconds=seconds - 1))
 
     def next_open(self, now: dt.datetime) -> dt.datetime:
@@ -74,7 +78,7 @@ class MarketHours:
         day = now.astimezone(IST).date()
         while True:
             start = dt.datetime.combine(day, NSE_OPEN, IST)
-            if day.weekday() < 5 and start > now:
+            if self.calendar.is_trading_day(day) and start > now:
                 return start
             day += dt.timedelta(days=1)
 
@@ -85,11 +89,11 @@ class MarketHours:
         day = now.astimezone(IST).date()
         while True:
             end = dt.datetime.combine(day, NSE_CLOSE, IST)
-            if day.weekday() < 5 and end <= now:
+            if self.calendar.is_trading_day(day) and end <= now:
                 return end
             day -= dt.timedelta(days=1)
 
     def describe(self) -> str:
         if self.always_open:
             return "always open"
-        return "NSE 09:15-15:30 IST, Monday to Friday"
+        return "NSE 09:15-15:30 IST on trading days"

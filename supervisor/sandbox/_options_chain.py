@@ -1,28 +1,30 @@
-"""NFO index options on NIFTY and BANKNIFTY: contracts, expiries, Black-Scholes prices.
+"""NFO index options on NIFTY and BANKNIFTY: contracts, Black-Scholes prices.
 
-Pure. Four weekly (Thursday) and two monthly (last Thursday) expiries, real lot sizes and
-strike steps, Kite-style trading symbols (monthly ``NIFTY26MAY25000CE``, weekly
+Pure. Expiries and lot sizes come from the NSE calendar (``_calendar``: NIFTY weekly and
+monthly, BANKNIFTY monthly only, Tuesday or Thursday by period, lots by contract expiry), with
+real strike steps, Kite-style trading symbols (monthly ``NIFTY26MAY25000CE``, weekly
 ``NIFTY2651425000CE``) with tokens derived from the symbol, and prices/greeks from
 Black-Scholes over a fixed volatility smile. ``OptionsUniverse`` creates contracts on demand
-around the spot (41 strikes per expiry) and indexes them by symbol and by token.
+around the spot (41 strikes per expiry) and indexes them by symbol and by token. A contract
+stops trading at its expiry's close; ``Contract.expired(now)`` says whether it has.
 """
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 import hashlib
 import math
 from dataclasses import dataclass
 
+from ._calendar import NSE, SESSION_CLOSE, NseCalendar, lot_size
 from ._market_hours import IST
 from ._universe import Instrument
 
 RATE = 0.065
-# underlying -> (index symbol, reference spot, strike step, lot size)
-UNDERLYINGS: dict[str, tuple[str, float, int, int]] = {
-    "NIFTY": ("NIFTY 50", 24850.0, 50, 75),
-    "BANKNIFTY": ("NIFTY BANK", 55200.0, 100, 35),
+# underlying -> (index symbol, reference spot, strike step); lot sizes are by expiry (_calendar)
+UNDERLYINGS: dict[str, tuple[str, float, int]] = {
+    "NIFTY": ("NIFTY 50", 24850.0, 50),
+    "BANKNIFTY": ("NIFTY BANK", 55200.0, 100),
 }
 _MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
 _WEEKLY_MONTH = "123456789OND"
@@ -39,6 +41,14 @@ class Contract:
     lot_size: int
     monthly: bool
 
+    @property
+    def close(self) -> dt.datetime:
+        """The instant the contract stops trading: its expiry day's close."""
+        return dt.datetime.combine(self.expiry, SESSION_CLOSE, IST)
+
+    def expired(self, now: dt.datetime) -> bool:
+        return now >= self.close
+
     def instrument(self) -> Instrument:
         return Instrument(
             "NFO",
@@ -51,25 +61,6 @@ class Contract:
             expiry=self.expiry.isoformat(),
             strike=float(self.strike),
         )
-
-
-def _last_thursday(year: int, month: int) -> dt.date:
-    last = dt.date(year, month, calendar.monthrange(year, month)[1])
-    return last - dt.timedelta(days=(last.weekday() - 3) % 7)
-
-
-def expiries(today: dt.date, weeks: int = 4) -> list[tuple[dt.date, bool]]:
-    """``(expiry, is_monthly)`` sorted: the next ``weeks`` Thursdays plus two monthly expiries."""
-    first = today + dt.timedelta(days=(3 - today.weekday()) % 7)
-    found = {first + dt.timedelta(weeks=i) for i in range(weeks)}
-    month, year = today.month, today.year
-    monthly: set[dt.date] = set()
-    while len(monthly) < 2:
-        last = _last_thursday(year, month)
-        if last >= today:
-            monthly.add(last)
-        month, year = (1, year + 1) if month == 12 else (month + 1, year)
-    return sorted((d, d in monthly) for d in found | monthly)
 
 
 def symbol_for(underlying: str, expiry: dt.date, strike: int, option_type: str, monthly: bool) -> str:
@@ -85,7 +76,7 @@ def token_for(tradingsymbol: str) -> int:
 
 def contract(underlying: str, expiry: dt.date, monthly: bool, strike: int, option_type: str) -> Contract:
     symbol = symbol_for(underlying, expiry, strike, option_type, monthly)
-    lot = UNDERLYINGS[underlying][3]
+    lot = lot_size(underlying, expiry)
     return Contract(underlying, expiry, strike, option_type, symbol, token_for(symbol), lot, monthly)
 
 
@@ -98,7 +89,8 @@ def _norm_pdf(x: float) -> float:
 
 
 def years_to_expiry(expiry: dt.date, now: dt.datetime) -> float:
-    close = dt.datetime.combine(expiry, dt.time(15, 30), IST)
+    """Time left to the expiry's close; a floor keeps an expired contract's price at intrinsic."""
+    close = dt.datetime.combine(expiry, SESSION_CLOSE, IST)
     return max((close - now).total_seconds() / (365 * 86400), 1e-6)
 
 
@@ -144,10 +136,13 @@ def open_interest(c: Contract, spot: float) -> int:
 class OptionsUniverse:
     """Contracts by trading symbol and token, created on demand around the spot."""
 
-    def __init__(self) -> None:
+    def __init__(self, calendar: NseCalendar = NSE) -> None:
+        self.calendar = calendar
         self.by_symbol: dict[str, Contract] = {}
         self.by_token: dict[int, Contract] = {}
-        self._listed: dict[str, tuple[dt.date, int]] = {}  # underlying -> (day, ATM) last listed
+        # underlying -> (nearest expiry, ATM) when last listed: a new nearest expiry (the old one
+        # closed) or a new ATM lists again
+        self._listed: dict[str, tuple[dt.date, int]] = {}
 
     def add(self, c: Contract) -> Contract:
         self.by_symbol[c.tradingsymbol] = c
@@ -165,24 +160,26 @@ class OptionsUniverse:
                 self.add(contract(underlying, expiry, monthly, strike, kind))
         return strikes
 
-    def list_around(self, today: dt.date, spots: dict[str, float]) -> None:
-        """Make sure every expiry's chain around each current spot exists (cheap when it does)."""
+    def list_around(self, now: dt.datetime, spots: dict[str, float]) -> None:
+        """Make sure every trading expiry's chain around each current spot exists (cheap when it
+        does). Contracts of closed expiries stay known (an order for one is refused by name)."""
         for underlying, spot in spots.items():
             step = UNDERLYINGS[underlying][2]
-            listed = (today, int(round(spot / step) * step))
+            trading = self.calendar.expiries(underlying, now)
+            listed = (trading[0].date, int(round(spot / step) * step))
             if self._listed.get(underlying) != listed:
                 self._listed[underlying] = listed
-                for expiry, monthly in expiries(today):
-                    self.chain(underlying, expiry, monthly, spot)
+                for expiry in trading:
+                    self.chain(underlying, expiry.date, expiry.monthly, spot)
 
-    def find_token(self, token: int, today: dt.date, spots: dict[str, float]) -> Contract | None:
+    def find_token(self, token: int, now: dt.datetime, spots: dict[str, float]) -> Contract | None:
         found = self.by_token.get(token)
         if found is None:
-            self.list_around(today, spots)
+            self.list_around(now, spots)
             found = self.by_token.get(token)
         return found
 
-    def find(self, tradingsymbol: str, today: dt.date, spots: dict[str, float]) -> Contract | None:
+    def find(self, tradingsymbol: str, now: dt.datetime, spots: dict[str, float]) -> Contract | None:
         found = self.by_symbol.get(tradingsymbol)
         if found is not None:
             return found
@@ -190,6 +187,6 @@ class OptionsUniverse:
             (u for u in sorted(UNDERLYINGS, key=len, reverse=True) if tradingsymbol.startswith(u)), None
         )
         if underlying is not None:
-            self.list_around(today, spots)
+            self.list_around(now, spots)
             return self.by_symbol.get(tradingsymbol)
         return None

@@ -67,6 +67,8 @@ class PaperEngine:
         self.market = market
         self.book = PaperBook()
         self._resting: list[dict[str, Any]] = []  # open orders (references into book.orders)
+        # the earliest expiry close among open option positions (None: recompute; max: none)
+        self._settlement_due: dt.datetime | None = None
 
     # -- persistence ---------------------------------------------------------------------------
     def snapshot(self) -> bytes:
@@ -79,6 +81,7 @@ class PaperEngine:
         self.book = msgspec.convert(data["book"], PaperBook)
         self.market.restore(data)
         self._resting = [o for o in self.book.orders if o["status"] == "open"]
+        self._settlement_due = None
 
     # -- helpers --------------------------------------------------------------------------------
     def _id(self, prefix: str, now: dt.datetime) -> str:
@@ -118,6 +121,11 @@ class PaperEngine:
             if o["exchange"] == "NSE" and o["tradingsymbol"] in INDICES:
                 return f"Indices are not tradable: NSE:{o['tradingsymbol']}"
             return f"Instrument not found for {o['exchange']}:{o['tradingsymbol']}"
+        if o["exchange"] == "NFO":
+            contract = self.market.option(o["tradingsymbol"])
+            if contract is not None and contract.expired(now):
+                close = contract.close.strftime("%Y-%m-%d %H:%M IST")
+                return f"Contract NFO:{o['tradingsymbol']} expired at {close}; it no longer trades"
         hours = self.market.hours
         if o.get("variety") == "amo":
             if not hours.accepts_amo(now):
@@ -138,14 +146,19 @@ class PaperEngine:
             return "Insufficient paper funds or margin"
         return None
 
-    def _fill(self, order: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
+    def _fill(
+        self, order: dict[str, Any], now: dt.datetime, settle_at: Decimal | None = None
+    ) -> dict[str, Any]:
+        """Fill ``order`` at the last price, or, for an expiry settlement, at ``settle_at``."""
         scope, run_id = order["account_scope"], order["metadata"]["strategy_run_id"]
-        last = Decimal(str(self.market.ltp(order["tradingsymbol"])))
+        last = Decimal(str(self.market.ltp(order["tradingsymbol"]))) if settle_at is None else settle_at
         qty = int(order["quantity"])
         value = last * qty
         side = order["transaction_type"]
         fee = charges_for(value, order["product"], side)
-        if side == "buy" and value + fee > self._cash(scope):
+        if order["exchange"] == "NFO":
+            self._settlement_due = None  # an option position changed: recompute the next expiry
+        if side == "buy" and value + fee > self._cash(scope) and settle_at is None:
             # funds are checked again when the order fills (a resting order reserves nothing):
             # the account never goes below zero, whatever was placed meanwhile
             order["updated_at"] = now.isoformat()
@@ -371,6 +384,45 @@ class PaperEngine:
                 meta["reason"] = "Cancelled at market close"
                 events.append({"strategy_run_id": meta["strategy_run_id"], "order": order})
         self._resting = [o for o in self._resting if o["status"] == "open"]
+        return events
+
+    def settle_expired(self, now: dt.datetime) -> list[dict[str, Any]]:
+        """At an expiry's close: resting orders in the expired contracts are cancelled and open
+        positions in them are closed at intrinsic value against the underlying's spot (cash
+        settlement, as NSE settles index options). Returns ``[{"strategy_run_id", "order"}]``."""
+        if self._settlement_due is None:
+            closes = [
+                c.close
+                for pos in self.book.positions.values()
+                if pos["exchange"] == "NFO" and int(pos["net_quantity"]) != 0
+                and (c := self.market.option(pos["tradingsymbol"])) is not None
+            ]  # fmt: skip
+            self._settlement_due = min(closes, default=dt.datetime.max.replace(tzinfo=dt.UTC))
+        if now < self._settlement_due:
+            return []
+        events = []
+        for order in self._resting:
+            contract = self.market.option(order["tradingsymbol"]) if order["exchange"] == "NFO" else None
+            if order["status"] == "open" and contract is not None and contract.expired(now):
+                order.update(status="cancelled", pending_quantity=0, updated_at=now.isoformat())
+                order["metadata"]["reason"] = "Contract expired"
+                events.append({"strategy_run_id": order["metadata"]["strategy_run_id"], "order": order})
+        self._resting = [o for o in self._resting if o["status"] == "open"]
+        for pos in list(self.book.positions.values()):
+            contract = self.market.option(pos["tradingsymbol"]) if pos["exchange"] == "NFO" else None
+            if contract is None or int(pos["net_quantity"]) == 0 or not contract.expired(now):
+                continue
+            spot = self.market.spots[contract.underlying]
+            payoff = spot - contract.strike if contract.option_type == "CE" else contract.strike - spot
+            run_id = pos["metadata"]["strategy_run_id"]
+            record = self._new_order(
+                pos["account_scope"], run_id, normalise(exit_order(pos)), now, {"settlement": "expiry"}
+            )
+            record["metadata"]["reason"] = f"Settled at expiry: intrinsic value against {spot:.2f}"
+            self.book.orders.append(record)
+            self._fill(record, now, settle_at=Decimal(str(round(max(payoff, 0.0), 2))))
+            events.append({"strategy_run_id": run_id, "order": record})
+        self._settlement_due = None
         return events
 
     def orders(self, run_id: str) -> list[dict[str, Any]]:

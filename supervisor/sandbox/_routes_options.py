@@ -12,10 +12,10 @@ import datetime as dt
 from typing import Any
 
 from ._asgi import Request, Response, Router, json_response
+from ._calendar import Expiry, lot_size
 from ._context import AppContext
 from ._errors import ApiError
-from ._market_hours import IST
-from ._options_chain import UNDERLYINGS, contract, expiries, greeks, open_interest
+from ._options_chain import UNDERLYINGS, contract, greeks, open_interest
 
 
 def _err(status: int, code: str, message: str) -> ApiError:
@@ -29,9 +29,13 @@ def _underlying(request: Request) -> str:
     return name
 
 
-def _pick_expiry(ctx: AppContext, selector: str | None) -> tuple[dt.date, bool]:
-    today = ctx.now().astimezone(IST).date()
-    all_expiries = expiries(today)
+def _trading_expiries(ctx: AppContext, underlying: str) -> list[Expiry]:
+    """The underlying's expiries still trading now (an expiry leaves at its close)."""
+    return ctx.market.hours.calendar.expiries(underlying, ctx.now())
+
+
+def _pick_expiry(ctx: AppContext, underlying: str, selector: str | None) -> tuple[dt.date, bool]:
+    all_expiries = [(e.date, e.monthly) for e in _trading_expiries(ctx, underlying)]
     monthly = [e for e in all_expiries if e[1]]
     sel = (selector or "nearest").strip().lower()
     table = {
@@ -54,7 +58,11 @@ def _pick_expiry(ctx: AppContext, selector: str | None) -> tuple[dt.date, bool]:
     for found in all_expiries:
         if found[0] == wanted:
             return found
-    raise _err(422, "OPTION_INVALID_EXPIRY_SELECTOR", f"No expiry on {selector}")
+    if all_expiries and wanted < all_expiries[0][0]:
+        raise _err(
+            422, "OPTION_INVALID_EXPIRY_SELECTOR", f"{underlying} contracts of {selector} have expired"
+        )
+    raise _err(422, "OPTION_INVALID_EXPIRY_SELECTOR", f"No {underlying} expiry on {selector}")
 
 
 def _spot(ctx: AppContext, underlying: str) -> float:
@@ -85,7 +93,8 @@ def _strikes(ctx: AppContext, underlying: str, window: int = 20) -> tuple[int, l
 async def session(request: Request, ctx: AppContext) -> Response:
     ctx.authenticate(request)
     u = _underlying(request)
-    exp = [d.isoformat() for d, _ in expiries(ctx.now().astimezone(IST).date())]
+    trading = _trading_expiries(ctx, u)
+    exp = [e.date.isoformat() for e in trading]
     return json_response(
         {
             "underlying": u,
@@ -94,7 +103,7 @@ async def session(request: Request, ctx: AppContext) -> Response:
             "updated_at": ctx.now().isoformat(),
             "snapshot": {
                 "index": UNDERLYINGS[u][0],
-                "lot_size": UNDERLYINGS[u][3],
+                "lot_size": lot_size(u, trading[0].date),  # the nearest contract's lot
                 "strike_step": UNDERLYINGS[u][2],
             },
         }
@@ -104,7 +113,7 @@ async def session(request: Request, ctx: AppContext) -> Response:
 async def list_expiries(request: Request, ctx: AppContext) -> Response:
     ctx.authenticate(request)
     u = _underlying(request)
-    exp = [d.isoformat() for d, _ in expiries(ctx.now().astimezone(IST).date())]
+    exp = [e.date.isoformat() for e in _trading_expiries(ctx, u)]
     return json_response(
         {"underlying": u, "expiries": exp, "spot_ltp": _spot(ctx, u), "updated_at": ctx.now().isoformat()}
     )
@@ -126,7 +135,7 @@ def _chain_rows(
 async def chain(request: Request, ctx: AppContext) -> Response:
     ctx.authenticate(request)
     u = _underlying(request)
-    expiry, monthly = _pick_expiry(ctx, request.q("expiry"))
+    expiry, monthly = _pick_expiry(ctx, u, request.q("expiry"))
     atm, strikes = _strikes(ctx, u)
     return json_response(
         {
@@ -164,7 +173,7 @@ async def mini_chain(request: Request, ctx: AppContext) -> Response:
     window = request.q_int("window", 5, ge=1, le=20) or 5
     ctx.authenticate(request)
     u = _underlying(request)
-    expiry, monthly = _pick_expiry(ctx, request.q("expiry"))
+    expiry, monthly = _pick_expiry(ctx, u, request.q("expiry"))
     _, strikes = _strikes(ctx, u, window)
     contracts = _flat(_chain_rows(ctx, u, expiry, monthly, strikes), u, expiry)
     return json_response(
@@ -181,7 +190,7 @@ async def mini_chain(request: Request, ctx: AppContext) -> Response:
 async def get_greeks(request: Request, ctx: AppContext) -> Response:
     ctx.authenticate(request)
     u = _underlying(request)
-    expiry, monthly = _pick_expiry(ctx, request.q("expiry"))
+    expiry, monthly = _pick_expiry(ctx, u, request.q("expiry"))
     _, strikes = _strikes(ctx, u, 10)
     contracts = _flat(_chain_rows(ctx, u, expiry, monthly, strikes), u, expiry)
     return json_response(
@@ -256,7 +265,7 @@ async def resolve(request: Request, ctx: AppContext) -> Response:
     ctx.authenticate(request)
     body = await request.json_object()
     u = _underlying(request)
-    expiry, monthly = _pick_expiry(ctx, body.get("expiry"))
+    expiry, monthly = _pick_expiry(ctx, u, body.get("expiry"))
     legs = body.get("legs") or []
     if not isinstance(legs, list) or not all(isinstance(leg, dict) for leg in legs):
         raise _err(400, "OPTION_SELECTION_INVALID_LEGS", "legs must be a list of objects")
@@ -275,7 +284,7 @@ async def resolve(request: Request, ctx: AppContext) -> Response:
 async def pcr(request: Request, ctx: AppContext) -> Response:
     ctx.authenticate(request)
     u = _underlying(request)
-    expiry, monthly = _pick_expiry(ctx, request.q("expiry"))
+    expiry, monthly = _pick_expiry(ctx, u, request.q("expiry"))
     _, strikes = _strikes(ctx, u)
     rows = _chain_rows(ctx, u, expiry, monthly, strikes)
     calls = sum(r["ce"]["oi"] for r in rows) or 1
@@ -288,7 +297,7 @@ async def pcr(request: Request, ctx: AppContext) -> Response:
 async def max_pain(request: Request, ctx: AppContext) -> Response:
     ctx.authenticate(request)
     u = _underlying(request)
-    expiry, monthly = _pick_expiry(ctx, request.q("expiry"))
+    expiry, monthly = _pick_expiry(ctx, u, request.q("expiry"))
     _, strikes = _strikes(ctx, u)
     rows = _chain_rows(ctx, u, expiry, monthly, strikes)
 

@@ -26,7 +26,7 @@ from hypercorn.trio import serve
 
 from ._app import build_app
 from ._auth import ALL_ACTIONS, DEFAULT_MODES, new_token
-from ._clock import SandboxClock
+from ._clock import SandboxClock, clock_start_from_env
 from ._context import AppContext
 from ._faults import Faults
 from ._loops import (
@@ -130,7 +130,7 @@ def _make_context(
     tick_phases: int = 1,
 ) -> tuple[AppContext, SandboxStore | None]:
     hours = MarketHours.parse(market_hours)  # ValueError before anything is opened
-    clock = SandboxClock(epoch)
+    clock = SandboxClock(epoch if epoch is not None else clock_start_from_env())
     store = SandboxStore(db_path) if db_path else None
     engine_blob = None
     if store is not None:
@@ -263,7 +263,9 @@ async def serve_sandbox(
     random walk, one market step every ``tick_interval`` seconds; ``market_hours`` is
     ``"always"`` or ``"nse"`` (09:15-15:30 IST, Monday to Friday). ``tick_phases=K`` spreads each
     step over K phases ``tick_interval / K`` apart, instrument token mod K choosing an
-    instrument's phase, and tick streams send one event per phase (``_market``). Raises
+    instrument's phase, and tick streams send one event per phase (``_market``). ``epoch`` is the
+    instant the sandbox's clock starts at (default ``$KITE_SANDBOX_CLOCK_START``, else the real
+    time; ``_clock``); it then advances with trio's clock. Raises
     ``OSError`` when the address cannot be bound, ``ValueError`` for unknown ``market_hours`` or
     ``tick_phases`` below 1.
     """

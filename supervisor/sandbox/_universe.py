@@ -5,7 +5,7 @@ prices; INFY, RELIANCE, TCS, HDFCBANK, ICICIBANK and SBIN keep their real Kite i
 tokens, the others get deterministic synthetic tokens (``3_000_000 + sha256("NSE:<symbol>") mod
 1_000_000``, unique, checked by a test). The indices ``NSE:NIFTY 50`` and ``NSE:NIFTY BANK``
 (real Kite tokens, segment ``INDICES``, not tradable) are the underlyings of the NFO options in
-``_options_chain`` (NIFTY: lot 75, strike step 50; BANKNIFTY: lot 35, step 100).
+``_options_chain`` (NIFTY: strike step 50; BANKNIFTY: step 100; lot sizes by expiry in ``_calendar``).
 
 ``Instrument.view()`` is the wire document of resolve/search/quotes (contract §4.13).
 """

@@ -11,7 +11,7 @@ from supervisor.sandbox import _candles
 from supervisor.sandbox._loops import market_tick
 from supervisor.sandbox._market import Market
 from supervisor.sandbox._market_hours import IST, MarketHours
-from supervisor.sandbox._options_chain import UNDERLYINGS, expiries, symbol_for
+from supervisor.sandbox._options_chain import UNDERLYINGS, symbol_for
 from supervisor.sandbox._paper import PaperEngine
 from supervisor.sandbox._quotes import QuoteCache
 from supervisor.sandbox._state import SandboxState
@@ -83,7 +83,8 @@ def test_nothing_moves_outside_the_session() -> None:
 
 
 def _atm_call(market: Market, underlying: str = "NIFTY") -> str:
-    expiry, monthly = expiries(market.today)[0]
+    nearest = market.hours.calendar.expiries(underlying, market.now)[0]
+    expiry, monthly = nearest.date, nearest.monthly
     step = UNDERLYINGS[underlying][2]
     strike = int(round(market.spots[underlying] / step) * step)
     return symbol_for(underlying, expiry, strike, "CE", monthly)
@@ -99,7 +100,7 @@ def test_universe_resolves_equities_indices_and_options_by_symbol_and_token() ->
     assert index is not None and index.segment == "INDICES" and not index.tradable
     assert index.instrument_token == INDICES["NIFTY BANK"].token
     call = market.resolve(f"NFO:{_atm_call(market, 'BANKNIFTY')}")
-    assert call is not None and call.lot_size == 35 and call.instrument_type == "CE"
+    assert call is not None and call.lot_size == 30 and call.instrument_type == "CE"  # 2026 lot
     assert market.resolve(call.instrument_token) == call
     assert [i.tradingsymbol for i in market.search("bank", "", 3)] == ["AXISBANK", "HDFCBANK", "ICICIBANK"]
 
@@ -116,7 +117,7 @@ def test_outside_hours_regular_orders_are_rejected_and_amo_fills_at_the_open() -
     state = SandboxState()
     rejected = engine.place_order(SCOPE, "r", _order(), saturday)
     assert rejected["status"] == "rejected"
-    assert rejected["reason"].startswith("Market is closed (NSE 09:15-15:30 IST, Monday to Friday)")
+    assert rejected["reason"].startswith("Market is closed (NSE 09:15-15:30 IST on trading days)")
     amo = engine.place_order(SCOPE, "r", _order(variety="amo"), saturday)
     assert amo["status"] == "accepted" and amo["order"]["status"] == "open"
     assert not market_tick(state, engine, ist(11, 9, 14, 59))  # Monday, a second before the open

@@ -6,6 +6,7 @@ Market data, streams and GTT are served by the sandbox's synthetic market.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 
 import pytest
@@ -22,6 +23,7 @@ from kite_algo_worker import (
 from kite_algo_worker.exceptions import KiteAlgoWorkerError
 
 from supervisor.sandbox import SandboxHandle
+from supervisor.sandbox._calendar import lot_size
 
 from .threaded import sandbox_thread
 
@@ -347,7 +349,8 @@ def test_options_workflow(client: KiteAlgoWorkerClient) -> None:
         selection={"option_type": "CE", "strike": chain["atm_strike"]},
         transaction_type="BUY", lots=1,
     )  # fmt: skip
-    assert leg.quantity == 75 and leg.lot_size == 75
+    # the lot of the contract's expiry (NSE's table in _calendar; 65 from the January 2026 series)
+    assert leg.quantity == leg.lot_size == lot_size("NIFTY", dt.date.fromisoformat(leg.expiry_key))
     leg = resolve_offset_leg(client.options, underlying="NIFTY", product="MIS", expiry="current_week",
                              option_type="CE", offset="ATM", transaction_type="BUY")  # fmt: skip
     delta_leg = resolve_delta_leg(client.options, underlying="NIFTY", product="MIS", expiry="current_week",
