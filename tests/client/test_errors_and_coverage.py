@@ -1,4 +1,4 @@
-"""Error mapping against the sandbox, the endpoint catalogue vs contract §3 (each call against
+"""Error mapping against the sandbox, the endpoint catalogue vs docs/wire-api.md (each call against
 the sandbox: test_surface_coverage), reconnects, recovery helpers and the public surface."""
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ from supervisor.sandbox import SandboxHandle
 
 from .conftest import RecordingTransport
 
-# the workplace keeps shared/ beside the project root (and beside CI's clone)
-CONTRACT = Path(__file__).resolve().parents[3] / "shared" / "contract" / "worker-api.md"
+# the project's own record of the wire API: its endpoint table is data for this test
+WIRE_API = Path(__file__).resolve().parents[2] / "docs" / "wire-api.md"
 
 
 async def test_status_mapping(
@@ -206,32 +206,25 @@ async def test_recovery_helpers(
             await wait_for_quotes(client, ["NSE:NOPE"], attempts=2, sleep_seconds=1.0)
 
 
-def _contract_endpoints() -> set[tuple[str, str]]:
-    """(method, path) of every §3 row with a 0.7.4 SDK method (rows marked 0.13 excluded)."""
+def _documented_endpoints(since: str) -> set[tuple[str, str]]:
+    """(method, path) of every row of docs/wire-api.md's endpoint table first served to ``since``."""
     rows: set[tuple[str, str]] = set()
-    section = CONTRACT.read_text().split("## 3. Endpoint catalogue", 1)[1].split("## 4.", 1)[0]
-    for line in section.splitlines():
+    table = WIRE_API.read_text().split("## Endpoints", 1)[1]
+    for line in table.splitlines():
         cells = [c.strip() for c in line.split("|")]
-        if len(cells) < 8 or not cells[1].isdigit():
+        if len(cells) < 9 or cells[1] not in {"GET", "POST", "PUT", "PATCH", "DELETE"}:
             continue
-        method, path, sdk = cells[2], cells[3].strip("`"), cells[6]
-        if "0.13" in sdk or not sdk.strip("` -—"):
-            continue
-        rows.add((method, re.sub(r"\{[^}]+\}", "{}", path.split("?", 1)[0])))
-    # rows 53-70 are the options namespace, tabled in §4.15 relative to /worker/options
-    options = CONTRACT.read_text().split("### 4.15 Options namespace", 1)[1].split("## 5.", 1)[0]
-    for line in options.splitlines():
-        cells = [c.strip() for c in line.split("|")]
-        if len(cells) > 4 and cells[1] in {"GET", "POST", "PUT", "DELETE"}:
-            path = "/worker/options" + cells[2].strip("`")
-            rows.add((cells[1], re.sub(r"\{[^}]+\}", "{}", path)))
+        method, path, version = cells[1], cells[2].strip("`"), cells[6]
+        if version == since:
+            rows.add((method, re.sub(r"\{[^}]+\}", "{}", path.split("?", 1)[0])))
     return rows
 
 
 def test_every_074_endpoint_has_a_definition() -> None:
     ours = {(e.method, re.sub(r"\{[^}]+\}", "{}", e.path)) for e in ENDPOINTS.values()}
-    assert len(_contract_endpoints()) >= 55  # 40 rows of §3 + 18 options routes of §4.15
-    assert _contract_endpoints() - ours == set()
+    documented = _documented_endpoints("0.7.4")
+    assert len(documented) >= 58  # 40 worker routes + 18 of the options namespace
+    assert documented - ours == set()
 
 
 def test_public_surface_is_curated() -> None:
