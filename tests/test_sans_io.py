@@ -25,6 +25,7 @@ SANS_IO_MODULES = [
     "supervisor.client._protection",
     "supervisor.client._sse",
     "supervisor._money",
+    "supervisor._notify",
     "supervisor._restart",
     "supervisor._shard",
     "supervisor.hub._buffer",
