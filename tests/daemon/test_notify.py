@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
 
 import pytest
 import trio
 import trio.testing
-from hypercorn.config import Config
-from hypercorn.trio import serve
 
 from supervisor._notify import Notice, NoticePolicy, transitions
 from supervisor._notify_sinks import Sink, TelegramSink, WebhookSink, open_notifier, serve_transition_watch
+
+from .receiver import Receiver
 
 BOT_TOKEN = "123456:" + "b" * 35
 
@@ -56,37 +54,6 @@ def test_the_policy_deduplicates_and_rate_limits_and_counts_both() -> None:
     assert (stats.sent, stats.deduplicated, stats.rate_limited) == (5, 1, 1)
     with pytest.raises(ValueError, match="per_minute"):
         NoticePolicy(per_minute=0)
-
-
-class Receiver:
-    """A real HTTP endpoint on loopback that hands each POST's (path, JSON body) to the test."""
-
-    def __init__(self, status: int) -> None:
-        self.status = status
-        self.send, self.received = trio.open_memory_channel[tuple[str, Any]](100)
-
-    async def app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            while (message := await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
-            return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        self.send.send_nowait((scope["path"], json.loads(body)))
-        await send({"type": "http.response.start", "status": self.status, "headers": []})
-        await send({"type": "http.response.body", "body": b"{}"})
-
-    async def start(self, nursery: trio.Nursery) -> str:
-        config = Config()
-        config.bind = ["127.0.0.1:0"]
-        config.accesslog = None
-        binds = await nursery.start(partial(serve, self.app, config, mode="asgi"))  # type: ignore[arg-type]
-        return str(binds[0]).rstrip("/")
 
 
 async def test_webhook_and_telegram_receive_admitted_notices(
