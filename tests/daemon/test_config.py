@@ -54,7 +54,10 @@ def test_good_config_and_defaults() -> None:
 
 def test_env_expansion() -> None:
     env = {"A": "1", "EMPTY": ""}
-    assert expand_env("${A}-${B}-${B:-dflt}-${EMPTY:-e}", env) == "1--dflt-e"
+    assert expand_env("${A}-${EMPTY}-${B:-dflt}-${EMPTY:-e}", env) == "1--dflt-e"
+    # an unset ${B} is an error naming B (tests/faults/test_config_preflight.py has the cases)
+    with pytest.raises(ValueError, match=r"\$\{B\} is not set"):
+        expand_env("${B}", env)
     config, _ = parse_config(GOOD, file="cfg.yaml", environ={"KITE_ALGO_API_BASE": "http://10.0.0.1:18777"})
     assert config.backend.base_url == "http://10.0.0.1:18777"
     assert not config.backend.embedded and config.backend.token is None
