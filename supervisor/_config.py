@@ -16,6 +16,8 @@ Rules beyond the models:
   literal token in the file is refused;
 * ``execution_mode: live`` is refused unless ``KITE_ALGO_ENABLE_LIVE=1`` is in the environment;
 * strategy names and ``run.strategy_run_id`` values must be unique;
+* ``supervisor.order_rate`` is the order-rate budget every strategy on the token shares; its
+  defaults are Kite's published per-user limits (``supervisor/client/_order_budget.py``);
 * ``supervisor.heartbeat_interval_s`` must stay below 45 s, the backend's ``healthy`` ceiling
   (contract §7.5); the default is 10 s.
 
@@ -34,6 +36,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from .client._order_budget import KITE_ORDER_LIMITS, OrderRateLimits
+
 __all__ = [
     "EMBEDDED",
     "BackendConfig",
@@ -42,6 +46,7 @@ __all__ = [
     "HttpConfig",
     "Locator",
     "MissingVariableError",
+    "OrderRateConfig",
     "RestartConfig",
     "RunSection",
     "StrategyConfig",
@@ -97,6 +102,22 @@ class RestartConfig(_Strict):
     window_s: float = Field(default=300.0, gt=0)
 
 
+class OrderRateConfig(_Strict):
+    """The order-rate budget shared by every strategy on the worker token (fair between them).
+
+    An order call waits for a slot up to ``max_wait_s``, then raises ``OrderRateLimitedError``.
+    """
+
+    enabled: bool = True
+    per_second: int = Field(default=KITE_ORDER_LIMITS.per_second, ge=1)
+    per_minute: int = Field(default=KITE_ORDER_LIMITS.per_minute, ge=1)
+    per_day: int = Field(default=KITE_ORDER_LIMITS.per_day, ge=1)
+    max_wait_s: float = Field(default=10.0, ge=0, le=3600)
+
+    def limits(self) -> OrderRateLimits:
+        return OrderRateLimits(self.per_second, self.per_minute, self.per_day)
+
+
 class SupervisorSection(_Strict):
     heartbeat_interval_s: float = Field(default=10.0, gt=0, lt=HEARTBEAT_CEILING_S)
     heartbeat_timeout_s: float | None = Field(default=None, gt=0)
@@ -109,6 +130,7 @@ class SupervisorSection(_Strict):
     state_dir: str | None = None
     http: HttpConfig = HttpConfig()
     restart: RestartConfig = RestartConfig()
+    order_rate: OrderRateConfig = OrderRateConfig()
 
     @property
     def beat_timeout_s(self) -> float:
