@@ -18,6 +18,7 @@ from supervisor.client import (
     AlgoWorkerConfig,
     AsyncKiteAlgoWorkerClient,
     KiteAlgoWorkerError,
+    NotFoundError,
     OrderRateLimitedError,
     equity_market_order,
 )
@@ -193,9 +194,16 @@ async def test_a_basket_costs_one_slot_per_leg_and_reads_are_not_limited(
                 await client.get_run("run-alpha")
             assert trio.current_time() - start < 1.5
             await client.exit_run("run-alpha", dry_run=True)  # places nothing: costs nothing
-    [alpha] = limiter.statistics().strategies
+            # cancel and modify name their run in the body; the order is unknown to the backend,
+            # but the request went out, so it took a slot
+            with pytest.raises(NotFoundError):
+                await client.cancel_order("run-beta", "PAPER-0")
+            with pytest.raises(NotFoundError):
+                await client.modify_order("run-beta", "PAPER-0", {"quantity": 2})
+    alpha, beta = limiter.statistics().strategies
     assert (alpha.strategy, alpha.granted, alpha.waits) == ("alpha", 2, 1)
     assert alpha.wait_seconds == pytest.approx(1.0)
+    assert (beta.strategy, beta.granted) == ("beta", 2)
 
 
 async def test_a_cancelled_wait_withdraws_its_request(

@@ -101,3 +101,15 @@ async def test_orders_from_ctx_run_and_ctx_client_share_the_daemons_budget(
     }
     assert waits == {name: float(s.waits) for name, s in stats.items()}
     assert sum(waits.values()) == 2 * ORDERS - 5  # all but the first five waited
+
+
+async def test_the_budget_can_be_turned_off(
+    sandbox: SandboxHandle, nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    environ = {"SANDBOX_URL": sandbox.base_url, "KITE_ALGO_WORKER_TOKEN": sandbox.token}
+    text = CONFIG.replace("order_rate: {per_second: 5, max_wait_s: 60}", "order_rate: {enabled: false}")
+    config, _ = parse_config(text.split("strategies:")[0], file="off.yaml", environ=environ)
+    with trio.fail_after(60):
+        handle: DaemonHandle = await nursery.start(partial(run_daemon, config, [], handle_signals=False))
+        assert handle.supervisor.order_rate is None
+        handle.request_shutdown()
