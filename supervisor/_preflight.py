@@ -71,9 +71,9 @@ def preflight(
         shard = shard_from_env(environ)
     except ShardConfigError as exc:
         problems.append(ConfigProblem("environment", None, "", str(exc)))
-    if problems:
-        raise ConfigError(problems)
     host = _state_dir_problems(config, locator, state_dir) + _http_problems(config, locator)
+    if problems:  # a config problem is the one to fix first (exit 2); the host's are listed too
+        raise ConfigError(problems + host)
     if host:
         raise SetupError(host)
     resolved, skipped = resolve_strategies(config, locator, registry)

@@ -125,7 +125,7 @@ class OrderRateLimiter:
         if when == float("inf"):
             reason = f"{cost} orders in one request can never fit the limit of {rule.name}"
         elif binding is None:
-            reason = f"queued behind other strategies' orders for {now - arrived_at:g} s (limit: {rule.name})"
+            reason = f"queued behind earlier orders for {now - arrived_at:g} s (limit: {rule.name})"
         else:
             reason = f"the account's budget of {rule.name} is spent for the next {when - now:g} s"
         return OrderRateLimitedError(

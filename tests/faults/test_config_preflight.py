@@ -236,3 +236,15 @@ def test_a_missing_plugin_and_bad_params_are_reported_by_file_and_line(tmp_path:
     path.write_text(text.replace("plugin: idle", "plugin: basic_equity"))
     code, output = cli("check", path, environment())
     assert code == 2 and f"{path}:7: no such plugin" in output, output
+
+
+def test_config_and_host_problems_are_listed_together(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    config = write(tmp_path, token="${EMPTY_TOKEN}", state_dir=str(blocker))
+    code, output = cli("check", config, environment(EMPTY_TOKEN=""))
+    assert code == 2, output  # the config's own problem decides the exit code
+    assert f"{config}:3: backend.token: is empty: set EMPTY_TOKEN" in output
+    assert (
+        f"{config}:5: supervisor.state_dir: state directory {blocker}: {blocker} is not a directory" in output
+    )
