@@ -20,6 +20,7 @@ SANS_IO_MODULES = [
     "supervisor.client._endpoints",
     "supervisor.client._errors",
     "supervisor.client._models",
+    "supervisor.client._order_budget",
     "supervisor.client._order_rules",
     "supervisor.client._orders",
     "supervisor.client._protection",

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
+import io
 import logging
+from functools import partial
 from typing import Any
 
 import httpx
@@ -10,6 +13,7 @@ import pytest
 import trio
 import trio.testing
 
+from supervisor._commands import EXIT_ATTENTION, cmd_status
 from supervisor._config import parse_config
 from supervisor._daemon import DaemonHandle, run_daemon
 from supervisor._plugins import PluginRegistry, resolve_strategies
@@ -71,6 +75,15 @@ async def test_money_console_and_notices(
         assert page.status_code == 200 and "NSE:INFY" in page.text and "<svg" in page.text
         assert "bought 2 INFY" in page.text  # the strategy's own log tail
         assert (await http.get("/ui/strategies/nobody")).status_code == 404
+    # the terminal's view: a table with the money, and a non-zero exit for the quarantined one
+    out = io.StringIO()
+    args = argparse.Namespace(url=handle.http_url)
+    code = await trio.to_thread.run_sync(partial(cmd_status, args, out=out))  # a blocking CLI call
+    table = out.getvalue().splitlines()
+    assert code == EXIT_ATTENTION and table[-1] == "needs attention: crasher"
+    buyer_row = next(line for line in table if line.startswith("buyer"))
+    assert table[0].split()[:5] == ["NAME", "STATE", "MODE", "NET", "P&L"]
+    assert "BUY 2 NSE:INFY filled" in buyer_row and buyer_row.split()[4] == "1"  # one open position
     kinds: list[str] = []
     with trio.fail_after(30):
         while not {"daemon_start", "fill", "quarantine"} <= set(kinds):

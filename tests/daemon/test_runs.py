@@ -145,9 +145,9 @@ async def test_operator_restart_over_http_and_statistics(
     assert q.session_claims == {"ok": 2} and q.session_releases == {"ok": 1}
     assert i.state == "running" and i.heartbeats_ok == 12 and i.heartbeats_missed == 0
     assert i.last_heartbeat_unix is not None
-    table = format_status(status)
-    assert table.splitlines()[0].split()[:3] == ["NAME", "STATE", "RUN"]
-    assert "q     quarantined" in table
+    table = format_status(status, now=trio.current_time())
+    assert table.splitlines()[0].split()[:3] == ["NAME", "STATE", "MODE"]
+    assert "q     quarantined" in table and table.splitlines()[-1] == "needs attention: q"
     out = io.StringIO()
     from supervisor._commands import cmd_status
 
