@@ -15,7 +15,8 @@ States (``StrategyRunner.state``)::
 Durable before trading: a newly claimed nonce is written and fsynced (file and directory) before
 the body starts. When that fails the strategy does not trade, its session is released at once
 (a restart without the nonce would otherwise wait out the 60 s takeover window, §7.5), and the
-state says why. In ``standby`` the seconds until the holder's session can be taken over are
+state says why. It retries with backoff; each retry's claim heartbeats once, so the backend's
+180 s stale clock (§7.3) does not run out while the disk is full. In ``standby`` the seconds until the holder's session can be taken over are
 kept in ``takeover_wait_s`` (``/status``, metrics).
 
 The heartbeat task and the strategy body are sibling tasks: a body that crashes, hangs or
