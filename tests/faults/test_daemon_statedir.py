@@ -51,17 +51,27 @@ def sample(text: str, name: str, **labels: str) -> float | None:
     return None
 
 
+@pytest.mark.parametrize("refusal", ["ENOSPC", "EISDIR"])
 async def test_a_nonce_that_cannot_be_made_durable_is_released_and_never_traded_on(
     nursery: trio.Nursery,
     autojump_clock: trio.testing.MockClock,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
+    refusal: str,
 ) -> None:
+    """ENOSPC: a full disk, through the writer seam. EISDIR: a real refusal with no seam at all
+    (the nonce file's path is taken by a directory), so the real ``StateDir`` writes."""
     caplog.set_level(logging.INFO)
     BuysAtOnce.starts = 0
     config, locator = parse_config(CONFIG, file="full.yaml", environ={})
     resolved, _ = resolve_strategies(config, locator, PluginRegistry.from_classes({"buys": BuysAtOnce}))
-    store = FullStateDir(tmp_path / "state")  # ENOSPC on every durable write
+    full = FullStateDir(tmp_path / "state")  # ENOSPC on every durable write while full
+    blocker = tmp_path / "state" / "runs" / "b.json"
+    if refusal == "EISDIR":
+        full.full = False
+        blocker.mkdir()
+    store: StateDir | str = full if refusal == "ENOSPC" else str(tmp_path / "state")
+    error = {"ENOSPC": "[Errno 28] No space left on device", "EISDIR": "[Errno 21] Is a directory"}[refusal]
     codes: list[int] = []
     done = trio.Event()
 
@@ -83,9 +93,9 @@ async def test_a_nonce_that_cannot_be_made_durable_is_released_and_never_traded_
     backend = handle.sandbox.state
     async with httpx.AsyncClient(base_url=handle.http_url, timeout=10) as http:
         await trio.sleep(0.5)
-        assert store.refused >= 1
+        assert full.refused >= 1 or refusal == "EISDIR"
         assert runner.state == "not_durable"
-        assert "No space left on device" in (runner.reason or "")
+        assert error in (runner.reason or "")
         assert BuysAtOnce.starts == 0  # the body never started ...
         assert backend.intents == {}  # ... so no order reached the sandbox
         assert backend.runs["run-b"].worker_session_nonce is None  # the claimed session was released
@@ -95,12 +105,14 @@ async def test_a_nonce_that_cannot_be_made_durable_is_released_and_never_traded_
         assert [(r["name"], r["state"]) for r in ready.json()["not_ready"]] == [("b", "not_durable")]
         status = (await http.get("/status")).json()
         assert status["strategies"][0]["state"] == "not_durable"
-        assert "No space left on device" in status["strategies"][0]["reason"]
+        assert error in status["strategies"][0]["reason"]
         metrics = (await http.get("/metrics")).text
         assert sample(metrics, "kite_supervisor_strategy_state", strategy="b", state="not_durable") == 1
         assert sample(metrics, "kite_supervisor_ready") == 0
         # the disk has space again: the next attempt claims, persists durably, then trades
-        store.full = False
+        full.full = False
+        if refusal == "EISDIR":
+            blocker.rmdir()
         await trio.sleep(35)  # past the acquire backoff's ceiling (30 s)
         assert runner.state == "running"
         assert BuysAtOnce.starts == 1
@@ -114,7 +126,7 @@ async def test_a_nonce_that_cannot_be_made_durable_is_released_and_never_traded_
     with trio.fail_after(30):
         await done.wait()
     assert codes == [0]
-    assert "cannot persist the session nonce: [Errno 28] No space left on device" in caplog.text
+    assert f"cannot persist the session nonce: {error}" in caplog.text
     assert "kwa_" not in caplog.text.replace("kwa_***", "")
 
 
