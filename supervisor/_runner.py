@@ -16,8 +16,8 @@ Durable before trading: a newly claimed nonce is written and fsynced (file and d
 the body starts. When that fails the strategy does not trade, its session is released at once
 (a restart without the nonce would otherwise wait out the 60 s takeover window, §7.5), and the
 state says why. It retries with backoff; each retry's claim heartbeats once, so the backend's
-180 s stale clock (§7.3) does not run out while the disk is full. In ``standby`` the seconds until the holder's session can be taken over are
-kept in ``takeover_wait_s`` (``/status``, metrics).
+180 s stale clock (§7.3) does not run out while the disk is full. In ``standby`` the seconds
+until the holder's session can be taken over are kept in ``takeover_wait_s``.
 
 The heartbeat task and the strategy body are sibling tasks: a body that crashes, hangs or
 awaits forever never delays a beat (invariant 2). A body that *computes* without awaiting
@@ -505,27 +505,33 @@ class StrategyRunner:
         if self.restart_on_stall and self._body_scope is not None:
             self._stall_restart = f"stalled: {reason}"
             self._body_scope.cancel()
+        meta = {
+            "state": "stalled",  # the body may already be backing off when the note is sent
+            "progress_age_s": round(age, 3),
+            "progress_deadline_s": limit,
+            "restarting": self.restart_on_stall,
+        }
+        await self._note(f"supervisor: strategy stalled, {reason}", "stalled", meta)
+
+    async def _note(self, summary: str, what: str, metadata: dict[str, Any]) -> None:
+        """Tell the run's timeline what the supervisor saw (a note, never a trading decision;
+        bounded by ``release_timeout_s``, failures only logged)."""
         nonce = self.nonce
         if nonce is None:
             return
-        try:
-            with trio.fail_after(self._settings.beat_timeout_s):
+        meta = {"source": "kite-algo-supervisor", "state": self.state, "restarts": self.restarts, **metadata}
+        with trio.move_on_after(self._settings.release_timeout_s):
+            try:
                 await self._client.log_decision_event(
                     self.run_id,
                     session_nonce=nonce,
                     decision_type="note",
                     action="observe",
-                    summary=f"supervisor: strategy stalled, {reason}"[:500],
-                    metadata={
-                        "source": "kite-algo-supervisor",
-                        "state": "stalled",
-                        "progress_age_s": round(age, 3),
-                        "progress_deadline_s": limit,
-                        "restarting": self.restart_on_stall,
-                    },
+                    summary=summary[:500],
+                    metadata=meta,
                 )
-        except (KiteAlgoWorkerError, trio.TooSlowError) as exc:
-            self.log.warning("could not log the stall decision event: %s", exc)
+            except KiteAlgoWorkerError as exc:
+                self.log.warning("could not log the %s decision event: %s", what, exc)
 
     async def _give_up(self, end: str) -> None:
         """Quarantine (or a finished body): stop heartbeats, say why, release the session."""
@@ -545,23 +551,8 @@ class StrategyRunner:
         nonce = self.nonce
         if nonce is None:
             return
+        await self._note(reason, end, {})
         timeout = self._settings.release_timeout_s
-        with trio.move_on_after(timeout):
-            try:
-                await self._client.log_decision_event(
-                    self.run_id,
-                    session_nonce=nonce,
-                    decision_type="note",
-                    action="observe",
-                    summary=reason[:500],
-                    metadata={
-                        "source": "kite-algo-supervisor",
-                        "state": self.state,
-                        "restarts": self.restarts,
-                    },
-                )
-            except KiteAlgoWorkerError as exc:
-                self.log.warning("could not log the %s decision event: %s", end, exc)
         outcome = await release_session(
             self._client, self.run_id, nonce, self.sessions, timeout, limiter=self._release_limiter
         )
