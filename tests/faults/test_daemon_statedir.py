@@ -190,3 +190,37 @@ async def test_a_restart_without_the_nonce_shows_the_takeover_wait_and_ends_in_a
     )
     report = await sup.shutdown()
     assert report.outcomes == {"s": "ok"}
+
+
+async def test_a_crash_while_the_disk_is_full_leaves_nothing_to_wait_for_after_a_restart(
+    nursery: trio.Nursery,
+    sandbox: SandboxHandle,
+    client: AsyncKiteAlgoWorkerClient,
+    autojump_clock: trio.testing.MockClock,
+    tmp_path: Path,
+) -> None:
+    """The field failure: nonces not persisted, SIGKILL, restart with space again, and every
+    strategy sat in standby for the takeover window. Now the unpersisted session was released,
+    so the restarted daemon claims at once."""
+    BuysAtOnce.starts = 0
+    strategies = [strategy(f"s{i}", BuysAtOnce) for i in range(2)]
+    settings = SupervisorSection(heartbeat_interval_s=5)
+    with trio.CancelScope() as killed:
+        first = Supervisor(strategies, client=client, settings=settings, state_dir=FullStateDir(tmp_path))
+        async with trio.open_nursery() as inner:
+            await inner.start(first.serve)
+            await trio.sleep(10)
+            assert {r.state for r in first.runners.values()} == {"not_durable"}
+            killed.cancel()  # SIGKILL: no shutdown, no release beyond what was done already
+    assert BuysAtOnce.starts == 0 and sandbox.state.intents == {}
+    assert {sandbox.state.runs[f"run-s{i}"].worker_session_nonce for i in range(2)} == {None}
+    second = Supervisor(strategies, client=client, settings=settings, state_dir=StateDir(tmp_path))
+    restarted = trio.current_time()
+    await nursery.start(second.serve)
+    await trio.sleep(1)
+    assert {r.state for r in second.runners.values()} == {"running"}  # no standby, no 60 s wait
+    assert all(r.sessions.claims == {"ok": 1} for r in second.runners.values())
+    assert trio.current_time() - restarted < 2
+    assert BuysAtOnce.starts == 2 and len(sandbox.state.intents) == 2
+    report = await second.shutdown()
+    assert set(report.outcomes.values()) == {"ok"}
