@@ -104,6 +104,7 @@ EXIT_CODES = {
     EXIT_STUCK: "a strategy could not be cancelled by the shutdown deadline",
 }
 UNWIND_S = 5.0  # after the releases, for the daemon's tasks to finish before the hard exit
+_NAMED_STUCK = 20  # stuck strategies named in the one line (a whole fleet would not fit)
 
 
 def stop_deadline_s(settings: SupervisorSection) -> float:
@@ -221,11 +222,13 @@ async def _enforce_stop_deadline(
     report = supervisor.last_report
     if report is not None:
         _log_report(report)
+    named = ", ".join(stuck[:_NAMED_STUCK]) + (
+        f" and {len(stuck) - _NAMED_STUCK} more" if len(stuck) > _NAMED_STUCK else ""
+    )
     log.critical(
-        "shutdown deadline passed: %s could not be cancelled (blocked in a thread or in C?); "
-        "exiting with code %d",
-        f"strategies {', '.join(stuck)}" if stuck else "the daemon's own tasks",
-        EXIT_STUCK,
+        "shutdown deadline passed: %s could not be cancelled (blocked in a thread or in C?); %s",
+        f"strategies {named}" if stuck else "the daemon's own tasks",
+        f"exiting with code {EXIT_STUCK}" if hard_exit is not None else "still waiting for them",
     )
     if hard_exit is not None:
         hard_exit(EXIT_STUCK)
