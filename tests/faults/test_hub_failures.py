@@ -67,7 +67,10 @@ def frames(exc: BaseException) -> int:
 
 
 async def test_unknown_instrument_fails_only_its_subscribers_each_with_its_own_error(
-    hub: StreamHub, autojump_clock: trio.testing.MockClock
+    hub: StreamHub,
+    sandbox: SandboxHandle,
+    autojump_clock: trio.testing.MockClock,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     with trio.fail_after(120):
         async with (
@@ -85,6 +88,8 @@ async def test_unknown_instrument_fails_only_its_subscribers_each_with_its_own_e
                 assert (await next_data(good, Tick))[0].tradingsymbol == "INFY"
             assert hub.statistics().failures == {"ticks": 1}
             assert "NSE:NOPE|quote" not in {t.key for t in hub.statistics().topics}
+    assert "failed for good" in caplog.text and sandbox.token not in caplog.text
+    assert sandbox.token not in repr(first) + str(first) + repr(first.__cause__)
 
 
 async def test_tracebacks_do_not_grow_across_resubscriptions(

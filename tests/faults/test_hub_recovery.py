@@ -64,6 +64,7 @@ async def test_ticks_come_back_after_a_restart_with_seconds_of_503(
     sandbox: SandboxHandle,
     counted: CountingTransport,
     autojump_clock: trio.testing.MockClock,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     with trio.fail_after(300):
         async with trio.open_nursery() as nursery:
@@ -85,6 +86,7 @@ async def test_ticks_come_back_after_a_restart_with_seconds_of_503(
                 assert hub.statistics().retries["ticks"] >= counted.count(TICKS, 503)
                 assert hub.statistics().failures == {}
             nursery.cancel_scope.cancel()
+    assert "retrying with backoff" in caplog.text and sandbox.token not in caplog.text
 
 
 @pytest.mark.parametrize("kind", ["candles", "pnl", "timeline"])
