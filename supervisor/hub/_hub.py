@@ -316,7 +316,7 @@ class StreamHub(TickUnions):
         if topic.error is not None:
             return
         topic.connected = False
-        topic.error = cause
+        topic.error = failure_for(cause)  # not the raised one: its frames would pin this task's
         self._failures[topic.kind] += 1
         self._forget(topic)
         log.warning(
