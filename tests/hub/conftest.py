@@ -21,7 +21,7 @@ class FakeUpstream:
         self.opens: list[tuple[str, dict[str, Any], int | None]] = []
         self.live: dict[tuple[str, Any], trio.MemorySendChannel[Any]] = {}
         self.closed = 0
-        self.refusals: list[BaseException] = []  # the next opens raise these, in turn
+        self.refusals: list[BaseException | None] = []  # the next opens raise these (None: opens)
 
     @staticmethod
     def _ident(kind: str, params: dict[str, Any]) -> tuple[str, Any]:
@@ -33,8 +33,9 @@ class FakeUpstream:
     @asynccontextmanager
     async def open(self, kind: str, params: dict[str, Any], after: int | None) -> AsyncIterator[Any]:
         self.opens.append((kind, params, after))
-        if self.refusals:  # the backend answered the open with an error status
-            raise self.refusals.pop(0)
+        refusal = self.refusals.pop(0) if self.refusals else None
+        if refusal is not None:  # the backend answered the open with an error status
+            raise refusal
         send, recv = trio.open_memory_channel[Any](10_000)
         self.live[self._ident(kind, params)] = send
         if kind == "ticks" and self.auto_snapshot:

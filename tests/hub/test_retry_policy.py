@@ -14,6 +14,7 @@ import trio
 from supervisor.client._backoff import Backoff
 from supervisor.client._errors import (
     AuthError,
+    BrokerValidationError,
     ErrorClass,
     OrderRuleError,
     ServerError,
@@ -24,9 +25,9 @@ from supervisor.client._errors import (
     error_for_response,
     retry_after_hint,
 )
-from supervisor.hub import Candle, open_stream_hub
+from supervisor.hub import Candle, Tick, open_stream_hub
 
-from .conftest import FakeUpstream
+from .conftest import FakeUpstream, tick
 
 T, R, D = ErrorClass.TRANSIENT, ErrorClass.REQUEST, ErrorClass.DENIED
 
@@ -146,3 +147,45 @@ async def test_denied_fails_every_topic_of_a_union_without_probing(
             assert first.value.__cause__ is not second.value.__cause__
             assert len(upstream.opens) == 1  # no probe: the token is refused, not an instrument
             assert hub.statistics().failures == {"ticks": 2}
+
+
+def refused(detail: str = "Invalid instrument token") -> BrokerValidationError:
+    return BrokerValidationError(detail, status_code=422)
+
+
+async def test_a_union_refused_with_a_4xx_is_bisected_to_the_refused_instrument(
+    upstream: FakeUpstream, autojump_clock: Any
+) -> None:
+    upstream.refusals = [refused(), None, refused()]  # the union; probe [1] opens; probe [2]
+    with trio.fail_after(60):
+        async with (
+            open_stream_hub(**hub_kwargs(upstream)) as hub,
+            hub.ticks([1], subscriber="a") as a,
+            hub.ticks([2], subscriber="b") as b,
+        ):
+            with pytest.raises(BrokerValidationError):
+                await b.__anext__()
+            await trio.sleep(0.1)  # the union resubscribes without the refused instrument
+            assert [o[1]["instruments"] for o in upstream.opens] == [[1, 2], [1], [2], [1]]
+            upstream.emit_to((1,), {"ticks": [tick(1, 1.0)]})
+            got = await a.__anext__()
+            assert isinstance(got, Tick) and got.last_price == 1.0
+            assert hub.statistics().failures == {"ticks": 1} and hub.statistics().upstream_streams == 1
+
+
+async def test_a_probe_failing_transiently_retries_the_union_instead_of_guessing(
+    upstream: FakeUpstream, autojump_clock: Any
+) -> None:
+    upstream.refusals = [refused(), ServerError("down", status_code=503)]
+    with trio.fail_after(60):
+        async with (
+            open_stream_hub(**hub_kwargs(upstream)) as hub,
+            hub.ticks([1], subscriber="a") as a,
+            hub.ticks([2], subscriber="b") as b,
+        ):
+            await trio.sleep(1.1)  # the backoff's 1 s, then the whole union again
+            assert [o[1]["instruments"] for o in upstream.opens] == [[1, 2], [1], [1, 2]]
+            upstream.emit_to((1, 2), {"ticks": [tick(1, 1.0), tick(2, 2.0)]})
+            assert (await a.__anext__()).last_price == 1.0
+            assert (await b.__anext__()).last_price == 2.0
+            assert hub.statistics().failures == {} and hub.statistics().retries == {"ticks": 1}
