@@ -19,7 +19,7 @@ from __future__ import annotations
 import fnmatch
 import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import anyio
@@ -98,17 +98,9 @@ class Faults:
         if stream not in (None, "stall", "drop"):
             raise ValueError("stream must be 'stall' or 'drop'")
         rule = FaultRule(
-            next(self._ids),
-            path,
-            method,
-            latency_s,
-            status,
-            detail,
-            times,
-            stream,
-            after_chunks,
-            retry_after_s,
+            next(self._ids), path, method, latency_s, status, detail, times, stream, after_chunks
         )
+        rule.retry_after_s = retry_after_s
         self.rules.append(rule)
         return rule
 
@@ -190,17 +182,7 @@ def _faults_of(ctx: Any) -> Faults:
 async def _add_fault(request: Request, ctx: Any) -> Response:
     _auth(request, ctx)
     body = await request.json_object()
-    allowed = {
-        "path",
-        "method",
-        "latency_s",
-        "status",
-        "detail",
-        "times",
-        "stream",
-        "after_chunks",
-        "retry_after_s",
-    }
+    allowed = {f.name for f in fields(FaultRule)} - {"id", "fired"}
     unknown = set(body) - allowed
     if unknown:
         raise ApiError(422, f"Unknown fault fields: {', '.join(sorted(unknown))}")
