@@ -59,6 +59,7 @@ async def test_restart_keeps_everything(tmp_path: Path, autojump_clock: MockCloc
                     await api.post(
                         "/worker/runs/run_db/decision-events",
                         json={"decision_type": "note", "action": "observe", "summary": "after restart"},
+                        headers=hdr,  # the session is still held (persisted nonce)
                     )
                 ).json()
                 assert event["cursor"] > before["last_cursor"]
