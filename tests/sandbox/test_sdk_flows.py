@@ -254,12 +254,15 @@ def test_market_data_and_streams(client: KiteAlgoWorkerClient) -> None:
     results = client.search_tickers("INFY", exchange="NSE", limit=20)
     assert any(r["tradingsymbol"] == "INFY" for r in results["results"])
     quotes = client.get_quotes(["NSE:INFY", "NSE:RELIANCE"], mode="quote")
-    print(quotes["quotes"]["NSE:INFY"]["last_price"])  # the seed's documented access
-    assert quotes["quotes"]["NSE:RELIANCE"]["last_price"] > 0
+    # the seed indexes quotes["quotes"]["NSE:INFY"]; the server sends a list (§11 #6)
+    with pytest.raises(TypeError):
+        print(quotes["quotes"]["NSE:INFY"]["last_price"])
+    by_symbol = {q["symbol"]: q for q in quotes["quotes"]}
+    assert by_symbol["NSE:RELIANCE"]["last_price"] > 0 and by_symbol["NSE:INFY"]["last_price"] > 0
     market = client.get_market_snapshot(
         symbols=["NSE:INFY"], candles=[{"symbol": "NSE:INFY", "interval": "5minute", "lookback": 3}]
     )
-    assert market["quotes"]["NSE:INFY"]["last_price"] > 0 and len(market["candles"][0]["candles"]) == 3
+    assert market["quotes"][0]["last_price"] > 0 and len(market["candles"][0]["candles"]) == 3
     candles = client.get_candles("NSE:INFY", interval="5minute", lookback=20)
     assert len(candles["candles"]) == 20
     for c in candles["candles"]:
@@ -439,7 +442,7 @@ def test_previews_order_inspection_and_recovery_helpers(client: KiteAlgoWorkerCl
     assert history["candles"]
     warm = warmup_history(client, "NSE:INFY", timeframe="5minute", min_candles=50)
     assert len(warm.candles) >= 50
-    assert wait_for_quotes(client, ["NSE:INFY"])["quotes"]["NSE:INFY"]["last_price"] > 0
+    assert wait_for_quotes(client, ["NSE:INFY"])["quotes"][0]["last_price"] > 0
     # the live bucket is never complete: one poll returns it as it stands
     candle = wait_for_fresh_candle(client, "NSE:INFY", attempts=1, sleep_seconds=0)
     assert candle is not None and candle.close > 0
