@@ -216,8 +216,13 @@ def _make_context(
     # ``get_funds(mode="paper")``) have an account, as a token minted with a scope does.
     ctx.extras["account_scope"] = scope
     ctx.extras["started_at"] = clock.now()  # when reference data (calendar, index lists) "loaded"
-    if not ctx.state.tokens.by_hash.get(_digest(token)):
+    own = ctx.state.tokens.by_hash.get(_digest(token))
+    if own is None:
         mint(token=token)
+    elif own.account_scope != scope:  # a persisted token follows --account-scope of this start
+        own.account_scope = scope
+        ctx.state.tokens_changed()
+        commit()
     return ctx, store
 
 
