@@ -83,6 +83,13 @@ def sync_flow() -> dict[str, Any]:
     out["timeline"] = [e.event_type for e in timeline.events]
     pnl = client.get_run_pnl_snapshot(run_id)  # strict
     out["pnl_positions"] = pnl.position_count
+    out["orders"] = len(client.get_orders_snapshot(run_id).orders)  # strict envelope
+    out["trades"] = len(client.get_trades_snapshot(run_id).trades)
+    out["expiries"] = len(client.options.list_expiries("NIFTY")["expiries"])  # strict model
+    try:
+        out["run_health"] = client.get_run_health_snapshot(run_id).session_status
+    except TypeError as exc:  # 0.7.4: strict, and get_run has more keys (§11 #2)
+        out["run_health_error"] = str(exc)
     try:
         client.log_decision_event(run_id, event_type="signal.generated", summary="README body")
     except kaw.KiteAlgoWorkerError as exc:

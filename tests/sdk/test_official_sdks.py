@@ -25,7 +25,9 @@ def test_sdk_074_sync(sdk074: Judge) -> None:
     assert out["order_status"] == "filled"
     assert "unrealized_pnl" in out["position_keys"] and "charges" not in out["position_keys"]
     assert out["pnl_positions"] == 1 and out["exit"] == "closed"
-    # the reference server's answers that 0.7.4 cannot take (§11 #1, #3, #4)
+    assert (out["orders"], out["trades"]) == (1, 1) and out["expiries"] > 0
+    # the reference server's answers that 0.7.4 cannot take (§11 #1, #2, #3, #4)
+    assert "unexpected keyword argument" in out["run_health_error"]
     assert "execution_mode" in out["safety_check_error"]
     assert out["decision_error"] == "KiteAlgoWorkerError: 409"
     assert out["decision_reason"] == "WORKER_SESSION_REQUIRED"
@@ -44,6 +46,8 @@ def test_sdk_013_sync(sdk013: Judge) -> None:
     assert out["decision"] == "decision.signal" and "decision.signal" in out["timeline"]
     assert out["readme_decision_error"] == "BrokerValidationError: 422"
     assert out["pnl_positions"] == 1 and out["exit"] == "closed"
+    assert (out["orders"], out["trades"]) == (1, 1) and out["expiries"] > 0
+    assert out["run_health"] == "claimed"  # tolerant in 0.13
 
 
 @pytest.mark.parametrize("judge", ["sdk074", "sdk013"])
