@@ -66,6 +66,7 @@ def _account(token: TokenRecord, requested: Any) -> str:
 
 
 def _mode(ctx: AppContext, token: TokenRecord, run_id: str, body: dict[str, Any]) -> str:
+    """The mode of an options action: named, else the same-id worker run's, else paper."""
     worker_run = ctx.state.runs.get(run_id)
     default = worker_run.execution_mode if worker_run else "paper"
     raw = body.get("execution_mode") or body.get("mode") or default
