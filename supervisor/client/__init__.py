@@ -30,6 +30,9 @@ from ._errors import StreamDisconnectedError as StreamDisconnectedError
 from ._errors import StreamError as StreamError
 from ._errors import StreamIdleTimeout as StreamIdleTimeout
 from ._errors import TransportError as TransportError
+from ._hosted import HostedChild as HostedChild
+from ._hosted import HostedChildEnv as HostedChildEnv
+from ._hosted import open_hosted_child as open_hosted_child
 from ._managed import AsyncManagedRun as AsyncManagedRun
 from ._managed import RunConfig as RunConfig
 from ._models import Doc as Doc
@@ -39,6 +42,29 @@ from ._models import RunHealthSnapshot as RunHealthSnapshot
 from ._models import SafetyCheckResult as SafetyCheckResult
 from ._models import TimelineEvent as TimelineEvent
 from ._models import TimelineSnapshot as TimelineSnapshot
+from ._models_exec import BasketExecution as BasketExecution
+from ._models_exec import BasketExecutionList as BasketExecutionList
+from ._models_exec import BracketActionResult as BracketActionResult
+from ._models_exec import BracketIntent as BracketIntent
+from ._models_exec import BracketList as BracketList
+from ._models_exec import ExecutionEvent as ExecutionEvent
+from ._models_exec import ExecutionEventsSnapshot as ExecutionEventsSnapshot
+from ._models_exec import NotifyResult as NotifyResult
+from ._models_exec import OrderHistory as OrderHistory
+from ._models_exec import OrderPreview as OrderPreview
+from ._models_exec import OrderSnapshot as OrderSnapshot
+from ._models_exec import ProgressResult as ProgressResult
+from ._models_exec import RunList as RunList
+from ._models_exec import RunListItem as RunListItem
+from ._models_reads import AccountPortfolio as AccountPortfolio
+from ._models_reads import FundamentalFeatures as FundamentalFeatures
+from ._models_reads import FundamentalsStatements as FundamentalsStatements
+from ._models_reads import FundamentalsStatus as FundamentalsStatus
+from ._models_reads import FundamentalsSyncRun as FundamentalsSyncRun
+from ._models_reads import IndexConstituents as IndexConstituents
+from ._models_reads import IndexConstituentStatus as IndexConstituentStatus
+from ._models_reads import MarketCalendar as MarketCalendar
+from ._models_reads import MarketCalendarStatus as MarketCalendarStatus
 from ._options import OptionExecutionLeg as OptionExecutionLeg
 from ._options import SpreadLegSelection as SpreadLegSelection
 from ._options import SpreadSpec as SpreadSpec
@@ -73,36 +99,61 @@ from .dataframe import ohlcv_arrays as ohlcv_arrays
 
 __all__ = [
     "APIError",
+    "AccountPortfolio",
     "AlgoWorkerConfig",
     "AsyncKiteAlgoWorkerClient",
     "AsyncManagedRun",
     "AuthError",
     "BackendProtection",
     "Backoff",
+    "BasketExecution",
+    "BasketExecutionList",
     "BasketProtection",
+    "BracketActionResult",
+    "BracketIntent",
+    "BracketList",
     "BrokerValidationError",
     "ClientValidationError",
     "ConflictError",
     "Doc",
+    "ExecutionEvent",
+    "ExecutionEventsSnapshot",
     "ExecutionMode",
+    "FundamentalFeatures",
+    "FundamentalsStatements",
+    "FundamentalsStatus",
+    "FundamentalsSyncRun",
     "GttPlaced",
     "GttSnapshot",
+    "HostedChild",
+    "HostedChildEnv",
+    "IndexConstituentStatus",
+    "IndexConstituents",
     "KiteAlgoWorkerClient",
     "KiteAlgoWorkerError",
     "LiveTradingRefusedError",
     "ManagedRun",
+    "MarketCalendar",
+    "MarketCalendarStatus",
     "NotFoundError",
+    "NotifyResult",
     "OperationalProtection",
     "OptionExecutionLeg",
     "OrderBuilder",
+    "OrderHistory",
+    "OrderPreview",
     "OrderRuleError",
+    "OrderSnapshot",
     "PermissionDeniedError",
+    "ProgressResult",
     "ProtectedPosition",
     "ProtectionRuleError",
     "RateLimitedError",
     "RunConfig",
     "RunConfigMismatchError",
     "RunHealthSnapshot",
+    "RunList",
+    "RunListItem",
     "SafetyCheckResult",
     "SafetyTokenExpiredError",
     "ServerError",
@@ -123,6 +174,7 @@ __all__ = [
     "limit_order",
     "market_order",
     "ohlcv_arrays",
+    "open_hosted_child",
     "option_market_order",
     "preview_then_place_order",
     "require_live_enabled",
