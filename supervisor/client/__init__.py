@@ -30,8 +30,10 @@ from ._errors import StreamDisconnectedError as StreamDisconnectedError
 from ._errors import StreamError as StreamError
 from ._errors import StreamIdleTimeout as StreamIdleTimeout
 from ._errors import TransportError as TransportError
+from ._hosted import BlockingHostedChild as BlockingHostedChild
 from ._hosted import HostedChild as HostedChild
 from ._hosted import HostedChildEnv as HostedChildEnv
+from ._hosted import hosted_context as hosted_context
 from ._hosted import open_hosted_child as open_hosted_child
 from ._managed import AsyncManagedRun as AsyncManagedRun
 from ._managed import RunConfig as RunConfig
@@ -109,6 +111,7 @@ __all__ = [
     "BasketExecution",
     "BasketExecutionList",
     "BasketProtection",
+    "BlockingHostedChild",
     "BracketActionResult",
     "BracketIntent",
     "BracketList",
@@ -171,6 +174,7 @@ __all__ = [
     "amo_market_order",
     "candles_to_df",
     "equity_market_order",
+    "hosted_context",
     "limit_order",
     "market_order",
     "ohlcv_arrays",

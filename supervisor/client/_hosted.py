@@ -18,15 +18,18 @@ second claim):
 
 The environment is read through an explicit mapping that defaults to ``os.environ`` (as
 :meth:`RunConfig.from_env` does), so tests hand in a dict. :func:`open_hosted_child` opens the
-async client, attaches and yields a :class:`HostedChild` (``ctx`` of an upstream ``main(ctx)``).
+async client, attaches and yields a :class:`HostedChild`; :func:`hosted_context` does the same
+with the blocking client and yields a :class:`BlockingHostedChild`, the ``ctx`` an upstream
+(synchronous) ``main(ctx)`` expects: ``params``, ``client``, ``run``, ``scratch``,
+``template_id``, ``execution_mode``, ``run_id`` and ``progress()``.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,7 +41,14 @@ from ._config import AlgoWorkerConfig
 from ._errors import ClientValidationError
 from ._managed import AsyncManagedRun, RunConfig
 
-__all__ = ["HOSTED_ENV", "HostedChild", "HostedChildEnv", "open_hosted_child"]
+__all__ = [
+    "HOSTED_ENV",
+    "BlockingHostedChild",
+    "HostedChild",
+    "HostedChildEnv",
+    "hosted_context",
+    "open_hosted_child",
+]
 
 HOSTED_ENV = {
     "base_url": "KITE_ALGO_BASE_URL",
@@ -153,3 +163,53 @@ async def open_hosted_child(
             env.run_id, session_nonce=env.session_nonce.get_secret_value(), config=env.run_config()
         )
         yield HostedChild(env=env, client=client, run=run, params=dict(env.params))
+
+
+@dataclass
+class BlockingHostedChild:
+    """:class:`HostedChild` for synchronous strategies: ``client`` is the blocking client and
+    ``run`` its blocking managed run; every call blocks on its request(s)."""
+
+    env: HostedChildEnv
+    client: Any  # KiteAlgoWorkerClient
+    run: Any  # its blocking ManagedRun
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def run_id(self) -> str:
+        return str(self.run.run_id)
+
+    @property
+    def template_id(self) -> str:
+        return self.env.template_id
+
+    @property
+    def execution_mode(self) -> str:
+        return self.env.execution_mode
+
+    @property
+    def scratch(self) -> Path:
+        return self.env.scratch
+
+    def progress(self, note: str | None = None) -> Any:
+        """Report the child's progress (blocks on one request)."""
+        return self.run.progress(note)
+
+
+@contextmanager
+def hosted_context(
+    environ: Mapping[str, str] | None = None,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> Iterator[BlockingHostedChild]:
+    """:func:`open_hosted_child` for synchronous code: starts the blocking client (its one
+    background thread), attaches, and closes the client when the block ends. Blocks; raises
+    as :func:`open_hosted_child`."""
+    from ._sync import KiteAlgoWorkerClient
+
+    env = HostedChildEnv.from_env(environ)
+    with KiteAlgoWorkerClient(env.client_config(), transport=transport, environ=environ) as client:
+        run = client.attach_run(
+            env.run_id, session_nonce=env.session_nonce.get_secret_value(), config=env.run_config()
+        )
+        yield BlockingHostedChild(env=env, client=client, run=run, params=dict(env.params))
