@@ -2,6 +2,17 @@
 
 Async (trio) first: :class:`AsyncKiteAlgoWorkerClient`. Scripts use the blocking
 :class:`KiteAlgoWorkerClient`, which runs the same async client behind a portal.
+
+Beyond the seed (SDK 0.7.4) the client speaks what SDK 0.13 added (contract §10): ``list_runs``;
+``attach_run`` for a hosted child, which drives a run whose session its parent claimed
+(:func:`open_hosted_child` / :func:`hosted_context` read the ``KITE_ALGO_*`` child environment),
+with ``run_progress`` and ``notify_run``; order history, basket executions, brackets (live runs),
+execution events (list, stream, follow); typed previews; ``session_nonce=`` on
+``cancel_order``/``modify_order`` and ``options.create_run``; and the read surfaces outside the
+strategy loop: account portfolio, market calendar, index constituents, fundamentals and
+server-side indicators. Calls returning JSON keep the seed's dict-compatible :class:`Doc`; the
+``*_snapshot`` twins (and the fundamentals calls, as in the SDK) return frozen typed Structs
+that ignore fields they do not declare. ``docs/wire-api.md`` maps every route to its call.
 """
 
 from ._async_client import AsyncKiteAlgoWorkerClient as AsyncKiteAlgoWorkerClient

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ._backoff import Backoff
 from ._endpoints import ENDPOINTS
@@ -38,6 +38,7 @@ from ._pipeline import Pipeline
 from ._streams import EventStream, follow_timeline, open_event_stream
 
 if TYPE_CHECKING:
+    from ._async_client import AsyncKiteAlgoWorkerClient
     from ._managed import AsyncManagedRun, RunConfig
 
 __all__ = ["ExecutionEndpoints", "run_list_params"]
@@ -107,7 +108,8 @@ class ExecutionEndpoints:
         claimed: one ``get_run``, the config check of ``create_run`` (``RunConfigMismatchError``),
         then a managed run carrying ``session_nonce``. Never creates, claims, heartbeats or
         releases. ``LiveTradingRefusedError`` for a live config without the gate."""
-        return await attach_managed_run(self, run_id, session_nonce=session_nonce, config=config)  # type: ignore[arg-type]
+        client = cast("AsyncKiteAlgoWorkerClient", self)  # the only class this mixin is part of
+        return await attach_managed_run(client, run_id, session_nonce=session_nonce, config=config)
 
     async def run_progress(self, run_id: str, *, session_nonce: str, note: str | None = None) -> Any:
         """A hosted child's liveness signal (``runs:progress``; hosted runs only, so an external
