@@ -30,6 +30,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from ._cockpit_config import MoneyConfig, NotificationsConfig
+
 __all__ = [
     "EMBEDDED",
     "BackendConfig",
@@ -82,6 +84,14 @@ class BackendConfig(_Strict):
 class HttpConfig(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=9464, ge=0, le=65535)
+    # mutating endpoints (restart, pause, resume, stop, reload) need it as a bearer token;
+    # without one they are refused (read-only console)
+    operator_token: SecretStr | None = None
+
+    @field_validator("operator_token", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
 
 
 class RestartConfig(_Strict):
@@ -103,6 +113,7 @@ class SupervisorSection(_Strict):
     state_dir: str | None = None
     http: HttpConfig = HttpConfig()
     restart: RestartConfig = RestartConfig()
+    money: MoneyConfig = MoneyConfig()
 
     @property
     def beat_timeout_s(self) -> float:
@@ -135,6 +146,7 @@ class StrategyConfig(_Strict):
 class SupervisorConfig(_Strict):
     backend: BackendConfig = BackendConfig()
     supervisor: SupervisorSection = SupervisorSection()
+    notifications: NotificationsConfig = NotificationsConfig()
     strategies: list[StrategyConfig] = []
 
     @field_validator("strategies")

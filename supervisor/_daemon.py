@@ -47,6 +47,7 @@ from typing import Any, Protocol
 import httpx
 import trio
 
+from ._cockpit import open_cockpit, serve_cockpit
 from ._config import SupervisorConfig
 from ._http import MetricsHandler, serve_http
 from ._httpmetrics import ObservingTransport
@@ -215,7 +216,13 @@ async def run_daemon(
             db_path = str(Path(store.path) / "sandbox.sqlite3") if store else None
             sandbox = await root.start(partial(serve_sandbox, token=token, db_path=db_path))
             base_url = sandbox.base_url
-            log.info("embedded paper sandbox on %s", base_url)
+            # the one line an operator needs to point the SDK or a script at it (never the token)
+            where = (
+                f"its worker token is in {Path(store.path) / 'embedded-sandbox-token'}"
+                if store
+                else "its worker token lives only in this process (set supervisor.state_dir to keep it)"
+            )
+            log.info("embedded paper sandbox on %s/api/algo-workers; %s", base_url, where)
         else:
             assert backend.token is not None
             base_url, token = backend.base_url, backend.token.get_secret_value()
@@ -236,20 +243,26 @@ async def run_daemon(
                 skipped=skipped or (),
                 wall_clock=wall_clock,
             )
-            async with trio.open_nursery() as services:
+            async with (
+                open_cockpit(config, wall_clock=wall_clock) as cockpit,
+                trio.open_nursery() as services,
+            ):
                 # HTTP first: /healthz answers while a thousand strategies attach
                 http_url = await services.start(
                     partial(
                         serve_http,
-                        supervisor,
+                        cockpit.view(supervisor),
                         host=settings.http.host,
                         port=settings.http.port,
                         metrics_handler=metrics_factory(supervisor) if metrics_factory else None,
+                        extra_routes=cockpit.routes(supervisor),
                     )
                 )
                 if handle_signals:
                     services.start_soon(_watch_signals, supervisor)
                 await services.start(supervisor.serve)
+                # money reads share the strategies' request client, never the heartbeats'
+                await services.start(partial(serve_cockpit, cockpit, supervisor, client))
                 if settings.gc_freeze:
                     services.start_soon(_freeze_after_start, supervisor)
                 for service in extra_services:

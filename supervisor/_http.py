@@ -100,8 +100,16 @@ def build_app(
         log.info("operator restart of %s requested over HTTP", name)
         return json_response({"name": name, "result": result}, 202)
 
+    # a route path ending in "*" matches every path with that prefix (the console's pages)
+    prefixes = [(m, p.removesuffix("*"), h) for (m, p), h in routes.items() if p.endswith("*")]
+
     async def dispatch(request: HttpRequest) -> HttpResponse:
         handler = routes.get((request.method, request.path))
+        if handler is None:
+            handler = next(
+                (h for m, prefix, h in prefixes if m == request.method and request.path.startswith(prefix)),
+                None,
+            )
         if handler is not None:
             return await handler(request)
         parts = request.path.strip("/").split("/")
