@@ -1,6 +1,7 @@
 """SDK 0.13 calls beyond the surface walk: a hosted child attaching to its parent's session,
-the session nonce on the calls that gained it, run-list arguments, and the wire form of the read
-surfaces (checked on httpx's mock transport, since the sandbox does not serve them yet)."""
+the session nonce on the calls that gained it, run-list arguments, the execution-event follower
+across a dropped stream, and, on httpx's mock transport standing in for what the sandbox cannot
+be (a live broker, the read surfaces it does not serve yet), the wire form and typed answers."""
 
 from __future__ import annotations
 
@@ -20,12 +21,15 @@ from supervisor.client import (
     FundamentalFeatures,
     HostedChild,
     HostedChildEnv,
+    LiveTradingRefusedError,
     MarketCalendar,
+    OrderRuleError,
     RunConfigMismatchError,
     equity_market_order,
     limit_order,
     open_hosted_child,
 )
+from supervisor.client._backoff import Backoff
 from supervisor.sandbox import SandboxHandle
 
 from .conftest import RecordingTransport
@@ -272,3 +276,134 @@ async def test_read_surface_requests_and_typed_answers() -> None:
             with pytest.raises(ClientValidationError):
                 await refused
         assert len(seen) == sent  # refused before any request
+
+
+async def test_follow_execution_events_resumes_after_a_drop(
+    client: AsyncKiteAlgoWorkerClient, sandbox: SandboxHandle, autojump_clock: trio.testing.MockClock
+) -> None:
+    run_id = "run_exec_follow1"
+    with trio.fail_after(120):
+        await client.create_run(
+            strategy_run_id=run_id, template_id="t", account_scope="kite:paper-a", execution_mode="paper"
+        )
+        for i in range(2):
+            await client.place_order(
+                run_id, equity_market_order("INFY", "BUY", 1), idempotency_key=f"{run_id}:{i}"
+            )
+        await client.log_decision_event(
+            run_id, decision_type="note", action="observe", summary="not execution"
+        )
+        rule = sandbox.faults.add(
+            path=f"/worker/runs/{run_id}/execution-events/stream", stream="drop", after_chunks=2, times=1
+        )
+        seen: list[Any] = []
+        async for event in client.follow_execution_events(
+            run_id, backoff=Backoff(initial=1.0, maximum=2.0, jitter=0.0)
+        ):
+            seen.append(event)
+            if len(seen) == 2:
+                await client.place_order(
+                    run_id, equity_market_order("TCS", "BUY", 1), idempotency_key=f"{run_id}:late"
+                )
+            if len(seen) == 3:
+                break
+    assert rule.fired >= 1
+    cursors = [e["cursor"] for e in seen]
+    assert cursors == sorted(set(cursors))  # in order, none twice across the reconnect
+    assert {e["event_type"] for e in seen} == {"order.updated"} and "event_kind" not in seen[
+        0
+    ]  # reduced form
+    assert seen[-1]["payload"]["order"]["tradingsymbol"] == "TCS"
+
+
+async def test_brackets_and_recovery_reads_on_a_live_backend() -> None:
+    """The transport stands in for a live backend (the sandbox has no broker session): the bracket
+    body on the wire, the live gate, and the typed answers with their numeric strings."""
+    seen: list[httpx.Request] = []
+    run_doc = {"strategy_run_id": "run_live_brk01", "execution_mode": "live", "status": "open"}
+    bracket = {
+        "strategy_run_id": "run_live_brk01",
+        "bracket_intent_id": "brk_" + "a" * 32,
+        "status": "entry_working",
+        "action_required": False,
+        "action_reason": None,
+        "entry_result": {"order_id": "250610000001", "idempotency_key": "bracket:brk_a:entry:1"},
+        "unknown_extra": [1, 2],
+    }
+    basket = {
+        "basket_execution_id": "bex_1",
+        "strategy_run_id": "run_live_brk01",
+        "status": "completed",
+        "legs": [
+            {"basket_execution_id": "bex_1", "leg_index": 0, "status": "filled", "average_price": "1450.5"}
+        ],
+    }
+    answers: dict[tuple[str, str], Any] = {
+        ("GET", "/worker/runs/run_live_brk01"): run_doc,
+        ("POST", "/worker/runs/run_live_brk01/brackets"): bracket,
+        ("GET", "/worker/runs/run_live_brk01/brackets"): {
+            "strategy_run_id": "run_live_brk01",
+            "brackets": [bracket],
+        },
+        ("POST", f"/worker/runs/run_live_brk01/brackets/{bracket['bracket_intent_id']}/cancel"): {
+            **bracket,
+            "status": "cancelling",
+        },
+        ("GET", "/worker/runs/run_live_brk01/baskets/bex_1"): basket,
+        ("GET", "/worker/orders/250610000001/history"): {
+            "strategy_run_id": "run_live_brk01",
+            "order_id": "250610000001",
+            "history": [
+                {"order_id": "250610000001", "status": "OPEN", "price": "1450.5"},
+                {"order_id": "250610000001", "status": "COMPLETE", "average_price": "1450.45", "new": 1},
+            ],
+        },
+    }
+
+    def backend(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json=answers[(request.method, request.url.path.removeprefix(PREFIX))])
+
+    config = AlgoWorkerConfig(base_url="http://127.0.0.1:9", token="kwa_" + "b" * 43)
+    entry = limit_order("NSE", "INFY", "BUY", "CNC", 1, price=1450.0)
+    async with AsyncKiteAlgoWorkerClient(config, transport=httpx.MockTransport(backend), environ={}) as gated:
+        with pytest.raises(LiveTradingRefusedError):
+            await gated.create_bracket(
+                "run_live_brk01", entry_order=entry, stoploss={"trigger_price": 1440.0}, session_nonce="wsn_x"
+            )
+        assert [r.method for r in seen] == ["GET"]  # looked the run up, placed nothing
+    seen.clear()
+    live = {"KITE_ALGO_ENABLE_LIVE": "1"}
+    async with AsyncKiteAlgoWorkerClient(config, transport=httpx.MockTransport(backend), environ=live) as c:
+        created = await c.create_bracket_snapshot(
+            "run_live_brk01",
+            entry_order=entry,
+            stoploss={"trigger_price": 1440.0},
+            idempotency_key="run_live_brk01:brk:1",
+            session_nonce="wsn_live",
+        )
+        assert created.status == "entry_working" and created.entry_result == bracket["entry_result"]
+        body = json.loads(seen[-1].content)
+        assert body["target"] is None and body["idempotency_key"] == "run_live_brk01:brk:1"
+        assert body["entry_order"]["tradingsymbol"] == "INFY" and body["stoploss"] == {
+            "trigger_price": 1440.0
+        }
+        assert seen[-1].headers["x-worker-session-nonce"] == "wsn_live"
+        listed = await c.list_brackets_snapshot("run_live_brk01", limit=10)
+        assert [b.bracket_intent_id for b in listed.brackets] == [created.bracket_intent_id]
+        assert seen[-1].url.params["limit"] == "10"
+        cancelled = await c.cancel_bracket_snapshot(
+            "run_live_brk01", created.bracket_intent_id, session_nonce="wsn_live"
+        )
+        assert cancelled.status == "cancelling" and seen[-1].headers["x-worker-session-nonce"] == "wsn_live"
+        typed_basket = await c.get_basket_snapshot("run_live_brk01", "bex_1")
+        assert typed_basket.legs[0].average_price == 1450.5 and typed_basket.status == "completed"
+        history = await c.get_order_history_snapshot("run_live_brk01", "250610000001")
+        assert [h.status for h in history.history] == ["OPEN", "COMPLETE"] and history.history[
+            1
+        ].average_price == 1450.45
+        assert seen[-1].url.params["strategy_run_id"] == "run_live_brk01"
+        with pytest.raises(OrderRuleError):  # the entry is checked like any order, before any request
+            await c.create_bracket(
+                "run_live_brk01", entry_order={"tradingsymbol": "INFY"}, stoploss={}, session_nonce="n"
+            )
