@@ -104,8 +104,12 @@ async def open_cockpit(
         logging.getLogger("supervisor").removeHandler(tail)
 
 
+# a strategy in these states has no run on the backend yet (or could not get one)
+_NO_RUN_YET = frozenset({"starting", "failed"})
+
+
 def _runs(supervisor: Any) -> list[tuple[str, str]]:
-    return [(s.name, s.run_id) for s in supervisor.statistics().strategies]
+    return [(s.name, s.run_id) for s in supervisor.statistics().strategies if s.state not in _NO_RUN_YET]
 
 
 async def serve_cockpit(

@@ -36,6 +36,14 @@ class NotificationsConfig(_Strict):
     per_minute: int = Field(default=20, ge=1, le=600)
     fills: bool = True  # a notice per fill (rate-limited like the rest)
 
+    @field_validator("webhooks", mode="before")
+    @classmethod
+    def _drop_empty(cls, value: Any) -> Any:
+        # `webhooks: ["${KITE_SUPERVISOR_WEBHOOK_URL:-}"]` with the variable unset: no webhook
+        if isinstance(value, list):
+            return [v for v in value if not (isinstance(v, str) and not v.strip())]
+        return value
+
     @field_validator("telegram", mode="before")
     @classmethod
     def _unset_is_none(cls, value: Any) -> Any:

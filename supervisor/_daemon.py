@@ -256,6 +256,11 @@ async def run_daemon(
                         port=settings.http.port,
                         metrics_handler=metrics_factory(supervisor) if metrics_factory else None,
                         extra_routes=cockpit.routes(supervisor),
+                        operator_token=(
+                            settings.http.operator_token.get_secret_value()
+                            if settings.http.operator_token
+                            else None
+                        ),
                     )
                 )
                 if handle_signals:

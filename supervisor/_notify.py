@@ -66,7 +66,7 @@ _ENTERED: dict[str, tuple[str, Severity, str]] = {
     "quarantined": ("quarantine", "critical", "quarantined after repeated crashes: its session is "
                     "released and the backend acts on the run about 180 s after its last heartbeat"),
     "stalled": ("stall", "warning", "stalled: no progress within its progress deadline"),
-    "lost": ("session_lost", "critical", "lost its session to another worker"),
+    "session_lost": ("session_lost", "critical", "lost its session to another worker"),
 }  # fmt: skip
 
 

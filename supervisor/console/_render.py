@@ -11,7 +11,9 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
-__all__ = ["index_page", "pnl_svg", "strategies_table", "strategy_page"]
+__all__ = ["ATTENTION", "index_page", "pnl_svg", "strategies_table", "strategy_page"]
+
+ATTENTION = frozenset({"quarantined", "stalled", "session_lost", "failed"})  # states an operator must see
 
 STYLE = """
 :root{--bg:#0f1419;--panel:#171d24;--line:#273039;--text:#d8dee6;--muted:#8a96a3;
@@ -30,7 +32,7 @@ th{color:var(--muted);font-weight:500;font-size:12px;text-transform:uppercase}td
 font-variant-numeric:tabular-nums}tr:last-child td{border-bottom:0}a{color:var(--blue)}
 .pos{color:var(--green)}.neg{color:var(--red)}.muted{color:var(--muted)}
 .badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;font-weight:600}
-.s-running{background:#12361f;color:var(--green)}.s-quarantined,.s-lost,.s-failed{background:#3d1418;
+.s-running{background:#12361f;color:var(--green)}.s-quarantined,.s-session_lost,.s-failed{background:#3d1418;
 color:var(--red)}.s-stalled,.s-paused,.s-standby,.s-starting,.s-backoff{background:#3a2d0c;
 color:var(--amber)}.s-stopped{background:#222a33;color:var(--muted)}
 section{margin:22px 0}h2{font-size:15px;margin:0 0 8px}pre{background:var(--panel);
@@ -106,7 +108,7 @@ def _summary(strategies: Sequence[Mapping[str, Any]]) -> str:
     cards = [
         ("strategies", str(len(states))),
         ("running", str(states.count("running"))),
-        ("need attention", str(sum(st in ("quarantined", "stalled", "lost", "failed") for st in states))),
+        ("need attention", str(sum(st in ATTENTION for st in states))),
         ("net P&L (INR)", f"{net:,.2f}"),
     ]
     return '<div class="cards">' + "".join(

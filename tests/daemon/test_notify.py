@@ -37,7 +37,7 @@ def test_transitions_name_crashes_quarantines_stalls_and_lost_sessions() -> None
     assert "180 s" in notices[2].text  # the operator learns what the backend will do
     seen, notices = transitions(seen, [View("a", "stalled", 1), View("b", "quarantined", 5)])
     assert [(n.kind, n.strategy) for n in notices] == [("stall", "a")]  # no repeat for b
-    _, notices = transitions(seen, [View("a", "lost", 1)])
+    _, notices = transitions(seen, [View("a", "session_lost", 1)])
     assert [(n.kind, n.strategy) for n in notices] == [("session_lost", "a")]
 
 
