@@ -27,7 +27,9 @@ from ._backoff import Backoff
 from ._config import DEFAULT_ACCOUNT_SCOPE as DEFAULT_SCOPE
 from ._config import AlgoWorkerConfig, live_enabled, require_live_enabled
 from ._endpoints import ENDPOINTS
+from ._endpoints_execution import ExecutionEndpoints
 from ._endpoints_market import MarketDataEndpoints, instrument_param, split_instruments
+from ._endpoints_reads import ReadSurfaceEndpoints
 from ._errors import BrokerValidationError, ClientValidationError
 from ._managed import open_managed_run, recover_or_create
 from ._models import (
@@ -113,7 +115,7 @@ def _decision_body(payload: Mapping[str, Any]) -> dict[str, Any]:
     return body
 
 
-class AsyncKiteAlgoWorkerClient(MarketDataEndpoints):
+class AsyncKiteAlgoWorkerClient(MarketDataEndpoints, ExecutionEndpoints, ReadSurfaceEndpoints):
     """Async worker API client. Use ``async with AsyncKiteAlgoWorkerClient(cfg) as client``.
 
     ``transport`` is the test seam; ``environ`` is read for the live gate (default
@@ -386,20 +388,36 @@ class AsyncKiteAlgoWorkerClient(MarketDataEndpoints):
         )
 
     async def cancel_order(
-        self, run_id: str, order_id: str, *, variety: str = "regular", parent_order_id: str | None = None
+        self,
+        run_id: str,
+        order_id: str,
+        *,
+        variety: str = "regular",
+        parent_order_id: str | None = None,
+        session_nonce: str | None = None,
     ) -> Any:
         await self._gate(run_id)
         body: dict[str, Any] = {"strategy_run_id": run_id, "variety": variety}
         if parent_order_id is not None:
             body["parent_order_id"] = parent_order_id
-        return await self._pipeline.call(E["cancel_order"], {"order_id": order_id}, body=body)
+        return await self._pipeline.call(
+            E["cancel_order"], {"order_id": order_id}, body=body, nonce=session_nonce
+        )
 
     async def modify_order(
-        self, run_id: str, order_id: str, changes: Mapping[str, Any], *, variety: str = "regular"
+        self,
+        run_id: str,
+        order_id: str,
+        changes: Mapping[str, Any],
+        *,
+        variety: str = "regular",
+        session_nonce: str | None = None,
     ) -> Any:
         await self._gate(run_id)
         body = {"variety": variety, **dict(changes), "strategy_run_id": run_id}
-        return await self._pipeline.call(E["modify_order"], {"order_id": order_id}, body=body)
+        return await self._pipeline.call(
+            E["modify_order"], {"order_id": order_id}, body=body, nonce=session_nonce
+        )
 
     # -- exit, P&L, funds (§4.9, §4.10) ------------------------------------------------------
     async def exit_run(
