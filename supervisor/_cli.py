@@ -19,6 +19,10 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("supervisor._commands", "cmd_check"),
     "plugins": ("supervisor._commands", "cmd_plugins"),
     "status": ("supervisor._commands", "cmd_status"),
+    "restart": ("supervisor._commands", "cmd_control"),
+    "pause": ("supervisor._commands", "cmd_control"),
+    "resume": ("supervisor._commands", "cmd_control"),
+    "stop": ("supervisor._commands", "cmd_control"),
     "sandbox": ("supervisor.sandbox._standalone", "cmd_sandbox"),
 }
 
@@ -44,6 +48,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = sub.add_parser("status", help="show a running daemon's strategies")
     status.add_argument("--url", default="http://127.0.0.1:9464", help="the daemon's HTTP address")
+
+    for verb, text in (
+        ("restart", "restart a strategy (a quarantined or stopped one starts again)"),
+        ("pause", "end a strategy's body, keep its session heartbeating"),
+        ("resume", "start a paused strategy's body again"),
+        ("stop", "end a strategy and release its session (the backend acts ~180 s later)"),
+    ):
+        control = sub.add_parser(verb, help=text + "; needs $KITE_SUPERVISOR_OPERATOR_TOKEN")
+        control.add_argument("name", help="the strategy's name")
+        control.add_argument("--url", default="http://127.0.0.1:9464", help="the daemon's HTTP address")
 
     sandbox = sub.add_parser("sandbox", help="serve the paper sandbox backend")
     sandbox.add_argument("--host", default="127.0.0.1")

@@ -73,8 +73,11 @@ class CockpitView:
     def status(self) -> dict[str, Any]:
         return self.cockpit.status(self.supervisor)
 
-    def restart(self, name: str) -> str:
-        return str(self.supervisor.restart(name))
+    def control(self, name: str, action: str) -> str:
+        return str(self.supervisor.control(name, action))
+
+    def state_of(self, name: str) -> str:
+        return str(self.supervisor.state_of(name))
 
 
 def _sinks(config: SupervisorConfig) -> list[Sink]:

@@ -242,3 +242,27 @@ def cmd_status(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
     print(format_status(doc, time.time()), file=out)
     needs = any(s["state"] in ATTENTION_STATES for s in doc.get("strategies", []))
     return EXIT_ATTENTION if needs else 0
+
+
+def cmd_control(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
+    """``restart|pause|resume|stop NAME``: ask a running daemon (blocks for one request). The
+    operator token comes from ``$KITE_SUPERVISOR_OPERATOR_TOKEN``. Exit 0 accepted, 1 the daemon
+    cannot be reached, 2 refused (no token, wrong token, unknown strategy, not possible now)."""
+    import httpx
+
+    out = out or sys.stdout
+    token = os.environ.get("KITE_SUPERVISOR_OPERATOR_TOKEN", "")
+    url = f"{args.url.rstrip('/')}/strategies/{args.name}/{args.command}"
+    try:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        response = httpx.post(url, headers=headers, timeout=10.0)
+        body = response.json()
+    except (httpx.HTTPError, json.JSONDecodeError) as exc:
+        print(f"error: cannot reach {args.url}: {type(exc).__name__}", file=out)
+        return 1
+    detail = f": {body['detail']}" if body.get("detail") else ""
+    if response.status_code == 202:
+        print(f"{args.name}: {body['result']}{detail}", file=out)
+        return 0
+    print(f"error: {args.command} {args.name} refused ({response.status_code}){detail}", file=out)
+    return 2

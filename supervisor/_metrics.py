@@ -40,6 +40,7 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
 from ._looplag import DEFAULT_LAG_INTERVAL_S, serve_loop_lag
+from ._runner import STATES  # the one list of states, exported one-hot
 
 if TYPE_CHECKING:
     from ._supervisor import Supervisor
@@ -56,18 +57,6 @@ __all__ = [
 ]
 
 PREFIX = "kite_supervisor"
-STATES = (
-    "starting",
-    "running",
-    "backoff",
-    "quarantined",
-    "standby",
-    "session_lost",
-    "stopped",
-    "failed",
-    "not_durable",
-    "stalled",
-)
 ROUTE_GROUPS = ("runs", "sessions", "heartbeat", "orders", "market", "streams", "other")
 # the classic text format that generate_latest writes (Prometheus 2.x parses it natively)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

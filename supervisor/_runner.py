@@ -5,7 +5,10 @@ States (``StrategyRunner.state``)::
 
     starting ──> standby ──> running <──> backoff ──> quarantined ─(operator)─> starting
         │  │                 │  │  └──> session_lost ───────────────(operator)─> starting
-        │  │                 │  └──> stopped (the body returned, or shutdown)
+        │  │                 │  ├──> paused (operator: the body is ended, the session kept and
+        │  │                 │  │        heartbeating; resume starts it again, recovered=True)
+        │  │                 │  └──> stopped (the body returned, shutdown, or an operator stop:
+        │  │                 │           session released)
         │  │                 └──> stalled (no ctx.progress() within progress_deadline_s;
         │  │                        back to running on progress, or restarted if configured)
         │  └──> not_durable (the new nonce could not be fsynced: session released, not trading,
@@ -73,11 +76,17 @@ STATES = (
     "failed",
     "not_durable",
     "stalled",
+    "paused",
 )
-READY_STATES = frozenset({"running", "quarantined", "standby"})
+READY_STATES = frozenset({"running", "quarantined", "standby", "paused"})
 NOT_READY_STATES = frozenset({"not_durable"})  # not ready even after having been ready once
 HEARTBEAT_SLOT_S = 0.125  # a binary fraction: slot boundaries plus whole intervals stay exact
 _OPERATOR_RESTARTABLE = frozenset({"quarantined", "session_lost", "failed", "stopped"})
+_WITH_BODY = frozenset({"running", "backoff", "stalled"})  # a body runs or is about to
+OPERATOR_STOPPED = (
+    "stopped by the operator: session released; the backend acts on the run about 180 s after its "
+    "last heartbeat (a paper run is flattened and closed, a dry_run run closed, a live run flagged)"
+)
 Refused = Callable[[str, KiteAlgoWorkerError], None]  # (strategy name, the 401/403 error)
 
 
@@ -156,6 +165,8 @@ class StrategyRunner:
         self._body_running = False
         self._body_finished = trio.Event()
         self._restart_requested = trio.Event()
+        self._control: str | None = None  # "pause" or "stop", asked by the operator
+        self._resume = trio.Event()
         self._restart_body = False
         self._lifecycle_done = trio.Event()
 
@@ -262,6 +273,50 @@ class StrategyRunner:
             return "ignored"
         self.operator_restarts += 1
         return "restarting"
+
+    def request_pause(self) -> str:
+        """Operator pause: end the body, keep the session and its heartbeats (so the backend
+        does not recover the run), until :meth:`request_resume`. Never blocks; returns
+        ``"pausing"`` or ``"ignored"``."""
+        if self.stopping.is_set() or self.state not in _WITH_BODY or self._body_scope is None:
+            return "ignored"
+        self._control = "pause"
+        self._body_scope.cancel()
+        return "pausing"
+
+    def request_resume(self) -> str:
+        """Start a paused body again (``recovered=True``). Returns ``"resuming"`` or ``"ignored"``."""
+        if self.state != "paused" or self._control is not None:
+            return "ignored"
+        self._resume.set()
+        return "resuming"
+
+    def request_stop(self) -> str:
+        """Operator stop: end the body and release the session (``OPERATOR_STOPPED`` says what
+        the backend then does); a restart starts it again. Returns ``"stopping"`` or ``"ignored"``."""
+        if self.stopping.is_set() or self.state not in _WITH_BODY | {"paused"}:
+            return "ignored"
+        self._control = "stop"
+        if self.state == "paused":
+            self._resume.set()
+        elif self._body_scope is not None:
+            self._body_scope.cancel()
+        return "stopping"
+
+    async def _hold(self) -> bool:
+        """Carry out a pause or stop asked for; True when the body must not start again."""
+        if self._control == "pause":
+            self._control = None
+            self._set_state("paused", "paused by the operator: session kept, heartbeats go on")
+            self.log.info("paused by the operator")
+            await self._resume.wait()
+            self._resume = trio.Event()
+            if self._control is None:
+                self.log.info("resumed by the operator")
+        if self._control == "stop":
+            self._control = None
+            return True
+        return False
 
     async def _wait_operator(self) -> None:
         await self._restart_requested.wait()
@@ -400,7 +455,7 @@ class StrategyRunner:
 
     async def _drive(self, acquired: Acquired) -> str:
         """Heartbeat and run the body until it ends; returns finished, quarantined,
-        stopped or session_lost."""
+        operator_stop or session_lost."""
         assert self.nonce is not None
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._heartbeats, self.nonce)
@@ -415,6 +470,8 @@ class StrategyRunner:
         run = StrategyRun(self._client, self.run_id, acquired.nonce, acquired.run, self.intents)
         with trio.CancelScope() as self._session_scope:
             while True:
+                if await self._hold():
+                    return "operator_stop"
                 self._set_state("running")
                 ctx = StrategyContext(
                     name=self.name,
@@ -434,6 +491,9 @@ class StrategyRunner:
                 if self._restart_body:
                     self._restart_body = False
                     self.policy.reset()
+                    recovered = True
+                    continue
+                if self._control is not None:  # ended for a pause or a stop: not a crash
                     recovered = True
                     continue
                 if crash is None:
@@ -544,6 +604,9 @@ class StrategyRunner:
                 f"(max_restarts={restart.max_restarts}); last error: {self.last_error}"
             )
             self._set_state("quarantined", reason)
+        elif end == "operator_stop":
+            reason = OPERATOR_STOPPED
+            self._set_state("stopped", reason)
         else:
             reason = "the strategy finished; session released by the supervisor"
             self._set_state("stopped", reason)

@@ -281,6 +281,23 @@ class Supervisor:
         """Operator restart of strategy ``name``; raises ``KeyError`` for an unknown name."""
         return self.runners[name].request_restart()
 
+    def control(self, name: str, action: str) -> str:
+        """An operator action on strategy ``name``: restart, pause, resume or stop. Returns what
+        happens (``restarting``, ``pausing``, ``resuming``, ``stopping``) or ``ignored``; raises
+        ``KeyError`` for an unknown strategy or action. Never blocks."""
+        runner = self.runners[name]
+        act = {
+            "restart": runner.request_restart,
+            "pause": runner.request_pause,
+            "resume": runner.request_resume,
+            "stop": runner.request_stop,
+        }[action]
+        return act()
+
+    def state_of(self, name: str) -> str:
+        """Strategy ``name``'s state; raises ``KeyError`` for an unknown name."""
+        return self.runners[name].state
+
     def ready(self) -> bool:
         """Every strategy has reached running, quarantined or standby, none is ``not_durable``
         (its session could not be made durable), and we are not stopping."""
