@@ -29,7 +29,14 @@ import trio
 from ._config import ConfigError, load_config
 from ._daemon import DaemonSetupError, run_daemon
 from ._ops import ops_hooks
-from ._plugins import PluginError, PluginRegistry, params_schema
+from ._plugins import (
+    PluginError,
+    PluginRegistry,
+    ResolvedStrategy,
+    SkippedStrategy,
+    params_schema,
+    resolve_strategies,
+)
 from ._preflight import Preflight, SetupError, preflight
 
 __all__ = ["cmd_check", "cmd_plugins", "cmd_run", "cmd_status", "format_status"]
@@ -148,6 +155,16 @@ def cmd_run(args: argparse.Namespace, *, registry: PluginRegistry | None = None)
         resolved = shard.select(resolved, lambda s: s.name)
         log.info("shard %d of %d: hosting %d strategies", shard.index, shard.count, len(resolved))
     hooks = ops_hooks()  # /metrics, the loop-lag probe, sd_notify, backend request timings
+    plugins = registry or PluginRegistry.from_entry_points()
+
+    def reload_strategies() -> tuple[list[ResolvedStrategy], list[SkippedStrategy]]:
+        # SIGHUP / POST /reload: the same file and environment, re-read; ConfigError refuses it
+        fresh, locator = load_config(args.config, environ=os.environ)
+        again, skipped_again = resolve_strategies(fresh, locator, plugins)
+        if shard is not None:
+            again = shard.select(again, lambda s: s.name)
+        return again, skipped_again
+
     try:
         try:
             return trio.run(
@@ -160,6 +177,7 @@ def cmd_run(args: argparse.Namespace, *, registry: PluginRegistry | None = None)
                     extra_services=hooks.services,
                     request_observer=hooks.observe_request,
                     hard_exit=_hard_exit,
+                    reload_strategies=reload_strategies,
                 )
             )
         except (OSError, BaseExceptionGroup) as exc:

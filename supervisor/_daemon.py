@@ -64,6 +64,7 @@ from ._config import SupervisorConfig, SupervisorSection
 from ._http import MetricsHandler, serve_http
 from ._httpmetrics import ObservingTransport
 from ._plugins import ResolvedStrategy, SkippedStrategy
+from ._reload import Loader, Reloader
 from ._statedir import StateDir
 from ._supervisor import ShutdownReport, Supervisor
 from .client import AlgoWorkerConfig, AsyncKiteAlgoWorkerClient
@@ -219,9 +220,12 @@ def _order_limiter(
     return OrderRateLimiter(rate.limits(), max_wait_s=rate.max_wait_s, names=names)
 
 
-async def _watch_signals(supervisor: Supervisor) -> None:
-    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+async def _watch_signals(supervisor: Supervisor, reloader: Reloader) -> None:
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
         async for signum in signals:
+            if signum == signal.SIGHUP:
+                log.info("SIGHUP: reload %s", reloader.request("SIGHUP"))
+                continue
             first = not supervisor.shutting_down
             log.warning(
                 "%s: %s",
@@ -271,6 +275,18 @@ async def _enforce_stop_deadline(
         hard_exit(EXIT_STUCK)
 
 
+async def _announce_ready(supervisor: Supervisor) -> None:
+    await supervisor.wait_ready()
+    states = [r.state for r in supervisor.runners.values()]
+    log.info(
+        "daemon ready: %d strategies (%d running, %d quarantined, %d standby)",
+        len(states),
+        states.count("running"),
+        states.count("quarantined"),
+        states.count("standby"),
+    )
+
+
 async def _freeze_after_start(supervisor: Supervisor) -> None:
     # the objects made at start-up live as long as the daemon: take them out of the
     # collector's full scans (module docstring)
@@ -298,6 +314,7 @@ async def run_daemon(
     handle_signals: bool = True,
     wall_clock: Callable[[], float] = time.time,
     hard_exit: Callable[[int], None] | None = None,
+    reload_strategies: Loader | None = None,
     task_status: trio.TaskStatus[DaemonHandle] = trio.TASK_STATUS_IGNORED,
 ) -> int:
     """Run the daemon until shutdown is requested; returns the exit code (blocks).
@@ -308,6 +325,7 @@ async def run_daemon(
     and cancelled after the shutdown report (they may ``await supervisor.wait_ready()``).
     ``hard_exit(code)`` is called when the shutdown deadline passes with tasks that cannot be
     cancelled (the CLI's ends the process; without one, the stuck strategies are only logged).
+    ``reload_strategies()`` re-reads the config for SIGHUP and ``POST /reload`` (``_reload``).
     Raises :class:`DaemonSetupError` before anything starts when the setup is unusable, and
     ``OSError`` when the HTTP port cannot be bound.
     """
@@ -382,6 +400,7 @@ async def run_daemon(
                     wall_clock=wall_clock,
                     order_rate=limiter,
                 )
+                reloader = Reloader(reload_strategies)
                 async with (
                     open_cockpit(config, wall_clock=wall_clock) as cockpit,
                     trio.open_nursery() as services,
@@ -394,7 +413,7 @@ async def run_daemon(
                             host=settings.http.host,
                             port=settings.http.port,
                             metrics_handler=metrics_factory(supervisor) if metrics_factory else None,
-                            extra_routes=cockpit.routes(supervisor),
+                            extra_routes={**cockpit.routes(supervisor), **reloader.routes()},
                             operator_token=(
                                 settings.http.operator_token.get_secret_value()
                                 if settings.http.operator_token
@@ -403,8 +422,10 @@ async def run_daemon(
                         )
                     )
                     if handle_signals:
-                        services.start_soon(_watch_signals, supervisor)
+                        services.start_soon(_watch_signals, supervisor, reloader)
                     await services.start(supervisor.serve)
+                    await services.start(reloader.serve, supervisor)
+                    services.start_soon(_announce_ready, supervisor)
                     # money reads share the strategies' request client, never the heartbeats'
                     await services.start(partial(serve_cockpit, cockpit, supervisor, client))
                     if settings.gc_freeze:

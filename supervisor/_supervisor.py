@@ -24,6 +24,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import trio
@@ -164,24 +165,24 @@ class Supervisor:
         releases = trio.CapacityLimiter(RELEASE_CONCURRENCY)
         self.refusals = TokenRefusals()
         self.skipped = tuple(skipped)
-        self.runners: dict[str, StrategyRunner] = {
-            s.name: StrategyRunner(
-                s,
-                client=client,
-                heartbeat_client=heartbeat_client,
-                settings=settings,
-                state_dir=state_dir,
-                hub=hub,
-                wall_clock=wall_clock,
-                rng=rng,
-                busy=self._busy,
-                startup_limiter=startup,
-                release_limiter=releases,
-                on_state=self._state_changed,
-                on_refused=self.refusals.refused,
-            )
-            for s in strategies
-        }
+        self._make_runner = partial(
+            StrategyRunner,
+            client=client,
+            heartbeat_client=heartbeat_client,
+            settings=settings,
+            state_dir=state_dir,
+            hub=hub,
+            wall_clock=wall_clock,
+            rng=rng,
+            busy=self._busy,
+            startup_limiter=startup,
+            release_limiter=releases,
+            on_state=self._state_changed,
+            on_refused=self.refusals.refused,
+        )
+        self.runners: dict[str, StrategyRunner] = {s.name: self._make_runner(s) for s in strategies}
+        self._runner_nursery: trio.Nursery | None = None
+        self.last_reload: dict[str, Any] | None = None
         self.shutting_down = False
         self._shutdown_requests = 0
         self._shutdown_requested = trio.Event()
@@ -213,6 +214,7 @@ class Supervisor:
             async with trio.open_nursery() as services:
                 services.start_soon(self.refusals.serve)
                 async with trio.open_nursery() as nursery:
+                    self._runner_nursery = nursery  # reload starts added strategies here
                     for runner in self.runners.values():
                         await nursery.start(runner.serve)
                     task_status.started(self)
@@ -220,6 +222,51 @@ class Supervisor:
         finally:
             if self._busy is not None:
                 trio.lowlevel.remove_instrument(self._busy)
+
+    # -- reload -------------------------------------------------------------------------------
+    async def reload(
+        self, strategies: Sequence[ResolvedStrategy], skipped: Iterable[SkippedStrategy] = ()
+    ) -> dict[str, Any]:
+        """Make the hosted strategies the given ones: start the added, stop the removed (grace,
+        then release), replace the changed (a different config or plugin). Strategies whose
+        config did not change keep their runner, task and session untouched. Returns (and keeps
+        as ``last_reload``) what changed. Blocks while strategies stop and start."""
+        if self.shutting_down or self._runner_nursery is None:
+            raise RuntimeError("not serving")
+        wanted = {s.name: s for s in strategies}
+        current = self.runners
+        removed = [n for n in current if n not in wanted]
+        changed = [
+            n for n, s in wanted.items()
+            if n in current and (current[n].resolved.config, current[n].resolved.strategy_cls)
+            != (s.config, s.strategy_cls)
+        ]  # fmt: skip
+        added = [n for n in wanted if n not in current]
+        outgoing = [current[n] for n in (*removed, *changed)]
+        for runner in outgoing:
+            runner.stopping.set()
+        with trio.move_on_after(self.settings.shutdown_grace_s):
+            async with trio.open_nursery() as nursery:
+                for runner in outgoing:
+                    nursery.start_soon(runner.wait_body_finished)
+        async with trio.open_nursery() as nursery:
+            for runner in outgoing:
+                nursery.start_soon(runner.stop)
+        for name in (*removed, *changed):
+            del current[name]
+        for name in (*changed, *added):
+            runner = self._make_runner(wanted[name])
+            current[name] = runner
+            await self._runner_nursery.start(runner.serve)
+        self.skipped = tuple(skipped)
+        self.last_reload = {
+            "added": added,
+            "removed": removed,
+            "changed": changed,
+            "unchanged": sorted(n for n in wanted if n not in added and n not in changed),
+            "skipped": [s.name for s in self.skipped],
+        }
+        return self.last_reload
 
     # -- shutdown -----------------------------------------------------------------------------
     def request_shutdown(self) -> None:
@@ -377,6 +424,7 @@ class Supervisor:
                 for r in self.runners.values()
             ],
             "skipped": [{"name": s.name, "plugin": s.plugin, "reason": s.reason} for s in self.skipped],
+            "last_reload": self.last_reload,
         }
 
 
