@@ -573,6 +573,11 @@ class StrategyRunner:
         }
         await self._note(f"supervisor: strategy stalled, {reason}", "stalled", meta)
 
+    async def note(self, summary: str, metadata: dict[str, Any]) -> None:
+        """Put a supervisor's note (never a trading decision) on the run's timeline; bounded,
+        failures only logged. Used by the loss breaker."""
+        await self._note(summary, "supervisor", metadata)
+
     async def _note(self, summary: str, what: str, metadata: dict[str, Any]) -> None:
         """Tell the run's timeline what the supervisor saw (a note, never a trading decision;
         bounded by ``release_timeout_s``, failures only logged)."""
