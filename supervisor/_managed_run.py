@@ -34,7 +34,13 @@ import trio
 
 from ._config import RunSection
 from .client import AsyncKiteAlgoWorkerClient, RunConfig, RunConfigMismatchError
-from .client._errors import AuthError, ConflictError, KiteAlgoWorkerError, PermissionDeniedError
+from .client._errors import (
+    AuthError,
+    ClientValidationError,
+    ConflictError,
+    KiteAlgoWorkerError,
+    PermissionDeniedError,
+)
 
 __all__ = [
     "Acquired",
@@ -107,11 +113,11 @@ class StrategyRun:
             result = await getattr(self._client, method)(
                 self.run_id, *args, session_nonce=self.session_nonce, **kwargs
             )
-        except KiteAlgoWorkerError as exc:
+        except ClientValidationError as exc:
+            # refused before any request: the client's intent accounting never saw it
             self._intents[f"error:{type(exc).__name__}"] += 1
             raise
-        self._intents[str(result.get("status", "unknown"))] += 1
-        return result
+        return result  # what the backend answered is counted by the client (observe_intents)
 
     async def place_order(self, order: Mapping[str, Any], **kwargs: Any) -> Any:
         return await self._intent("place_order", order, **kwargs)

@@ -181,6 +181,9 @@ class Supervisor:
             on_refused=self.refusals.refused,
         )
         self.runners: dict[str, StrategyRunner] = {s.name: self._make_runner(s) for s in strategies}
+        # every order intent the strategies' client sends is counted here, by run id, whichever
+        # path placed it (ctx.run or ctx.client)
+        client.observe_intents(self._count_intent)
         self._runner_nursery: trio.Nursery | None = None
         self.last_reload: dict[str, Any] | None = None
         self.shutting_down = False
@@ -222,6 +225,12 @@ class Supervisor:
         finally:
             if self._busy is not None:
                 trio.lowlevel.remove_instrument(self._busy)
+
+    def _count_intent(self, run_id: str, outcome: str) -> None:
+        for runner in self.runners.values():
+            if runner.run_id == run_id:
+                runner.intents[outcome] += 1
+                return
 
     # -- reload -------------------------------------------------------------------------------
     async def reload(

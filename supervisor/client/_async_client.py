@@ -41,7 +41,7 @@ from ._models import (
     with_seed_funds_keys,
 )
 from ._order_rules import validate_order
-from ._pipeline import Pipeline
+from ._pipeline import IntentObserver, Pipeline
 from ._streams import DEFAULT_IDLE_TIMEOUT, EventStream, follow_timeline, open_event_stream
 
 if TYPE_CHECKING:
@@ -149,6 +149,12 @@ class AsyncKiteAlgoWorkerClient(MarketDataEndpoints, ExecutionEndpoints, ReadSur
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+    def observe_intents(self, observer: IntentObserver | None) -> None:
+        """``observer(run_id, outcome)`` hears of every order intent this client sends (the
+        answer's ``status``, or ``error:<type>``), whichever call or caller placed it: the
+        daemon's accounting of ``ctx.run`` and ``ctx.client`` orders alike. Never blocks."""
+        self._pipeline.on_intent = observer
 
     async def aclose(self) -> None:
         """Close the connection pool."""
