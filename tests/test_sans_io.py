@@ -24,6 +24,7 @@ SANS_IO_MODULES = [
     "supervisor.client._orders",
     "supervisor.client._protection",
     "supervisor.client._sse",
+    "supervisor.client._ws_messages",
     "supervisor._restart",
     "supervisor._shard",
     "supervisor.hub._buffer",
@@ -52,7 +53,19 @@ SANS_IO_MODULES = [
     "supervisor.sandbox._universe",
 ]
 
-FORBIDDEN = {"trio", "httpx", "httpcore", "anyio", "sqlite3", "hypercorn", "socket", "asyncio", "requests"}
+FORBIDDEN = {
+    "trio",
+    "httpx",
+    "httpcore",
+    "anyio",
+    "sqlite3",
+    "hypercorn",
+    "socket",
+    "asyncio",
+    "requests",
+    "trio_websocket",
+    "websockets",
+}
 
 
 def _module_path(name: str) -> Path | None:
