@@ -53,11 +53,15 @@ __all__ = ["AsyncWebSocketStreams", "WebSocketStream", "WebSocketStreamStatistic
 DEFAULT_PING_TIMEOUT = 10.0
 MAX_MESSAGE_SIZE = 1 << 20  # bytes, as the SSE decoder's line bound; a larger message closes 1009
 _RECEIVE_BUFFER = 1 << 16  # trio-websocket reads 4 KiB at a time by default; a tick batch is larger
+# The wait for the peer's close frame when leaving a socket: a peer that went quiet never sends
+# it, and waiting the connect timeout for it would only delay the reconnect.
+DISCONNECT_TIMEOUT = 1.0
 
 
 class WebSocketStreamStatistics(msgspec.Struct, frozen=True, kw_only=True):
-    """A stream's state now: ``connected``, ``reconnects`` (connections after the first),
-    ``messages`` (payloads delivered) and ``last_error`` (the last failure's type, or None)."""
+    """A stream's state now: ``connected``, ``reconnects`` (resumptions: connections that
+    delivered after a failure; refused attempts do not count), ``messages`` (payloads
+    delivered) and ``last_error`` (the last failure's type, or None)."""
 
     connected: bool
     reconnects: int
@@ -100,9 +104,10 @@ class _Pump:
         self._reconnect = reconnect
         self._max_attempts = max_attempts
         self.connected = False
-        self.connections = 0
+        self.reconnects = 0  # connections that delivered, after the first one that did
         self.messages = 0
         self.last_error: str | None = None
+        self._fresh = False  # connected, nothing delivered on this connection yet
 
     def __repr__(self) -> str:  # never the URL: it holds the token
         return f"_Pump({self.route})"
@@ -123,6 +128,9 @@ class _Pump:
             if not started:
                 started = True
                 task_status.started(None)
+            elif self._fresh:
+                self.reconnects += 1
+            self._fresh = False
             self.messages += 1
             await send.send(payload)
 
@@ -151,10 +159,10 @@ class _Pump:
                 max_message_size=MAX_MESSAGE_SIZE,
                 receive_buffer_size=_RECEIVE_BUFFER,
                 connect_timeout=self._connect_timeout,
-                disconnect_timeout=self._connect_timeout,
+                disconnect_timeout=DISCONNECT_TIMEOUT,
             ) as connection:
                 self.connected = True
-                self.connections += 1
+                self._fresh = True
                 while True:
                     result = interpret(
                         await self._next_message(connection), route=self.route, secrets=self._secrets
@@ -220,7 +228,7 @@ class WebSocketStream:
         pump = self._pump
         return WebSocketStreamStatistics(
             connected=pump.connected,
-            reconnects=max(0, pump.connections - 1),
+            reconnects=pump.reconnects,
             messages=pump.messages,
             last_error=pump.last_error,
         )
