@@ -152,7 +152,8 @@ class _Pump:
                     await trio.sleep(self._reconnect.next_delay())
 
     async def _session(self, deliver: Callable[[Any], Awaitable[None]]) -> None:
-        """One connection, until ``end``; raises the client error tree, mapped here, once."""
+        """One connection, until ``end``; raises the client error tree, mapped here, once (the
+        foreign exceptions chained carry no URL, so never the token)."""
         try:
             async with open_websocket_url(
                 self._url,
@@ -176,13 +177,11 @@ class _Pump:
             reason = exc.reason
             code = reason.code if reason is not None else None
             text = reason.reason if reason is not None else None
-            raise close_error(code, text, route=self.route, secrets=self._secrets) from None
+            raise close_error(code, text, route=self.route, secrets=self._secrets) from exc
         except ConnectionRejected as exc:
-            raise handshake_error(
-                exc.status_code, exc.body, route=self.route, secrets=self._secrets
-            ) from None
+            raise handshake_error(exc.status_code, exc.body, route=self.route, secrets=self._secrets) from exc
         except (HandshakeError, OSError) as exc:
-            raise TransportError(f"websocket {self.route}: cannot connect ({type(exc).__name__})") from None
+            raise TransportError(f"websocket {self.route}: cannot connect ({type(exc).__name__})") from exc
         finally:
             self.connected = False
 
