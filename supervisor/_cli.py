@@ -64,6 +64,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sandbox.add_argument("--market-hours", choices=("always", "nse"), default="always", help="market clock")
     sandbox.add_argument("--asyncio", action="store_true", help="serve on asyncio/uvloop instead of trio")
+    sandbox.add_argument(
+        "--account-scope",
+        default="kite:paper-a",
+        help="account scope of the sandbox's worker token (default: kite:paper-a, the seed's default)",
+    )
+    sandbox.add_argument(
+        "--epoch",
+        default=None,
+        help="the sandbox's wall time at start, ISO-8601 with offset (default: now); pins the day",
+    )
     return parser
 
 

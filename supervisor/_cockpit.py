@@ -67,6 +67,9 @@ class CockpitView:
     def ready(self) -> bool:
         return bool(self.supervisor.ready())
 
+    def not_ready(self) -> list[dict[str, Any]]:
+        return list(self.supervisor.not_ready())
+
     def status(self) -> dict[str, Any]:
         return self.cockpit.status(self.supervisor)
 

@@ -3,7 +3,11 @@
 Each takes the parsed arguments and returns the exit code. Exit codes: 0 fine, 1 the daemon
 stopped with sessions it could not release (or ``status`` found a daemon unreachable), 2 the
 config or a plugin is invalid (the message names file, line and field), 3 the daemon could not
-start (an address in use, an unusable state directory).
+start (an address in use, an unusable state directory), 4 the backend refused the worker token
+(401/403 on the start-up probe), 5 a strategy could not be cancelled by the shutdown deadline
+(named in the log; the process exits anyway), 6 (``status``) a strategy needs attention
+(quarantined, stalled, session lost, failed). See ``supervisor._daemon.EXIT_CODES``.
+
 
 ``check`` and ``run`` validate through the same :func:`~supervisor._preflight.preflight`, so
 ``check`` refuses whatever ``run`` would; ``check`` also refuses a skipped strategy, which
@@ -18,7 +22,7 @@ import logging
 import os
 import sys
 from collections.abc import Mapping
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 import trio
 
@@ -123,6 +127,15 @@ def cmd_plugins(
     return status
 
 
+def _hard_exit(code: int) -> NoReturn:
+    # the shutdown deadline passed with a strategy that cannot be cancelled (a thread or C
+    # code): trio.run would never return, so end the process here, logs flushed first
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def cmd_run(args: argparse.Namespace, *, registry: PluginRegistry | None = None) -> int:
     """Run the daemon until SIGTERM/SIGINT (blocks)."""
     state_dir = getattr(args, "state_dir", None)
@@ -146,6 +159,7 @@ def cmd_run(args: argparse.Namespace, *, registry: PluginRegistry | None = None)
                     metrics_factory=hooks.metrics_factory,
                     extra_services=hooks.services,
                     request_observer=hooks.observe_request,
+                    hard_exit=_hard_exit,
                 )
             )
         except (OSError, BaseExceptionGroup) as exc:
@@ -168,7 +182,7 @@ def _first(group: BaseException) -> BaseException:
 
 # states that need an operator: `kite-supervisor status` exits EXIT_ATTENTION when one is seen
 ATTENTION_STATES = frozenset({"quarantined", "stalled", "session_lost", "failed"})
-EXIT_ATTENTION = 4
+EXIT_ATTENTION = 6  # `status` only; `run` uses 4 and 5 for other things
 
 
 def _age(now: float, then: Any) -> str:

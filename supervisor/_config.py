@@ -168,6 +168,9 @@ class StrategyConfig(_Strict):
     plugin: str = Field(min_length=1)
     run: RunSection
     params: dict[str, Any] = {}
+    # no ctx.progress() for this long -> reported stalled (and restarted if restart_on_stall)
+    progress_deadline_s: float | None = Field(default=None, gt=0)
+    restart_on_stall: bool = False
 
 
 class SupervisorConfig(_Strict):

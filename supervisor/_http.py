@@ -3,7 +3,9 @@
 =========================================  ===================================================
 ``GET /healthz``                           200 while the process and its event loop answer
 ``GET /readyz``                            200 once every strategy reached running, quarantined
-                                           or standby; 503 before that and during shutdown
+                                           or standby; 503 before that, while one is
+                                           ``not_durable`` and during shutdown (the body
+                                           names the strategies and why)
 ``GET /status``                            JSON of every strategy (state, run id, restarts, ...)
 ``POST /strategies/{name}/restart``        operator restart (202; 404 unknown; 409 not now)
 ``GET /metrics``                           mounted when a ``metrics_handler`` is given (OPS)
@@ -36,6 +38,7 @@ log = logging.getLogger("supervisor.http")
 
 class SupervisorView(Protocol):
     def ready(self) -> bool: ...
+    def not_ready(self) -> list[dict[str, Any]]: ...
     def status(self) -> dict[str, Any]: ...
     def restart(self, name: str) -> str: ...
 
@@ -91,7 +94,9 @@ def build_app(
 
     async def readyz(request: HttpRequest) -> HttpResponse:
         ready = supervisor.ready()
-        return json_response({"ready": ready}, 200 if ready else 503)
+        if ready:
+            return json_response({"ready": True})
+        return json_response({"ready": False, "not_ready": supervisor.not_ready()}, 503)
 
     async def status(request: HttpRequest) -> HttpResponse:
         return json_response(supervisor.status())

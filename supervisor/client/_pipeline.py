@@ -193,6 +193,7 @@ class Pipeline:
                     data,
                     method=endpoint.method,
                     route=endpoint.path,
+                    retry_after=_retry_after(response),
                     secrets=self._secrets,
                 )
             yield response

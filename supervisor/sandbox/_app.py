@@ -23,6 +23,7 @@ def build_router() -> Router:
         _routes_options,
         _routes_options_runs,
         _routes_portfolio,
+        _routes_reference,
         _routes_runs,
         _routes_streams,
         _routes_ws,
@@ -38,6 +39,7 @@ def build_router() -> Router:
         _routes_gtt,
         _routes_options,
         _routes_options_runs,
+        _routes_reference,
         _routes_ws,
     ):
         routes.register(router)

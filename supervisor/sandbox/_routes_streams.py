@@ -176,15 +176,16 @@ async def _tick_events(ctx: AppContext, items: list[str | int], mode: str) -> Ev
 def open_candles(request: Request, ctx: AppContext) -> EventSource:
     """The candle stream of ``symbol``/``instrument_token`` at ``interval`` (``market:stream``)."""
     interval = _interval(request.q("interval"), "5minute")
+    asked = request.q("interval") or "5minute"  # echoed as asked (reference server)
     ctx.authenticate(request, "market:stream")
     instrument = _instrument_param(request, ctx)
-    return _candle_events(ctx, instrument, interval)
+    return _candle_events(ctx, instrument, interval, asked)
 
 
-async def _candle_events(ctx: AppContext, instrument: Any, interval: str) -> EventSource:
+async def _candle_events(ctx: AppContext, instrument: Any, interval: str, asked: str) -> EventSource:
     phase = ctx.market.phase_of(instrument.instrument_token)
     steps = _MarketSteps(ctx)
-    yield StreamEvent("snapshot", candles_object(ctx, instrument, interval, 1, ctx.now()))
+    yield StreamEvent("snapshot", candles_object(ctx, instrument, interval, 1, ctx.now(), asked=asked))
     while True:
         stepped = await steps.next()
         if stepped is None:
@@ -196,7 +197,7 @@ async def _candle_events(ctx: AppContext, instrument: Any, interval: str) -> Eve
         candle = {
             "symbol": instrument.key,
             "instrument_token": instrument.instrument_token,
-            "interval": interval,
+            "interval": asked,
             "candle": current,
         }
         yield StreamEvent("candle", candle)
