@@ -71,7 +71,8 @@ def test_ticks_and_candles(sandbox: SandboxHandle) -> None:
 
     ticks, candles = run(main())
     assert ticks[0]["event"] == "snapshot"
-    assert set(ticks[0]["data"]["quotes"]) == {"NSE:TCS", str(sandbox.market.token("INFY"))}
+    # the reference server's shape: a list of quotes, one per instrument (§11 #6)
+    assert [q["tradingsymbol"] for q in ticks[0]["data"]["quotes"]] == ["TCS", "INFY"]
     assert [m["event"] for m in ticks[1:]] == ["ticks", "ticks"]
     assert {t["tradingsymbol"] for t in ticks[1]["data"]["ticks"]} == {"TCS", "INFY"}
     assert candles[0]["event"] == "snapshot" and candles[0]["data"]["interval"] == "minute"
