@@ -13,14 +13,15 @@ Liveness: the market sockets send nothing while the market is quiet (§5.6 has n
 for them), so after ``idle_timeout`` without a message the stream pings; without a pong within
 ``ping_timeout`` it fails with ``StreamIdleTimeout``.
 
-Reconnect and resume: with ``reconnect=Backoff(...)`` a transient failure (the connection
-dropped or went quiet, a 5xx; ``_ws_messages.is_transient``) reconnects to the same socket after
-``reconnect.next_delay()``. These streams have no cursor: the server's first message on the new
-socket is a whole snapshot, the resume point (the P&L socket's first cycle always sends), and
-``statistics().reconnects`` counts the reconnections. A delivered payload resets the backoff;
-``max_attempts`` consecutive failures (None: never give up) raise the last error. Refusals,
-``error`` events and undecodable messages are never retried. Without ``reconnect`` every
-failure is raised, as on an SSE stream.
+Reconnect and resume: with ``reconnect=Backoff(...)`` a failure that ``classify_error`` calls
+transient (the connection dropped or went quiet, a 5xx or 429, an in-band upstream ``error``)
+reconnects to the same socket after ``reconnect.next_delay()`` (or the server's Retry-After,
+if longer). These streams have no cursor: the server's first message on the new socket is a
+whole snapshot, the resume point (the P&L socket's first cycle always sends), and
+``statistics().reconnects`` counts the resumptions. A delivered payload resets the backoff;
+``max_attempts`` consecutive failures (None: never give up) raise the last error. Refusals
+(4xx close codes) and a tick stream naming no known instrument are raised at once. Without
+``reconnect`` every failure is raised, as on an SSE stream.
 
 Structure: the context manager owns a nursery with one pump task. The pump enters and leaves
 each connection (trio-websocket's ``open_websocket_url``) within itself and hands payloads over
@@ -41,9 +42,9 @@ from trio_websocket import ConnectionClosed, ConnectionRejected, HandshakeError,
 
 from ._backoff import Backoff
 from ._endpoints_market import instrument_param, split_instruments
-from ._errors import StreamIdleTimeout, TransportError
+from ._errors import ErrorClass, StreamIdleTimeout, TransportError, classify_error, retry_after_hint
 from ._models import to_doc
-from ._ws_messages import WsEnd, close_error, handshake_error, interpret, is_transient, ws_url
+from ._ws_messages import WsEnd, close_error, handshake_error, interpret, ws_url
 
 if TYPE_CHECKING:
     from ._config import AlgoWorkerConfig
@@ -143,13 +144,14 @@ class _Pump:
                     self.last_error = type(exc).__name__
                     failures += 1
                     exhausted = self._max_attempts is not None and failures >= self._max_attempts
-                    if self._reconnect is None or exhausted or not is_transient(exc):
+                    transient = classify_error(exc) is ErrorClass.TRANSIENT
+                    if self._reconnect is None or exhausted or not transient:
                         if started:
                             await send.send(_Failure(exc))
                         else:
                             task_status.started(exc)
                         return
-                    await trio.sleep(self._reconnect.next_delay())
+                    await trio.sleep(max(self._reconnect.next_delay(), retry_after_hint(exc) or 0.0))
 
     async def _session(self, deliver: Callable[[Any], Awaitable[None]]) -> None:
         """One connection, until ``end``; raises the client error tree, mapped here, once (the

@@ -7,11 +7,12 @@
 * :func:`interpret` applies the stream semantics to one text message ``{"event", "data"}``, as
   :func:`._sse.interpret` does to an SSE message: ``error`` raises ``StreamError``, ``end``
   marks a graceful end, ``heartbeat`` is skipped (``None``), anything else is a payload.
-* :func:`close_error` classifies how a socket ended, once: 4000 + status (4400, 4401, 4403,
-  4404, ...) is the server refusing the request, the ``APIError`` of that status; 1008 (policy
-  violation) a refusal too; every other close is ``StreamDisconnectedError``.
-  :func:`handshake_error` does the same for an HTTP answer in place of the handshake.
-* :func:`is_transient` says which failures a reconnecting stream retries (style rule 10).
+* :func:`close_error` maps how a socket ended onto the client's error tree, once: 4000 + status
+  (4400, 4401, 4403, 4404, ...) is the server refusing the request, the ``APIError`` of that
+  status; 1008 (policy violation) a refusal too; every other close is
+  ``StreamDisconnectedError``. :func:`handshake_error` does the same for an HTTP answer in place
+  of the handshake. Whether to retry is then ``_errors.classify_error``'s call, as for every
+  other retrying loop (style rule 10).
 """
 
 from __future__ import annotations
@@ -26,12 +27,8 @@ from ._errors import (
     APIError,
     KiteAlgoWorkerError,
     PermissionDeniedError,
-    RateLimitedError,
-    ServerError,
     StreamDisconnectedError,
     StreamError,
-    StreamIdleTimeout,
-    TransportError,
     error_for_response,
 )
 
@@ -41,7 +38,6 @@ __all__ = [
     "close_error",
     "handshake_error",
     "interpret",
-    "is_transient",
     "ws_url",
 ]
 
@@ -133,11 +129,3 @@ def handshake_error(status: int, body: bytes | None, *, route: str, secrets: Seq
     except msgspec.DecodeError:
         doc = {"detail": raw.decode("utf-8", "replace")}
     return error_for_response(status, doc, method="WEBSOCKET", route=route, secrets=secrets)
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Worth reconnecting: the connection failed or went quiet, the server failed (5xx) or asked
-    to slow down (429). Not: a refusal of the request (4xx), an ``error`` event, bad data."""
-    if isinstance(exc, StreamDisconnectedError | StreamIdleTimeout | ServerError | RateLimitedError):
-        return True
-    return isinstance(exc, TransportError) and not isinstance(exc, StreamError)

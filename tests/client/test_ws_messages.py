@@ -13,18 +13,11 @@ from supervisor.client import (
     ServerError,
     StreamDisconnectedError,
     StreamError,
-    StreamIdleTimeout,
-    TransportError,
 )
-from supervisor.client._ws_messages import (
-    WsData,
-    WsEnd,
-    close_error,
-    handshake_error,
-    interpret,
-    is_transient,
-    ws_url,
-)
+from supervisor.client._errors import ErrorClass, classify_error
+from supervisor.client._ws_messages import WsData, WsEnd, close_error, handshake_error, interpret, ws_url
+
+T, R, D = ErrorClass.TRANSIENT, ErrorClass.REQUEST, ErrorClass.DENIED
 
 SECRET = "kwa_" + "s" * 43
 ROUTE = "/worker/ws/runs/{run_id}/pnl"
@@ -61,41 +54,46 @@ def test_error_events_and_bad_data_raise_stream_errors_without_the_token() -> No
         interpret(
             f'{{"event": "error", "data": {{"detail": "bad {SECRET}"}}}}', route=ROUTE, secrets=[SECRET]
         )
-    assert SECRET not in str(error.value) and not is_transient(error.value)
+    assert SECRET not in str(error.value)
+    assert classify_error(error.value) is T  # an upstream failure reported in-band (§5.2)
     for bad in ("not json", "[1, 2]", '{"event": 3}'):
         with pytest.raises(StreamError, match="undecodable message"):
             interpret(bad, route=ROUTE)
+    with pytest.raises(StreamError) as none_known:
+        interpret('{"event": "error", "data": {"detail": "At least one valid symbol or instrument '
+                  'token is required"}}', route=ROUTE)  # fmt: skip
+    assert classify_error(none_known.value) is R
 
 
 @pytest.mark.parametrize(
-    ("code", "cls", "status", "transient"),
+    ("code", "cls", "status", "verdict"),
     [
-        (4400, BrokerValidationError, 400, False),
-        (4401, AuthError, 401, False),
-        (4403, PermissionDeniedError, 403, False),
-        (4404, NotFoundError, 404, False),
-        (4429, RateLimitedError, 429, True),
-        (4503, ServerError, 503, True),
-        (1008, PermissionDeniedError, 403, False),
-        (1000, StreamDisconnectedError, 0, True),
-        (1006, StreamDisconnectedError, 0, True),
-        (1011, StreamDisconnectedError, 0, True),
-        (1012, StreamDisconnectedError, 0, True),
-        (1013, StreamDisconnectedError, 0, True),
-        (None, StreamDisconnectedError, 0, True),
+        (4400, BrokerValidationError, 400, R),
+        (4401, AuthError, 401, D),
+        (4403, PermissionDeniedError, 403, D),
+        (4404, NotFoundError, 404, R),
+        (4429, RateLimitedError, 429, T),
+        (4503, ServerError, 503, T),
+        (1008, PermissionDeniedError, 403, D),
+        (1000, StreamDisconnectedError, 0, T),
+        (1006, StreamDisconnectedError, 0, T),
+        (1011, StreamDisconnectedError, 0, T),
+        (1012, StreamDisconnectedError, 0, T),
+        (1013, StreamDisconnectedError, 0, T),
+        (None, StreamDisconnectedError, 0, T),
     ],
 )
-def test_close_codes_are_classified_once(code: int | None, cls: type, status: int, transient: bool) -> None:
+def test_close_codes_map_onto_the_error_tree(
+    code: int | None, cls: type, status: int, verdict: ErrorClass
+) -> None:
     error = close_error(code, f"why {SECRET}", route=ROUTE, secrets=[SECRET])
     assert type(error) is cls and error.status_code == status
     assert error.response_body == {"detail": "why ***", "close_code": code}
-    assert SECRET not in str(error) and is_transient(error) is transient
+    assert SECRET not in str(error) and classify_error(error) is verdict
 
 
-def test_handshake_refusals_and_other_failures() -> None:
+def test_handshake_refusals() -> None:
     refused = handshake_error(403, b"", route=ROUTE)
-    assert isinstance(refused, PermissionDeniedError) and not is_transient(refused)
+    assert isinstance(refused, PermissionDeniedError) and classify_error(refused) is D
     assert handshake_error(404, b'{"detail": "Not Found"}', route=ROUTE).message == "Not Found"
-    assert is_transient(handshake_error(502, b"<html>bad gateway</html>", route=ROUTE))
-    assert is_transient(TransportError("cannot connect")) and is_transient(StreamIdleTimeout("quiet"))
-    assert not is_transient(ValueError("a bug"))
+    assert classify_error(handshake_error(502, b"<html>bad gateway</html>", route=ROUTE)) is T
