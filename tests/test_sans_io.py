@@ -25,6 +25,7 @@ SANS_IO_MODULES = [
     "supervisor.client._orders",
     "supervisor.client._protection",
     "supervisor.client._sse",
+    "supervisor.client._ws_messages",
     "supervisor._money",
     "supervisor._notify",
     "supervisor._restart",
@@ -57,7 +58,19 @@ SANS_IO_MODULES = [
     "supervisor.sandbox._universe",
 ]
 
-FORBIDDEN = {"trio", "httpx", "httpcore", "anyio", "sqlite3", "hypercorn", "socket", "asyncio", "requests"}
+FORBIDDEN = {
+    "trio",
+    "httpx",
+    "httpcore",
+    "anyio",
+    "sqlite3",
+    "hypercorn",
+    "socket",
+    "asyncio",
+    "requests",
+    "trio_websocket",
+    "websockets",
+}
 
 
 def _module_path(name: str) -> Path | None:

@@ -108,6 +108,9 @@ from ._recovery import wait_for_terminal_order_state as wait_for_terminal_order_
 from ._recovery import warmup_history as warmup_history
 from ._sync import KiteAlgoWorkerClient as KiteAlgoWorkerClient
 from ._sync import ManagedRun as ManagedRun
+from ._ws import AsyncWebSocketStreams as AsyncWebSocketStreams
+from ._ws import WebSocketStream as WebSocketStream
+from ._ws import WebSocketStreamStatistics as WebSocketStreamStatistics
 from .dataframe import candles_to_df as candles_to_df
 from .dataframe import ohlcv_arrays as ohlcv_arrays
 
@@ -117,6 +120,7 @@ __all__ = [
     "AlgoWorkerConfig",
     "AsyncKiteAlgoWorkerClient",
     "AsyncManagedRun",
+    "AsyncWebSocketStreams",
     "AuthError",
     "BackendProtection",
     "Backoff",
@@ -183,6 +187,8 @@ __all__ = [
     "TimelineEvent",
     "TimelineSnapshot",
     "TransportError",
+    "WebSocketStream",
+    "WebSocketStreamStatistics",
     "amo_limit_order",
     "amo_market_order",
     "candles_to_df",

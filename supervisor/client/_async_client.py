@@ -3,7 +3,8 @@
 Each method is a few lines over the shared :class:`Pipeline`; all of them block on one HTTP
 exchange and raise the :mod:`._errors` tree (``TransportError`` when nothing answered,
 ``APIError`` subclasses for non-2xx, ``ClientValidationError`` before any request). Streams
-are async context managers (see :mod:`._streams`).
+are async context managers (see :mod:`._streams`; their WebSocket twins are ``client.ws``,
+:mod:`._ws`).
 
 Divergences smoothed over (contract §11): safety-check and health snapshots are tolerant
 (items 1-2); ``log_decision_event`` accepts the seed form and sends the server form plus the
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
     from ._managed import AsyncManagedRun, RunConfig
     from ._options import AsyncOptionsNamespace
     from ._rate_limit import OrderRateLimiter
+    from ._ws import AsyncWebSocketStreams
 
 __all__ = ["AsyncKiteAlgoWorkerClient", "check_idempotency_key"]
 
@@ -140,6 +142,7 @@ class AsyncKiteAlgoWorkerClient(MarketDataEndpoints, ExecutionEndpoints, ReadSur
         self._run_modes: dict[str, str] = {}  # run id -> execution_mode, for the live gate
         self._key_locks: dict[tuple[str, str], trio.Lock] = {}
         self._options: AsyncOptionsNamespace | None = None
+        self._ws: AsyncWebSocketStreams | None = None
 
     def __repr__(self) -> str:
         return f"AsyncKiteAlgoWorkerClient(base_url={self.config.base_url!r})"
@@ -168,6 +171,18 @@ class AsyncKiteAlgoWorkerClient(MarketDataEndpoints, ExecutionEndpoints, ReadSur
 
             self._options = AsyncOptionsNamespace(self._pipeline)
         return self._options
+
+    @property
+    def ws(self) -> AsyncWebSocketStreams:
+        """The WebSocket twins of the tick, candle and P&L streams (§5.6; see :mod:`._ws`):
+        ``async with client.ws.stream_ticks(["NSE:INFY"]) as ticks``."""
+        if self._ws is None:
+            from ._ws import AsyncWebSocketStreams
+
+            self._ws = AsyncWebSocketStreams(
+                self.config, idle_timeout=self._idle, shape_candle=_current_candle
+            )
+        return self._ws
 
     # -- live gate ---------------------------------------------------------------------------
     def _note_run(self, doc: Any) -> Any:

@@ -244,6 +244,11 @@ class KiteAlgoWorkerClient(_BlockingProxy):
         """The options namespace, blocking."""
         return _BlockingProxy(self._portal, self._aclient.options)
 
+    @property
+    def ws(self) -> Any:
+        """The WebSocket streams (``client.ws.stream_ticks(...)``), as blocking iterators."""
+        return _BlockingProxy(self._portal, self._aclient.ws)
+
     @contextmanager
     def run(
         self,

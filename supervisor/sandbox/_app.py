@@ -15,7 +15,7 @@ TESTING_PREFIX = "/__sandbox__"
 
 
 def build_router() -> Router:
-    """All worker API routes."""
+    """All worker API routes, WebSockets (§5.6) included."""
     from . import (
         _routes_executions,
         _routes_gtt,
@@ -26,6 +26,7 @@ def build_router() -> Router:
         _routes_reference,
         _routes_runs,
         _routes_streams,
+        _routes_ws,
     )
 
     router = Router()
@@ -39,6 +40,7 @@ def build_router() -> Router:
         _routes_options,
         _routes_options_runs,
         _routes_reference,
+        _routes_ws,
     ):
         routes.register(router)
     return router

@@ -1,7 +1,8 @@
-"""A tiny ASGI framework for the sandbox: routing, requests, JSON/SSE responses, FastAPI-style errors.
+"""A tiny ASGI framework for the sandbox: routing, requests, JSON/SSE/WebSocket responses, errors.
 
 The real backend is FastAPI; the sandbox reproduces only what the worker API needs on the wire
-(contract §1.4 error bodies, §5.1 SSE framing) without pulling a web framework in. The module is
+(contract §1.4 error bodies, §5.1 SSE framing, §5.6 WebSockets) without pulling a web framework
+in. The module is
 async-library agnostic (it uses anyio primitives only), so the same application runs under
 hypercorn's trio worker in-process and under asyncio/uvloop standalone.
 
@@ -16,6 +17,13 @@ Pieces:
 * ``AsgiApp`` is the ASGI callable; it answers 404/405 like Starlette, turns ``HTTPError`` into
   ``{"detail": ...}`` bodies and any other exception into ``500 Internal Server Error`` (plain
   text, as the reference server does), and stops an SSE response when the client disconnects.
+* WebSockets mirror that, as Starlette's ``add_websocket_route`` does beside ``add_route``:
+  ``Router.add_websocket(template, handler)`` takes the same handler shape. The handler sees
+  the handshake as a ``GET`` ``Request`` and returns ``ws_response(messages)``; each chunk of
+  ``messages`` goes out as one text message, then the socket closes with 1000. An ``ApiError``
+  raised by the handler is a refusal: the handshake is accepted and closed at once with
+  ``close_code(status)`` and the detail as reason, because a close sent before the accept
+  reaches the client as a bare HTTP 403 and no code (contract §5.6 names codes, 4404/4400).
 """
 
 from __future__ import annotations
@@ -117,6 +125,40 @@ def sse_response(stream: AsyncIterator[bytes], *, stream_headers: bool = True) -
     if stream_headers:
         hdrs.extend(SSE_HEADERS)
     return Response(status=200, headers=hdrs, stream=stream)
+
+
+def ws_response(messages: AsyncIterator[bytes]) -> Response:
+    """A WebSocket session for a ``Router.add_websocket`` handler: each chunk of ``messages`` is
+    one UTF-8 JSON text message; the socket closes with 1000 when ``messages`` ends."""
+    return Response(status=101, stream=messages)
+
+
+# RFC 6455 §7.4: 1011 internal error, 1012 service restart, 1013 try again later.
+WS_INTERNAL_ERROR = 1011
+WS_SERVICE_RESTART = 1012
+WS_TRY_AGAIN_LATER = 1013
+_MAX_CLOSE_REASON = 123  # bytes: a close frame's payload is at most 125, two of them the code
+
+
+def close_code(status: int) -> int:
+    """The close code refusing a WebSocket for what HTTP would answer with ``status``.
+
+    4000 + status for client errors (the private range of RFC 6455 §7.4.2; contract §5.6 uses
+    4404 for an unknown run), with 422 as 4400 (§5.6: a bad ``interval_seconds`` is 4400);
+    503 is 1013 (try again later) and any other server error 1011.
+    """
+    if status == 422:
+        return 4400
+    if 400 <= status < 500:
+        return 4000 + status
+    return WS_TRY_AGAIN_LATER if status == 503 else WS_INTERNAL_ERROR
+
+
+def close_reason(detail: Any) -> str:
+    """``detail`` as a close reason: the text (JSON for a structured detail), cut to 123 bytes
+    on a character boundary."""
+    text = detail if isinstance(detail, str) else dumps(detail).decode()
+    return text.encode()[:_MAX_CLOSE_REASON].decode("utf-8", "ignore")
 
 
 def _parse_bool(raw: str) -> bool | None:
@@ -321,26 +363,44 @@ class Route:
     handler: Handler
 
 
+def _compile(template: str) -> re.Pattern[str]:
+    regex = _PARAM.sub(
+        lambda m: f"(?P<{m.group(1)}>[^/]+)",
+        re.escape(template).replace(r"\{", "{").replace(r"\}", "}"),
+    )
+    return re.compile("^" + regex + "$")
+
+
 class Router:
     """Routes ``(method, path template)`` to handlers; templates are relative to the API prefix."""
 
     def __init__(self) -> None:
         self._routes: list[Route] = []
+        self._ws_routes: list[Route] = []
 
     def add(self, method: str, template: str, handler: Handler) -> None:
         """Register ``handler`` for ``method`` on ``template`` (``{name}`` matches one segment)."""
-        regex = (
-            "^"
-            + _PARAM.sub(
-                lambda m: f"(?P<{m.group(1)}>[^/]+)",
-                re.escape(template).replace(r"\{", "{").replace(r"\}", "}"),
-            )
-            + "$"
-        )
-        self._routes.append(Route(method.upper(), template, re.compile(regex), handler))
+        self._routes.append(Route(method.upper(), template, _compile(template), handler))
+
+    def add_websocket(self, template: str, handler: Handler) -> None:
+        """Register a WebSocket route: ``handler`` gets the handshake as a ``GET`` request and
+        returns ``ws_response(...)``, or raises ``ApiError`` to refuse (see module docstring)."""
+        self._ws_routes.append(Route("WEBSOCKET", template, _compile(template), handler))
 
     def routes(self) -> tuple[Route, ...]:
+        """The HTTP routes."""
         return tuple(self._routes)
+
+    def websocket_routes(self) -> tuple[Route, ...]:
+        return tuple(self._ws_routes)
+
+    def match_websocket(self, path: str) -> tuple[Route, dict[str, str]]:
+        """The WebSocket route for ``path`` and its path params; ``HTTPError(404)`` otherwise."""
+        for route in self._ws_routes:
+            found = route.pattern.match(path)
+            if found is not None:
+                return route, found.groupdict()
+        raise HTTPError(404, "Not Found")
 
     def match(self, method: str, path: str) -> tuple[Route, dict[str, str]]:
         """The route and its path params; ``HTTPError`` 404/405 with Starlette's bodies otherwise."""
@@ -400,8 +460,11 @@ class AsgiApp:
         if kind == "lifespan":
             await _lifespan(receive, send)
             return
+        if kind == "websocket":
+            await self._websocket(scope, receive, send)
+            return
         if kind != "http":
-            return  # websockets are not served (contract §5.6 is optional for the sandbox)
+            return
         path: str = scope.get("path", "/")
         request: Request | None = None
         try:
@@ -429,6 +492,42 @@ class AsgiApp:
         drop = self.hook.wait_drop if self.hook is not None else None
         await _send_response(response, receive, send, head=scope["method"].upper() == "HEAD", wait_drop=drop)
 
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """One WebSocket connection: route, hooks, handler, then its messages (module docstring)."""
+        if (await receive())["type"] != "websocket.connect":  # ASGI: the first event
+            return
+        path: str = scope.get("path", "/")
+        try:
+            router, rel = self._select(path)
+            route, params = router.match_websocket(rel)
+        except HTTPError:
+            # no such socket: refused before the accept (an HTTP 403), as Starlette does
+            await send({"type": "websocket.close", "code": 1000})
+            return
+        # the handshake, read like an SSE request; it has no body to read
+        request = Request(dict(scope, method="GET"), _no_body, rel, params, 0)
+        hook = self.hook if router is self.router else None
+        try:
+            response = await hook.before(request, route) if hook is not None else None
+            if response is None:
+                response = await route.handler(request, self.ctx)
+                if response.stream is not None and hook is not None:
+                    response.stream = hook.wrap_stream(request, route, response.stream)
+        except ApiError as exc:
+            await _refuse(send, exc.status, exc.detail)
+            return
+        except Exception:  # isolation boundary: a bug refuses with 1011, as a 500 on HTTP
+            import logging
+
+            logging.getLogger("supervisor.sandbox").exception("unhandled error on WEBSOCKET %s", path)
+            await _refuse(send, 500, "Internal Server Error")
+            return
+        if response.stream is None:  # a hook's error response (an injected status)
+            await _refuse(send, response.status, _detail_of(response.body))
+            return
+        drop = hook.wait_drop if hook is not None else None
+        await _send_messages(response.stream, receive, send, wait_drop=drop)
+
     def _select(self, path: str) -> tuple[Router, str]:
         for prefix, router in self.extra_routers.items():
             if path == prefix or path.startswith(prefix + "/"):
@@ -446,6 +545,75 @@ async def _lifespan(receive: Receive, send: Send) -> None:
         elif message["type"] == "lifespan.shutdown":
             await send({"type": "lifespan.shutdown.complete"})
             return
+
+
+async def _no_body() -> dict[str, Any]:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+def _detail_of(body: bytes) -> Any:
+    try:
+        doc = _json_decoder.decode(body)
+    except msgspec.DecodeError:
+        return body.decode("utf-8", "replace")
+    return doc.get("detail", doc) if isinstance(doc, dict) else doc
+
+
+async def _refuse(send: Send, status: int, detail: Any) -> None:
+    await send({"type": "websocket.accept"})
+    await send({"type": "websocket.close", "code": close_code(status), "reason": close_reason(detail)})
+
+
+async def _send_messages(
+    stream: AsyncIterator[bytes],
+    receive: Receive,
+    send: Send,
+    *,
+    wait_drop: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """Accept, send each chunk as a text message until the stream ends, the client goes or a
+    restart drops it, then close: 1000 at the end, 1012 on a restart, 1011 on a ``drop`` fault.
+
+    The client's frames are read and discarded (contract §5.6: the server does not read them);
+    reading is also how a disconnect is seen. Sending waits for the socket (backpressure): a slow
+    client slows its own stream, whose source then skips ahead, and nothing queues here.
+    """
+    await send({"type": "websocket.accept"})
+    code = 1000
+    gone = False
+    async with anyio.create_task_group() as tg:
+        if wait_drop is not None:
+            drop_waiter = wait_drop
+
+            async def watch_drop() -> None:
+                nonlocal code
+                await drop_waiter()
+                code = WS_SERVICE_RESTART
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(watch_drop)
+
+        async def watch_disconnect() -> None:
+            nonlocal gone
+            while (await receive())["type"] != "websocket.disconnect":
+                pass
+            gone = True
+            tg.cancel_scope.cancel()
+
+        tg.start_soon(watch_disconnect)
+        try:
+            async for chunk in stream:
+                await send({"type": "websocket.send", "text": chunk.decode()})
+        except StreamDropped:
+            code = WS_INTERNAL_ERROR
+        finally:
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                with anyio.CancelScope(shield=True):
+                    await aclose()
+        tg.cancel_scope.cancel()
+    if not gone:
+        await send({"type": "websocket.close", "code": code})
 
 
 def _encode_headers(response: Response) -> list[tuple[bytes, bytes]]:

@@ -1,4 +1,5 @@
-"""Market-data routes (contract §4.13, §5.2): resolve, search, quotes, candles, history, streams.
+"""Market-data routes (contract §4.13): resolve, search, quotes, candles, history (the tick and
+candle streams of §5.2 are in ``_routes_streams``, beside their WebSocket twins).
 
 Choices (README):
 
@@ -22,17 +23,13 @@ Choices (README):
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
 from typing import Any
 
-import anyio
-
 from . import _candles
-from ._asgi import Request, Response, Router, json_response, sse_response
+from ._asgi import Request, Response, Router, json_response
 from ._context import AppContext
 from ._errors import ApiError, body_error
 from ._market_hours import IST
-from ._routes_streams import KEEPALIVE, sse_data
 from ._universe import Instrument
 
 
@@ -292,99 +289,6 @@ async def history_get(request: Request, ctx: AppContext) -> Response:
     )
 
 
-class _MarketSteps:
-    """Market steps as one stream sees them, counted from when it was made."""
-
-    def __init__(self, ctx: AppContext) -> None:
-        self._signal, self._market = ctx.tick_signal, ctx.market
-        self._seen, self._steps_seen = self._signal.generation, self._market.steps
-
-    async def next(self) -> frozenset[int] | None:
-        """The phases stepped since the last call, or ``None`` after 15 quiet seconds (the
-        stream's keep-alive, §5.1)."""
-        with anyio.move_on_after(15) as scope:
-            await self._signal.wait_after(self._seen)
-        if scope.cancelled_caught:
-            return None
-        self._seen = self._signal.generation
-        stepped = self._market.stepped_phases(self._steps_seen)
-        self._steps_seen = self._market.steps
-        return stepped
-
-
-async def ticks_stream(request: Request, ctx: AppContext) -> Response:
-    mode = request.q("mode") or "quote"
-    items: list[str | int] = [s.strip() for s in (request.q("symbols") or "").split(",") if s.strip()]
-    ctx.authenticate(request, "market:stream")
-    # the reference server parses the token list after authentication, with string details
-    for raw in (request.q("tokens") or "").split(","):
-        if raw.strip():
-            try:
-                token = int(raw)
-            except ValueError:
-                raise ApiError(422, "tokens must contain comma-separated integers") from None
-            if not 1 <= token <= 9_999_999_999:
-                raise ApiError(422, "tokens contains an out-of-range instrument token")
-            items.append(token)
-
-    async def events() -> AsyncIterator[bytes]:
-        if mode not in ("ltp", "quote", "full"):
-            yield sse_data({"detail": "mode must be one of ltp, quote, full"}, "error")
-            return
-        instruments = [i for i in (ctx.market.resolve(item) for item in items) if i is not None]
-        if not instruments:
-            yield sse_data({"detail": "At least one valid symbol or instrument token is required"}, "error")
-            return
-        market = ctx.market
-        phased = [(market.phase_of(i.instrument_token), i) for i in instruments]
-        steps = _MarketSteps(ctx)  # from before the snapshot: no step falls between the two
-        yield sse_data(_quotes(ctx, items, mode, ctx.now()), "snapshot")
-        while True:
-            stepped = await steps.next()
-            if stepped is None:
-                yield KEEPALIVE
-                continue
-            # --tick-phases: only the instruments whose phase stepped since the last event
-            now = ctx.now()
-            quote = ctx.quotes.get
-            ticks = [quote(market, i, mode, now) for phase, i in phased if phase in stepped]
-            if ticks:
-                yield sse_data({"ticks": ticks}, "ticks")
-
-    return sse_response(events())
-
-
-async def candles_stream(request: Request, ctx: AppContext) -> Response:
-    interval = _interval(request.q("interval"), "5minute")
-    asked = request.q("interval") or "5minute"  # echoed as asked (reference server)
-    ctx.authenticate(request, "market:stream")
-    instrument = _instrument_param(request, ctx)
-
-    async def events() -> AsyncIterator[bytes]:
-        phase = ctx.market.phase_of(instrument.instrument_token)
-        steps = _MarketSteps(ctx)
-        yield sse_data(candles_object(ctx, instrument, interval, 1, ctx.now(), asked=asked), "snapshot")
-        while True:
-            stepped = await steps.next()
-            if stepped is None:
-                yield KEEPALIVE
-                continue
-            if phase not in stepped:
-                continue  # --tick-phases: the instrument has not ticked yet
-            current = candles_object(ctx, instrument, interval, 0, ctx.now())["current"]
-            yield sse_data(
-                {
-                    "symbol": instrument.key,
-                    "instrument_token": instrument.instrument_token,
-                    "interval": asked,
-                    "candle": current,
-                },
-                "candle",
-            )
-
-    return sse_response(events())
-
-
 def register(router: Router) -> None:
 
     router.add("GET", "/worker/market/instruments/resolve", resolve_get)
@@ -394,5 +298,3 @@ def register(router: Router) -> None:
     router.add("GET", "/worker/market/candles", candles_get)
     router.add("GET", "/worker/market/history", history_get)
     router.add("POST", "/worker/market/snapshot", snapshot_post)
-    router.add("GET", "/worker/market/ticks/stream", ticks_stream)
-    router.add("GET", "/worker/market/candles/stream", candles_stream)

@@ -347,7 +347,7 @@ def test_sync_client_offers_the_same_calls() -> None:
     from supervisor.client._sync import _BlockingProxy
 
     own = {n for n in vars(KiteAlgoWorkerClient) if not n.startswith("_")}
-    assert own <= {"close", "options", "run"}  # nothing else is written twice
+    assert own <= {"close", "options", "run", "ws"}  # nothing else is written twice
     assert issubclass(KiteAlgoWorkerClient, _BlockingProxy)
     with pytest.raises(AttributeError):
         _BlockingProxy.__getattr__(_BlockingProxy(None, object()), "_private")  # type: ignore[arg-type]
