@@ -36,8 +36,7 @@ from pydantic import BaseModel, ConfigDict
 from supervisor._config import parse_config
 from supervisor._plugins import PluginRegistry, resolve_strategies
 from supervisor._strategy import Strategy, StrategyContext
-from supervisor.backtest import Step, load_history, replay_steps, run_backtest
-from supervisor.backtest._run import BacktestResult
+from supervisor.backtest import BacktestResult, Step, load_history, replay_steps, run_backtest
 from supervisor.client import equity_market_order
 from supervisor.hub import Tick
 from supervisor.sandbox._calendar import NSE

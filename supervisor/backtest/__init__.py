@@ -14,7 +14,7 @@ from ._data import parse_candles_csv as parse_candles_csv
 from ._replay import Step as Step
 from ._replay import replay_steps as replay_steps
 from ._replay import synthetic_steps as synthetic_steps
-from ._run import BacktestResult as BacktestResult
+from ._result import BacktestResult as BacktestResult
 from ._run import run_backtest as run_backtest
 
 __all__ = [

@@ -26,7 +26,8 @@ from supervisor.sandbox._market_hours import IST, MarketHours
 from ._data import DataError, load_history
 from ._render import render_summary, write_report
 from ._replay import Step, replay_steps, synthetic_steps
-from ._run import BacktestResult, run_backtest
+from ._result import BacktestResult
+from ._run import run_backtest
 
 __all__ = ["Progress", "cmd_backtest", "parse_day"]
 

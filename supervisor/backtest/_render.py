@@ -25,7 +25,7 @@ from supervisor.sandbox._market_hours import IST
 
 from ._png import line_chart_png
 from ._report import TOTAL, Metrics, equity_curve, metrics
-from ._run import BacktestResult
+from ._result import BacktestResult
 
 __all__ = ["render_html", "render_summary", "render_trades_csv", "write_report"]
 

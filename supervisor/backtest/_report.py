@@ -26,7 +26,7 @@ from typing import Any
 
 from supervisor.sandbox._market_hours import IST
 
-from ._run import BacktestResult, EquitySample
+from ._result import BacktestResult, EquitySample
 
 __all__ = ["CAPITAL", "TOTAL", "Metrics", "equity_curve", "metrics", "round_trips"]
 

@@ -27,9 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
 
 import trio
 from pydantic import SecretStr
@@ -44,38 +42,14 @@ from supervisor.sandbox._server import _every, _make_context, market_step
 
 from ._clock import BacktestClock
 from ._replay import ReplaySource, Step
+from ._result import BacktestResult, EquitySample
 from ._transport import InProcessTransport, in_process_client_factory
 
-__all__ = ["LEAD_S", "BacktestResult", "EquitySample", "run_backtest"]
+__all__ = ["LEAD_S", "backtest_config", "run_backtest", "sample"]
 
 LEAD_S = 60.0  # virtual seconds before each session's first step (strategies see the open coming)
 SETTLE_S = 1.0  # after the last step, before shutdown: strategies act on the last prices
 BACKEND_URL = "http://backtest.invalid"  # never resolved: the transport is in-process
-
-
-@dataclass(frozen=True)
-class EquitySample:
-    """Per strategy run: (net P&L, open position value) at ``when``, marked at the last prices."""
-
-    when: dt.datetime
-    runs: dict[str, tuple[float, float]]
-
-
-@dataclass
-class BacktestResult:
-    """What a backtest produced: equity samples, fills, and what it cost."""
-
-    strategies: list[tuple[str, str]]  # (strategy name, run id), in config order
-    samples: list[EquitySample] = field(default_factory=list)
-    trades: list[dict[str, Any]] = field(default_factory=list)  # the engine's trade records
-    order_charges: dict[str, Decimal] = field(default_factory=dict)  # order id -> charges
-    restarts: dict[str, int] = field(default_factory=dict)
-    exit_code: int = 0
-    steps: int = 0
-    price_events: int = 0  # instrument prices replayed (or drawn)
-    requests: int = 0  # served by the in-process transport
-    first: dt.datetime | None = None
-    last: dt.datetime | None = None
 
 
 def backtest_config(config: SupervisorConfig, token: str) -> SupervisorConfig:

@@ -16,10 +16,9 @@ import trio.testing
 
 from supervisor._config import parse_config
 from supervisor._plugins import PluginRegistry, resolve_strategies
-from supervisor.backtest import load_history, replay_steps, run_backtest
+from supervisor.backtest import BacktestResult, load_history, replay_steps, run_backtest
 from supervisor.backtest._command import cmd_backtest
 from supervisor.backtest._report import metrics
-from supervisor.backtest._run import BacktestResult
 from supervisor.sandbox._market_hours import IST, MarketHours
 from supervisor.sandbox._paper_orders import charges_for
 
