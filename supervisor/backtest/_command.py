@@ -143,6 +143,8 @@ def cmd_backtest(
         print(f"error: {exc}", file=err)
         return EXIT_CONFIG
     progress.finish()
+    if result.steps < len(steps):
+        print(f"backtest: interrupted after {result.steps} of {len(steps)} market steps", file=err)
     elapsed = max(wall() - started, 1e-9)
     rows = write_report(result, args.report)
     simulated = ((result.last or first) - first).total_seconds()

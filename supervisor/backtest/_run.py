@@ -177,7 +177,7 @@ async def run_backtest(
         protection_tick(ctx.state, ctx.engine, ctx.now())
         ctx.changed()
 
-    async def daemon(task_status: trio.TaskStatus[DaemonHandle]) -> None:
+    async def daemon(driving: trio.CancelScope, task_status: trio.TaskStatus[DaemonHandle]) -> None:
         result.exit_code = await run_daemon(
             backtest_config(config, token),
             strategies,
@@ -188,6 +188,7 @@ async def run_backtest(
             wall_clock=lambda: clock.now().timestamp(),
             task_status=task_status,
         )
+        driving.cancel()  # stopped early (SIGINT, SIGTERM): the replay ends here too
 
     driver = _Driver(ctx=ctx, clock=clock, steps=steps, source=source, on_bar=on_bar, result=result)
     # the first step before the daemon starts: its strategies start in a trading market that
@@ -197,7 +198,7 @@ async def run_backtest(
         nursery.start_soon(_every, EXITING_INTERVAL_S, exiting)
         nursery.start_soon(_every, PROTECTION_INTERVAL_S, protection)
         async with trio.open_nursery() as daemon_nursery:
-            handle: DaemonHandle = await daemon_nursery.start(daemon)
+            handle: DaemonHandle = await daemon_nursery.start(daemon, daemon_nursery.cancel_scope)
             task_status.started(handle)
             await driver.drive(1)
             await trio.sleep(SETTLE_S)

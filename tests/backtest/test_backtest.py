@@ -15,8 +15,9 @@ import trio
 import trio.testing
 
 from supervisor._config import parse_config
+from supervisor._daemon import DaemonHandle
 from supervisor._plugins import PluginRegistry, resolve_strategies
-from supervisor.backtest import BacktestResult, load_history, replay_steps, run_backtest
+from supervisor.backtest import BacktestResult, Step, load_history, replay_steps, run_backtest
 from supervisor.backtest._command import cmd_backtest
 from supervisor.backtest._report import metrics
 from supervisor.sandbox._market_hours import IST, MarketHours
@@ -68,7 +69,7 @@ def write_candles(
     (folder / "minute.csv").write_text("\n".join(lines) + "\n")
 
 
-async def backtest(text: str, data: Path, first: dt.date, last: dt.date) -> BacktestResult:
+def prepare(text: str, data: Path, first: dt.date, last: dt.date) -> tuple[Any, Any, list[Step]]:
     config, locator = parse_config(text, file="bt.yaml", environ={})
     resolved, skipped = resolve_strategies(config, locator, REGISTRY)
     assert skipped == []
@@ -77,6 +78,11 @@ async def backtest(text: str, data: Path, first: dt.date, last: dt.date) -> Back
     history = load_history(data, start=start, end=end)
     steps, dropped = replay_steps(history, bar_seconds=60, hours=NSE)
     assert dropped == 0
+    return config, resolved, steps
+
+
+async def backtest(text: str, data: Path, first: dt.date, last: dt.date) -> BacktestResult:
+    config, resolved, steps = prepare(text, data, first, last)
     return await run_backtest(config, resolved, steps)
 
 
@@ -159,6 +165,32 @@ async def test_a_strategy_that_crashes_is_restarted_and_reattached_without_a_sec
     assert [side for side, _ in by_run["run-crashy"]] == ["buy", "sell"]
     crashy, calm, _ = metrics(result)
     assert crashy.net_pnl == calm.net_pnl
+
+
+async def test_a_shutdown_request_ends_the_replay_where_it_is(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    day = dt.date(2026, 6, 10)
+    write_candles(tmp_path, "INFY", [day], start=1500.0, drift=0.02, minutes=30)
+    config, resolved, steps = prepare(
+        config_text(("hold", "{symbol: INFY, quantity: 2}")), tmp_path, day, day
+    )
+    results: list[BacktestResult] = []
+
+    async def run(task_status: trio.TaskStatus[DaemonHandle]) -> None:
+        results.append(await run_backtest(config, resolved, steps, task_status=task_status))
+
+    async with trio.open_nursery() as nursery:
+        handle: DaemonHandle = await nursery.start(run)
+        await trio.sleep(10 * 60 + 5)  # what SIGINT does, ten minutes (40 steps) in
+        handle.request_shutdown()
+    (result,) = results
+    assert (result.steps, len(steps)) == (41, 120)  # the first step, then one every 15 s
+    sells = [t["price"] for t in result.trades if t["transaction_type"] == "sell"]
+    shown = steps[40].prices
+    assert shown is not None
+    assert sells == [str(shown["INFY"])]  # the strategy exited at the last price shown
+    assert result.samples[-1].runs["run-hold"][1] == 0.0  # flat in the last sample
 
 
 def run_cli(tmp_path: Path, report: Path) -> tuple[int, str]:
