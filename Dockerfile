@@ -28,13 +28,15 @@ RUN groupadd --system --gid 10001 kite \
 COPY --from=build /wheels /wheels
 RUN python -m venv /opt/venv && /opt/venv/bin/pip install /wheels/*.whl && rm -rf /wheels
 COPY deploy/compose/supervisor.yaml /etc/kite-supervisor/config.yaml
+COPY deploy/docker/healthcheck.py /usr/local/lib/kite-supervisor/healthcheck.py
 USER 10001:10001
 WORKDIR /var/lib/kite-supervisor
 VOLUME ["/var/lib/kite-supervisor"]
 EXPOSE 9464 18777
-# /healthz answers while the process and its event loop do (the daemon's HTTP on 0.0.0.0:9464)
+# Probes what the container runs: the daemon's /healthz (port 9464, or $KITE_SUPERVISOR_HEALTH_PORT)
+# or the standalone sandbox's health route (its --port)
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
-  CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:9464/healthz', timeout=4).status != 200)"]
+  CMD ["python", "/usr/local/lib/kite-supervisor/healthcheck.py"]
 # SIGTERM -> graceful shutdown (grace, then every session released); give it stop_grace_period >= 45s
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["kite-supervisor", "--log-format", "json"]

@@ -24,6 +24,7 @@ BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 STAMP = VENV / ".installed-from"
 DEFAULT_CONFIG = ROOT / "deploy" / "examples.yaml"
+QUICKSTART_STATE = ROOT / "state"
 
 
 def _packaging_files() -> list[Path]:
@@ -72,7 +73,9 @@ def task_test(extra: list[str]) -> int:
 
 def task_run(extra: list[str]) -> int:
     ensure_env()
-    args = extra or ["--config", str(DEFAULT_CONFIG)]
+    # the quick start keeps its state (run ids, session nonces, the embedded sandbox's database
+    # and token) in ./state, so a restarted quick start re-attaches to its paper runs
+    args = extra or ["--config", str(DEFAULT_CONFIG), "--state-dir", str(QUICKSTART_STATE)]
     return _sh(BIN / "kite-supervisor", "run", *args, check=False)
 
 

@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", help="validate a config file and its plugins")
     check.add_argument("--config", required=True, help="YAML config file")
+    check.add_argument("--state-dir", default=None, help="override supervisor.state_dir (as run does)")
 
     sub.add_parser("plugins", help="list installed strategy plugins and their parameters")
 

@@ -4,6 +4,10 @@ Each takes the parsed arguments and returns the exit code. Exit codes: 0 fine, 1
 stopped with sessions it could not release (or ``status`` found a daemon unreachable), 2 the
 config or a plugin is invalid (the message names file, line and field), 3 the daemon could not
 start (an address in use, an unusable state directory).
+
+``check`` and ``run`` validate through the same :func:`~supervisor._preflight.preflight`, so
+``check`` refuses whatever ``run`` would; ``check`` also refuses a skipped strategy, which
+``run`` logs while hosting the others.
 """
 
 from __future__ import annotations
@@ -21,8 +25,8 @@ import trio
 from ._config import ConfigError, load_config
 from ._daemon import DaemonSetupError, run_daemon
 from ._ops import ops_hooks
-from ._plugins import PluginError, PluginRegistry, params_schema, resolve_strategies
-from ._shard import ShardConfigError, shard_from_env
+from ._plugins import PluginError, PluginRegistry, params_schema
+from ._preflight import Preflight, SetupError, preflight
 
 __all__ = ["cmd_check", "cmd_plugins", "cmd_run", "cmd_status", "format_status"]
 
@@ -32,12 +36,32 @@ EXIT_CONFIG = 2
 EXIT_SETUP = 3
 
 
-def _load(path: str, environ: Mapping[str, str], out: TextIO) -> Any:
+def _validate(
+    args: argparse.Namespace,
+    registry: PluginRegistry | None,
+    environ: Mapping[str, str],
+    out: TextIO,
+    *,
+    state_dir: str | None = None,
+) -> tuple[Any, Preflight] | int:
+    """Load the config and run the preflight shared by ``check`` and ``run``: the config and
+    what passed, or the exit code after printing every problem."""
     try:
-        return load_config(path, environ=environ)
+        config, locator = load_config(args.config, environ=environ)
+        checked = preflight(
+            config,
+            locator,
+            registry or PluginRegistry.from_entry_points(),
+            environ=environ,
+            state_dir=state_dir,
+        )
+    except SetupError as exc:
+        print(f"error: cannot run this config here\n{exc}", file=out)
+        return EXIT_SETUP
     except ConfigError as exc:
         print(f"error: invalid config\n{exc}", file=out)
-        return None
+        return EXIT_CONFIG
+    return config, checked
 
 
 def cmd_check(
@@ -47,21 +71,22 @@ def cmd_check(
     environ: Mapping[str, str] | None = None,
     out: TextIO | None = None,
 ) -> int:
-    """Validate the config and every strategy's plugin and params; 0 when all is well."""
+    """Validate the config, the host (state directory, HTTP port) and every strategy's plugin
+    and params, as ``run`` would; 0 when all is well (blocks briefly on file and socket probes)."""
     out = out or sys.stdout
-    loaded = _load(args.config, environ if environ is not None else os.environ, out)
-    if loaded is None:
-        return EXIT_CONFIG
-    config, locator = loaded
-    registry = registry or PluginRegistry.from_entry_points()
-    resolved, skipped = resolve_strategies(config, locator, registry)
-    for skip in skipped:
+    environ = environ if environ is not None else os.environ
+    state_dir = getattr(args, "state_dir", None)
+    validated = _validate(args, registry, environ, out, state_dir=state_dir)
+    if isinstance(validated, int):
+        return validated
+    config, checked = validated
+    for skip in checked.skipped:
         print(f"error: {skip}", file=out)
-    if skipped:
+    if checked.skipped:
         return EXIT_CONFIG
     backend = "embedded sandbox" if config.backend.embedded else config.backend.base_url
-    print(f"ok: {args.config}: {len(resolved)} strategies, backend {backend}", file=out)
-    for item in resolved:
+    print(f"ok: {args.config}: {len(checked.resolved)} strategies, backend {backend}", file=out)
+    for item in checked.resolved:
         run = item.config.run
         print(
             f"  {item.name}: plugin {item.config.plugin}, run {run.strategy_run_id} ({run.execution_mode})",
@@ -100,18 +125,13 @@ def cmd_plugins(
 
 def cmd_run(args: argparse.Namespace, *, registry: PluginRegistry | None = None) -> int:
     """Run the daemon until SIGTERM/SIGINT (blocks)."""
-    loaded = _load(args.config, os.environ, sys.stderr)
-    if loaded is None:
-        return EXIT_CONFIG
-    config, locator = loaded
-    registry = registry or PluginRegistry.from_entry_points()
-    resolved, skipped = resolve_strategies(config, locator, registry)
-    try:  # a StatefulSet pod hosts only its shard (deploy/README.md, "Kubernetes")
-        shard = shard_from_env(os.environ)
-    except ShardConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    if shard is not None:
+    state_dir = getattr(args, "state_dir", None)
+    validated = _validate(args, registry, os.environ, sys.stderr, state_dir=state_dir)
+    if isinstance(validated, int):
+        return validated
+    config, checked = validated
+    resolved, skipped, shard = checked.resolved, checked.skipped, checked.shard
+    if shard is not None:  # a StatefulSet pod hosts only its shard (deploy/README.md, "Kubernetes")
         resolved = shard.select(resolved, lambda s: s.name)
         log.info("shard %d of %d: hosting %d strategies", shard.index, shard.count, len(resolved))
     hooks = ops_hooks()  # /metrics, the loop-lag probe, sd_notify, backend request timings
@@ -122,7 +142,7 @@ def cmd_run(args: argparse.Namespace, *, registry: PluginRegistry | None = None)
                     config,
                     resolved,
                     skipped=skipped,
-                    state_dir=getattr(args, "state_dir", None),
+                    state_dir=state_dir,
                     metrics_factory=hooks.metrics_factory,
                     extra_services=hooks.services,
                     request_observer=hooks.observe_request,
@@ -146,29 +166,54 @@ def _first(group: BaseException) -> BaseException:
     return group
 
 
-def format_status(doc: Mapping[str, Any]) -> str:
-    """The ``/status`` document as a table."""
-    rows = [("NAME", "STATE", "RUN ID", "RESTARTS", "HEARTBEATS", "LAST BEAT AGE", "REASON")]
-    import time
+# states that need an operator: `kite-supervisor status` exits EXIT_ATTENTION when one is seen
+ATTENTION_STATES = frozenset({"quarantined", "stalled", "session_lost", "failed"})
+EXIT_ATTENTION = 4
 
-    now = time.time()
+
+def _age(now: float, then: Any) -> str:
+    return f"{now - then:.0f}s" if isinstance(then, int | float) else "-"
+
+
+def format_status(doc: Mapping[str, Any], now: float) -> str:
+    """The ``/status`` document as a table (``now``: the wall clock, for the ages)."""
+    rows = [("NAME", "STATE", "MODE", "NET P&L", "OPEN POS", "LAST ORDER", "BEAT AGE", "PROGRESS AGE",
+             "RESTARTS", "REASON")]  # fmt: skip
     for s in doc.get("strategies", []):
-        last = s.get("last_heartbeat_unix")
-        age = f"{now - last:.0f}s" if isinstance(last, int | float) else "-"
-        beats = f"{s.get('heartbeats_ok', 0)} ok/{s.get('heartbeats_missed', 0)} missed"
+        money = s.get("money") or {}
+        last = money.get("last_order") or {}
+        net = money.get("net_pnl")
+        progress = s.get("progress_age_s")
         rows.append(
-            (s["name"], s["state"], s["run_id"], str(s.get("restarts", 0)), beats, age, s.get("reason") or "")
+            (
+                s["name"],
+                s["state"],
+                str(s.get("mode") or "-"),
+                "-" if net is None else f"{net:,.2f}",
+                str(money.get("open_positions", "-")),
+                f"{last['side']} {last['quantity']} {last['symbol']} {last['status']}" if last else "-",
+                _age(now, s.get("last_heartbeat_unix")),
+                "-" if progress is None else f"{progress:.0f}s",
+                str(s.get("restarts", 0)),
+                str(s.get("reason") or money.get("error") or ""),
+            )
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1] for r in rows]
     for s in doc.get("skipped", []):
         lines.append(f"skipped: {s['name']} ({s['plugin']}): {s['reason']}")
+    attention = sorted(s["name"] for s in doc.get("strategies", []) if s["state"] in ATTENTION_STATES)
     lines.append(f"ready: {'yes' if doc.get('ready') else 'no'}")
+    if attention:
+        lines.append(f"needs attention: {', '.join(attention)}")
     return "\n".join(line.rstrip() for line in lines)
 
 
 def cmd_status(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
-    """Ask a running daemon for ``/status`` and print a table; 1 when it cannot be reached."""
+    """Ask a running daemon for ``/status`` and print a table. Exit 1 when it cannot be reached,
+    ``EXIT_ATTENTION`` when a strategy is quarantined, stalled, lost or failed, else 0."""
+    import time
+
     import httpx
 
     out = out or sys.stdout
@@ -180,5 +225,6 @@ def cmd_status(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
     except (httpx.HTTPError, json.JSONDecodeError) as exc:
         print(f"error: cannot read {url}: {exc}", file=out)
         return 1
-    print(format_status(doc), file=out)
-    return 0
+    print(format_status(doc, time.time()), file=out)
+    needs = any(s["state"] in ATTENTION_STATES for s in doc.get("strategies", []))
+    return EXIT_ATTENTION if needs else 0

@@ -1,17 +1,23 @@
 """The daemon's YAML configuration: loading, ``${VAR}`` expansion and strict validation.
 
 A config file is parsed into a node tree that remembers where every value came from, expanded
-against an *injected* environment (``${VAR}``, ``${VAR:-default}``), then validated by strict
-pydantic models (unknown keys are errors). Every error names the file, the line and the field::
+against an *injected* environment (``${VAR}``, ``${VAR:-default}``, ``${VAR:?message}``), then
+validated by strict pydantic models (unknown keys are errors). Every error names the file, the
+line and the field::
 
     deploy/examples.yaml:14: strategies[0].run.execution_mode: Input should be 'paper', ...
 
 Rules beyond the models:
 
+* ``${VAR}`` with ``VAR`` unset is an error naming ``VAR`` (a silent ``""`` surfaced later as a
+  puzzling type error, or as a daemon talking to the wrong place); ``${VAR:?message}`` is an
+  error with ``message`` when ``VAR`` is unset or empty; ``${VAR:-default}`` never fails;
 * secrets come only from the environment: ``backend.token`` must be a ``${VAR}`` reference, a
   literal token in the file is refused;
 * ``execution_mode: live`` is refused unless ``KITE_ALGO_ENABLE_LIVE=1`` is in the environment;
 * strategy names and ``run.strategy_run_id`` values must be unique;
+* ``supervisor.order_rate`` is the order-rate budget every strategy on the token shares; its
+  defaults are Kite's published per-user limits (``supervisor/client/_order_budget.py``);
 * ``supervisor.heartbeat_interval_s`` must stay below 45 s, the backend's ``healthy`` ceiling
   (contract §7.5); the default is 10 s.
 
@@ -30,6 +36,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from ._cockpit_config import MoneyConfig, NotificationsConfig
+from .client._order_budget import KITE_ORDER_LIMITS, OrderRateLimits
+
 __all__ = [
     "EMBEDDED",
     "BackendConfig",
@@ -37,6 +46,8 @@ __all__ = [
     "ConfigProblem",
     "HttpConfig",
     "Locator",
+    "MissingVariableError",
+    "OrderRateConfig",
     "RestartConfig",
     "RunSection",
     "StrategyConfig",
@@ -51,8 +62,9 @@ __all__ = [
 EMBEDDED = "embedded"
 HEARTBEAT_CEILING_S = 45.0  # the backend's "healthy" ceiling (contract §7.5)
 _NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-_ONLY_VAR = re.compile(r"^\s*\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\}\s*$")
+# ${VAR}, ${VAR:-default}, ${VAR:?message} (the POSIX shell forms a deployment already knows)
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:-|:\?)([^}]*))?\}")
+_ONLY_VAR = re.compile(r"^\s*\$\{[A-Za-z_][A-Za-z0-9_]*(?:(?::-|:\?)[^}]*)?\}\s*$")
 
 Path_ = tuple[str | int, ...]
 
@@ -82,6 +94,14 @@ class BackendConfig(_Strict):
 class HttpConfig(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=9464, ge=0, le=65535)
+    # mutating endpoints (restart, pause, resume, stop, reload) need it as a bearer token;
+    # without one they are refused (read-only console)
+    operator_token: SecretStr | None = None
+
+    @field_validator("operator_token", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
 
 
 class RestartConfig(_Strict):
@@ -89,6 +109,22 @@ class RestartConfig(_Strict):
     max_backoff_s: float = Field(default=60.0, gt=0)
     max_restarts: int = Field(default=5, ge=0)
     window_s: float = Field(default=300.0, gt=0)
+
+
+class OrderRateConfig(_Strict):
+    """The order-rate budget shared by every strategy on the worker token (fair between them).
+
+    An order call waits for a slot up to ``max_wait_s``, then raises ``OrderRateLimitedError``.
+    """
+
+    enabled: bool = True
+    per_second: int = Field(default=KITE_ORDER_LIMITS.per_second, ge=1)
+    per_minute: int = Field(default=KITE_ORDER_LIMITS.per_minute, ge=1)
+    per_day: int = Field(default=KITE_ORDER_LIMITS.per_day, ge=1)
+    max_wait_s: float = Field(default=10.0, ge=0, le=3600)
+
+    def limits(self) -> OrderRateLimits:
+        return OrderRateLimits(self.per_second, self.per_minute, self.per_day)
 
 
 class SupervisorSection(_Strict):
@@ -103,6 +139,8 @@ class SupervisorSection(_Strict):
     state_dir: str | None = None
     http: HttpConfig = HttpConfig()
     restart: RestartConfig = RestartConfig()
+    money: MoneyConfig = MoneyConfig()
+    order_rate: OrderRateConfig = OrderRateConfig()
 
     @property
     def beat_timeout_s(self) -> float:
@@ -135,6 +173,7 @@ class StrategyConfig(_Strict):
 class SupervisorConfig(_Strict):
     backend: BackendConfig = BackendConfig()
     supervisor: SupervisorSection = SupervisorSection()
+    notifications: NotificationsConfig = NotificationsConfig()
     strategies: list[StrategyConfig] = []
 
     @field_validator("strategies")
@@ -183,10 +222,12 @@ def dotted(path: Path_) -> str:
 
 @dataclass
 class Locator:
-    """Maps a value's path in the document to its (1-based) line in ``file``."""
+    """Maps a value's path in the document to its (1-based) line in ``file``, and remembers
+    which environment variables each expanded value came from (for messages: never values)."""
 
     file: str
     lines: dict[Path_, int] = field(default_factory=dict)
+    variables: dict[Path_, tuple[str, ...]] = field(default_factory=dict)
 
     def line_of(self, path: Sequence[str | int]) -> int | None:
         # the deepest known ancestor: a missing key is reported where its parent is
@@ -216,20 +257,43 @@ def format_validation_error(
 
 
 # -- environment expansion --------------------------------------------------------------------
-def expand_env(text: str, environ: Mapping[str, str]) -> str:
-    """Expand ``${VAR}`` and ``${VAR:-default}``; a missing ``${VAR}`` expands to ``""``.
+class MissingVariableError(ValueError):
+    """``${VAR}`` (or ``${VAR:?message}``) met an unset variable; ``variable`` names it."""
 
-    ``:-`` uses the default when the variable is unset *or empty*, as in POSIX shells.
+    def __init__(self, variable: str, message: str) -> None:
+        super().__init__(message)
+        self.variable = variable
+
+
+def expand_env(text: str, environ: Mapping[str, str]) -> str:
+    """Expand ``${VAR}``, ``${VAR:-default}`` and ``${VAR:?message}`` (pure, never blocks).
+
+    ``:-`` uses the default when the variable is unset *or empty*, and ``:?`` fails when it is
+    unset or empty, as in POSIX shells. Raises :class:`MissingVariableError` for the first
+    ``${VAR}`` whose variable is unset, or ``${VAR:?message}`` whose variable is unset or empty.
     """
 
     def repl(match: re.Match[str]) -> str:
-        name, default = match.group(1), match.group(2)
-        value = environ.get(name, "")
-        if default is not None and value == "":
-            return default
+        name, operator, word = match.group(1), match.group(2), match.group(3)
+        value = environ.get(name)
+        if operator == ":-":
+            return value if value else word
+        if operator == ":?":
+            if not value:
+                raise MissingVariableError(name, f"{name}: {word.strip() or 'is not set'}")
+            return value
+        if value is None:
+            raise MissingVariableError(
+                name, f"${{{name}}} is not set in the environment (write ${{{name}:-default}} for a default)"
+            )
         return value
 
     return _VAR.sub(repl, text)
+
+
+def variables_in(text: str) -> list[str]:
+    """The names of the variables ``text`` refers to, in order."""
+    return [match.group(1) for match in _VAR.finditer(text)]
 
 
 # libyaml's parser when PyYAML was built with it: ten times faster on a 1,000-strategy config,
@@ -237,14 +301,19 @@ def expand_env(text: str, environ: Mapping[str, str]) -> str:
 _LOADER: type[yaml.SafeLoader] = yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader  # type: ignore[assignment]
 
 
-def _build(
-    node: yaml.Node, path: Path_, locator: Locator, environ: Mapping[str, str], raw: dict[Path_, str]
+def _build(  # noqa: PLR0917 (a recursive helper; the parameters are its state)
+    node: yaml.Node,
+    path: Path_,
+    locator: Locator,
+    environ: Mapping[str, str],
+    raw: dict[Path_, str],
+    missing: list[ConfigProblem],
 ) -> Any:
     locator.lines[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = _build(key_node, (*path, "<key>"), locator, environ, raw)
+            key = _build(key_node, (*path, "<key>"), locator, environ, raw, missing)
             locator.lines.pop((*path, "<key>"), None)
             if not isinstance(key, str):
                 key = str(key)
@@ -257,16 +326,21 @@ def _build(
                     ]
                 )
             # the key's own line (where the field is written) is the most useful position
-            out[key] = _build(value_node, (*path, key), locator, environ, raw)
+            out[key] = _build(value_node, (*path, key), locator, environ, raw, missing)
             locator.lines[(*path, key)] = key_node.start_mark.line + 1
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_build(item, (*path, i), locator, environ, raw) for i, item in enumerate(node.value)]
+        return [_build(item, (*path, i), locator, environ, raw, missing) for i, item in enumerate(node.value)]
     assert isinstance(node, yaml.ScalarNode)
     if node.tag == "tag:yaml.org,2002:str" or "${" in node.value:
         raw[path] = node.value
         if "${" in node.value:
-            expanded = expand_env(node.value, environ)
+            locator.variables[path] = tuple(variables_in(node.value))
+            try:
+                expanded = expand_env(node.value, environ)
+            except MissingVariableError as exc:
+                missing.append(locator.problem(path, str(exc)))
+                return None
             if not node.style and path != ("backend", "token"):  # plain: None, or "" from libyaml
                 # an unquoted ${VAR} behaves as if the value had been written there (a port
                 # becomes an int); anything that is not a plain scalar stays a string, and the
@@ -310,8 +384,11 @@ def parse_config(
         data: Any = {}
     else:
         raw: dict[Path_, str] = {}
-        data = _build(root, (), locator, environ, raw)
+        missing: list[ConfigProblem] = []
+        data = _build(root, (), locator, environ, raw, missing)
         _check_secrets(raw, locator)
+        if missing:  # every unset variable at once, each at its line
+            raise ConfigError(missing)
     if not isinstance(data, dict):
         raise ConfigError([ConfigProblem(file, locator.line_of(()), "", "the config must be a mapping")])
     try:

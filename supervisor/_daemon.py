@@ -47,13 +47,15 @@ from typing import Any, Protocol
 import httpx
 import trio
 
-from ._config import SupervisorConfig
+from ._cockpit import open_cockpit, serve_cockpit
+from ._config import SupervisorConfig, SupervisorSection
 from ._http import MetricsHandler, serve_http
 from ._httpmetrics import ObservingTransport
 from ._plugins import ResolvedStrategy, SkippedStrategy
 from ._statedir import StateDir
 from ._supervisor import Supervisor
 from .client import AlgoWorkerConfig, AsyncKiteAlgoWorkerClient
+from .client._rate_limit import OrderRateLimiter
 from .hub import StreamHub, open_stream_hub
 
 __all__ = [
@@ -78,7 +80,13 @@ class ClientFactory(Protocol):
     """Opens a client; ``observe`` (when given) is called once per backend request."""
 
     def __call__(
-        self, base_url: str, token: str, timeout: float, *, observe: RequestObserver | None = None
+        self,
+        base_url: str,
+        token: str,
+        timeout: float,
+        *,
+        observe: RequestObserver | None = None,
+        order_limiter: OrderRateLimiter | None = None,
     ) -> AbstractAsyncContextManager[AsyncKiteAlgoWorkerClient]: ...
 
 
@@ -109,25 +117,39 @@ async def _open_client(
     *,
     connections: int,
     keepalive: int,
+    order_limiter: OrderRateLimiter | None = None,
 ) -> AsyncIterator[AsyncKiteAlgoWorkerClient]:
     config = AlgoWorkerConfig(base_url=base_url, token=token, timeout=timeout)
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=keepalive)
     inner = httpx.AsyncHTTPTransport(limits=limits)
     transport = inner if observe is None else ObservingTransport(inner, observe)
-    async with AsyncKiteAlgoWorkerClient(config, transport=transport) as client:
+    async with AsyncKiteAlgoWorkerClient(config, transport=transport, order_limiter=order_limiter) as client:
         yield client
 
 
 def default_client_factory(
-    base_url: str, token: str, timeout: float, *, observe: RequestObserver | None = None
+    base_url: str,
+    token: str,
+    timeout: float,
+    *,
+    observe: RequestObserver | None = None,
+    order_limiter: OrderRateLimiter | None = None,
 ) -> AbstractAsyncContextManager[AsyncKiteAlgoWorkerClient]:
-    """The client for the sessions and the strategies' calls, with a pool of 64 connections."""
+    """The client for the sessions and the strategies' calls, with a pool of 64 connections;
+    its order calls draw on ``order_limiter``, the account's order-rate budget."""
     pool = REQUEST_CONNECTIONS
-    return _open_client(base_url, token, timeout, observe, connections=pool, keepalive=pool)
+    return _open_client(
+        base_url, token, timeout, observe, connections=pool, keepalive=pool, order_limiter=order_limiter
+    )
 
 
 def default_heartbeat_client_factory(
-    base_url: str, token: str, timeout: float, *, observe: RequestObserver | None = None
+    base_url: str,
+    token: str,
+    timeout: float,
+    *,
+    observe: RequestObserver | None = None,
+    order_limiter: OrderRateLimiter | None = None,  # unused: heartbeats place no orders
 ) -> AbstractAsyncContextManager[AsyncKiteAlgoWorkerClient]:
     """The heartbeats' own client, with a pool of :data:`HEARTBEAT_CONNECTIONS` (8)."""
     pool = HEARTBEAT_CONNECTIONS
@@ -135,12 +157,27 @@ def default_heartbeat_client_factory(
 
 
 def default_stream_client_factory(
-    base_url: str, token: str, timeout: float, *, observe: RequestObserver | None = None
+    base_url: str,
+    token: str,
+    timeout: float,
+    *,
+    observe: RequestObserver | None = None,
+    order_limiter: OrderRateLimiter | None = None,  # unused: streams place no orders
 ) -> AbstractAsyncContextManager[AsyncKiteAlgoWorkerClient]:
     """The stream hub's own client. An open stream holds its connection for as long as it
     lives: sharing the request client's pool, 64 topics would leave no connection for any
     heartbeat in the daemon."""
     return _open_client(base_url, token, timeout, observe, connections=STREAM_CONNECTIONS, keepalive=8)
+
+
+def _order_limiter(
+    settings: SupervisorSection, strategies: Sequence[ResolvedStrategy]
+) -> OrderRateLimiter | None:
+    rate = settings.order_rate
+    if not rate.enabled:
+        return None
+    names = {s.config.run.strategy_run_id: s.name for s in strategies}  # the fairness key
+    return OrderRateLimiter(rate.limits(), max_wait_s=rate.max_wait_s, names=names)
 
 
 async def _watch_signals(supervisor: Supervisor) -> None:
@@ -215,13 +252,23 @@ async def run_daemon(
             db_path = str(Path(store.path) / "sandbox.sqlite3") if store else None
             sandbox = await root.start(partial(serve_sandbox, token=token, db_path=db_path))
             base_url = sandbox.base_url
-            log.info("embedded paper sandbox on %s", base_url)
+            # the one line an operator needs to point the SDK or a script at it (never the token)
+            where = (
+                f"its worker token is in {Path(store.path) / 'embedded-sandbox-token'}"
+                if store
+                else "its worker token lives only in this process (set supervisor.state_dir to keep it)"
+            )
+            log.info("embedded paper sandbox on %s/api/algo-workers; %s", base_url, where)
         else:
             assert backend.token is not None
             base_url, token = backend.base_url, backend.token.get_secret_value()
         timeout = backend.timeout_s
+        # one order-rate budget for the one account (base_url, token) every strategy trades on;
+        # the request client is the only one that places orders (ctx.client and ctx.run use it)
+        limiter = _order_limiter(settings, strategies)
+        observe = request_observer
         async with (
-            client_factory(base_url, token, timeout, observe=request_observer) as client,
+            client_factory(base_url, token, timeout, observe=observe, order_limiter=limiter) as client,
             heartbeat_client_factory(base_url, token, timeout, observe=request_observer) as heartbeat_client,
             stream_client_factory(base_url, token, timeout, observe=request_observer) as stream_client,
             hub_factory(stream_client) as hub,
@@ -235,21 +282,33 @@ async def run_daemon(
                 hub=hub,
                 skipped=skipped or (),
                 wall_clock=wall_clock,
+                order_rate=limiter,
             )
-            async with trio.open_nursery() as services:
+            async with (
+                open_cockpit(config, wall_clock=wall_clock) as cockpit,
+                trio.open_nursery() as services,
+            ):
                 # HTTP first: /healthz answers while a thousand strategies attach
                 http_url = await services.start(
                     partial(
                         serve_http,
-                        supervisor,
+                        cockpit.view(supervisor),
                         host=settings.http.host,
                         port=settings.http.port,
                         metrics_handler=metrics_factory(supervisor) if metrics_factory else None,
+                        extra_routes=cockpit.routes(supervisor),
+                        operator_token=(
+                            settings.http.operator_token.get_secret_value()
+                            if settings.http.operator_token
+                            else None
+                        ),
                     )
                 )
                 if handle_signals:
                     services.start_soon(_watch_signals, supervisor)
                 await services.start(supervisor.serve)
+                # money reads share the strategies' request client, never the heartbeats'
+                await services.start(partial(serve_cockpit, cockpit, supervisor, client))
                 if settings.gc_freeze:
                     services.start_soon(_freeze_after_start, supervisor)
                 for service in extra_services:

@@ -9,16 +9,19 @@
 ``GET /metrics``                           mounted when a ``metrics_handler`` is given (OPS)
 =========================================  ===================================================
 
-Bind to loopback by default (``127.0.0.1:9464``): restart is an operator action without
-authentication, so expose the port only where operators are.
+Every ``POST`` is an operator action: it needs ``Authorization: Bearer <operator token>``
+(``supervisor.http.operator_token``, from the environment); without a configured token they are
+all refused (403), a wrong or missing one is 401. Reads need no token: bind to loopback
+(``127.0.0.1:9464``, the default) or a network only operators reach.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Protocol
 
@@ -42,6 +45,7 @@ class HttpRequest:
     method: str
     path: str
     query: bytes
+    authorization: str = field(default="", repr=False)  # the header's value (a secret)
 
 
 @dataclass(frozen=True)
@@ -64,9 +68,23 @@ def build_app(
     *,
     metrics_handler: MetricsHandler | None = None,
     extra_routes: Mapping[tuple[str, str], Handler] | None = None,
+    operator_token: str | None = None,
 ) -> Callable[..., Awaitable[None]]:
-    """The ASGI app. ``extra_routes`` maps ``(method, path)`` to ``async handler(request)``."""
+    """The ASGI app. ``extra_routes`` maps ``(method, path)`` to ``async handler(request)``;
+    ``operator_token`` guards every ``POST`` (module docstring)."""
     routes: dict[tuple[str, str], Handler] = {}
+
+    def refused(request: HttpRequest) -> HttpResponse | None:
+        """None when the request may act; else the refusal (the token is never echoed)."""
+        if request.method != "POST":
+            return None
+        if not operator_token:
+            detail = "operator actions are off: set supervisor.http.operator_token"
+            return json_response({"detail": detail}, 403)
+        scheme, _, given = request.authorization.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), operator_token.encode()):
+            return json_response({"detail": "operator token required (Authorization: Bearer ...)"}, 401)
+        return None
 
     async def healthz(request: HttpRequest) -> HttpResponse:
         return json_response({"status": "ok"})
@@ -100,8 +118,19 @@ def build_app(
         log.info("operator restart of %s requested over HTTP", name)
         return json_response({"name": name, "result": result}, 202)
 
+    # a route path ending in "*" matches every path with that prefix (the console's pages)
+    prefixes = [(m, p.removesuffix("*"), h) for (m, p), h in routes.items() if p.endswith("*")]
+
     async def dispatch(request: HttpRequest) -> HttpResponse:
+        refusal = refused(request)
+        if refusal is not None:
+            return refusal
         handler = routes.get((request.method, request.path))
+        if handler is None:
+            handler = next(
+                (h for m, prefix, h in prefixes if m == request.method and request.path.startswith(prefix)),
+                None,
+            )
         if handler is not None:
             return await handler(request)
         parts = request.path.strip("/").split("/")
@@ -124,7 +153,10 @@ def build_app(
                     return
         if scope["type"] != "http":
             return
-        request = HttpRequest(scope["method"], scope["path"], scope.get("query_string", b""))
+        authorization = next((v for k, v in scope.get("headers", ()) if k == b"authorization"), b"")
+        request = HttpRequest(
+            scope["method"], scope["path"], scope.get("query_string", b""), authorization.decode("latin-1")
+        )
         try:
             response = await dispatch(request)
         except Exception:  # isolation boundary: a handler bug must not kill the server
@@ -153,6 +185,7 @@ async def serve_http(
     port: int = 9464,
     metrics_handler: MetricsHandler | None = None,
     extra_routes: Mapping[tuple[str, str], Handler] | None = None,
+    operator_token: str | None = None,
     task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve the daemon's HTTP endpoints until cancelled; ``task_status.started(url)`` once
@@ -162,7 +195,9 @@ async def serve_http(
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")
     config.graceful_timeout = 1.0
-    app: Any = build_app(supervisor, metrics_handler=metrics_handler, extra_routes=extra_routes)
+    app: Any = build_app(
+        supervisor, metrics_handler=metrics_handler, extra_routes=extra_routes, operator_token=operator_token
+    )
     async with trio.open_nursery() as nursery:
         binds = await nursery.start(partial(serve, app, config, mode="asgi"))
         url = str(binds[0]).rstrip("/")

@@ -2,8 +2,9 @@
 
 Human-readable lines by default, one JSON object per line on request. Every record may carry
 ``strategy`` and ``run_id`` (set through :class:`logging.LoggerAdapter` ``extra``); both formats
-print them when present. A redacting filter removes anything that looks like a worker token,
-as a last line of defence: code never logs tokens in the first place.
+print them when present. A redacting filter removes anything that looks like a worker token or
+a notification sink's bot token, as a last line of defence: code never logs tokens in the first
+place.
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ import re
 import sys
 from typing import Any
 
-_TOKEN_PATTERN = re.compile(r"kwa_[A-Za-z0-9_\-]{6,}|(?i:bearer)\s+[A-Za-z0-9_\-\.=]{6,}")
+# worker tokens, bearer headers and Telegram bot tokens (<bot id>:<35 characters>)
+_TOKEN_PATTERN = re.compile(
+    r"kwa_[A-Za-z0-9_\-]{6,}|(?i:bearer)\s+[A-Za-z0-9_\-\.=]{6,}|(?<![0-9])\d{6,12}:[A-Za-z0-9_\-]{30,}"
+)
 REDACTED = "kwa_***"
 
 

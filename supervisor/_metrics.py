@@ -3,9 +3,10 @@
 Nothing here is a module global. :class:`SupervisorMetrics` owns one injected
 ``CollectorRegistry`` holding
 
-* a custom collector (:class:`StatisticsCollector`) that calls ``supervisor.statistics()`` and
-  ``hub.statistics()`` on every scrape and turns the frozen snapshots into metric families, so
-  the exported numbers can never drift from the daemon's own state;
+* a custom collector (:class:`StatisticsCollector`) that calls ``supervisor.statistics()``,
+  ``hub.statistics()`` and the order-rate limiter's ``statistics()`` on every scrape and turns
+  the frozen snapshots into metric families, so the exported numbers can never drift from the
+  daemon's own state;
 * two histograms fed by the daemon while it runs: backend request duration
   (:meth:`SupervisorMetrics.observe_request`, fed by ``_httpmetrics.ObservingTransport`` at the
   client's transport seam, or by a client ``on_request`` observer) and
@@ -202,6 +203,18 @@ CATALOGUE: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
         ("route_group", "status_class"),
     ),
     ("event_loop_lag_seconds", "histogram", "How late the event loop wakes a sleeping task", ()),
+    (
+        "order_rate_waits_total",
+        "counter",
+        "Order requests that waited for the account's order-rate budget",
+        ("strategy",),
+    ),
+    (
+        "order_rate_refusals_total",
+        "counter",
+        "Order requests refused by the order-rate budget (OrderRateLimitedError)",
+        ("strategy",),
+    ),
 )
 
 
@@ -227,9 +240,15 @@ _HELP = {name: doc for name, _, doc, _ in CATALOGUE}
 class StatisticsCollector(Collector):
     """Reads ``supervisor.statistics()`` (and the hub's, when given) at scrape time."""
 
-    def __init__(self, supervisor: HasStatistics, hub: HasStatistics | None = None) -> None:
+    def __init__(
+        self,
+        supervisor: HasStatistics,
+        hub: HasStatistics | None = None,
+        order_rate: HasStatistics | None = None,
+    ) -> None:
         self._supervisor = supervisor
         self._hub = hub
+        self._order_rate = order_rate
 
     def describe(self) -> Iterable[Metric]:
         return []  # unchecked: families depend on live state
@@ -238,6 +257,13 @@ class StatisticsCollector(Collector):
         yield from self._supervisor_families(self._supervisor.statistics())
         if self._hub is not None:
             yield from self._hub_families(self._hub.statistics())
+        if self._order_rate is not None:
+            waits = _counter("order_rate_waits_total", ("strategy",))
+            refusals = _counter("order_rate_refusals_total", ("strategy",))
+            for s in self._order_rate.statistics().strategies:
+                waits.add_metric([s.strategy], s.waits)
+                refusals.add_metric([s.strategy], s.refusals)
+            yield from (waits, refusals)
 
     def _supervisor_families(self, stats: SupervisorStatsLike) -> Iterator[Metric]:
         strategies = list(stats.strategies)
@@ -366,11 +392,12 @@ class SupervisorMetrics:
         supervisor: HasStatistics,
         *,
         hub: HasStatistics | None = None,
+        order_rate: HasStatistics | None = None,
         registry: CollectorRegistry | None = None,
         process_collector: bool = True,
     ) -> None:
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=False)
-        self.registry.register(StatisticsCollector(supervisor, hub))
+        self.registry.register(StatisticsCollector(supervisor, hub, order_rate))
         self.request_duration = Histogram(
             f"{PREFIX}_backend_request_duration_seconds",
             _HELP["backend_request_duration_seconds"],
@@ -412,9 +439,9 @@ class SupervisorMetrics:
 
 
 def metrics_handler_for(supervisor: Supervisor) -> SupervisorMetrics:
-    """The daemon's hook: a :class:`SupervisorMetrics` of the supervisor and its hub, which is
-    also the ``() -> (body, type)`` handler that ``/metrics`` calls."""
-    return SupervisorMetrics(supervisor, hub=supervisor.hub)
+    """The daemon's hook: a :class:`SupervisorMetrics` of the supervisor, its hub and its
+    order-rate limiter, which is also the ``() -> (body, type)`` handler that ``/metrics`` calls."""
+    return SupervisorMetrics(supervisor, hub=supervisor.hub, order_rate=supervisor.order_rate)
 
 
 def render_metrics(metrics: SupervisorMetrics) -> tuple[bytes, str]:

@@ -27,6 +27,7 @@ from ._plugins import ResolvedStrategy, SkippedStrategy
 from ._runner import READY_STATES, StrategyRunner
 from ._statedir import StateDir
 from .client import AsyncKiteAlgoWorkerClient
+from .client._rate_limit import OrderRateLimiter
 from .hub import StreamHub
 
 # releases in flight at once: the client's connection pool size (64). More would only queue
@@ -101,9 +102,11 @@ class Supervisor:
         wall_clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         measure_busy: bool = True,
+        order_rate: OrderRateLimiter | None = None,
     ) -> None:
         self.settings = settings
         self.hub = hub  # read by OPS's metrics (hub.statistics())
+        self.order_rate = order_rate  # the client's order-rate budget, read by OPS's metrics
         self._busy = BusyMeter() if measure_busy else None
         startup = trio.CapacityLimiter(settings.startup_concurrency)
         releases = trio.CapacityLimiter(RELEASE_CONCURRENCY)

@@ -17,7 +17,8 @@ from typing import TextIO
 import trio
 import trio.testing
 
-from supervisor._commands import EXIT_CONFIG, _load
+from supervisor._commands import EXIT_CONFIG
+from supervisor._config import ConfigError, load_config
 from supervisor._daemon import DaemonSetupError
 from supervisor._plugins import PluginRegistry, resolve_strategies
 from supervisor.sandbox._candles import INTERVALS
@@ -97,10 +98,12 @@ def cmd_backtest(
 ) -> int:
     """Run the configured strategies over the period and write the report (blocks)."""
     out, err = out or sys.stdout, err or sys.stderr
-    loaded = _load(args.config, os.environ, err)
-    if loaded is None:
+    # not run's preflight: the backend, HTTP port and state directory it checks are replaced here
+    try:
+        config, locator = load_config(args.config, environ=os.environ)
+    except ConfigError as exc:
+        print(f"error: invalid config\n{exc}", file=err)
         return EXIT_CONFIG
-    config, locator = loaded
     registry = registry or PluginRegistry.from_entry_points()
     resolved, skipped = resolve_strategies(config, locator, registry)
     for skip in skipped:

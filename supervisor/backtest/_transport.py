@@ -29,6 +29,7 @@ import trio
 from supervisor._daemon import ClientFactory, RequestObserver
 from supervisor._httpmetrics import ObservingTransport
 from supervisor.client import AlgoWorkerConfig, AsyncKiteAlgoWorkerClient
+from supervisor.client._rate_limit import OrderRateLimiter
 
 __all__ = ["BODY_BUFFER", "InProcessTransport", "in_process_client_factory", "open_in_process_client"]
 
@@ -138,8 +139,11 @@ def in_process_client_factory(
         timeout: float,
         *,
         observe: RequestObserver | None = None,
+        order_limiter: OrderRateLimiter | None = None,
     ) -> AbstractAsyncContextManager[AsyncKiteAlgoWorkerClient]:
-        return open_in_process_client(app, base_url, token, timeout, observe=observe, transports=transports)
+        return open_in_process_client(
+            app, base_url, token, timeout, observe=observe, order_limiter=order_limiter, transports=transports
+        )
 
     return factory
 
@@ -152,6 +156,7 @@ async def open_in_process_client(
     timeout: float,
     *,
     observe: RequestObserver | None = None,
+    order_limiter: OrderRateLimiter | None = None,
     transports: list[InProcessTransport] | None = None,
 ) -> AsyncIterator[AsyncKiteAlgoWorkerClient]:
     """A worker client whose requests ``app`` serves in-process; the app tasks of requests
@@ -162,6 +167,8 @@ async def open_in_process_client(
             transports.append(inner)
         transport: httpx.AsyncBaseTransport = inner if observe is None else ObservingTransport(inner, observe)
         config = AlgoWorkerConfig(base_url=base_url, token=token, timeout=timeout)
-        async with AsyncKiteAlgoWorkerClient(config, transport=transport) as client:
+        async with AsyncKiteAlgoWorkerClient(
+            config, transport=transport, order_limiter=order_limiter
+        ) as client:
             yield client
         nursery.cancel_scope.cancel()

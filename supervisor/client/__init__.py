@@ -17,6 +17,7 @@ from ._errors import ConflictError as ConflictError
 from ._errors import KiteAlgoWorkerError as KiteAlgoWorkerError
 from ._errors import LiveTradingRefusedError as LiveTradingRefusedError
 from ._errors import NotFoundError as NotFoundError
+from ._errors import OrderRateLimitedError as OrderRateLimitedError
 from ._errors import OrderRuleError as OrderRuleError
 from ._errors import PermissionDeniedError as PermissionDeniedError
 from ._errors import ProtectionRuleError as ProtectionRuleError
@@ -95,6 +96,7 @@ __all__ = [
     "OperationalProtection",
     "OptionExecutionLeg",
     "OrderBuilder",
+    "OrderRateLimitedError",
     "OrderRuleError",
     "PermissionDeniedError",
     "ProtectedPosition",

@@ -44,6 +44,7 @@ from ._streams import DEFAULT_IDLE_TIMEOUT, EventStream, follow_timeline, open_e
 if TYPE_CHECKING:
     from ._managed import AsyncManagedRun, RunConfig
     from ._options import AsyncOptionsNamespace
+    from ._rate_limit import OrderRateLimiter
 
 __all__ = ["AsyncKiteAlgoWorkerClient", "check_idempotency_key"]
 
@@ -115,7 +116,9 @@ class AsyncKiteAlgoWorkerClient(MarketDataEndpoints):
     """Async worker API client. Use ``async with AsyncKiteAlgoWorkerClient(cfg) as client``.
 
     ``transport`` is the test seam; ``environ`` is read for the live gate (default
-    ``os.environ``); ``stream_idle_timeout`` bounds silence on streams.
+    ``os.environ``); ``stream_idle_timeout`` bounds silence on streams; ``order_limiter`` (one
+    per account, shared by every client on its token) makes order calls wait for the account's
+    order-rate budget or raise ``OrderRateLimitedError`` (see :mod:`._rate_limit`).
     """
 
     def __init__(
@@ -125,9 +128,10 @@ class AsyncKiteAlgoWorkerClient(MarketDataEndpoints):
         transport: httpx.AsyncBaseTransport | None = None,
         environ: Mapping[str, str] | None = None,
         stream_idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+        order_limiter: OrderRateLimiter | None = None,
     ) -> None:
         self.config = config
-        self._pipeline = Pipeline(config, transport)
+        self._pipeline = Pipeline(config, transport, order_limiter=order_limiter)
         self._environ = os.environ if environ is None else environ
         self._idle = stream_idle_timeout
         self._run_modes: dict[str, str] = {}  # run id -> execution_mode, for the live gate
@@ -273,6 +277,7 @@ class AsyncKiteAlgoWorkerClient(MarketDataEndpoints):
         metadata: Mapping[str, Any] | None,
         safety_token: str | None,
         session_nonce: str | None,
+        orders: int = 1,
     ) -> Any:
         key = check_idempotency_key(idempotency_key)
         await self._gate(run_id)
@@ -285,7 +290,9 @@ class AsyncKiteAlgoWorkerClient(MarketDataEndpoints):
         if safety_token is not None:
             body["safety_token"] = safety_token
         async with self._key_lock(run_id, key):
-            return await self._pipeline.call(E["intents"], {"run_id": run_id}, body=body, nonce=session_nonce)
+            return await self._pipeline.call(
+                E["intents"], {"run_id": run_id}, body=body, nonce=session_nonce, order_cost=orders
+            )
 
     async def place_order(
         self,
@@ -323,6 +330,7 @@ class AsyncKiteAlgoWorkerClient(MarketDataEndpoints):
     ) -> Any:
         checked = [validate_order(o) for o in orders]
         basket = {"orders": checked, "all_or_none": all_or_none, "dry_run": dry_run}
+        # every leg is an order at the broker (the paper engine places even a dry_run basket)
         return await self._intent(
             run_id,
             "place_basket",
@@ -331,6 +339,7 @@ class AsyncKiteAlgoWorkerClient(MarketDataEndpoints):
             metadata=metadata,
             safety_token=safety_token,
             session_nonce=session_nonce,
+            orders=max(1, len(checked)),
         )
 
     async def preview_order(
@@ -399,7 +408,9 @@ class AsyncKiteAlgoWorkerClient(MarketDataEndpoints):
         if not dry_run:
             await self._gate(run_id)
         body = {"reason": reason, "idempotency_key": idempotency_key, "dry_run": dry_run}
-        return await self._pipeline.call(E["exit_run"], {"run_id": run_id}, body=body, nonce=session_nonce)
+        return await self._pipeline.call(
+            E["exit_run"], {"run_id": run_id}, body=body, nonce=session_nonce, order_cost=0 if dry_run else 1
+        )
 
     async def get_run_pnl(self, run_id: str) -> Any:
         return await self._pipeline.call(E["get_run_pnl"], {"run_id": run_id})

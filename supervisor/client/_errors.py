@@ -8,6 +8,8 @@ as in the official SDK, so existing ``except`` clauses keep working)::
     │   ├── OrderRuleError                  .rule names the order field rule that failed
     │   ├── ProtectionRuleError             .rule names the protection constraint
     │   └── LiveTradingRefusedError         live mode without KITE_ALGO_ENABLE_LIVE=1
+    ├── OrderRateLimitedError               the account's order-rate budget had no slot within
+    │                                       max_wait_s (.limit names it; nothing was sent)
     ├── TransportError                      no HTTP answer: connect/read failure, timeout
     │   └── StreamError                     an SSE stream failed or sent ``event: error``
     │       ├── StreamIdleTimeout           no byte (not even a keep-alive) within the idle limit
@@ -44,6 +46,7 @@ __all__ = [
     "KiteAlgoWorkerError",
     "LiveTradingRefusedError",
     "NotFoundError",
+    "OrderRateLimitedError",
     "OrderRuleError",
     "PermissionDeniedError",
     "ProtectionRuleError",
@@ -100,6 +103,18 @@ class ProtectionRuleError(ClientValidationError):
 
 class LiveTradingRefusedError(ClientValidationError):
     """Live trading was requested without ``KITE_ALGO_ENABLE_LIVE=1``."""
+
+
+class OrderRateLimitedError(KiteAlgoWorkerError):
+    """The account's order-rate budget (shared by every strategy on the worker token) had no
+    slot within ``max_wait_s``; nothing was sent. Transient, like a 429: ``limit`` names the
+    limit (``"10 order requests per second"``), ``retry_after`` says when a slot frees (None
+    when this request can never fit, e.g. a basket larger than the per-second limit)."""
+
+    def __init__(self, message: str, *, limit: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.retry_after = retry_after
 
 
 class TransportError(KiteAlgoWorkerError):

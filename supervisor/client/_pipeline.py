@@ -4,14 +4,15 @@ Auth header, ``Accept``/``Content-Type``, the session nonce header, query normal
 (``None`` dropped, booleans as ``true``/``false``, contract §1.3), foreign exceptions mapped to
 ``TransportError`` ``from exc``, non-2xx mapped by :func:`error_for_response` with the route
 template (never the URL), empty/204 → ``{}``, non-JSON → ``{"raw": text}`` (contract §1.3).
-The token appears only in the ``Authorization`` header.
+The token appears only in the ``Authorization`` header. With an order-rate limiter, a call to
+one of :data:`._rate_limit.ORDER_ENDPOINTS` first waits for its slot of the account's budget.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import msgspec
@@ -20,6 +21,10 @@ from ._config import AlgoWorkerConfig
 from ._endpoints import Endpoint
 from ._errors import TransportError, error_for_response
 from ._models import Doc, to_doc
+from ._rate_limit import ORDER_ENDPOINTS
+
+if TYPE_CHECKING:
+    from ._rate_limit import OrderRateLimiter
 
 __all__ = ["Pipeline", "normalise_query"]
 
@@ -62,11 +67,26 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
 
 
+def _run_id(path_params: Mapping[str, object] | None, body: Any) -> str:
+    # the run a call trades for: in the path (intents, exit) or the body (cancel, modify)
+    run_id = (path_params or {}).get("run_id")
+    if run_id is None and isinstance(body, Mapping):
+        run_id = body.get("strategy_run_id")
+    return "" if run_id is None else str(run_id)
+
+
 class Pipeline:
     """Owns one ``httpx.AsyncClient``. ``call`` blocks for one HTTP exchange."""
 
-    def __init__(self, config: AlgoWorkerConfig, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        config: AlgoWorkerConfig,
+        transport: httpx.AsyncBaseTransport | None = None,
+        *,
+        order_limiter: OrderRateLimiter | None = None,
+    ) -> None:
         self.config = config
+        self.order_limiter = order_limiter
         self._api_base = config.api_base
         self._secrets = (config.token.get_secret_value(),)
         self._http = httpx.AsyncClient(
@@ -118,9 +138,16 @@ class Pipeline:
         params: Mapping[str, Any] | None = None,
         body: Any = None,
         nonce: str | None = None,
+        order_cost: int = 1,
     ) -> Any:
         """One request; returns the decoded JSON (``Doc``/list). Raises ``TransportError``
-        when nothing answered and an ``APIError`` subclass for non-2xx."""
+        when nothing answered and an ``APIError`` subclass for non-2xx. An order call
+        (``order_cost`` orders; 0 for one that places none) may first wait for the order-rate
+        budget and raise ``OrderRateLimitedError``."""
+        if self.order_limiter is not None and order_cost and endpoint.name in ORDER_ENDPOINTS:
+            await self.order_limiter.acquire(
+                _run_id(path_params, body), order_cost, what=f"{endpoint.method} {endpoint.path}"
+            )
         request = self._request(endpoint, path_params or {}, params, body, nonce)
         try:
             response = await self._http.send(request)

@@ -55,3 +55,19 @@ class WithParams(Strategy):
 
     async def run(self, ctx: StrategyContext) -> None:
         await ctx.stopping.wait()
+
+
+class BuyOnce(Strategy):
+    """Buys 2 INFY once (its key makes a restart's retry a no-op), then waits to be stopped."""
+
+    async def run(self, ctx: StrategyContext) -> None:
+        from supervisor.client import equity_market_order
+
+        safety = await ctx.run.safety_check()
+        await ctx.run.place_order(
+            equity_market_order("INFY", "BUY", 2),
+            idempotency_key=ctx.key("entry"),
+            safety_token=safety.safety_token,
+        )
+        ctx.log.info("bought 2 INFY")
+        await ctx.stopping.wait()

@@ -54,7 +54,10 @@ def test_good_config_and_defaults() -> None:
 
 def test_env_expansion() -> None:
     env = {"A": "1", "EMPTY": ""}
-    assert expand_env("${A}-${B}-${B:-dflt}-${EMPTY:-e}", env) == "1--dflt-e"
+    assert expand_env("${A}-${EMPTY}-${B:-dflt}-${EMPTY:-e}", env) == "1--dflt-e"
+    # an unset ${B} is an error naming B (tests/faults/test_config_preflight.py has the cases)
+    with pytest.raises(ValueError, match=r"\$\{B\} is not set"):
+        expand_env("${B}", env)
     config, _ = parse_config(GOOD, file="cfg.yaml", environ={"KITE_ALGO_API_BASE": "http://10.0.0.1:18777"})
     assert config.backend.base_url == "http://10.0.0.1:18777"
     assert not config.backend.embedded and config.backend.token is None
@@ -120,3 +123,17 @@ def test_invalid_yaml_and_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"nope.yaml: cannot read config"):
         load_config(tmp_path / "nope.yaml", environ={})
     assert problems("- 1\n") == ["cfg.yaml:1: the config must be a mapping"]
+
+
+def test_order_rate_defaults_are_kites_limits_and_bad_values_name_their_line() -> None:
+    config, _ = parse_config(GOOD, file="cfg.yaml", environ={})
+    rate = config.supervisor.order_rate
+    assert (rate.enabled, rate.per_second, rate.per_minute, rate.per_day) == (True, 10, 200, 3000)
+    text = GOOD.replace(
+        "  heartbeat_interval_s: 5\n",
+        "  heartbeat_interval_s: 5\n  order_rate:\n    per_second: 0\n    burst: 3\n",
+    )
+    assert problems(text) == [
+        "cfg.yaml:7: supervisor.order_rate.per_second: Input should be greater than or equal to 1",
+        "cfg.yaml:8: supervisor.order_rate.burst: unknown field (not allowed here)",
+    ]

@@ -94,7 +94,9 @@ async def test_embedded_daemon_serves_http_and_shuts_down_cleanly(
             "plugin": "nosuch",
             "reason": "test.yaml:24: no such plugin (known: crash, ema, hang, idle)",
         }
-        assert (await http.post("/strategies/nope/restart")).status_code == 404
+        # no operator token configured: every operator action is refused, and says why
+        refused = await http.post("/strategies/a/restart")
+        assert refused.status_code == 403 and "operator_token" in refused.json()["detail"]
         assert (await http.get("/strategies/a/restart")).status_code == 405
         assert (await http.get("/nothing")).status_code == 404
     sandbox = handle.sandbox

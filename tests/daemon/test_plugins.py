@@ -152,5 +152,6 @@ def test_run_command_reports_a_taken_port_without_a_traceback(
         path.write_text(f"supervisor:\n  http: {{host: 127.0.0.1, port: {port}}}\n")
         assert cmd_run(argparse.Namespace(config=str(path), state_dir=None), registry=REGISTRY) == 3
     err = capsys.readouterr().err
-    assert "error: [Errno 98] Address already in use" in err
+    # found by the preflight, before anything starts, at the field's line
+    assert f"p.yaml:2: supervisor.http.port: cannot serve on 127.0.0.1:{port}: Address already in use" in err
     assert "Traceback" not in err

@@ -111,7 +111,13 @@ async def test_operator_restart_over_http_and_statistics(
     )
     await nursery.start(sup.serve)
     url = await nursery.start(
-        partial(serve_http, sup, port=0, metrics_handler=lambda: (b"m 1\n", "text/plain"))
+        partial(
+            serve_http,
+            sup,
+            port=0,
+            metrics_handler=lambda: (b"m 1\n", "text/plain"),
+            operator_token="op-secret",
+        )
     )
     await trio.sleep(60)
     async with httpx.AsyncClient(base_url=url, timeout=10) as http:
@@ -119,9 +125,15 @@ async def test_operator_restart_over_http_and_statistics(
         status = (await http.get("/status")).json()
         assert {s["name"]: s["state"] for s in status["strategies"]} == {"q": "quarantined", "i": "running"}
         assert status["ready"] is True
-        response = await http.post("/strategies/q/restart")
-        assert response.status_code == 202
-        assert (await http.post("/strategies/i/restart")).status_code == 202  # restarts the body
+        assert (await http.post("/strategies/q/restart")).status_code == 401  # no operator token
+        wrong = {"Authorization": "Bearer nope"}
+        assert (await http.post("/strategies/q/restart", headers=wrong)).status_code == 401
+        operator = {"Authorization": "Bearer op-secret"}
+        response = await http.post("/strategies/q/restart", headers=operator)
+        assert response.status_code == 202 and "op-secret" not in response.text
+        assert (
+            await http.post("/strategies/i/restart", headers=operator)
+        ).status_code == 202  # restarts the body
         await trio.sleep(0.1)
         assert sup.runners["q"].state in ("running", "backoff")
     stats = sup.statistics()
@@ -133,9 +145,9 @@ async def test_operator_restart_over_http_and_statistics(
     assert q.session_claims == {"ok": 2} and q.session_releases == {"ok": 1}
     assert i.state == "running" and i.heartbeats_ok == 12 and i.heartbeats_missed == 0
     assert i.last_heartbeat_unix is not None
-    table = format_status(status)
-    assert table.splitlines()[0].split()[:3] == ["NAME", "STATE", "RUN"]
-    assert "q     quarantined" in table
+    table = format_status(status, now=trio.current_time())
+    assert table.splitlines()[0].split()[:3] == ["NAME", "STATE", "MODE"]
+    assert "q     quarantined" in table and table.splitlines()[-1] == "needs attention: q"
     out = io.StringIO()
     from supervisor._commands import cmd_status
 

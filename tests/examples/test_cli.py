@@ -51,6 +51,8 @@ def test_every_plugin_has_teaching_docs_and_strict_defaults() -> None:
 
 def test_the_example_config_hosts_all_six_and_passes_check() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KITE_ALGO_", "SIGNAL_"))}
+    # check binds the HTTP port as run would: port 0, so a daemon on 9464 cannot fail this test
+    env["KITE_SUPERVISOR_HTTP_PORT"] = "0"
     command = [*CLI, "check", "--config", str(CONFIG)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=60, env=env, check=False)
     assert done.returncode == 0, done.stdout + done.stderr

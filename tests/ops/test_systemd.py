@@ -66,3 +66,6 @@ def test_unit_directives() -> None:
     ):
         assert hardening in service
     assert service["ProtectSystem"] == "strict" and service["StateDirectory"] == "kite-supervisor"
+    # prometheus_client's process collector reads /proc/stat (boot time) and /proc/self/stat:
+    # ProcSubset=pid hides the first, and the Process row of the dashboard would stay empty
+    assert service.get("ProcSubset", "all") == "all"
