@@ -25,10 +25,17 @@ PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 STAMP = VENV / ".installed-from"
 DEFAULT_CONFIG = ROOT / "deploy" / "examples.yaml"
 QUICKSTART_STATE = ROOT / "state"
+# SDK 0.13 has the dev dependency's (0.7.4) distribution name: it lives apart, see the file.
+SDK_013_REQUIREMENTS = ROOT / "tests" / "sdk" / "sdk-0.13.txt"
+SDK_013_DIR = VENV / "sdk-0.13"
 
 
 def _packaging_files() -> list[Path]:
-    files = [ROOT / "pyproject.toml", *sorted((ROOT / "plugins").glob("*/pyproject.toml"))]
+    files = [
+        ROOT / "pyproject.toml",
+        SDK_013_REQUIREMENTS,
+        *sorted((ROOT / "plugins").glob("*/pyproject.toml")),
+    ]
     return [f for f in files if f.exists()]
 
 
@@ -56,6 +63,9 @@ def ensure_env() -> None:
     for plugin in sorted((ROOT / "plugins").glob("*/pyproject.toml")):
         editables += ["-e", str(plugin.parent.relative_to(ROOT))]
     _sh(PYTHON, "-m", "pip", "install", "--quiet", *editables)
+    if SDK_013_REQUIREMENTS.exists():
+        _sh(PYTHON, "-m", "pip", "install", "--quiet", "--no-deps", "--upgrade", "--target", SDK_013_DIR,
+            "-r", SDK_013_REQUIREMENTS)  # fmt: skip
     STAMP.write_text(fingerprint)
 
 

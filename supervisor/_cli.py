@@ -19,6 +19,10 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("supervisor._commands", "cmd_check"),
     "plugins": ("supervisor._commands", "cmd_plugins"),
     "status": ("supervisor._commands", "cmd_status"),
+    "restart": ("supervisor._commands", "cmd_control"),
+    "pause": ("supervisor._commands", "cmd_control"),
+    "resume": ("supervisor._commands", "cmd_control"),
+    "stop": ("supervisor._commands", "cmd_control"),
     "sandbox": ("supervisor.sandbox._standalone", "cmd_sandbox"),
     "backtest": ("supervisor.backtest._command", "cmd_backtest"),
 }
@@ -45,6 +49,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = sub.add_parser("status", help="show a running daemon's strategies")
     status.add_argument("--url", default="http://127.0.0.1:9464", help="the daemon's HTTP address")
+
+    for verb, text in (
+        ("restart", "restart a strategy (a quarantined or stopped one starts again)"),
+        ("pause", "end a strategy's body, keep its session heartbeating"),
+        ("resume", "start a paused strategy's body again"),
+        ("stop", "end a strategy and release its session (the backend acts ~180 s later)"),
+    ):
+        control = sub.add_parser(verb, help=text + "; needs $KITE_SUPERVISOR_OPERATOR_TOKEN")
+        control.add_argument("name", help="the strategy's name")
+        control.add_argument("--url", default="http://127.0.0.1:9464", help="the daemon's HTTP address")
 
     backtest = sub.add_parser("backtest", help="run the strategies over history in virtual time")
     backtest.add_argument("--config", required=True, help="YAML config file (its backend is ignored)")
@@ -78,6 +92,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sandbox.add_argument("--market-hours", choices=("always", "nse"), default="always", help="market clock")
     sandbox.add_argument("--asyncio", action="store_true", help="serve on asyncio/uvloop instead of trio")
+    sandbox.add_argument(
+        "--account-scope",
+        default="kite:paper-a",
+        help="account scope of the sandbox's worker token (default: kite:paper-a, the seed's default)",
+    )
+    sandbox.add_argument(
+        "--epoch",
+        default=None,
+        help="the sandbox's wall time at start, ISO-8601 with offset (default: now); pins the day",
+    )
     return parser
 
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
 import trio
 
+from ._breaker import Trip, serve_loss_breakers
 from ._config import SupervisorConfig
 from ._money import MoneyBook, OrderView
 from ._money_reader import serve_money_reader
@@ -38,10 +39,16 @@ class Cockpit:
     tail: LogTail
     notifier: Notifier
     wall_clock: Callable[[], float]
+    trips: dict[str, Trip] = field(default_factory=dict)  # the loss breakers that tripped
 
     def status(self, supervisor: Any) -> dict[str, Any]:
-        """``/status`` with each strategy's money."""
-        return with_money(supervisor.status(), self.book)
+        """``/status`` with each strategy's money (and a tripped loss breaker under it)."""
+        doc = with_money(supervisor.status(), self.book)
+        for entry in doc["strategies"]:
+            trip = self.trips.get(entry["name"])
+            if trip is not None and entry["money"] is not None:
+                entry["money"]["loss_breaker"] = {"tripped_at": trip.net_pnl, "limit": trip.limit}
+        return doc
 
     def routes(self, supervisor: Any) -> dict[tuple[str, str], Any]:
         return console_routes(supervisor.status, self.book, self.tail, wall_clock=self.wall_clock)
@@ -67,11 +74,17 @@ class CockpitView:
     def ready(self) -> bool:
         return bool(self.supervisor.ready())
 
+    def not_ready(self) -> list[dict[str, Any]]:
+        return list(self.supervisor.not_ready())
+
     def status(self) -> dict[str, Any]:
         return self.cockpit.status(self.supervisor)
 
-    def restart(self, name: str) -> str:
-        return str(self.supervisor.restart(name))
+    def control(self, name: str, action: str) -> str:
+        return str(self.supervisor.control(name, action))
+
+    def state_of(self, name: str) -> str:
+        return str(self.supervisor.state_of(name))
 
 
 def _sinks(config: SupervisorConfig) -> list[Sink]:
@@ -124,6 +137,17 @@ async def serve_cockpit(
     async with trio.open_nursery() as nursery:
         await nursery.start(
             partial(serve_transition_watch, lambda: supervisor.statistics().strategies, cockpit.notifier)
+        )
+        await nursery.start(
+            partial(
+                serve_loss_breakers,
+                supervisor,
+                cockpit.book,
+                client,
+                cockpit.notifier.notify,
+                cockpit.trips,
+                interval_s=money.interval_s,
+            )
         )
         if money.enabled:
             await nursery.start(

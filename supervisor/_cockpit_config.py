@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-__all__ = ["MoneyConfig", "NotificationsConfig", "TelegramConfig"]
+__all__ = ["LossBreakerConfig", "MoneyConfig", "NotificationsConfig", "TelegramConfig"]
 
 
 class _Strict(BaseModel):
@@ -51,3 +51,19 @@ class NotificationsConfig(_Strict):
         if isinstance(value, dict) and not str(value.get("bot_token") or "").strip():
             return None
         return value
+
+
+class LossBreakerConfig(_Strict):
+    """Pause a strategy whose run has lost this much (the backend's net P&L, read by the cockpit).
+
+    It pauses, logs a decision event on the run's timeline and notifies; it never exits a run or
+    places an order (the backend's protection does that when configured)."""
+
+    max_loss_inr: float | None = Field(default=None, gt=0)
+    max_loss_pct: float | None = Field(default=None, gt=0, le=100)  # of the run's allocation cap
+
+    @model_validator(mode="after")
+    def _one_limit(self) -> LossBreakerConfig:
+        if self.max_loss_inr is None and self.max_loss_pct is None:
+            raise ValueError("set max_loss_inr, max_loss_pct or both")
+        return self

@@ -3,7 +3,11 @@
 Each takes the parsed arguments and returns the exit code. Exit codes: 0 fine, 1 the daemon
 stopped with sessions it could not release (or ``status`` found a daemon unreachable), 2 the
 config or a plugin is invalid (the message names file, line and field), 3 the daemon could not
-start (an address in use, an unusable state directory).
+start (an address in use, an unusable state directory), 4 the backend refused the worker token
+(401/403 on the start-up probe), 5 a strategy could not be cancelled by the shutdown deadline
+(named in the log; the process exits anyway), 6 (``status``) a strategy needs attention
+(quarantined, stalled, session lost, failed). See ``supervisor._daemon.EXIT_CODES``.
+
 
 ``check`` and ``run`` validate through the same :func:`~supervisor._preflight.preflight`, so
 ``check`` refuses whatever ``run`` would; ``check`` also refuses a skipped strategy, which
@@ -18,14 +22,21 @@ import logging
 import os
 import sys
 from collections.abc import Mapping
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 import trio
 
 from ._config import ConfigError, load_config
 from ._daemon import DaemonSetupError, run_daemon
 from ._ops import ops_hooks
-from ._plugins import PluginError, PluginRegistry, params_schema
+from ._plugins import (
+    PluginError,
+    PluginRegistry,
+    ResolvedStrategy,
+    SkippedStrategy,
+    params_schema,
+    resolve_strategies,
+)
 from ._preflight import Preflight, SetupError, preflight
 
 __all__ = ["cmd_check", "cmd_plugins", "cmd_run", "cmd_status", "format_status"]
@@ -123,6 +134,15 @@ def cmd_plugins(
     return status
 
 
+def _hard_exit(code: int) -> NoReturn:
+    # the shutdown deadline passed with a strategy that cannot be cancelled (a thread or C
+    # code): trio.run would never return, so end the process here, logs flushed first
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def cmd_run(args: argparse.Namespace, *, registry: PluginRegistry | None = None) -> int:
     """Run the daemon until SIGTERM/SIGINT (blocks)."""
     state_dir = getattr(args, "state_dir", None)
@@ -135,6 +155,16 @@ def cmd_run(args: argparse.Namespace, *, registry: PluginRegistry | None = None)
         resolved = shard.select(resolved, lambda s: s.name)
         log.info("shard %d of %d: hosting %d strategies", shard.index, shard.count, len(resolved))
     hooks = ops_hooks()  # /metrics, the loop-lag probe, sd_notify, backend request timings
+    plugins = registry or PluginRegistry.from_entry_points()
+
+    def reload_strategies() -> tuple[list[ResolvedStrategy], list[SkippedStrategy]]:
+        # SIGHUP / POST /reload: the same file and environment, re-read; ConfigError refuses it
+        fresh, locator = load_config(args.config, environ=os.environ)
+        again, skipped_again = resolve_strategies(fresh, locator, plugins)
+        if shard is not None:
+            again = shard.select(again, lambda s: s.name)
+        return again, skipped_again
+
     try:
         try:
             return trio.run(
@@ -146,6 +176,8 @@ def cmd_run(args: argparse.Namespace, *, registry: PluginRegistry | None = None)
                     metrics_factory=hooks.metrics_factory,
                     extra_services=hooks.services,
                     request_observer=hooks.observe_request,
+                    hard_exit=_hard_exit,
+                    reload_strategies=reload_strategies,
                 )
             )
         except (OSError, BaseExceptionGroup) as exc:
@@ -168,7 +200,7 @@ def _first(group: BaseException) -> BaseException:
 
 # states that need an operator: `kite-supervisor status` exits EXIT_ATTENTION when one is seen
 ATTENTION_STATES = frozenset({"quarantined", "stalled", "session_lost", "failed"})
-EXIT_ATTENTION = 4
+EXIT_ATTENTION = 6  # `status` only; `run` uses 4 and 5 for other things
 
 
 def _age(now: float, then: Any) -> str:
@@ -228,3 +260,27 @@ def cmd_status(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
     print(format_status(doc, time.time()), file=out)
     needs = any(s["state"] in ATTENTION_STATES for s in doc.get("strategies", []))
     return EXIT_ATTENTION if needs else 0
+
+
+def cmd_control(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
+    """``restart|pause|resume|stop NAME``: ask a running daemon (blocks for one request). The
+    operator token comes from ``$KITE_SUPERVISOR_OPERATOR_TOKEN``. Exit 0 accepted, 1 the daemon
+    cannot be reached, 2 refused (no token, wrong token, unknown strategy, not possible now)."""
+    import httpx
+
+    out = out or sys.stdout
+    token = os.environ.get("KITE_SUPERVISOR_OPERATOR_TOKEN", "")
+    url = f"{args.url.rstrip('/')}/strategies/{args.name}/{args.command}"
+    try:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        response = httpx.post(url, headers=headers, timeout=10.0)
+        body = response.json()
+    except (httpx.HTTPError, json.JSONDecodeError) as exc:
+        print(f"error: cannot reach {args.url}: {type(exc).__name__}", file=out)
+        return 1
+    detail = f": {body['detail']}" if body.get("detail") else ""
+    if response.status_code == 202:
+        print(f"{args.name}: {body['result']}{detail}", file=out)
+        return 0
+    print(f"error: {args.command} {args.name} refused ({response.status_code}){detail}", file=out)
+    return 2

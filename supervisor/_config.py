@@ -36,7 +36,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from ._cockpit_config import MoneyConfig, NotificationsConfig
+from ._cockpit_config import LossBreakerConfig, MoneyConfig, NotificationsConfig
 from .client._order_budget import KITE_ORDER_LIMITS, OrderRateLimits
 
 __all__ = [
@@ -168,6 +168,10 @@ class StrategyConfig(_Strict):
     plugin: str = Field(min_length=1)
     run: RunSection
     params: dict[str, Any] = {}
+    # no ctx.progress() for this long -> reported stalled (and restarted if restart_on_stall)
+    progress_deadline_s: float | None = Field(default=None, gt=0)
+    restart_on_stall: bool = False
+    loss_breaker: LossBreakerConfig | None = None  # pause past a loss (supervisor/_breaker.py)
 
 
 class SupervisorConfig(_Strict):

@@ -24,11 +24,23 @@ Once every strategy has started (the readiness point), the daemon runs ``gc.coll
 and clients are long-lived, and every full collection would otherwise rescan them all while
 the daemon idles. Freezing is process-wide; the daemon unfreezes on its way out.
 
-:func:`run_daemon` returns the process exit code: 0 when every session was released, 1 when
-some were not (they are named in the log). Dependencies (client factories, hub factory, metrics
-handler, extra services, wall clock) are parameters; the defaults are the real client
+:func:`run_daemon` returns the process exit code (:data:`EXIT_CODES`): 0 when every session was
+released, 1 when some were not (they are named in the log), 4 when the backend refused the
+worker token on the start-up probe (one ``GET /worker/health`` before any strategy starts; one
+log line says so), 5 when a strategy could not be cancelled by the shutdown deadline.
+
+Shutdown has a hard deadline, :func:`stop_deadline_s` after the first SIGTERM: the grace, the
+cancellation wait and the release (each bounded by ``release_timeout_s``), then
+:data:`UNWIND_S` for the tasks to unwind. A strategy body blocked in
+``trio.to_thread.run_sync`` or in C cannot be cancelled and would keep the process alive
+forever after its session was released; past the deadline the daemon names it in the log and
+calls ``hard_exit(5)`` (the CLI's: flush the logs, ``os._exit``), well inside the stop timeouts
+of deploy/systemd and deploy/k8s (a test checks the arithmetic).
+
+Dependencies (client factories, hub factory, metrics handler, extra services, wall clock, hard
+exit) are parameters; the defaults are the real client
 (:class:`~supervisor.client.AsyncKiteAlgoWorkerClient`) and hub
-(:func:`~supervisor.hub.open_stream_hub`), and the CLI adds the OPS hooks.
+(:func:`~supervisor.hub.open_stream_hub`), and the CLI adds the OPS hooks and the hard exit.
 """
 
 from __future__ import annotations
@@ -52,19 +64,27 @@ from ._config import SupervisorConfig, SupervisorSection
 from ._http import MetricsHandler, serve_http
 from ._httpmetrics import ObservingTransport
 from ._plugins import ResolvedStrategy, SkippedStrategy
+from ._reload import Loader, Reloader
 from ._statedir import StateDir
-from ._supervisor import Supervisor
+from ._supervisor import ShutdownReport, Supervisor
 from .client import AlgoWorkerConfig, AsyncKiteAlgoWorkerClient
+from .client._errors import AuthError, KiteAlgoWorkerError, PermissionDeniedError
 from .client._rate_limit import OrderRateLimiter
 from .hub import StreamHub, open_stream_hub
 
 __all__ = [
+    "EXIT_AUTH",
+    "EXIT_CODES",
+    "EXIT_STUCK",
+    "EXIT_UNRELEASED",
+    "UNWIND_S",
     "DaemonHandle",
     "DaemonSetupError",
     "default_client_factory",
     "default_heartbeat_client_factory",
     "default_stream_client_factory",
     "run_daemon",
+    "stop_deadline_s",
 ]
 
 log = logging.getLogger("supervisor.daemon")
@@ -74,6 +94,26 @@ HEARTBEAT_CONNECTIONS = 8  # the heartbeat client's pool; why this few: module d
 STREAM_CONNECTIONS = 1024  # upstream topics open at once; one more waits for a free connection
 RequestObserver = Callable[[str, int | str | None, float], None]  # (route group, status, seconds)
 HubFactory = Callable[[AsyncKiteAlgoWorkerClient], AbstractAsyncContextManager[StreamHub]]
+
+EXIT_UNRELEASED = 1  # some sessions were not released (named in the log)
+EXIT_AUTH = 4  # the backend refused the worker token on the start-up probe (401/403)
+EXIT_STUCK = 5  # a strategy could not be cancelled by the shutdown deadline (named in the log)
+EXIT_CODES = {
+    0: "every session released",
+    EXIT_UNRELEASED: "some sessions were not released",
+    2: "invalid config or plugin",
+    3: "the daemon could not start (address in use, unusable state directory)",
+    EXIT_AUTH: "the backend refused the worker token",
+    EXIT_STUCK: "a strategy could not be cancelled by the shutdown deadline",
+}
+UNWIND_S = 5.0  # after the releases, for the daemon's tasks to finish before the hard exit
+_NAMED_STUCK = 20  # stuck strategies named in the one line (a whole fleet would not fit)
+
+
+def stop_deadline_s(settings: SupervisorSection) -> float:
+    """Seconds from the first SIGTERM to the hard exit: ``shutdown_grace_s``, then the wait for
+    cancellation and the release (``release_timeout_s`` each), then :data:`UNWIND_S`."""
+    return settings.shutdown_grace_s + 2 * settings.release_timeout_s + UNWIND_S
 
 
 class ClientFactory(Protocol):
@@ -180,9 +220,12 @@ def _order_limiter(
     return OrderRateLimiter(rate.limits(), max_wait_s=rate.max_wait_s, names=names)
 
 
-async def _watch_signals(supervisor: Supervisor) -> None:
-    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+async def _watch_signals(supervisor: Supervisor, reloader: Reloader) -> None:
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
         async for signum in signals:
+            if signum == signal.SIGHUP:
+                log.info("SIGHUP: reload %s", reloader.request("SIGHUP"))
+                continue
             first = not supervisor.shutting_down
             log.warning(
                 "%s: %s",
@@ -190,6 +233,58 @@ async def _watch_signals(supervisor: Supervisor) -> None:
                 "graceful shutdown" if first else "skipping the rest of the grace period",
             )
             supervisor.request_shutdown()
+
+
+async def _token_refused(client: AsyncKiteAlgoWorkerClient, timeout: float) -> str | None:
+    """One authenticated probe (``GET /worker/health``, §4.1): why the token is refused, or
+    ``None``. An unreachable or failing backend is not a refusal: the strategies retry."""
+    try:
+        with trio.fail_after(timeout):
+            await client.health()
+    except (AuthError, PermissionDeniedError) as exc:
+        return f"{exc.status_code} {exc}"
+    except (KiteAlgoWorkerError, trio.TooSlowError) as exc:
+        log.warning("backend probe failed (%s); starting the strategies, they retry", type(exc).__name__)
+    return None
+
+
+def _log_report(report: ShutdownReport) -> None:
+    for name in report.unreleased:
+        log.error("session of strategy %s was NOT released (%s)", name, report.outcomes[name])
+    log.info("stopped: %d sessions released", sum(1 for o in report.outcomes.values() if o == "ok"))
+
+
+async def _enforce_stop_deadline(
+    supervisor: Supervisor, deadline: float, hard_exit: Callable[[int], None] | None
+) -> None:
+    # cancelled when the daemon finishes in time; fires when something cannot be cancelled
+    await trio.sleep_until(deadline)
+    stuck = supervisor.stuck()
+    report = supervisor.last_report
+    if report is not None:
+        _log_report(report)
+    named = ", ".join(stuck[:_NAMED_STUCK]) + (
+        f" and {len(stuck) - _NAMED_STUCK} more" if len(stuck) > _NAMED_STUCK else ""
+    )
+    log.critical(
+        "shutdown deadline passed: %s could not be cancelled (blocked in a thread or in C?); %s",
+        f"strategies {named}" if stuck else "the daemon's own tasks",
+        f"exiting with code {EXIT_STUCK}" if hard_exit is not None else "still waiting for them",
+    )
+    if hard_exit is not None:
+        hard_exit(EXIT_STUCK)
+
+
+async def _announce_ready(supervisor: Supervisor) -> None:
+    await supervisor.wait_ready()
+    states = [r.state for r in supervisor.runners.values()]
+    log.info(
+        "daemon ready: %d strategies (%d running, %d quarantined, %d standby)",
+        len(states),
+        states.count("running"),
+        states.count("quarantined"),
+        states.count("standby"),
+    )
 
 
 async def _freeze_after_start(supervisor: Supervisor) -> None:
@@ -208,7 +303,7 @@ async def run_daemon(
     strategies: list[ResolvedStrategy],
     *,
     skipped: list[SkippedStrategy] | None = None,
-    state_dir: str | None = None,
+    state_dir: str | StateDir | None = None,
     client_factory: ClientFactory = default_client_factory,
     heartbeat_client_factory: ClientFactory = default_heartbeat_client_factory,
     stream_client_factory: ClientFactory = default_stream_client_factory,
@@ -218,6 +313,8 @@ async def run_daemon(
     extra_services: Sequence[Callable[[Supervisor], Awaitable[None]]] = (),
     handle_signals: bool = True,
     wall_clock: Callable[[], float] = time.time,
+    hard_exit: Callable[[int], None] | None = None,
+    reload_strategies: Loader | None = None,
     task_status: trio.TaskStatus[DaemonHandle] = trio.TASK_STATUS_IGNORED,
 ) -> int:
     """Run the daemon until shutdown is requested; returns the exit code (blocks).
@@ -226,13 +323,19 @@ async def run_daemon(
     every client (the metrics' backend request histogram); ``extra_services`` are
     ``async def service(supervisor)`` tasks started once the runners are,
     and cancelled after the shutdown report (they may ``await supervisor.wait_ready()``).
+    ``hard_exit(code)`` is called when the shutdown deadline passes with tasks that cannot be
+    cancelled (the CLI's ends the process; without one, the stuck strategies are only logged).
+    ``reload_strategies()`` re-reads the config for SIGHUP and ``POST /reload`` (``_reload``).
     Raises :class:`DaemonSetupError` before anything starts when the setup is unusable, and
     ``OSError`` when the HTTP port cannot be bound.
     """
     settings = config.supervisor
     state_path = state_dir or settings.state_dir
     try:
-        store = StateDir(state_path) if state_path else None
+        # a StateDir instance is the tests' seam (a full disk has no real counterpart there)
+        store = (
+            state_path if isinstance(state_path, StateDir) else StateDir(state_path) if state_path else None
+        )
     except OSError as exc:
         raise DaemonSetupError(f"state directory {state_path}: {exc.strerror or exc}") from exc
     for skip in skipped or ():
@@ -267,62 +370,80 @@ async def run_daemon(
         # the request client is the only one that places orders (ctx.client and ctx.run use it)
         limiter = _order_limiter(settings, strategies)
         observe = request_observer
+        report: ShutdownReport | None = None
         async with (
             client_factory(base_url, token, timeout, observe=observe, order_limiter=limiter) as client,
             heartbeat_client_factory(base_url, token, timeout, observe=request_observer) as heartbeat_client,
             stream_client_factory(base_url, token, timeout, observe=request_observer) as stream_client,
             hub_factory(stream_client) as hub,
         ):
-            supervisor = Supervisor(
-                strategies,
-                client=client,
-                heartbeat_client=heartbeat_client,
-                settings=settings,
-                state_dir=store,
-                hub=hub,
-                skipped=skipped or (),
-                wall_clock=wall_clock,
-                order_rate=limiter,
-            )
-            async with (
-                open_cockpit(config, wall_clock=wall_clock) as cockpit,
-                trio.open_nursery() as services,
-            ):
-                # HTTP first: /healthz answers while a thousand strategies attach
-                http_url = await services.start(
-                    partial(
-                        serve_http,
-                        cockpit.view(supervisor),
-                        host=settings.http.host,
-                        port=settings.http.port,
-                        metrics_handler=metrics_factory(supervisor) if metrics_factory else None,
-                        extra_routes=cockpit.routes(supervisor),
-                        operator_token=(
-                            settings.http.operator_token.get_secret_value()
-                            if settings.http.operator_token
-                            else None
-                        ),
-                    )
+            refused = await _token_refused(client, timeout)
+            if refused is not None:
+                # one clear line instead of a retry loop per strategy that never becomes ready
+                log.critical(
+                    "the backend refused the worker token (%s) on %s: not starting %d strategies; "
+                    "check KITE_ALGO_WORKER_TOKEN; exiting with code %d",
+                    refused,
+                    base_url,
+                    len(strategies),
+                    EXIT_AUTH,
                 )
-                if handle_signals:
-                    services.start_soon(_watch_signals, supervisor)
-                await services.start(supervisor.serve)
-                # money reads share the strategies' request client, never the heartbeats'
-                await services.start(partial(serve_cockpit, cockpit, supervisor, client))
-                if settings.gc_freeze:
-                    services.start_soon(_freeze_after_start, supervisor)
-                for service in extra_services:
-                    # e.g. sd_notify (READY/WATCHDOG/STOPPING); cancelled after shutdown
-                    services.start_soon(service, supervisor)
-                log.info("daemon up: %d strategies, %d skipped", len(strategies), len(skipped or ()))
-                task_status.started(DaemonHandle(supervisor, http_url, base_url, sandbox))
-                await supervisor.wait_shutdown_requested()
-                report = await supervisor.shutdown()
-                services.cancel_scope.cancel()
+            else:
+                supervisor = Supervisor(
+                    strategies,
+                    client=client,
+                    heartbeat_client=heartbeat_client,
+                    settings=settings,
+                    state_dir=store,
+                    hub=hub,
+                    skipped=skipped or (),
+                    wall_clock=wall_clock,
+                    order_rate=limiter,
+                )
+                reloader = Reloader(reload_strategies)
+                async with (
+                    open_cockpit(config, wall_clock=wall_clock) as cockpit,
+                    trio.open_nursery() as services,
+                ):
+                    # HTTP first: /healthz answers while a thousand strategies attach
+                    http_url = await services.start(
+                        partial(
+                            serve_http,
+                            cockpit.view(supervisor),
+                            host=settings.http.host,
+                            port=settings.http.port,
+                            metrics_handler=metrics_factory(supervisor) if metrics_factory else None,
+                            extra_routes={**cockpit.routes(supervisor), **reloader.routes()},
+                            operator_token=(
+                                settings.http.operator_token.get_secret_value()
+                                if settings.http.operator_token
+                                else None
+                            ),
+                        )
+                    )
+                    if handle_signals:
+                        services.start_soon(_watch_signals, supervisor, reloader)
+                    await services.start(supervisor.serve)
+                    await services.start(reloader.serve, supervisor)
+                    services.start_soon(_announce_ready, supervisor)
+                    # money reads share the strategies' request client, never the heartbeats'
+                    await services.start(partial(serve_cockpit, cockpit, supervisor, client))
+                    if settings.gc_freeze:
+                        services.start_soon(_freeze_after_start, supervisor)
+                    for service in extra_services:
+                        # e.g. sd_notify (READY/WATCHDOG/STOPPING); cancelled after shutdown
+                        services.start_soon(service, supervisor)
+                    log.info("daemon up: %d strategies, %d skipped", len(strategies), len(skipped or ()))
+                    task_status.started(DaemonHandle(supervisor, http_url, base_url, sandbox))
+                    await supervisor.wait_shutdown_requested()
+                    deadline = trio.current_time() + stop_deadline_s(settings)
+                    root.start_soon(_enforce_stop_deadline, supervisor, deadline, hard_exit)
+                    report = await supervisor.shutdown()
+                    services.cancel_scope.cancel()
         root.cancel_scope.cancel()
     if settings.gc_freeze:
         gc.unfreeze()  # a daemon embedded in a longer-lived process leaves it as it found it
-    for name in report.unreleased:
-        log.error("session of strategy %s was NOT released (%s)", name, report.outcomes[name])
-    log.info("stopped: %d sessions released", sum(1 for o in report.outcomes.values() if o == "ok"))
+    if report is None:
+        return EXIT_AUTH  # the probe's refusal, logged above
+    _log_report(report)
     return report.exit_code

@@ -3,9 +3,14 @@
 =========================================  ===================================================
 ``GET /healthz``                           200 while the process and its event loop answer
 ``GET /readyz``                            200 once every strategy reached running, quarantined
-                                           or standby; 503 before that and during shutdown
+                                           or standby; 503 before that, while one is
+                                           ``not_durable`` and during shutdown (the body
+                                           names the strategies and why)
 ``GET /status``                            JSON of every strategy (state, run id, restarts, ...)
 ``POST /strategies/{name}/restart``        operator restart (202; 404 unknown; 409 not now)
+``POST /strategies/{name}/pause``          end the body, keep the session heartbeating (202)
+``POST /strategies/{name}/resume``         start a paused body again, ``recovered=True`` (202)
+``POST /strategies/{name}/stop``           end the body and release the session (202)
 ``GET /metrics``                           mounted when a ``metrics_handler`` is given (OPS)
 =========================================  ===================================================
 
@@ -34,10 +39,15 @@ __all__ = ["HttpRequest", "HttpResponse", "build_app", "json_response", "serve_h
 log = logging.getLogger("supervisor.http")
 
 
+CONTROL_ACTIONS = ("restart", "pause", "resume", "stop")
+
+
 class SupervisorView(Protocol):
     def ready(self) -> bool: ...
+    def not_ready(self) -> list[dict[str, Any]]: ...
     def status(self) -> dict[str, Any]: ...
-    def restart(self, name: str) -> str: ...
+    def control(self, name: str, action: str) -> str: ...
+    def state_of(self, name: str) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -91,7 +101,9 @@ def build_app(
 
     async def readyz(request: HttpRequest) -> HttpResponse:
         ready = supervisor.ready()
-        return json_response({"ready": ready}, 200 if ready else 503)
+        if ready:
+            return json_response({"ready": True})
+        return json_response({"ready": False, "not_ready": supervisor.not_ready()}, 503)
 
     async def status(request: HttpRequest) -> HttpResponse:
         return json_response(supervisor.status())
@@ -108,15 +120,19 @@ def build_app(
         routes[("GET", "/metrics")] = metrics
     routes.update(extra_routes or {})
 
-    async def restart(name: str) -> HttpResponse:
+    async def control(name: str, action: str) -> HttpResponse:
         try:
-            result = supervisor.restart(name)
+            result = supervisor.control(name, action)
         except KeyError:
             return json_response({"detail": f"no strategy named {name!r}"}, 404)
-        if result != "restarting":
-            return json_response({"name": name, "result": result, "detail": "not restartable now"}, 409)
-        log.info("operator restart of %s requested over HTTP", name)
-        return json_response({"name": name, "result": result}, 202)
+        if result == "ignored":
+            detail = f"cannot {action} now (state {supervisor.state_of(name)})"
+            return json_response({"name": name, "result": result, "detail": detail}, 409)
+        log.info("operator %s of %s requested over HTTP", action, name)
+        body: dict[str, Any] = {"name": name, "result": result}
+        if action == "stop":
+            body["detail"] = "the session is released: the backend acts on the run about 180 s later"
+        return json_response(body, 202)
 
     # a route path ending in "*" matches every path with that prefix (the console's pages)
     prefixes = [(m, p.removesuffix("*"), h) for (m, p), h in routes.items() if p.endswith("*")]
@@ -134,10 +150,10 @@ def build_app(
         if handler is not None:
             return await handler(request)
         parts = request.path.strip("/").split("/")
-        if len(parts) == 3 and parts[0] == "strategies" and parts[2] == "restart":
+        if len(parts) == 3 and parts[0] == "strategies" and parts[2] in CONTROL_ACTIONS:
             if request.method != "POST":
                 return json_response({"detail": "method not allowed"}, 405)
-            return await restart(parts[1])
+            return await control(parts[1], parts[2])
         if any(path == request.path for _, path in routes):
             return json_response({"detail": "method not allowed"}, 405)
         return json_response({"detail": "not found"}, 404)

@@ -11,7 +11,9 @@ Wire rules followed here (contract §4.2, §4.3, §7, §8, §9):
   so that a third party cannot take it over (§4.3.1).
 * **standby** when someone else holds it: poll ``get_run`` and claim only once the holder's
   heartbeats have lapsed past the takeover window (60 s, or 120 s after a claim without
-  heartbeat). We never fight a live holder.
+  heartbeat). The seconds left are computed from the run document (:func:`takeover_wait_s`),
+  reported, and the next poll is due no later than the window's end, so the wait ends in a
+  claim at once. We never fight a live holder.
 * a closed (or otherwise not ``open``) run is reported, never silently replaced (§7.1).
 * **heartbeats** run in their own task on an absolute schedule (``trio.sleep_until``), each one
   bounded by a timeout. A 409 means the session is gone: the strategy is stopped at once.
@@ -20,6 +22,7 @@ Wire rules followed here (contract §4.2, §4.3, §7, §8, §9):
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 import math
 from collections import Counter, deque
@@ -31,7 +34,13 @@ import trio
 
 from ._config import RunSection
 from .client import AsyncKiteAlgoWorkerClient, RunConfig, RunConfigMismatchError
-from .client._errors import ConflictError, KiteAlgoWorkerError
+from .client._errors import (
+    AuthError,
+    ClientValidationError,
+    ConflictError,
+    KiteAlgoWorkerError,
+    PermissionDeniedError,
+)
 
 __all__ = [
     "Acquired",
@@ -43,6 +52,7 @@ __all__ = [
     "acquire_session",
     "release_session",
     "serve_heartbeats",
+    "takeover_wait_s",
 ]
 
 log = logging.getLogger("supervisor.run")
@@ -103,11 +113,11 @@ class StrategyRun:
             result = await getattr(self._client, method)(
                 self.run_id, *args, session_nonce=self.session_nonce, **kwargs
             )
-        except KiteAlgoWorkerError as exc:
+        except ClientValidationError as exc:
+            # refused before any request: the client's intent accounting never saw it
             self._intents[f"error:{type(exc).__name__}"] += 1
             raise
-        self._intents[str(result.get("status", "unknown"))] += 1
-        return result
+        return result  # what the backend answered is counted by the client (observe_intents)
 
     async def place_order(self, order: Mapping[str, Any], **kwargs: Any) -> Any:
         return await self._intent("place_order", order, **kwargs)
@@ -174,6 +184,25 @@ def _takeover_possible(run: Any) -> bool:
     return False
 
 
+def takeover_wait_s(run: Any, now_unix: float) -> float | None:
+    """Seconds until the backend lets a new claim through (§4.3.1), from the run document;
+    0 when it would now, ``None`` when the document does not say."""
+    if not run.get("worker_session_nonce"):
+        return 0.0
+    age = run.get("heartbeat_age_sec")
+    if isinstance(age, int | float):
+        # the backend floors the age to whole seconds and wants it *past* 60 s: one more second
+        return max(0.0, TAKEOVER_AFTER_HEARTBEAT_S + 1.0 - age)
+    claimed = run.get("worker_session_claimed_at")
+    if isinstance(claimed, str):
+        try:
+            claimed_unix = dt.datetime.fromisoformat(claimed).timestamp()
+        except ValueError:
+            return None
+        return max(0.0, TAKEOVER_AFTER_CLAIM_S + 1.0 - (now_unix - claimed_unix))
+    return None
+
+
 async def _claim_and_beat(
     client: AsyncKiteAlgoWorkerClient, run_id: str, counters: SessionCounters, timeout: float
 ) -> str | None:
@@ -205,14 +234,17 @@ async def acquire_session(
     counters: SessionCounters,
     timeout: float,
     standby_poll_s: float,
-    on_standby: Callable[[Any], None],
+    on_standby: Callable[[Any, float | None], None],
     on_nonce: Callable[[str], None],
+    wall_clock: Callable[[], float],
     limiter: trio.CapacityLimiter | None = None,
 ) -> Acquired:
     """Get-then-create the run and obtain its session; blocks (in standby) until we hold it.
 
-    Calls ``on_standby(run_doc)`` each time it starts or keeps waiting for another holder and
-    ``on_nonce(nonce)`` as soon as a nonce is ours (persist it *before* trading). ``limiter``
+    Calls ``on_standby(run_doc, seconds_left)`` each time it starts or keeps waiting for another
+    holder (``seconds_left``: :func:`takeover_wait_s`) and ``on_nonce(nonce)`` as soon as a nonce
+    is ours (it must make the nonce durable *before* trading; what it raises propagates, the
+    nonce is then still held on the backend and the caller must release it). ``limiter``
     bounds how many strategies talk to the backend for this at once (not while waiting), so
     a thousand strategies starting together do not starve the heartbeats of the first. Raises
     :class:`RunMismatchError`, :class:`RunUnavailableError` or the client's errors.
@@ -251,8 +283,10 @@ async def acquire_session(
             return acquired
         if acquired == "lost":
             persisted_nonce = None  # taken over in between
-        on_standby(run)
-        await trio.sleep(standby_poll_s)
+        left = takeover_wait_s(run, wall_clock())
+        on_standby(run, left)
+        # poll again when the window opens (plus nothing), or every standby_poll_s meanwhile
+        await trio.sleep(min(standby_poll_s, left) if left else standby_poll_s)
         async with gate:
             with trio.fail_after(timeout):
                 run = await client.get_run(run_id)
@@ -354,6 +388,7 @@ async def serve_heartbeats(
     wall_clock: Callable[[], float],
     first_at: float | None = None,
     on_beat: Callable[[], Awaitable[None]] | None = None,
+    on_refused: Callable[[KiteAlgoWorkerError], None] | None = None,
 ) -> None:
     """Heartbeat ``run_id`` every ``interval`` seconds until cancelled or the session is lost.
 
@@ -361,7 +396,9 @@ async def serve_heartbeats(
     never shifts the next one; a beat is abandoned after ``timeout`` and counted as missed, and
     slots that passed while one was outstanding are counted missed rather than sent late in a
     burst. ``report()`` supplies the status and metrics (the strategy's real state). A 409 calls
-    ``on_lost()`` and returns: the daemon never fights another holder.
+    ``on_lost()`` and returns: the daemon never fights another holder. A refused token (401/403)
+    goes to ``on_refused`` when given (the daemon logs those once for all strategies), else to
+    the log.
     """
     deadline = first_at if first_at is not None else trio.current_time() + interval
     while True:
@@ -379,7 +416,10 @@ async def serve_heartbeats(
             log.warning("heartbeat of %s timed out after %.1fs", run_id, timeout)
         except KiteAlgoWorkerError as exc:
             stats.missed += 1
-            log.warning("heartbeat of %s failed: %s", run_id, exc)
+            if on_refused is not None and isinstance(exc, AuthError | PermissionDeniedError):
+                on_refused(exc)
+            else:
+                log.warning("heartbeat of %s failed: %s", run_id, exc)
         else:
             stats.ok += 1
             stats.last_ok = trio.current_time()

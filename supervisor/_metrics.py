@@ -40,6 +40,7 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
 from ._looplag import DEFAULT_LAG_INTERVAL_S, serve_loop_lag
+from ._runner import STATES  # the one list of states, exported one-hot
 
 if TYPE_CHECKING:
     from ._supervisor import Supervisor
@@ -56,7 +57,6 @@ __all__ = [
 ]
 
 PREFIX = "kite_supervisor"
-STATES = ("starting", "running", "backoff", "quarantined", "standby", "session_lost", "stopped", "failed")
 ROUTE_GROUPS = ("runs", "sessions", "heartbeat", "orders", "market", "streams", "other")
 # the classic text format that generate_latest writes (Prometheus 2.x parses it natively)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -94,11 +94,19 @@ class StrategyStatsLike(Protocol):
     def intents(self) -> Mapping[str, int]: ...
     @property
     def loop_busy_seconds(self) -> float: ...
+    @property
+    def progress_age_seconds(self) -> float | None: ...
+    @property
+    def stalls(self) -> int: ...
+    @property
+    def takeover_wait_seconds(self) -> float | None: ...
 
 
 class SupervisorStatsLike(Protocol):
     @property
     def strategies(self) -> Sequence[StrategyStatsLike]: ...
+    @property
+    def token_refusals(self) -> int: ...
     @property
     def ready(self) -> bool: ...
     @property
@@ -166,6 +174,25 @@ CATALOGUE: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
         "Event-loop time spent running this strategy's tasks",
         ("strategy",),
     ),
+    (
+        "strategy_progress_age_seconds",
+        "gauge",
+        "Seconds since the strategy's last ctx.progress() (absent before its first)",
+        ("strategy",),
+    ),
+    (
+        "strategy_stalls_total",
+        "counter",
+        "Times a strategy missed its progress deadline (progress_deadline_s)",
+        ("strategy",),
+    ),
+    (
+        "strategy_takeover_wait_seconds",
+        "gauge",
+        "In standby: seconds until the holder's session may be taken over",
+        ("strategy",),
+    ),
+    ("token_refusals_total", "counter", "Backend requests refused for the worker token (401/403)", ()),
     ("feed_topics", "gauge", "Upstream stream topics, by kind and connection state", ("kind", "connected")),
     ("feed_subscribers", "gauge", "Subscribers attached to upstream topics", ("kind",)),
     ("feed_reconnects_total", "counter", "Upstream stream reconnects", ("kind",)),
@@ -287,6 +314,11 @@ class StatisticsCollector(Collector):
         releases = _counter("session_releases_total", ("strategy", "outcome"))
         intents = _counter("order_intents_total", ("strategy", "outcome"))
         busy = _counter("strategy_loop_busy_seconds_total", ("strategy",))
+        progress_age = _gauge("strategy_progress_age_seconds", ("strategy",))
+        stalls = _counter("strategy_stalls_total", ("strategy",))
+        takeover = _gauge("strategy_takeover_wait_seconds", ("strategy",))
+        refusals = _counter("token_refusals_total", ())
+        refusals.add_metric([], stats.token_refusals)
         for s in strategies:
             known = s.state if s.state in STATES else None
             for candidate in STATES:
@@ -307,6 +339,11 @@ class StatisticsCollector(Collector):
                 for outcome, value in sorted(mapping.items()):
                     family.add_metric([s.name, outcome], value)
             busy.add_metric([s.name], s.loop_busy_seconds)
+            if s.progress_age_seconds is not None:
+                progress_age.add_metric([s.name], s.progress_age_seconds)
+            stalls.add_metric([s.name], s.stalls)
+            if s.takeover_wait_seconds is not None:
+                takeover.add_metric([s.name], s.takeover_wait_seconds)
         yield from (
             up,
             ready,
@@ -320,7 +357,7 @@ class StatisticsCollector(Collector):
             beats,
             last_beat,
         )
-        yield from (claims, releases, intents, busy)
+        yield from (claims, releases, intents, busy, progress_age, stalls, takeover, refusals)
 
     def _hub_families(self, stats: HubStatistics) -> Iterator[Metric]:
         topics = _gauge("feed_topics", ("kind", "connected"))

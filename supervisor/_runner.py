@@ -4,8 +4,23 @@ restart it after crashes, quarantine it when it keeps crashing, and release on t
 States (``StrategyRunner.state``)::
 
     starting ──> standby ──> running <──> backoff ──> quarantined ─(operator)─> starting
-        │                      │   └──> session_lost ───────────────(operator)─> starting
-        └──> failed            └──> stopped (the body returned, or shutdown)
+        │  │                 │  │  └──> session_lost ───────────────(operator)─> starting
+        │  │                 │  ├──> paused (operator: the body is ended, the session kept and
+        │  │                 │  │        heartbeating; resume starts it again, recovered=True)
+        │  │                 │  └──> stopped (the body returned, shutdown, or an operator stop:
+        │  │                 │           session released)
+        │  │                 └──> stalled (no ctx.progress() within progress_deadline_s;
+        │  │                        back to running on progress, or restarted if configured)
+        │  └──> not_durable (the new nonce could not be fsynced: session released, not trading,
+        │                    retried with backoff)
+        └──> failed
+
+Durable before trading: a newly claimed nonce is written and fsynced (file and directory) before
+the body starts. When that fails the strategy does not trade, its session is released at once
+(a restart without the nonce would otherwise wait out the 60 s takeover window, §7.5), and the
+state says why. It retries with backoff; each retry's claim heartbeats once, so the backend's
+180 s stale clock (§7.3) does not run out while the disk is full. In ``standby`` the seconds
+until the holder's session can be taken over are kept in ``takeover_wait_s``.
 
 The heartbeat task and the strategy body are sibling tasks: a body that crashes, hangs or
 awaits forever never delays a beat (invariant 2). A body that *computes* without awaiting
@@ -21,6 +36,7 @@ import math
 import random
 from collections import Counter
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import trio
@@ -44,15 +60,39 @@ from ._statedir import StateDir
 from ._strategy import Progress, StrategyContext
 from .client import AsyncKiteAlgoWorkerClient
 from .client._backoff import Backoff
-from .client._errors import KiteAlgoWorkerError, LiveTradingRefusedError
+from .client._errors import AuthError, KiteAlgoWorkerError, LiveTradingRefusedError, PermissionDeniedError
 from .hub import StreamHub
 
-__all__ = ["READY_STATES", "STATES", "StrategyRunner"]
+__all__ = ["NOT_READY_STATES", "READY_STATES", "STATES", "SessionNotDurableError", "StrategyRunner"]
 
-STATES = ("starting", "running", "backoff", "quarantined", "standby", "session_lost", "stopped", "failed")
-READY_STATES = frozenset({"running", "quarantined", "standby"})
+STATES = (
+    "starting",
+    "running",
+    "backoff",
+    "quarantined",
+    "standby",
+    "session_lost",
+    "stopped",
+    "failed",
+    "not_durable",
+    "stalled",
+    "paused",
+)
+READY_STATES = frozenset({"running", "quarantined", "standby", "paused"})
+NOT_READY_STATES = frozenset({"not_durable"})  # not ready even after having been ready once
 HEARTBEAT_SLOT_S = 0.125  # a binary fraction: slot boundaries plus whole intervals stay exact
 _OPERATOR_RESTARTABLE = frozenset({"quarantined", "session_lost", "failed", "stopped"})
+_WITH_BODY = frozenset({"running", "backoff", "stalled"})  # a body runs or is about to
+OPERATOR_STOPPED = (
+    "stopped by the operator: session released; the backend acts on the run about 180 s after its "
+    "last heartbeat (a paper run is flattened and closed, a dry_run run closed, a live run flagged)"
+)
+Refused = Callable[[str, KiteAlgoWorkerError], None]  # (strategy name, the 401/403 error)
+
+
+class SessionNotDurableError(Exception):
+    """The new session nonce could not be made durable in the state directory."""
+
 
 log = logging.getLogger("supervisor.runner")
 
@@ -76,8 +116,10 @@ class StrategyRunner:
         startup_limiter: trio.CapacityLimiter | None = None,
         release_limiter: trio.CapacityLimiter | None = None,
         on_state: Callable[[StrategyRunner], None] | None = None,
+        on_refused: Refused | None = None,
     ) -> None:
         self._on_state = on_state
+        self._on_refused = on_refused
         self._startup_limiter = startup_limiter
         self._release_limiter = release_limiter
         self.resolved = resolved
@@ -107,6 +149,12 @@ class StrategyRunner:
         self.intents: Counter[str] = Counter()
         self.progress = Progress()
         self.loop_busy_seconds = 0.0
+        self.progress_deadline_s = resolved.config.progress_deadline_s
+        self.restart_on_stall = resolved.config.restart_on_stall
+        self.stalls = 0
+        self._body_started_at = 0.0
+        self._stall_restart: str | None = None  # why the watchdog cancelled the body
+        self._takeover_at: float | None = None  # trio time the holder's session becomes claimable
         self.stopping = trio.Event()
         self.nonce: str | None = None
         self.run_doc: Any = None
@@ -117,6 +165,8 @@ class StrategyRunner:
         self._body_running = False
         self._body_finished = trio.Event()
         self._restart_requested = trio.Event()
+        self._control: str | None = None  # "pause" or "stop", asked by the operator
+        self._resume = trio.Event()
         self._restart_body = False
         self._lifecycle_done = trio.Event()
 
@@ -154,25 +204,55 @@ class StrategyRunner:
             metrics["strategy"] = dict(self.progress.metrics)
         return status, metrics
 
-    def _persist(self, nonce: str | None) -> None:
-        # Only changes are written (a re-attach keeps the nonce on disk as it is). A new nonce
-        # is fsynced before the strategy trades; a cleared one need not be: a stale nonce on
-        # disk is harmless (the next start compares it with the run document and claims).
+    @property
+    def progress_age_s(self) -> float | None:
+        """Seconds since the strategy's last ``ctx.progress()`` (``None``: never called)."""
+        last = self.progress.last_at
+        return None if last is None else trio.current_time() - last
+
+    @property
+    def takeover_wait_s(self) -> float | None:
+        """In standby: seconds until the holder's session may be taken over (else ``None``)."""
+        if self.state != "standby" or self._takeover_at is None:
+            return None
+        return max(0.0, self._takeover_at - trio.current_time())
+
+    @property
+    def stuck(self) -> bool:
+        """The runner's tasks have not finished (after :meth:`stop`: a body that could not be
+        cancelled, e.g. blocked in ``trio.to_thread.run_sync`` or in C)."""
+        return not self._lifecycle_done.is_set()
+
+    def _persist_cleared(self) -> None:
+        # A cleared nonce is not fsynced and a failure only logged: a stale nonce on disk is
+        # harmless (the next start compares it with the run document and claims).
+        if self._state_dir is None or self._on_disk == (self.run_id, None):
+            return
+        try:
+            self._state_dir.save(self.name, self.run_id, None, durable=False)
+        except OSError as exc:
+            self.log.warning("cannot clear the persisted session nonce: %s", exc)
+            return
+        self._on_disk = (self.run_id, None)
+
+    def _on_nonce(self, nonce: str) -> None:
+        # Durable before trading: a nonce the state dir cannot keep would leave a restarted
+        # daemon waiting out the takeover window (or another worker taking the run) while this
+        # one trades. Only changes are written (a re-attach finds its nonce on disk already).
+        self.nonce = nonce
         if self._state_dir is None or self._on_disk == (self.run_id, nonce):
             return
         try:
-            self._state_dir.save(self.name, self.run_id, nonce, durable=nonce is not None)
+            self._state_dir.save(self.name, self.run_id, nonce, durable=True)
         except OSError as exc:
-            self.log.error("cannot persist the session nonce: %s", exc)
-            return
+            raise SessionNotDurableError(f"cannot persist the session nonce: {exc}") from exc
         self._on_disk = (self.run_id, nonce)
 
-    def _on_nonce(self, nonce: str) -> None:
-        self.nonce = nonce
-        self._persist(nonce)
-
-    def _on_standby(self, run: Any) -> None:
-        self._set_state("standby", "another worker holds the session")
+    def _on_standby(self, run: Any, seconds_left: float | None) -> None:
+        now = trio.current_time()
+        self._takeover_at = None if seconds_left is None else now + seconds_left
+        when = "unknown" if seconds_left is None else f"{seconds_left:.0f}s"
+        self._set_state("standby", f"another worker holds the session; takeover possible in {when}")
 
     # -- operator -----------------------------------------------------------------------------
     def request_restart(self) -> str:
@@ -186,13 +266,57 @@ class StrategyRunner:
             return "ignored"
         if self.state in _OPERATOR_RESTARTABLE:
             self._restart_requested.set()
-        elif self.state in ("running", "backoff") and self._body_scope is not None:
+        elif self.state in ("running", "backoff", "stalled") and self._body_scope is not None:
             self._restart_body = True
             self._body_scope.cancel()
         else:
             return "ignored"
         self.operator_restarts += 1
         return "restarting"
+
+    def request_pause(self) -> str:
+        """Operator pause: end the body, keep the session and its heartbeats (so the backend
+        does not recover the run), until :meth:`request_resume`. Never blocks; returns
+        ``"pausing"`` or ``"ignored"``."""
+        if self.stopping.is_set() or self.state not in _WITH_BODY or self._body_scope is None:
+            return "ignored"
+        self._control = "pause"
+        self._body_scope.cancel()
+        return "pausing"
+
+    def request_resume(self) -> str:
+        """Start a paused body again (``recovered=True``). Returns ``"resuming"`` or ``"ignored"``."""
+        if self.state != "paused" or self._control is not None:
+            return "ignored"
+        self._resume.set()
+        return "resuming"
+
+    def request_stop(self) -> str:
+        """Operator stop: end the body and release the session (``OPERATOR_STOPPED`` says what
+        the backend then does); a restart starts it again. Returns ``"stopping"`` or ``"ignored"``."""
+        if self.stopping.is_set() or self.state not in _WITH_BODY | {"paused"}:
+            return "ignored"
+        self._control = "stop"
+        if self.state == "paused":
+            self._resume.set()
+        elif self._body_scope is not None:
+            self._body_scope.cancel()
+        return "stopping"
+
+    async def _hold(self) -> bool:
+        """Carry out a pause or stop asked for; True when the body must not start again."""
+        if self._control == "pause":
+            self._control = None
+            self._set_state("paused", "paused by the operator: session kept, heartbeats go on")
+            self.log.info("paused by the operator")
+            await self._resume.wait()
+            self._resume = trio.Event()
+            if self._control is None:
+                self.log.info("resumed by the operator")
+        if self._control == "stop":
+            self._control = None
+            return True
+        return False
 
     async def _wait_operator(self) -> None:
         await self._restart_requested.wait()
@@ -223,25 +347,52 @@ class StrategyRunner:
                 self.log.error("%s", exc)
                 await self._wait_operator()
                 continue
+            except SessionNotDurableError as exc:
+                # not trading on a nonce a restart could not find; the disk may free up: retry
+                self.last_error = str(exc)
+                delay = self._acquire_backoff.next_delay()
+                self._set_state("not_durable", f"{exc}; session released, not trading, retrying")
+                self.log.error("%s; session released, not trading; retrying in %.1fs", exc, delay)
+                await self._release_unpersisted()
+                await trio.sleep(delay)
+                continue
             except (KiteAlgoWorkerError, trio.TooSlowError) as exc:
                 # the backend is unreachable or erroring: keep trying, visibly
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 delay = self._acquire_backoff.next_delay()
-                self.log.warning(
-                    "cannot obtain the run's session (%s); retrying in %.1fs", self.last_error, delay
-                )
+                if self._on_refused is not None and isinstance(exc, AuthError | PermissionDeniedError):
+                    self._on_refused(self.name, exc)  # one line for every strategy, per cycle
+                else:
+                    self.log.warning(
+                        "cannot obtain the run's session (%s); retrying in %.1fs", self.last_error, delay
+                    )
                 await trio.sleep(delay)
                 continue
             self._acquire_backoff.reset()
             end = await self._drive(acquired)
             if end == "session_lost":
                 self.nonce = None
-                self._persist(None)
+                self._persist_cleared()
                 self._set_state("session_lost", "the backend gave the session to another worker (409)")
                 self.log.error("session lost: strategy stopped, not fighting the new holder")
             else:
                 await self._give_up(end)
             await self._wait_operator()
+
+    async def _release_unpersisted(self) -> None:
+        nonce = self.nonce
+        if nonce is None:
+            return
+        outcome = await release_session(
+            self._client,
+            self.run_id,
+            nonce,
+            self.sessions,
+            self._settings.release_timeout_s,
+            limiter=self._release_limiter,
+        )
+        if outcome in ("ok", "conflict"):
+            self.nonce = None
 
     async def _acquire(self) -> Acquired:
         persisted = self._state_dir.load(self.name) if self._state_dir is not None else None
@@ -258,8 +409,10 @@ class StrategyRunner:
             standby_poll_s=settings.standby_poll_s,
             on_standby=self._on_standby,
             on_nonce=self._on_nonce,
+            wall_clock=self._wall_clock,
             limiter=self._startup_limiter,
         )
+        self._takeover_at = None
         self.recovered = not acquired.created
         self.run_doc = acquired.run
         self.log.info(
@@ -291,6 +444,7 @@ class StrategyRunner:
             report=self._report,
             on_lost=self._on_lost,
             wall_clock=self._wall_clock,
+            on_refused=None if self._on_refused is None else partial(self._on_refused, self.name),
         )
 
     def _on_lost(self) -> None:
@@ -301,10 +455,12 @@ class StrategyRunner:
 
     async def _drive(self, acquired: Acquired) -> str:
         """Heartbeat and run the body until it ends; returns finished, quarantined,
-        stopped or session_lost."""
+        operator_stop or session_lost."""
         assert self.nonce is not None
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._heartbeats, self.nonce)
+            if self.progress_deadline_s is not None:
+                nursery.start_soon(self._watch_progress, self.progress_deadline_s)
             end = await self._supervise_body(acquired)
             nursery.cancel_scope.cancel()
         return end
@@ -314,6 +470,8 @@ class StrategyRunner:
         run = StrategyRun(self._client, self.run_id, acquired.nonce, acquired.run, self.intents)
         with trio.CancelScope() as self._session_scope:
             while True:
+                if await self._hold():
+                    return "operator_stop"
                 self._set_state("running")
                 ctx = StrategyContext(
                     name=self.name,
@@ -333,6 +491,9 @@ class StrategyRunner:
                 if self._restart_body:
                     self._restart_body = False
                     self.policy.reset()
+                    recovered = True
+                    continue
+                if self._control is not None:  # ended for a pause or a stop: not a crash
                     recovered = True
                     continue
                 if crash is None:
@@ -355,6 +516,8 @@ class StrategyRunner:
         started = trio.current_time()
         self._body_finished = trio.Event()
         self._body_running = True
+        self._body_started_at = started
+        self.progress.wake()  # the progress deadline counts from this start
         crash: tuple[float, str] | None = None
         try:
             with trio.CancelScope() as self._body_scope:
@@ -368,7 +531,72 @@ class StrategyRunner:
         finally:
             self._body_running = False
             self._body_finished.set()
+        if self._stall_restart is not None:
+            # cancelled by the progress deadline (restart_on_stall): a crash for the policy
+            self.last_error = self._stall_restart
+            crash = (trio.current_time() - started, self._stall_restart)
+            self._stall_restart = None
         return crash
+
+    async def _watch_progress(self, limit: float) -> None:
+        """The progress deadline: a body that has not called ``ctx.progress()`` for ``limit``
+        seconds (counted from its start when it never has) is reported stalled: state, metric,
+        a decision event on the run's timeline; restarted when ``restart_on_stall``. Never
+        records progress itself."""
+        while True:
+            changed = self.progress.changed()
+            last = self.progress.last_at
+            since = self._body_started_at if last is None else max(last, self._body_started_at)
+            with trio.move_on_at(since + limit):
+                await changed.wait()
+                continue
+            if self._body_running and self.state == "running":
+                await self._stalled(trio.current_time() - since, limit)
+            await changed.wait()  # nothing to do until progress or a new body
+            if self.state == "stalled" and self._body_running:
+                self._set_state("running")
+                self.log.info("progress resumed")
+
+    async def _stalled(self, age: float, limit: float) -> None:
+        self.stalls += 1
+        reason = f"no progress for {age:.0f}s (progress_deadline_s={limit:g})"
+        self._set_state("stalled", reason)
+        self.log.error("strategy stalled: %s%s", reason, "; restarting it" if self.restart_on_stall else "")
+        if self.restart_on_stall and self._body_scope is not None:
+            self._stall_restart = f"stalled: {reason}"
+            self._body_scope.cancel()
+        meta = {
+            "state": "stalled",  # the body may already be backing off when the note is sent
+            "progress_age_s": round(age, 3),
+            "progress_deadline_s": limit,
+            "restarting": self.restart_on_stall,
+        }
+        await self._note(f"supervisor: strategy stalled, {reason}", "stalled", meta)
+
+    async def note(self, summary: str, metadata: dict[str, Any]) -> None:
+        """Put a supervisor's note (never a trading decision) on the run's timeline; bounded,
+        failures only logged. Used by the loss breaker."""
+        await self._note(summary, "supervisor", metadata)
+
+    async def _note(self, summary: str, what: str, metadata: dict[str, Any]) -> None:
+        """Tell the run's timeline what the supervisor saw (a note, never a trading decision;
+        bounded by ``release_timeout_s``, failures only logged)."""
+        nonce = self.nonce
+        if nonce is None:
+            return
+        meta = {"source": "kite-algo-supervisor", "state": self.state, "restarts": self.restarts, **metadata}
+        with trio.move_on_after(self._settings.release_timeout_s):
+            try:
+                await self._client.log_decision_event(
+                    self.run_id,
+                    session_nonce=nonce,
+                    decision_type="note",
+                    action="observe",
+                    summary=summary[:500],
+                    metadata=meta,
+                )
+            except KiteAlgoWorkerError as exc:
+                self.log.warning("could not log the %s decision event: %s", what, exc)
 
     async def _give_up(self, end: str) -> None:
         """Quarantine (or a finished body): stop heartbeats, say why, release the session."""
@@ -381,6 +609,9 @@ class StrategyRunner:
                 f"(max_restarts={restart.max_restarts}); last error: {self.last_error}"
             )
             self._set_state("quarantined", reason)
+        elif end == "operator_stop":
+            reason = OPERATOR_STOPPED
+            self._set_state("stopped", reason)
         else:
             reason = "the strategy finished; session released by the supervisor"
             self._set_state("stopped", reason)
@@ -388,29 +619,14 @@ class StrategyRunner:
         nonce = self.nonce
         if nonce is None:
             return
+        await self._note(reason, end, {})
         timeout = self._settings.release_timeout_s
-        with trio.move_on_after(timeout):
-            try:
-                await self._client.log_decision_event(
-                    self.run_id,
-                    session_nonce=nonce,
-                    decision_type="note",
-                    action="observe",
-                    summary=reason[:500],
-                    metadata={
-                        "source": "kite-algo-supervisor",
-                        "state": self.state,
-                        "restarts": self.restarts,
-                    },
-                )
-            except KiteAlgoWorkerError as exc:
-                self.log.warning("could not log the %s decision event: %s", end, exc)
         outcome = await release_session(
             self._client, self.run_id, nonce, self.sessions, timeout, limiter=self._release_limiter
         )
         if outcome in ("ok", "conflict"):
             self.nonce = None
-            self._persist(None)
+            self._persist_cleared()
 
     # -- shutdown -----------------------------------------------------------------------------
     async def wait_body_finished(self) -> None:
@@ -438,7 +654,7 @@ class StrategyRunner:
             )
             if outcome in ("ok", "conflict"):
                 self.nonce = None
-                self._persist(None)
+                self._persist_cleared()
         if self.state not in ("failed", "quarantined", "session_lost"):
             self._set_state("stopped", "shutdown")
         return outcome

@@ -2,9 +2,11 @@
 
 One small JSON file per strategy, ``runs/<name>.json`` = ``{"strategy_run_id", "session_nonce"}``.
 The nonce is a session credential: the directory is created ``0700`` and every file ``0600``,
-written atomically (temporary file, ``fsync``, ``os.replace``), so a crash mid-write leaves the
-previous version, never a torn file. Clearing a nonce after a release skips the ``fsync``: a
-stale nonce that survives a power cut is harmless, and a thousand fsyncs would slow shutdown.
+written atomically (temporary file, ``fsync``, ``os.replace``, ``fsync`` of the directory), so a
+crash mid-write leaves the previous version, never a torn file, and a durable write survives a
+power cut once :meth:`StateDir.save` returns (the directory entry is on disk too). Clearing a
+nonce after a release skips both ``fsync``: a stale nonce that survives a power cut is harmless,
+and a thousand fsyncs would slow shutdown.
 The embedded sandbox's token and database live here too, so that an embedded daemon finds its
 runs again after a restart.
 
@@ -45,6 +47,13 @@ def _atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    if durable:
+        # the rename lives in the directory: without this a power cut may bring back the old file
+        dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
 
 
 class StateDir:
@@ -71,8 +80,9 @@ class StateDir:
     def save(self, name: str, run_id: str, nonce: str | None, *, durable: bool = True) -> None:
         """Persist strategy ``name``'s run id and session nonce (``None`` after a release).
 
-        Always atomic; ``durable=False`` skips the ``fsync`` (the write may be lost on a power
-        cut, leaving the previous version)."""
+        Always atomic; ``durable=True`` returns only once file and directory are fsynced;
+        ``durable=False`` skips both (the write may be lost on a power cut, leaving the previous
+        version). Raises ``OSError`` (a full disk: ``ENOSPC``)."""
         payload = json.dumps({"strategy_run_id": run_id, "session_nonce": nonce}).encode()
         _atomic_write(self._runs / f"{name}.json", payload, durable=durable)
 

@@ -57,11 +57,13 @@ class Strategy:
 
 @dataclass
 class Progress:
-    """The strategy's own liveness signal (``ctx.progress``), read by the heartbeat task."""
+    """The strategy's own liveness signal (``ctx.progress``), read by the heartbeat task and
+    the runner's progress deadline. Only the strategy records it: the daemon never does."""
 
     last_at: float | None = None  # trio time of the last ctx.progress() call
     count: int = 0
     metrics: dict[str, Any] = field(default_factory=dict)
+    _changed: trio.Event = field(default_factory=trio.Event, repr=False)
 
     def record(self, now: float, metrics: Mapping[str, Any]) -> None:
         self.last_at = now
@@ -69,6 +71,17 @@ class Progress:
         for key, value in metrics.items():
             if key in self.metrics or len(self.metrics) < _MAX_PROGRESS_KEYS:
                 self.metrics[key] = value
+        self._changed.set()
+
+    def changed(self) -> trio.Event:
+        """An event set by the next :meth:`record` (or :meth:`wake`). Never blocks."""
+        if self._changed.is_set():
+            self._changed = trio.Event()
+        return self._changed
+
+    def wake(self) -> None:
+        """Wake :meth:`changed` waiters without recording progress (a new body started)."""
+        self._changed.set()
 
 
 class StrategyContext:

@@ -53,6 +53,7 @@ SANS_IO_MODULES = [
     "supervisor.sandbox._portfolio",
     "supervisor.sandbox._protection_config",
     "supervisor.sandbox._quotes",
+    "supervisor.sandbox._reference",
     "supervisor.sandbox._runs",
     "supervisor.sandbox._safety",
     "supervisor.sandbox._state",

@@ -2,6 +2,17 @@
 
 Async (trio) first: :class:`AsyncKiteAlgoWorkerClient`. Scripts use the blocking
 :class:`KiteAlgoWorkerClient`, which runs the same async client behind a portal.
+
+Beyond the seed (SDK 0.7.4) the client speaks what SDK 0.13 added (contract §10): ``list_runs``;
+``attach_run`` for a hosted child, which drives a run whose session its parent claimed
+(:func:`open_hosted_child` / :func:`hosted_context` read the ``KITE_ALGO_*`` child environment),
+with ``run_progress`` and ``notify_run``; order history, basket executions, brackets (live runs),
+execution events (list, stream, follow); typed previews; ``session_nonce=`` on
+``cancel_order``/``modify_order`` and ``options.create_run``; and the read surfaces outside the
+strategy loop: account portfolio, market calendar, index constituents, fundamentals and
+server-side indicators. Calls returning JSON keep the seed's dict-compatible :class:`Doc`; the
+``*_snapshot`` twins (and the fundamentals calls, as in the SDK) return frozen typed Structs
+that ignore fields they do not declare. ``docs/wire-api.md`` maps every route to its call.
 """
 
 from ._async_client import AsyncKiteAlgoWorkerClient as AsyncKiteAlgoWorkerClient
@@ -31,6 +42,11 @@ from ._errors import StreamDisconnectedError as StreamDisconnectedError
 from ._errors import StreamError as StreamError
 from ._errors import StreamIdleTimeout as StreamIdleTimeout
 from ._errors import TransportError as TransportError
+from ._hosted import BlockingHostedChild as BlockingHostedChild
+from ._hosted import HostedChild as HostedChild
+from ._hosted import HostedChildEnv as HostedChildEnv
+from ._hosted import hosted_context as hosted_context
+from ._hosted import open_hosted_child as open_hosted_child
 from ._managed import AsyncManagedRun as AsyncManagedRun
 from ._managed import RunConfig as RunConfig
 from ._models import Doc as Doc
@@ -40,6 +56,29 @@ from ._models import RunHealthSnapshot as RunHealthSnapshot
 from ._models import SafetyCheckResult as SafetyCheckResult
 from ._models import TimelineEvent as TimelineEvent
 from ._models import TimelineSnapshot as TimelineSnapshot
+from ._models_exec import BasketExecution as BasketExecution
+from ._models_exec import BasketExecutionList as BasketExecutionList
+from ._models_exec import BracketActionResult as BracketActionResult
+from ._models_exec import BracketIntent as BracketIntent
+from ._models_exec import BracketList as BracketList
+from ._models_exec import ExecutionEvent as ExecutionEvent
+from ._models_exec import ExecutionEventsSnapshot as ExecutionEventsSnapshot
+from ._models_exec import NotifyResult as NotifyResult
+from ._models_exec import OrderHistory as OrderHistory
+from ._models_exec import OrderPreview as OrderPreview
+from ._models_exec import OrderSnapshot as OrderSnapshot
+from ._models_exec import ProgressResult as ProgressResult
+from ._models_exec import RunList as RunList
+from ._models_exec import RunListItem as RunListItem
+from ._models_reads import AccountPortfolio as AccountPortfolio
+from ._models_reads import FundamentalFeatures as FundamentalFeatures
+from ._models_reads import FundamentalsStatements as FundamentalsStatements
+from ._models_reads import FundamentalsStatus as FundamentalsStatus
+from ._models_reads import FundamentalsSyncRun as FundamentalsSyncRun
+from ._models_reads import IndexConstituents as IndexConstituents
+from ._models_reads import IndexConstituentStatus as IndexConstituentStatus
+from ._models_reads import MarketCalendar as MarketCalendar
+from ._models_reads import MarketCalendarStatus as MarketCalendarStatus
 from ._options import OptionExecutionLeg as OptionExecutionLeg
 from ._options import SpreadLegSelection as SpreadLegSelection
 from ._options import SpreadSpec as SpreadSpec
@@ -74,37 +113,63 @@ from .dataframe import ohlcv_arrays as ohlcv_arrays
 
 __all__ = [
     "APIError",
+    "AccountPortfolio",
     "AlgoWorkerConfig",
     "AsyncKiteAlgoWorkerClient",
     "AsyncManagedRun",
     "AuthError",
     "BackendProtection",
     "Backoff",
+    "BasketExecution",
+    "BasketExecutionList",
     "BasketProtection",
+    "BlockingHostedChild",
+    "BracketActionResult",
+    "BracketIntent",
+    "BracketList",
     "BrokerValidationError",
     "ClientValidationError",
     "ConflictError",
     "Doc",
+    "ExecutionEvent",
+    "ExecutionEventsSnapshot",
     "ExecutionMode",
+    "FundamentalFeatures",
+    "FundamentalsStatements",
+    "FundamentalsStatus",
+    "FundamentalsSyncRun",
     "GttPlaced",
     "GttSnapshot",
+    "HostedChild",
+    "HostedChildEnv",
+    "IndexConstituentStatus",
+    "IndexConstituents",
     "KiteAlgoWorkerClient",
     "KiteAlgoWorkerError",
     "LiveTradingRefusedError",
     "ManagedRun",
+    "MarketCalendar",
+    "MarketCalendarStatus",
     "NotFoundError",
+    "NotifyResult",
     "OperationalProtection",
     "OptionExecutionLeg",
     "OrderBuilder",
+    "OrderHistory",
+    "OrderPreview",
     "OrderRateLimitedError",
     "OrderRuleError",
+    "OrderSnapshot",
     "PermissionDeniedError",
+    "ProgressResult",
     "ProtectedPosition",
     "ProtectionRuleError",
     "RateLimitedError",
     "RunConfig",
     "RunConfigMismatchError",
     "RunHealthSnapshot",
+    "RunList",
+    "RunListItem",
     "SafetyCheckResult",
     "SafetyTokenExpiredError",
     "ServerError",
@@ -122,9 +187,11 @@ __all__ = [
     "amo_market_order",
     "candles_to_df",
     "equity_market_order",
+    "hosted_context",
     "limit_order",
     "market_order",
     "ohlcv_arrays",
+    "open_hosted_child",
     "option_market_order",
     "preview_then_place_order",
     "require_live_enabled",

@@ -24,10 +24,13 @@ import httpx
 import trio
 
 from ._backoff import Backoff
+from ._config import DEFAULT_ACCOUNT_SCOPE as DEFAULT_SCOPE
 from ._config import AlgoWorkerConfig, live_enabled, require_live_enabled
 from ._endpoints import ENDPOINTS
+from ._endpoints_execution import ExecutionEndpoints
 from ._endpoints_market import MarketDataEndpoints, instrument_param, split_instruments
-from ._errors import ClientValidationError
+from ._endpoints_reads import ReadSurfaceEndpoints
+from ._errors import BrokerValidationError, ClientValidationError
 from ._managed import open_managed_run, recover_or_create
 from ._models import (
     Doc,
@@ -38,7 +41,7 @@ from ._models import (
     with_seed_funds_keys,
 )
 from ._order_rules import validate_order
-from ._pipeline import Pipeline
+from ._pipeline import IntentObserver, Pipeline
 from ._streams import DEFAULT_IDLE_TIMEOUT, EventStream, follow_timeline, open_event_stream
 
 if TYPE_CHECKING:
@@ -112,7 +115,7 @@ def _decision_body(payload: Mapping[str, Any]) -> dict[str, Any]:
     return body
 
 
-class AsyncKiteAlgoWorkerClient(MarketDataEndpoints):
+class AsyncKiteAlgoWorkerClient(MarketDataEndpoints, ExecutionEndpoints, ReadSurfaceEndpoints):
     """Async worker API client. Use ``async with AsyncKiteAlgoWorkerClient(cfg) as client``.
 
     ``transport`` is the test seam; ``environ`` is read for the live gate (default
@@ -146,6 +149,12 @@ class AsyncKiteAlgoWorkerClient(MarketDataEndpoints):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+    def observe_intents(self, observer: IntentObserver | None) -> None:
+        """``observer(run_id, outcome)`` hears of every order intent this client sends (the
+        answer's ``status``, or ``error:<type>``), whichever call or caller placed it: the
+        daemon's accounting of ``ctx.run`` and ``ctx.client`` orders alike. Never blocks."""
+        self._pipeline.on_intent = observer
 
     async def aclose(self) -> None:
         """Close the connection pool."""
@@ -183,7 +192,13 @@ class AsyncKiteAlgoWorkerClient(MarketDataEndpoints):
 
     # -- liveness (§4.1) ---------------------------------------------------------------------
     async def health(self) -> Any:
-        return await self._pipeline.call(E["health"])
+        """The token check (contract §4.1). The server says ``status: "ok"``; the seed documents
+        ``"healthy"`` (§11 #5), so an ``ok`` is answered as ``healthy``, with the token's grants
+        kept. Blocks on I/O."""
+        doc = await self._pipeline.call(E["health"])
+        if isinstance(doc, dict) and doc.get("status") == "ok":
+            doc["status"] = "healthy"
+        return doc
 
     async def heartbeat(
         self,
@@ -379,20 +394,36 @@ class AsyncKiteAlgoWorkerClient(MarketDataEndpoints):
         )
 
     async def cancel_order(
-        self, run_id: str, order_id: str, *, variety: str = "regular", parent_order_id: str | None = None
+        self,
+        run_id: str,
+        order_id: str,
+        *,
+        variety: str = "regular",
+        parent_order_id: str | None = None,
+        session_nonce: str | None = None,
     ) -> Any:
         await self._gate(run_id)
         body: dict[str, Any] = {"strategy_run_id": run_id, "variety": variety}
         if parent_order_id is not None:
             body["parent_order_id"] = parent_order_id
-        return await self._pipeline.call(E["cancel_order"], {"order_id": order_id}, body=body)
+        return await self._pipeline.call(
+            E["cancel_order"], {"order_id": order_id}, body=body, nonce=session_nonce
+        )
 
     async def modify_order(
-        self, run_id: str, order_id: str, changes: Mapping[str, Any], *, variety: str = "regular"
+        self,
+        run_id: str,
+        order_id: str,
+        changes: Mapping[str, Any],
+        *,
+        variety: str = "regular",
+        session_nonce: str | None = None,
     ) -> Any:
         await self._gate(run_id)
         body = {"variety": variety, **dict(changes), "strategy_run_id": run_id}
-        return await self._pipeline.call(E["modify_order"], {"order_id": order_id}, body=body)
+        return await self._pipeline.call(
+            E["modify_order"], {"order_id": order_id}, body=body, nonce=session_nonce
+        )
 
     # -- exit, P&L, funds (§4.9, §4.10) ------------------------------------------------------
     async def exit_run(
@@ -416,12 +447,23 @@ class AsyncKiteAlgoWorkerClient(MarketDataEndpoints):
         return await self._pipeline.call(E["get_run_pnl"], {"run_id": run_id})
 
     async def get_funds(self, *, mode: str = "paper", account_scope: str | None = None) -> Any:
-        """Account funds. Without ``account_scope``, paper funds use ``KITE_ALGO_ACCOUNT_SCOPE``
-        (seed default ``kite:paper-a``) so tokens without a scope work as documented."""
-        if account_scope is None and mode == "paper":
-            account_scope = self._environ.get("KITE_ALGO_ACCOUNT_SCOPE", "kite:paper-a")
+        """Account funds, by default of the token's own account (seed; contract §4.10).
+
+        Without ``account_scope``, ``KITE_ALGO_ACCOUNT_SCOPE`` is sent when set; else the token's
+        scope applies, and a token without one (400 ``account_scope is required``) is asked
+        again for paper funds of the seed's default scope ``kite:paper-a``. Blocks on I/O;
+        raises the ``APIError`` of the answer.
+        """
+        if account_scope is None:
+            account_scope = self._environ.get("KITE_ALGO_ACCOUNT_SCOPE") or None
         params = {"mode": mode, "account_scope": account_scope}
-        return with_seed_funds_keys(await self._pipeline.call(E["get_funds"], params=params))
+        try:
+            doc = await self._pipeline.call(E["get_funds"], params=params)
+        except BrokerValidationError as exc:
+            if account_scope is not None or mode != "paper" or exc.status_code != 400:
+                raise
+            doc = await self._pipeline.call(E["get_funds"], params={**params, "account_scope": DEFAULT_SCOPE})
+        return with_seed_funds_keys(doc)
 
     async def get_run_funds(self, run_id: str) -> Any:
         return with_seed_funds_keys(await self._pipeline.call(E["get_run_funds"], {"run_id": run_id}))

@@ -20,11 +20,23 @@ class Backoff:
     """Exponential backoff with proportional jitter.
 
     Attempt ``n`` (from 0) waits ``min(maximum, initial * multiplier**n)`` scaled by a uniform
-    factor in ``[1 - jitter, 1 + jitter]``, and never more than ``maximum``. Never blocks;
+    factor in ``[1 - jitter, 1 + jitter]``, and never more than ``maximum``. A server's
+    ``Retry-After`` passed to :meth:`next_delay` is honoured (up to ``max_retry_after``, so a
+    hostile or mistaken header cannot park a retry loop for hours), stretched by up to
+    ``jitter`` so that clients told the same instant do not return together. Never blocks;
     the constructor raises :class:`ValueError` for nonsensical settings.
     """
 
-    __slots__ = ("_base", "_rng", "attempts", "initial", "jitter", "maximum", "multiplier")
+    __slots__ = (
+        "_base",
+        "_rng",
+        "attempts",
+        "initial",
+        "jitter",
+        "max_retry_after",
+        "maximum",
+        "multiplier",
+    )
 
     def __init__(
         self,
@@ -33,6 +45,8 @@ class Backoff:
         multiplier: float = 2.0,
         jitter: float = 0.2,
         rng: random.Random | None = None,
+        *,
+        max_retry_after: float = 300.0,
     ) -> None:
         if not 0 <= initial <= maximum:
             raise ValueError(f"need 0 <= initial <= maximum, got initial={initial} maximum={maximum}")
@@ -40,6 +54,9 @@ class Backoff:
             raise ValueError(f"multiplier must be >= 1, got {multiplier}")
         if not 0 <= jitter <= 1:
             raise ValueError(f"jitter must be in 0..1, got {jitter}")
+        if max_retry_after < 0:
+            raise ValueError(f"max_retry_after must be >= 0, got {max_retry_after}")
+        self.max_retry_after = max_retry_after
         self.initial = initial
         self.maximum = maximum
         self.multiplier = multiplier
@@ -48,15 +65,24 @@ class Backoff:
         self._base = initial
         self.attempts = 0
 
-    def next_delay(self) -> float:
-        """Return the delay in seconds before the next attempt and count the attempt."""
+    def next_delay(self, retry_after: float | None = None) -> float:
+        """Return the delay in seconds before the next attempt and count the attempt.
+
+        ``retry_after`` (the server's hint, seconds) makes the delay at least that long, up to
+        ``max_retry_after``, plus up to ``jitter`` of it."""
         delay = self._base
         if self.jitter:
             delay *= 1 + self.jitter * (2 * self._rng.random() - 1)
         # grow the base incrementally (not multiplier**attempts) so it can never overflow
         self._base = min(self.maximum, self._base * self.multiplier)
         self.attempts += 1
-        return min(self.maximum, delay)
+        delay = min(self.maximum, delay)
+        if retry_after is not None and retry_after > 0:
+            asked = min(retry_after, self.max_retry_after)
+            if self.jitter:
+                asked *= 1 + self.jitter * self._rng.random()  # later, never earlier than asked
+            delay = max(delay, asked)
+        return delay
 
     def reset(self) -> None:
         """Start over from ``initial`` (call after a success)."""

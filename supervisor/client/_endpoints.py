@@ -1,7 +1,8 @@
 """The endpoint catalogue (contract §3): one small typed record per endpoint.
 
 The pipeline takes an :class:`Endpoint` plus arguments; error messages use ``path`` (the route
-template), never a formatted URL. ``ENDPOINTS`` lists every definition, keyed by name.
+template), never a formatted URL. ``ENDPOINTS`` lists every definition, keyed by name: the
+seed's (SDK 0.7.4) and those first called by SDK 0.13.
 """
 
 from __future__ import annotations
@@ -94,5 +95,35 @@ _DEFS = (
     Endpoint("options.replay_protection", "POST", _O + "/runs/{run_id}/protection/replay"),
 )
 
-ENDPOINTS: Mapping[str, Endpoint] = {e.name: e for e in _DEFS}
-assert len(ENDPOINTS) == len(_DEFS), "duplicate endpoint name"
+# Newer servers and SDK 0.13 (contract §3 rows marked 0.13, §10). The read surfaces outside the
+# strategy loop check no action the contract names (§3 closing note).
+_DEFS_013 = (
+    Endpoint("list_runs", "GET", "/worker/runs", "runs:read"),
+    Endpoint("run_progress", "POST", _R + "/progress", "runs:progress", guarded=True),
+    Endpoint("notify_run", "POST", _R + "/notify", "notifications:publish", guarded=True),
+    Endpoint("get_order_history", "GET", "/worker/orders/{order_id}/history", "runs:read"),
+    Endpoint("list_baskets", "GET", _R + "/baskets", "runs:read"),
+    Endpoint("get_basket", "GET", _R + "/baskets/{basket_execution_id}", "runs:read"),
+    Endpoint("create_bracket", "POST", _R + "/brackets", "intents:submit", guarded=True),
+    Endpoint("list_brackets", "GET", _R + "/brackets", "runs:read"),
+    Endpoint("get_bracket", "GET", _R + "/brackets/{bracket_intent_id}", "runs:read"),
+    Endpoint(
+        "cancel_bracket", "POST", _R + "/brackets/{bracket_intent_id}/cancel", "intents:submit", guarded=True
+    ),
+    Endpoint("list_execution_events", "GET", _R + "/execution-events", "runs:read"),
+    Endpoint("stream_execution_events", "GET", _R + "/execution-events/stream", "runs:read", sse=True),
+    Endpoint("get_account_portfolio", "GET", "/worker/account/portfolio"),
+    Endpoint("get_market_calendar", "GET", "/worker/market/calendar"),
+    Endpoint("get_market_calendar_status", "GET", "/worker/market/calendar/status"),
+    Endpoint("get_index_constituents", "GET", "/worker/market/indices/{source_list}"),
+    Endpoint("get_index_constituent_status", "GET", "/worker/market/indices/{source_list}/status"),
+    Endpoint("get_fundamentals_features", "GET", "/worker/fundamentals/features"),
+    Endpoint("get_fundamentals_statements", "GET", "/worker/fundamentals/statements"),
+    Endpoint("get_fundamentals_status", "GET", "/worker/fundamentals/status"),
+    Endpoint("export_fundamentals_csv", "GET", "/worker/fundamentals/export.csv"),
+    Endpoint("refresh_fundamentals", "POST", "/worker/fundamentals/sync"),
+    Endpoint("calculate_indicator", "POST", "/worker/indicators"),
+)
+
+ENDPOINTS: Mapping[str, Endpoint] = {e.name: e for e in (*_DEFS, *_DEFS_013)}
+assert len(ENDPOINTS) == len(_DEFS) + len(_DEFS_013), "duplicate endpoint name"

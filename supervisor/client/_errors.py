@@ -28,12 +28,19 @@ as in the official SDK, so existing ``except`` clauses keep working)::
         └── ServerError                     5xx
 
 Foreign exceptions (httpx, h11, json) are mapped once, at the transport seam, with ``from exc``.
+
+Every retrying loop decides what to do with an error through :func:`classify_error` (style
+rule 10): :attr:`ErrorClass.TRANSIENT` (no answer, an in-band stream failure, 5xx, 429: retry
+with backoff, honouring :func:`retry_after_hint`), :attr:`ErrorClass.REQUEST` (a 4xx about the
+request's parameters, an unknown instrument: fails only whoever asked) or
+:attr:`ErrorClass.DENIED` (401/403: the token may not do this, whatever the parameters).
 Messages never contain the worker token: the pipeline never puts request headers or URLs into
 errors, and :func:`error_for_response` masks the token in server-echoed text (``secrets=``).
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -43,6 +50,7 @@ __all__ = [
     "BrokerValidationError",
     "ClientValidationError",
     "ConflictError",
+    "ErrorClass",
     "KiteAlgoWorkerError",
     "LiveTradingRefusedError",
     "NotFoundError",
@@ -60,7 +68,10 @@ __all__ = [
     "StreamError",
     "StreamIdleTimeout",
     "TransportError",
+    "classify_error",
     "error_for_response",
+    "names_no_valid_instrument",
+    "retry_after_hint",
 ]
 
 
@@ -134,7 +145,10 @@ class StreamDisconnectedError(StreamError):
 
 
 class APIError(KiteAlgoWorkerError):
-    """The server answered with a non-2xx status."""
+    """The server answered with a non-2xx status. ``retry_after``: the server's
+    ``Retry-After`` in seconds on a 429 or 5xx answer that sent one, else ``None``."""
+
+    retry_after: float | None = None
 
 
 class BrokerValidationError(APIError):
@@ -259,4 +273,60 @@ def error_for_response(
             response_body=body,
             rejection_reason=reason,
         )
-    return cls(message, status_code=status_code, response_body=body, rejection_reason=reason)
+    error = cls(message, status_code=status_code, response_body=body, rejection_reason=reason)
+    if cls is ServerError:
+        error.retry_after = retry_after  # a 503 may say when to come back, as a 429 does
+    return error
+
+
+class ErrorClass(enum.Enum):
+    """What a retrying loop does with an error (see :func:`classify_error`)."""
+
+    TRANSIENT = "transient"  # retry with bounded backoff for as long as someone wants the data
+    REQUEST = "request"  # permanent for this request: fail whoever asked for it, nobody else
+    DENIED = "denied"  # permanent for every request of this kind with this token (401/403)
+
+
+# §5.2: the ticks stream's in-band error for a request naming no known instrument
+_NO_VALID_INSTRUMENT = "valid symbol or instrument token"
+
+
+def names_no_valid_instrument(exc: BaseException) -> bool:
+    """Whether ``exc`` is the ticks stream's ``event: error`` for a request naming no known
+    instrument (§5.2): every instrument it asked for is unknown."""
+    if not isinstance(exc, StreamError):
+        return False
+    body = exc.response_body
+    detail = body.get("detail") if isinstance(body, Mapping) else None
+    return isinstance(detail, str) and _NO_VALID_INSTRUMENT in detail
+
+
+def classify_error(exc: BaseException) -> ErrorClass:
+    """Transient or permanent, decided once for every retrying loop (never blocks).
+
+    Transient: no HTTP answer (:class:`TransportError`, ``OSError``), an in-band stream error
+    (``event: error``: upstream unavailable, build failure), 408, 429 and 5xx, and anything
+    that is not a client error at all (a permanent state must name its reason; the caller
+    counts and logs the retries). Permanent: 401/403 (:attr:`ErrorClass.DENIED`), every other
+    4xx, a request refused before it was sent, and a tick stream naming no known instrument
+    (:attr:`ErrorClass.REQUEST`).
+    """
+    if names_no_valid_instrument(exc):
+        return ErrorClass.REQUEST
+    if isinstance(exc, ClientValidationError):
+        return ErrorClass.REQUEST
+    if isinstance(exc, AuthError | PermissionDeniedError):
+        return ErrorClass.DENIED
+    if isinstance(exc, KiteAlgoWorkerError) and not isinstance(exc, TransportError):
+        status = exc.status_code
+        if 400 <= status < 500 and status not in (408, 429):
+            return ErrorClass.DENIED if status in (401, 403) else ErrorClass.REQUEST
+    return ErrorClass.TRANSIENT
+
+
+def retry_after_hint(exc: BaseException) -> float | None:
+    """The server's ``Retry-After`` in seconds, if ``exc`` carries one (429, or a 503 mapped
+    with the header), else ``None``. Never blocks."""
+    if isinstance(exc, APIError) and exc.retry_after is not None and exc.retry_after >= 0:
+        return exc.retry_after
+    return None

@@ -7,11 +7,16 @@ differing ``template_id``/``account_scope``/``execution_mode`` raises ``RunConfi
 ``open_managed_run`` claims the session, sends one heartbeat, yields an :class:`AsyncManagedRun`
 that forwards the nonce, and releases on exit. It never exits the run, never calls
 safety-check, never sends periodic heartbeats.
+
+``attach_managed_run`` (behind ``client.attach_run``, SDK 0.13) is the hosted child's side: the
+session was claimed by someone else (the parent) and its nonce handed over, so it reads the run,
+checks the config and returns an :class:`AsyncManagedRun` carrying that nonce, with no claim,
+heartbeat or release (contract §4.3.5, §9 item 1).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +30,7 @@ if TYPE_CHECKING:
     from ._async_client import AsyncKiteAlgoWorkerClient
     from ._models import SafetyCheckResult
 
-__all__ = ["AsyncManagedRun", "RunConfig", "open_managed_run", "recover_or_create"]
+__all__ = ["AsyncManagedRun", "RunConfig", "attach_managed_run", "open_managed_run", "recover_or_create"]
 
 _COMPARED = ("template_id", "account_scope", "execution_mode")
 
@@ -150,6 +155,65 @@ class AsyncManagedRun:
     async def get_run_pnl(self) -> Any:
         return await self.client.get_run_pnl(self.run_id)
 
+    async def cancel_order(self, order_id: str, *, variety: str = "regular") -> Any:
+        return await self.client.cancel_order(
+            self.run_id, order_id, variety=variety, session_nonce=self.session_nonce
+        )
+
+    async def modify_order(
+        self, order_id: str, changes: Mapping[str, Any], *, variety: str = "regular"
+    ) -> Any:
+        return await self.client.modify_order(
+            self.run_id, order_id, changes, variety=variety, session_nonce=self.session_nonce
+        )
+
+    def _nonce(self, call: str) -> str:
+        if not self.session_nonce:
+            raise ClientValidationError(f"{call} needs a session nonce", rule="session")
+        return self.session_nonce
+
+    async def progress(self, note: str | None = None) -> Any:
+        """Report a hosted child's progress (``client.run_progress``); raises
+        ``ClientValidationError`` without a nonce, before any request."""
+        return await self.client.run_progress(self.run_id, session_nonce=self._nonce("progress"), note=note)
+
+    async def notify(
+        self, *, channels: Sequence[str], text: str, idempotency_key: str, subject: str | None = None
+    ) -> Any:
+        """``client.notify_run`` for this run, with the nonce (``ClientValidationError`` without)."""
+        return await self.client.notify_run(
+            self.run_id,
+            channels=channels,
+            text=text,
+            idempotency_key=idempotency_key,
+            subject=subject,
+            session_nonce=self._nonce("notify"),
+        )
+
+    async def create_bracket(
+        self,
+        *,
+        entry_order: Mapping[str, Any],
+        stoploss: Mapping[str, Any],
+        target: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Any:
+        return await self.client.create_bracket(
+            self.run_id,
+            entry_order=entry_order,
+            stoploss=stoploss,
+            target=target,
+            idempotency_key=idempotency_key,
+            metadata=metadata,
+            session_nonce=self._nonce("create_bracket"),
+        )
+
+    async def cancel_bracket(self, bracket_intent_id: str) -> Any:
+        return await self.client.cancel_bracket(
+            self.run_id, bracket_intent_id, session_nonce=self._nonce("cancel_bracket")
+        )
+
     async def refresh(self) -> Any:
         self.run = await self.client.get_run(self.run_id)
         return self.run
@@ -189,3 +253,17 @@ async def open_managed_run(
             except Exception:
                 if not body_failed:
                     raise
+
+
+async def attach_managed_run(
+    client: AsyncKiteAlgoWorkerClient, run_id: str, *, session_nonce: str, config: RunConfig
+) -> AsyncManagedRun:
+    """See the module docstring. Blocks on one ``get_run``; raises ``ClientValidationError``
+    for an empty nonce, ``LiveTradingRefusedError`` for live without the gate (both before any
+    request), ``RunConfigMismatchError`` when the run's template, scope or mode differ."""
+    nonce = str(session_nonce or "").strip()
+    if not nonce:
+        raise ClientValidationError("attach_run needs the session nonce", rule="session")
+    require_live_enabled(config.execution_mode, client._environ)
+    run = _checked(await client.get_run(run_id), {**config.create_fields(), "strategy_run_id": run_id})
+    return AsyncManagedRun(client, run, nonce)

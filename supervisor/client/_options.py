@@ -82,7 +82,10 @@ class AsyncOptionsNamespace:
         protection: Mapping[str, Any] | None = None,
         metadata: Mapping[str, Any] | None = None,
         strategy_run_id: str | None = None,
+        session_nonce: str | None = None,
     ) -> Any:
+        """Create an options run; with ``strategy_run_id`` it shares the id of a worker run
+        (whose session nonce, if held, goes in ``session_nonce``: SDK 0.13)."""
         body: dict[str, Any] = {
             "strategy_name": strategy_name,
             "product": product,
@@ -93,9 +96,16 @@ class AsyncOptionsNamespace:
             body["protection"] = dict(protection)
         if strategy_run_id is not None:
             body["strategy_run_id"] = strategy_run_id
-        return await self._pipeline.call(E["options.create_run"], body=body)
+        return await self._pipeline.call(E["options.create_run"], body=body, nonce=session_nonce)
 
     async def preview_entry(self, run_id: str, payload: Mapping[str, Any] | None = None) -> Any:
+        return await self._pipeline.call(
+            E["options.preview_entry"], {"run_id": run_id}, body=dict(payload or {})
+        )
+
+    async def preview_run_entry(self, run_id: str, payload: Mapping[str, Any] | None = None) -> Any:
+        """SDK 0.13's name for the options route ``preview-entry`` (always the options route,
+        never the worker basket preview): the same request as :meth:`preview_entry`."""
         return await self._pipeline.call(
             E["options.preview_entry"], {"run_id": run_id}, body=dict(payload or {})
         )

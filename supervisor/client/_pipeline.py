@@ -75,6 +75,9 @@ def _run_id(path_params: Mapping[str, object] | None, body: Any) -> str:
     return "" if run_id is None else str(run_id)
 
 
+IntentObserver = Callable[[str, str], None]  # (run id, outcome: the answer's status or error:<type>)
+
+
 class Pipeline:
     """Owns one ``httpx.AsyncClient``. ``call`` blocks for one HTTP exchange."""
 
@@ -84,9 +87,11 @@ class Pipeline:
         transport: httpx.AsyncBaseTransport | None = None,
         *,
         order_limiter: OrderRateLimiter | None = None,
+        on_intent: IntentObserver | None = None,
     ) -> None:
         self.config = config
         self.order_limiter = order_limiter
+        self.on_intent = on_intent
         self._api_base = config.api_base
         self._secrets = (config.token.get_secret_value(),)
         self._http = httpx.AsyncClient(
@@ -149,13 +154,16 @@ class Pipeline:
                 _run_id(path_params, body), order_cost, what=f"{endpoint.method} {endpoint.path}"
             )
         request = self._request(endpoint, path_params or {}, params, body, nonce)
+        observe = self.on_intent if endpoint.name == "intents" else None
         try:
             response = await self._http.send(request)
         except httpx.HTTPError as exc:
+            if observe is not None:
+                observe(_run_id(path_params, body), "error:TransportError")
             raise TransportError(f"{endpoint.method} {endpoint.path}: {type(exc).__name__}") from exc
         data = decode_body(response.content, lambda: response.text)
         if response.status_code >= 300:
-            raise error_for_response(
+            error = error_for_response(
                 response.status_code,
                 data,
                 method=endpoint.method,
@@ -163,6 +171,13 @@ class Pipeline:
                 retry_after=_retry_after(response),
                 secrets=self._secrets,
             )
+            if observe is not None:
+                observe(_run_id(path_params, body), f"error:{type(error).__name__}")
+            raise error
+        if observe is not None:
+            # every order intent is counted here, whichever path placed it (ctx.run, ctx.client)
+            status = data.get("status") if isinstance(data, Mapping) else None
+            observe(_run_id(path_params, body), str(status or "unknown"))
         return data
 
     @asynccontextmanager
@@ -193,6 +208,7 @@ class Pipeline:
                     data,
                     method=endpoint.method,
                     route=endpoint.path,
+                    retry_after=_retry_after(response),
                     secrets=self._secrets,
                 )
             yield response

@@ -22,7 +22,14 @@ import trio
 
 from ._backoff import Backoff
 from ._endpoints import Endpoint
-from ._errors import StreamDisconnectedError, StreamIdleTimeout, TransportError
+from ._errors import (
+    ErrorClass,
+    KiteAlgoWorkerError,
+    StreamDisconnectedError,
+    StreamIdleTimeout,
+    classify_error,
+    retry_after_hint,
+)
 from ._models import to_doc
 from ._pipeline import Pipeline
 from ._sse import SSEDecoder, SSEEnd, SSEMessage, interpret
@@ -114,12 +121,13 @@ async def follow_timeline(
     backoff: Backoff | None = None,
     max_attempts: int | None = None,
 ) -> AsyncIterator[Any]:
-    """Yield timeline events forever, reconnecting after transport failures.
+    """Yield timeline events forever, reconnecting after transient failures.
 
-    ``open_stream(cursor)`` opens a timeline stream after ``cursor``. Between failed attempts
-    it sleeps ``backoff.next_delay()``; a delivered event resets the backoff. Raises the last
-    ``TransportError`` after ``max_attempts`` consecutive failures (None = never give up).
-    API errors (401/403/404) are not retried.
+    ``open_stream(cursor)`` opens a timeline stream after ``cursor``. Transient errors (as
+    :func:`classify_error` decides: transport, 5xx, 429) are retried after
+    ``backoff.next_delay()``, at least the server's ``Retry-After``; a delivered event resets
+    the backoff. Raises the last of them after ``max_attempts`` consecutive failures (None =
+    never give up). Permanent errors (401/403/404, other 4xx) are raised at once.
     """
     delays = backoff or Backoff(initial=0.5, maximum=30.0)
     cursor = after_cursor
@@ -137,8 +145,10 @@ async def follow_timeline(
                     delays.reset()
                     yield event
             raise StreamDisconnectedError("timeline stream ended")
-        except TransportError:
+        except KiteAlgoWorkerError as exc:
+            if classify_error(exc) is not ErrorClass.TRANSIENT:
+                raise
             failures += 1
             if max_attempts is not None and failures >= max_attempts:
                 raise
-            await trio.sleep(delays.next_delay())
+            await trio.sleep(delays.next_delay(retry_after_hint(exc)))

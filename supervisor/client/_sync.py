@@ -25,6 +25,7 @@ import trio
 from ._async_client import AsyncKiteAlgoWorkerClient
 from ._config import AlgoWorkerConfig
 from ._errors import TransportError
+from ._managed import AsyncManagedRun
 
 __all__ = ["KiteAlgoWorkerClient", "ManagedRun", "SyncStream"]
 
@@ -144,18 +145,22 @@ class _BlockingProxy:
             raise AttributeError(name)
         attr = getattr(self._target, name)
         if inspect.iscoroutinefunction(attr):
-            return _blocking(self._portal, attr)
+            return _blocking(self._portal, attr, self._result)
         if name.startswith("stream_") or name.startswith("follow_"):
             return functools.wraps(attr)(
                 lambda *a, **k: SyncStream(self._portal, functools.partial(attr, *a, **k))
             )
         return attr
 
+    def _result(self, value: Any) -> Any:
+        """What a blocking call hands back for the async call's result (hook for subclasses)."""
+        return value
 
-def _blocking(portal: _Portal, fn: Callable[..., Any]) -> Callable[..., Any]:
+
+def _blocking(portal: _Portal, fn: Callable[..., Any], result: Callable[[Any], Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def call(*args: Any, **kwargs: Any) -> Any:
-        return portal.call(fn, *args, **kwargs)
+        return result(portal.call(fn, *args, **kwargs))
 
     return call
 
@@ -215,6 +220,10 @@ class KiteAlgoWorkerClient(_BlockingProxy):
 
     def __repr__(self) -> str:
         return f"KiteAlgoWorkerClient(base_url={self.config.base_url!r})"
+
+    def _result(self, value: Any) -> Any:
+        # attach_run's managed run, blocking like the one `run()` yields
+        return ManagedRun(self._portal, value, self) if isinstance(value, AsyncManagedRun) else value
 
     def __enter__(self) -> KiteAlgoWorkerClient:
         return self

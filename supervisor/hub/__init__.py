@@ -35,6 +35,16 @@ some runs of this shared 2-core machine, not all), with a p50 delay of 20-26 ms 
 sandbox's stamp and a p99 of 35-120 ms (goal 10 ms, not met: each market step is one burst of
 10,000 deliveries; the README has the runs, and where the delay and its tail go).
 A waiting subscriber is a parked task that the first push of a burst reschedules.
+
+Failures (issue 11): a backend that drops its streams, answers 5xx or 429, or is down when the
+hub starts costs subscribers a gap, never an error: each topic retries with jittered backoff
+of at most 5 s (at least the server's ``Retry-After``) for as long as it has subscribers,
+counted in ``HubStatistics.retries``, and a :class:`StreamResumed` marker follows the gap.
+Only an error about the request itself (an unknown instrument, another 4xx, 401/403) reaches
+subscribers, and only those of that topic (in a tick union, the refused instruments are found
+by bisection; the others stream on). Each read raises a new exception chained ``from`` the
+subscriber's own copy of the cause, and the topic is forgotten at once: a later subscriber
+asks the backend again instead of inheriting the failure.
 """
 
 from __future__ import annotations

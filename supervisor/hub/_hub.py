@@ -9,28 +9,40 @@ instruments changes, the new stream is opened and the old one is closed only onc
 one's snapshot is in (make-before-break), after ``resubscribe_after_s`` to coalesce a burst of
 changes. Fan-out pushes into each subscriber's :class:`SubscriberBuffer` and sets a wake-up
 event: it never awaits a subscriber.
+
+Errors are classified once (:func:`~supervisor.client._errors.classify_error`, style rule 10).
+A transient one (no answer, an in-band stream error, 5xx, 429) is retried with bounded,
+jittered backoff (at least the server's ``Retry-After``) for as long as the topic has
+subscribers, and counted (``HubStatistics.retries``). A permanent one (a 4xx about the request,
+an unknown instrument, 401/403) fails the topic: each of its subscribers raises its own new
+exception chained ``from`` the cause, and the hub forgets the topic, so a subscriber that comes
+later asks upstream again instead of inheriting the failure.
 """
 
 from __future__ import annotations
 
+import logging
 import random
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Hashable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
+from typing import Any, NoReturn
 
 import msgspec
 import trio
 
 from ..client._backoff import Backoff
-from ..client._errors import TransportError
+from ..client._errors import ErrorClass, KiteAlgoWorkerError, classify_error, retry_after_hint
 from ._buffer import SubscriberBuffer
 from ._models import StreamResumed, decode_candles, decode_pnl, decode_timeline
 from ._stats import HubStatistics, SubscriberStatistics, TopicStatistics
 from ._ticks import TickUnion, TickUnions
-from ._topic import Opener, Records, Topic, TopicKey, fail
+from ._topic import Opener, Records, Topic, TopicKey, failure_for
 
 __all__ = ["Opener", "StreamHub", "Subscription", "TopicKey", "client_opener"]
+
+log = logging.getLogger("supervisor.hub")
 
 
 _DECODERS = {
@@ -59,8 +71,10 @@ def client_opener(client: Any) -> Opener:
 class Subscription:
     """Async iterator of records for one subscriber. ``__anext__`` blocks until an item is
     buffered; raises :class:`SubscriberLagged` (recoverable: keep iterating or resubscribe)
-    and re-raises a topic's non-retryable upstream error (e.g. ``NotFoundError``).
-    :meth:`receive_batch` takes everything buffered at once."""
+    and, once what was buffered is taken, a topic's permanent upstream error (e.g.
+    ``NotFoundError``): a new exception object on every raise, chained ``from`` this
+    subscriber's copy of the cause, so tracebacks never accumulate. Transient upstream errors
+    never reach it (the hub retries them). :meth:`receive_batch` takes everything buffered."""
 
     def __init__(self, hub: StreamHub, name: str, kind: str, capacity: int) -> None:
         self._hub = hub
@@ -72,7 +86,7 @@ class Subscription:
         self.topics: list[Topic] = []
         self.latency_max = 0.0
         self.latency_sum = 0.0
-        self.error: BaseException | None = None
+        self.error: BaseException | None = None  # this subscriber's own copy of a permanent cause
 
     def __aiter__(self) -> Subscription:
         return self
@@ -87,7 +101,7 @@ class Subscription:
                     self.latency_max = waited
                 return item
             if self.error is not None:
-                raise self.error
+                self._raise_error(self.error)
             await self._wait()
 
     async def receive_batch(self, max_items: int = 1024) -> list[Any]:
@@ -100,8 +114,18 @@ class Subscription:
                 self.latency_max = max(self.latency_max, longest)
                 return items
             if self.error is not None:
-                raise self.error
+                self._raise_error(self.error)
             await self._wait()
+
+    @staticmethod
+    def _raise_error(cause: BaseException) -> NoReturn:
+        raise failure_for(cause) from cause
+
+    def fail(self, cause: BaseException) -> None:
+        """Make the next read raise (a copy of) ``cause`` once the buffer is drained."""
+        if self.error is None:
+            self.error = failure_for(cause)  # owned by this subscriber: no shared frames
+            self.wake()
 
     async def _wait(self) -> None:
         # trio.Event costs an allocation per wait and a KI-protected set() per push; a parked
@@ -152,7 +176,10 @@ class StreamHub(TickUnions):
         self.linger_s = linger_s
         self.capacity = capacity
         self._rng = rng or random.Random()
-        self._backoff = backoff or (lambda: Backoff(initial=0.5, maximum=30.0, rng=self._rng))
+        # at most 5 s between attempts: after an outage, market data is back within a few
+        # market steps of the backend answering (a 503 is cheap to answer; a backend that
+        # wants fewer retries says so with Retry-After, which is honoured)
+        self._backoff = backoff or (lambda: Backoff(initial=0.5, maximum=5.0, rng=self._rng))
         self._wall = wall_clock
         self.resubscribe_after_s = resubscribe_after_s
         self._streams = 0  # upstream streams open now
@@ -161,6 +188,8 @@ class StreamHub(TickUnions):
         self._topics: dict[TopicKey, Topic] = {}
         self._subs: set[Subscription] = set()
         self._nursery: trio.Nursery | None = None
+        self._retries: Counter[str] = Counter()  # transient upstream errors retried, by kind
+        self._failures: Counter[str] = Counter()  # topics failed for good, by kind
 
     async def serve(self, *, task_status: trio.TaskStatus[StreamHub] = trio.TASK_STATUS_IGNORED) -> None:
         """Host topic tasks until cancelled (never returns)."""
@@ -233,8 +262,6 @@ class StreamHub(TickUnions):
                 for event in topic.ring:
                     if event.cursor > after:
                         sub.push(event, None, now)
-            if topic.error is not None:  # joined a topic that already failed for good
-                sub.error = topic.error
             topic.subs.add(sub)
             sub.topics.append(topic)
         self._subs.add(sub)
@@ -250,19 +277,27 @@ class StreamHub(TickUnions):
 
     # -- topic tasks ---------------------------------------------------------------------
     async def _run_topic(self, topic: Topic) -> None:
-        with topic.scope:
-            if topic.kind == "ticks":
-                union = self._tick_union(topic.params["mode"])
-                union.add(topic)
-                try:
+        """Ends after the linger, or when the topic fails for good (its scope is cancelled)."""
+        try:
+            with topic.scope:
+                if topic.kind == "ticks":
+                    union = self._tick_union(topic.params["mode"])
+                    union.add(topic)
+                    try:
+                        await self._linger(topic)
+                    finally:
+                        union.remove(topic)
+                    return
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._pump, topic)
                     await self._linger(topic)
-                finally:
-                    union.remove(topic)
-                return
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._pump, topic)
-                await self._linger(topic)
-                nursery.cancel_scope.cancel()
+                    nursery.cancel_scope.cancel()
+        finally:
+            self._forget(topic)
+
+    def _forget(self, topic: Topic) -> None:
+        if self._topics.get((topic.kind, topic.key)) is topic:  # not a newer topic of that key
+            del self._topics[(topic.kind, topic.key)]
 
     async def _linger(self, topic: Topic) -> None:
         while True:
@@ -271,9 +306,38 @@ class StreamHub(TickUnions):
             while not topic.subs:
                 deadline = topic.empty_since + self.linger_s
                 if trio.current_time() >= deadline:
-                    del self._topics[(topic.kind, topic.key)]
+                    self._forget(topic)
                     return
                 await trio.sleep_until(deadline)
+
+    def _fail_topic(self, topic: Topic, cause: BaseException) -> None:
+        """End ``topic`` for good: each subscriber it has now gets its own copy of ``cause``;
+        the hub forgets it at once, so nobody joins it any more (never blocks)."""
+        if topic.error is not None:
+            return
+        topic.connected = False
+        topic.error = failure_for(cause)  # not the raised one: its frames would pin this task's
+        self._failures[topic.kind] += 1
+        self._forget(topic)
+        log.warning(
+            "%s topic %s failed for good (%d subscribers told): %r",
+            topic.kind,
+            topic.key,
+            len(topic.subs),
+            cause,
+        )
+        for sub in list(topic.subs):
+            sub.fail(cause)
+        topic.scope.cancel()
+
+    def _note_retry(self, kind: str, what: str, exc: BaseException | None, attempt: int) -> None:
+        """Count a transient upstream failure about to be retried; log the first of a streak
+        (the counter has the rest), with the traceback of anything that is not a client error
+        (an error nobody mapped is a bug to see, but not a reason to stop the data)."""
+        self._retries[kind] += 1
+        if exc is not None and attempt == 0:
+            foreign = not isinstance(exc, KiteAlgoWorkerError)
+            log.warning("%s stream %s failed (%r); retrying with backoff", kind, what, exc, exc_info=foreign)
 
     async def _pump(self, topic: Topic) -> None:
         decode = _DECODERS[topic.kind]
@@ -301,16 +365,19 @@ class StreamHub(TickUnions):
                         backoff.reset()
                         self._fan_out(topic, records)
                 # streams are endless by contract (§5.2): a clean end is a gap like any other
-            except TransportError:
-                pass
-            except Exception as exc:  # 401/403/404...: retrying cannot help; tell subscribers
-                fail(topic, exc)
-                await trio.sleep_forever()
+                hint = None
+                self._note_retry(topic.kind, topic.key, None, backoff.attempts)
+            except Exception as exc:  # classified once: retried, or the end of this topic only
+                if classify_error(exc) is not ErrorClass.TRANSIENT:
+                    self._fail_topic(topic, exc)  # cancels this task's topic scope
+                    return
+                hint = retry_after_hint(exc)
+                self._note_retry(topic.kind, topic.key, exc, backoff.attempts)
             if topic.connected and lost_at is None:
                 lost_at = trio.current_time()
             topic.connected = False
             topic.reconnects += 1
-            await trio.sleep(backoff.next_delay())
+            await trio.sleep(backoff.next_delay(hint))
 
     @staticmethod
     def _dedup(topic: Topic, records: Records) -> Records:
@@ -371,4 +438,10 @@ class StreamHub(TickUnions):
             )
             for s in self._subs
         )
-        return HubStatistics(topics=topics, subscribers=subs, upstream_streams=self._streams)
+        return HubStatistics(
+            topics=topics,
+            subscribers=subs,
+            upstream_streams=self._streams,
+            retries=dict(self._retries),
+            failures=dict(self._failures),
+        )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = ["HubStatistics", "SubscriberStatistics", "TopicStatistics"]
 
@@ -43,8 +43,13 @@ class SubscriberStatistics:
 @dataclass(frozen=True, slots=True)
 class HubStatistics:
     """Topics, subscriptions, and the upstream streams open now (one per candle, P&L and
-    timeline topic, one per tick mode; two for a moment while a tick resubscription overlaps)."""
+    timeline topic, one per tick mode; two for a moment while a tick resubscription overlaps).
+    ``retries``: transient upstream failures retried since the hub started, by topic kind
+    (never decreases, unlike the per-topic ``reconnects`` of topics that come and go);
+    ``failures``: topics failed for good (a permanent error), by kind."""
 
     topics: tuple[TopicStatistics, ...]
     subscribers: tuple[SubscriberStatistics, ...]
     upstream_streams: int = 0
+    retries: dict[str, int] = field(default_factory=dict)
+    failures: dict[str, int] = field(default_factory=dict)

@@ -5,9 +5,17 @@ streams cost 5-7x the CPU per tick of one union stream, on the client and on the
 need one connection per instrument. The union's cost is a resubscription when its set of
 instruments changes; it is made without a gap: the new stream is opened, and the old one is
 closed only when the new one's snapshot has arrived (make-before-break). Changes arriving
-within ``resubscribe_after_s`` of each other share one resubscription. Instruments named in
-the snapshot's ``missing`` list fail their topics with ``NotFoundError``; the others flow on. A
-stream refused for naming no known instrument fails all of its topics so, without retrying.
+within ``resubscribe_after_s`` of each other share one resubscription.
+
+Errors are classified once (``classify_error``). A transient one (transport, in-band upstream
+failure, 5xx, 429) reopens the stream with backoff, at least the server's ``Retry-After``, for
+as long as the union has instruments. Instruments named in the snapshot's ``missing`` list fail
+their topics with ``NotFoundError``; the others flow on. A stream refused for naming no known
+instrument fails each of its topics so. A stream refused with another 4xx about its parameters
+(e.g. 422 for a token out of range) is bisected: halves of its instruments are opened as probe
+streams (closed at their snapshot) until the refused instruments are found; only their topics
+fail, and the union reopens for the rest. 401/403 fail every topic of the stream. A failed
+topic leaves the union, which resubscribes without it.
 A union holds at most ``max_union_instruments`` (300) instruments, so that its request line
 stays well under the 16 kB that HTTP servers commonly accept (h11's default); past that a mode
 gets a second union, and so on.
@@ -19,7 +27,7 @@ delivered again (they are no fresher than the ticks the old stream delivered).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -27,19 +35,26 @@ import msgspec
 import trio
 
 from ..client._backoff import Backoff
-from ..client._errors import NotFoundError, TransportError
+from ..client._errors import (
+    ErrorClass,
+    NotFoundError,
+    classify_error,
+    names_no_valid_instrument,
+    retry_after_hint,
+)
 from ._models import StreamResumed, Tick
-from ._topic import Opener, Records, Topic, fail
+from ._topic import Opener, Records, Topic
 from ._union import Instrument, TickRouter
 
 __all__ = ["TickUnion", "TickUnions"]
 
 
-def _no_valid_instrument(exc: TransportError) -> bool:
-    """The stream's ``event: error`` for a request naming no known instrument (§5.2)."""
-    body = exc.response_body
-    detail = body.get("detail") if isinstance(body, Mapping) else None
-    return isinstance(detail, str) and "valid symbol or instrument token" in detail
+def _unknown(instrument: Instrument) -> NotFoundError:
+    return NotFoundError(f"Instrument not found for symbol {instrument}", status_code=404)
+
+
+class _Inconclusive(Exception):
+    """A probe stream failed transiently: which instrument is refused is not known yet."""
 
 
 class TickUnion:
@@ -64,6 +79,10 @@ class TickUnion:
     def remove(self, topic: Topic) -> None:
         if self.topics.get(topic.params["instrument"]) is topic:
             del self.topics[topic.params["instrument"]]
+            if topic.error is not None:
+                # the next stream is opened even if a new topic of that instrument brings the
+                # set back to what was requested: its subscriber gets the backend's own answer
+                self.requested = frozenset()
             self.changed.set()
 
 
@@ -80,6 +99,12 @@ class TickUnions:
     max_union_instruments: int
 
     def _fan_out(self, topic: Topic, records: Records) -> None:
+        raise NotImplementedError
+
+    def _fail_topic(self, topic: Topic, cause: BaseException) -> None:
+        raise NotImplementedError
+
+    def _note_retry(self, kind: str, what: str, exc: BaseException | None, attempt: int) -> None:
         raise NotImplementedError
 
     @asynccontextmanager
@@ -128,6 +153,7 @@ class TickUnions:
         router = TickRouter(wanted)
         backoff = self._backoff()
         params = {"instruments": list(wanted), "mode": union.mode}
+        what = f"{union.mode}#{union.shard} ({len(wanted)} instruments)"
         lost_at: float | None = None  # when this stream last dropped after its snapshot
         try:
             with scope:
@@ -143,31 +169,88 @@ class TickUnions:
                                 else:
                                     self._route_ticks(union, router, payload, frozenset())
                                 backoff.reset()
-                    except TransportError as exc:
-                        if first and _no_valid_instrument(exc):  # none of them exists (§5.2)
-                            missing = NotFoundError(
-                                f"Instrument not found for symbols {list(wanted)}", status_code=404
-                            )
-                            self._fail_all(union, wanted, missing)
-                            await trio.sleep_forever()
-                    except Exception as exc:  # 401/403...: fails every instrument of the stream
-                        self._fail_all(union, wanted, exc)
-                        await trio.sleep_forever()
+                        hint = None  # endless by contract (§5.2): a clean end is a gap
+                        self._note_retry("ticks", what, None, backoff.attempts)
+                    except Exception as exc:  # classified once: retried, or some topics fail
+                        error: BaseException = exc
+                        verdict = classify_error(exc)
+                        if verdict is not ErrorClass.TRANSIENT:
+                            try:
+                                if await self._refuse(union, wanted, exc, verdict):
+                                    # the failed topics leave the union, which resubscribes
+                                    # for the rest: this stream's set is no longer wanted
+                                    return
+                            except _Inconclusive as probe:
+                                error = probe.__cause__ or exc  # retry; bisect again next time
+                        hint = retry_after_hint(error)
+                        self._note_retry("ticks", what, error, backoff.attempts)
                     if not first and lost_at is None:
                         lost_at = trio.current_time()
                         for instrument in wanted:
                             if (topic := union.topics.get(instrument)) is not None:
                                 topic.connected = False
                                 topic.reconnects += 1
-                    await trio.sleep(backoff.next_delay())
+                    await trio.sleep(backoff.next_delay(hint))
         finally:
             union.scopes.pop(generation, None)
 
-    @staticmethod
-    def _fail_all(union: TickUnion, wanted: tuple[Instrument, ...], exc: BaseException) -> None:
-        for instrument in wanted:
-            if (topic := union.topics.get(instrument)) is not None:
-                fail(topic, exc)
+    async def _refuse(
+        self, union: TickUnion, wanted: tuple[Instrument, ...], exc: BaseException, verdict: ErrorClass
+    ) -> int:
+        """Fail the topics a permanent error is about: all of ``wanted`` for 401/403 or when
+        none of them exists, else those bisection finds refused alone (all of them if no part
+        is: then it is the request as a whole). Returns how many topics it failed (0: they
+        had all left already). Raises :class:`_Inconclusive` when a probe fails transiently."""
+        refused: list[tuple[Instrument, BaseException]]
+        if names_no_valid_instrument(exc):  # none of them exists (§5.2)
+            refused = [(i, _unknown(i)) for i in wanted]
+        elif verdict is ErrorClass.DENIED or len(wanted) == 1:
+            refused = [(i, exc) for i in wanted]
+        else:
+            refused = await self._bisect(union.mode, wanted) or [(i, exc) for i in wanted]
+        failed = 0
+        for instrument, cause in refused:
+            if (topic := union.topics.get(instrument)) is not None and topic.error is None:
+                self._fail_topic(topic, cause)
+                failed += 1
+        return failed
+
+    async def _bisect(
+        self, mode: str, refused: Sequence[Instrument]
+    ) -> list[tuple[Instrument, BaseException]]:
+        """The instruments of ``refused`` (a set refused as a whole) that are refused alone,
+        with the error for each: each half is opened as a probe stream and a refused half is
+        split again (about 2 log2(n) probes for one bad instrument among n)."""
+        half = len(refused) // 2
+        found: list[tuple[Instrument, BaseException]] = []
+        for part in (refused[:half], refused[half:]):
+            error = await self._probe(mode, part)
+            if error is None:
+                continue
+            if names_no_valid_instrument(error):
+                found.extend((i, _unknown(i)) for i in part)
+            elif len(part) == 1 or classify_error(error) is ErrorClass.DENIED:
+                found.extend((i, error) for i in part)
+            else:
+                found.extend(await self._bisect(mode, part) or [(i, error) for i in part])
+        return found
+
+    async def _probe(self, mode: str, instruments: Sequence[Instrument]) -> BaseException | None:
+        """Open a stream for ``instruments`` and close it at its first payload (the snapshot):
+        ``None`` if accepted, the permanent error if refused; raises :class:`_Inconclusive`
+        from a transient failure."""
+        try:
+            async with (
+                self._open("ticks", {"instruments": list(instruments), "mode": mode}, None) as events,
+                self._counted(),
+            ):
+                async for _ in events:
+                    break
+        except Exception as exc:  # classified once, as every stream error
+            if classify_error(exc) is ErrorClass.TRANSIENT:
+                raise _Inconclusive(f"probe of {len(instruments)} instruments failed") from exc
+            return exc
+        return None
 
     def _union_snapshot(
         self,
@@ -190,7 +273,7 @@ class TickUnions:
             if topic is None or topic.error is not None:
                 continue
             if instrument in missing:
-                fail(topic, NotFoundError(f"Instrument not found for symbol {instrument}", status_code=404))
+                self._fail_topic(topic, _unknown(instrument))
                 continue
             topic.connected = True
             if resumed_from is not None:

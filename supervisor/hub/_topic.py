@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Hashable
 from contextlib import AbstractAsyncContextManager
@@ -9,10 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from ..client._errors import KiteAlgoWorkerError
+
 if TYPE_CHECKING:
     from ._hub import Subscription
 
-__all__ = ["TIMELINE_RING", "Opener", "Records", "Topic", "TopicKey", "fail"]
+__all__ = ["TIMELINE_RING", "Opener", "Records", "Topic", "TopicKey", "failure_for"]
 
 TopicKey = tuple[str, str]
 Records = list[tuple[Any, Hashable | None]]
@@ -45,13 +48,22 @@ class Topic:
         self.empty_since = 0.0
         self.became_empty = trio.Event()
         self.scope = trio.CancelScope()
+        # set when the topic failed for good: its subscribers were told, the hub forgot it (a
+        # later subscriber opens a new topic and asks upstream again); it ends soon
         self.error: BaseException | None = None
 
 
-def fail(topic: Topic, exc: BaseException) -> None:
-    """End ``topic`` for good: its subscribers get ``exc`` from their next read."""
-    topic.connected = False
-    topic.error = exc
-    for sub in list(topic.subs):
-        sub.error = exc
-        sub.wake()
+def failure_for(cause: BaseException) -> BaseException:
+    """A new exception like ``cause`` (type, message, status, body) with no traceback, no
+    chain and no notes: what one subscriber raises once. Raising one shared object again and
+    again grows its traceback by the raiser's frames every time and mixes the frames of
+    every strategy on the topic (issue 11, failure 7)."""
+    try:
+        fresh = copy.copy(cause)  # BaseException.__reduce__: type(*args), then __dict__
+    except Exception:  # a type that cannot be rebuilt from its args
+        fresh = KiteAlgoWorkerError(str(cause), status_code=getattr(cause, "status_code", 0))
+    fresh.__traceback__ = None
+    fresh.__cause__ = fresh.__context__ = None
+    if hasattr(fresh, "__notes__"):
+        del fresh.__notes__  # a shallow copy would share (and grow) the cause's list
+    return fresh

@@ -23,6 +23,7 @@ def build_router() -> Router:
         _routes_options,
         _routes_options_runs,
         _routes_portfolio,
+        _routes_reference,
         _routes_runs,
         _routes_streams,
     )
@@ -37,6 +38,7 @@ def build_router() -> Router:
         _routes_gtt,
         _routes_options,
         _routes_options_runs,
+        _routes_reference,
     ):
         routes.register(router)
     return router

@@ -33,6 +33,9 @@ ALL_ACTIONS: tuple[str, ...] = (
 )
 ALL_MODES: tuple[str, ...] = ("paper", "dry_run", "live")
 DEFAULT_MODES: tuple[str, ...] = ("paper", "dry_run")
+# The seed's default scope (``KITE_ALGO_ACCOUNT_SCOPE``): the sandbox's own token carries it, so
+# calls that default to the token's scope (funds, GTT, options runs, the portfolio) have one.
+DEFAULT_ACCOUNT_SCOPE = "kite:paper-a"
 
 _PAPER_SUFFIXES = ("-paper", "_paper")
 _PAPER_PREFIXES = ("paper-", "paper_", "test-paper")
@@ -96,6 +99,25 @@ def scope_allowed(token_scope: str | None, requested: str | None) -> bool:
     if not tok_paper:
         return req_paper or req_norm == tok_norm
     return req_norm == tok_norm
+
+
+def account_for(token: TokenRecord, requested: str | None, *, required: str, denied: str) -> tuple[str, bool]:
+    """The account a call acts on: ``requested``, else the token's scope (contract §4.10).
+
+    The one scope rule of every route that defaults to the token's account (funds, GTT, options
+    runs, the portfolio): neither → 400 ``required``; not allowed for the token → 403 ``denied``
+    (checked before parsing, so an unparsable scope a scoped token asks for is 403); unparsable
+    → 400. Returns ``(normalised scope, is_paper)``.
+    """
+    raw = requested if requested is not None and requested.strip() else token.account_scope
+    if not raw:
+        raise ApiError(400, required)
+    if not scope_allowed(token.account_scope, raw):
+        raise ApiError(403, denied)
+    try:
+        return parse_scope(raw)
+    except ValueError as exc:
+        raise ApiError(400, str(exc)) from None
 
 
 class TokenStore:

@@ -4,6 +4,7 @@ Use it from tests through ``SandboxHandle.faults`` or over HTTP under ``/__sandb
 worker token in ``Authorization``)::
 
     handle.faults.add(path="/worker/runs/*/heartbeat", status=503, times=2)
+    handle.faults.add(path="/worker/market/*", status=429, retry_after_s=3)  # with Retry-After
     handle.faults.add(path="/worker/market/ticks/stream", stream="drop", after_chunks=3)
     await handle.faults.restart(downtime_s=5)   # drop streams, answer 503 for 5 s, reload the DB
 
@@ -18,7 +19,7 @@ from __future__ import annotations
 import fnmatch
 import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import anyio
@@ -40,6 +41,7 @@ class FaultRule:
     times: int | None = None
     stream: str | None = None  # "stall" | "drop"
     after_chunks: int = 0
+    retry_after_s: float | None = None  # sent as Retry-After with ``status``
     fired: int = 0
 
     def matches(self, method: str, path: str) -> bool:
@@ -62,6 +64,7 @@ class FaultRule:
             "times": self.times,
             "stream": self.stream,
             "after_chunks": self.after_chunks,
+            "retry_after_s": self.retry_after_s,
             "fired": self.fired,
         }
 
@@ -89,6 +92,7 @@ class Faults:
         times: int | None = None,
         stream: str | None = None,
         after_chunks: int = 0,
+        retry_after_s: float | None = None,
     ) -> FaultRule:
         """Add a rule; returns it (``rule.fired`` counts how often it acted). Never blocks."""
         if stream not in (None, "stall", "drop"):
@@ -96,6 +100,7 @@ class Faults:
         rule = FaultRule(
             next(self._ids), path, method, latency_s, status, detail, times, stream, after_chunks
         )
+        rule.retry_after_s = retry_after_s
         self.rules.append(rule)
         return rule
 
@@ -129,7 +134,8 @@ class Faults:
             if rule.latency_s > 0:
                 await anyio.sleep(rule.latency_s)
             if rule.status is not None:
-                return json_response({"detail": rule.detail}, status=rule.status)
+                headers = {} if rule.retry_after_s is None else {"Retry-After": f"{rule.retry_after_s:g}"}
+                return json_response({"detail": rule.detail}, status=rule.status, headers=headers)
         return None
 
     def wrap_stream(
@@ -176,7 +182,7 @@ def _faults_of(ctx: Any) -> Faults:
 async def _add_fault(request: Request, ctx: Any) -> Response:
     _auth(request, ctx)
     body = await request.json_object()
-    allowed = {"path", "method", "latency_s", "status", "detail", "times", "stream", "after_chunks"}
+    allowed = {f.name for f in fields(FaultRule)} - {"id", "fired"}
     unknown = set(body) - allowed
     if unknown:
         raise ApiError(422, f"Unknown fault fields: {', '.join(sorted(unknown))}")

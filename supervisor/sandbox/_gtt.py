@@ -1,8 +1,8 @@
 """GTT triggers on the paper book (contract §4.14), with trigger evaluation on each market step.
 
-Kept in the paper engine's book so they persist with its snapshot. Served for every token (the
-reference server requires a live-scope token and a broker session); the account is the token's
-scope, or ``kite:paper`` without one, and a token sees only its account's triggers. Invalid
+Kept in the paper engine's book so they persist with its snapshot. Served for tokens with a paper
+scope (the reference server requires a live-scope token and a broker session); the account is
+the token's scope, and a token sees only its account's triggers (``_routes_gtt``). Invalid
 bodies are 400 ``GTT_REQUEST_INVALID`` (the reference server lets them escape as a 500). A
 fired trigger places its LIMIT order on the paper engine under run id ``gtt:<id>``.
 """
@@ -70,11 +70,6 @@ def new_trigger(book: PaperBook, body: dict[str, Any], user_id: str, now: dt.dat
     }
     book.gtts.append(gtt)
     return gtt
-
-
-def account_of(token_scope: str | None) -> str:
-    """The GTT account of a token: its scope, or the shared ``kite:paper`` without one."""
-    return token_scope or "kite:paper"
 
 
 def triggers_of(book: PaperBook, account: str) -> list[dict[str, Any]]:

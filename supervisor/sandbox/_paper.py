@@ -237,12 +237,16 @@ class PaperEngine:
         )
         pos[f"{bucket}_quantity"] = int(pos[f"{bucket}_quantity"]) + qty
         pos[f"{bucket}_value"] = str(Decimal(pos[f"{bucket}_value"]) + value)
+        # the reference paper position (contract §4.5.4): marked at the fill price, without the
+        # running ``charges`` the book keeps for the run's P&L
+        position = {k: v for k, v in pos.items() if k != "charges"}
+        position["unrealized_pnl"] = str(((last - avg) * net).quantize(Decimal("0.01")))
         result: dict[str, Any] = {
             "mode": "paper",
             "status": "filled",
             "order": order,
             "trade": trade,
-            "position": dict(pos),
+            "position": position,
         }
         if len(trades) > 1:
             result["trades"] = trades

@@ -5,9 +5,9 @@ documented choices (see the sandbox README):
 
 * P&L: exactly the keys of SDK 0.7.4's strict ``WorkerRunPnlSnapshot`` (no ``brokerage``/
   ``taxes`` that the seed lists: they would break ``get_run_pnl_snapshot``).
-* Funds: the reference snapshot **plus** the seed's top-level ``available``/``utilized``/``net``
-  (the seed's documented flow reads ``funds["net"]``); run funds add the seed's ``cap_inr`` and
-  ``usage_gross_exposure`` next to the reference allocation keys.
+* Funds: exactly the reference snapshot's keys (SDK 0.7.4 and 0.13's ``WorkerFundsSnapshot`` and
+  ``WorkerFundsSegment`` are strict); the seed's ``available``/``utilized``/``net`` are not served
+  (contract §11 #7; our client adds ``net``). Run funds: the reference keys only.
 * Exit with ``dry_run=True`` on a paper run previews the flatten without placing (seed); the
   reference server ignores the flag for paper runs and flattens.
 * Previews, orders, trades, cancel and modify are served for paper runs (the seed documents them
@@ -42,6 +42,16 @@ LEG_KEYS = (
     "broker_net_quantity",
     "is_stale",
     "last_reconciled_at",
+)
+SEGMENT_KEYS = (  # WorkerFundsSegment's (strict in both SDKs, contract §1.6)
+    "net",
+    "available_cash",
+    "opening_balance",
+    "live_balance",
+    "collateral",
+    "utilised",
+    "m2m_realised",
+    "m2m_unrealised",
 )
 NO_LIVE = "No live Kite broker session is available for this worker account_scope"
 
@@ -100,9 +110,12 @@ def run_pnl(engine: PaperEngine, run: Run, now: dt.datetime) -> dict[str, Any]:
 
 
 def account_funds(engine: PaperEngine, scope: str, mode: str, now: dt.datetime) -> dict[str, Any]:
-    """``GET /worker/funds`` for a paper scope: the reference snapshot plus the seed's keys."""
+    """``GET /worker/funds`` for a paper scope: exactly the reference snapshot's keys."""
     raw = dict(engine.funds(scope, now))
-    segments = raw.get("segments") or {}
+    segments = {
+        name: {k: segment.get(k) for k in SEGMENT_KEYS}
+        for name, segment in (raw.get("segments") or {}).items()
+    }
     equity = segments.get("equity") or {}
     snapshot: dict[str, Any] = {
         "account_scope": scope,
@@ -118,22 +131,6 @@ def account_funds(engine: PaperEngine, scope: str, mode: str, now: dt.datetime) 
         "stale": bool(raw.get("stale", False)),
         "updated_at": raw.get("updated_at") or iso(now),
     }
-    # The seed's documented Kite-margins-style keys (contract §11 #7), kept alongside.
-    snapshot["available"] = {
-        "cash": _num(equity.get("available_cash")),
-        "collateral": _num(equity.get("collateral")),
-        "intraday_payin": 0.0,
-    }
-    snapshot["utilized"] = {
-        "debits": _num(equity.get("utilised")),
-        "exposure": 0.0,
-        "m2m": _num(equity.get("m2m_unrealised")),
-        "option_premium": 0.0,
-        "span": 0.0,
-        "holding_sales": 0.0,
-        "turnover": 0.0,
-    }
-    snapshot["net"] = _num(equity.get("net"))
     return snapshot
 
 
@@ -171,8 +168,7 @@ def run_funds(engine: PaperEngine, run: Run, now: dt.datetime) -> dict[str, Any]
         "unrealized_pnl": totals["unrealized_pnl"],
         "net_pnl": totals["net_pnl"],
         "estimated_margin_used": None,
-        # the seed's documented keys next to the reference ones
-        "allocation": {**allocation, "cap_inr": cap, "usage_gross_exposure": gross},
+        "allocation": dict(allocation),
         "pnl": dict(totals),
         "position_count": pnl["position_count"],
         "is_stale": pnl["is_stale"],
@@ -215,4 +211,59 @@ def exit_plan(
         "legs": pnl["legs"],
         "orders": orders,
         "refresh": False,
+    }
+
+
+def account_portfolio(engine: PaperEngine, scope: str, now: dt.datetime) -> dict[str, Any]:
+    """``GET /worker/account/portfolio`` (SDK 0.13) for a paper account, read at one instant.
+
+    The paper book has no settlement: net positions are every run's non-zero positions on the
+    account, summed per instrument and product; day positions are the same (nothing is carried
+    overnight separately); holdings are the long CNC ones. ``coherent`` is always true (one
+    read, no skew).
+    """
+    summed: dict[tuple[int, str], dict[str, Any]] = {}
+    for pos in engine.book.positions.values():
+        net = int(pos["net_quantity"])
+        if pos["account_scope"] != scope or net == 0:
+            continue
+        key = (int(pos["instrument_token"]), str(pos["product"]))
+        item = summed.setdefault(
+            key,
+            {
+                "exchange": pos["exchange"],
+                "tradingsymbol": pos["tradingsymbol"],
+                "instrument_token": key[0],
+                "product": key[1],
+                "quantity": 0,
+                "value": 0.0,
+            },
+        )
+        item["quantity"] += net
+        item["value"] += net * _num(pos["average_price"])
+    positions = []
+    for item in summed.values():
+        qty = item.pop("quantity")
+        value = item.pop("value")
+        if qty == 0:
+            continue
+        last = engine.market.ltp(item["tradingsymbol"])
+        positions.append(
+            {**item, "quantity": qty, "average_price": round(value / qty, 4), "last_price": last}
+        )
+    at = iso(now)
+    return {
+        "schema_version": 1,
+        "source": "paper_runtime",
+        "retrieved_at": at,
+        "source_as_of": at,
+        "account_scope": scope,
+        "coherent": True,
+        "coherence_skew_ms": 0,
+        "component_times": {"funds": at, "holdings": at, "positions": at},
+        "funds": account_funds(engine, scope, "paper", now),
+        "holdings": [p for p in positions if p["product"] == "CNC" and p["quantity"] > 0],
+        "net_positions": positions,
+        "day_positions": list(positions),
+        "profile_capabilities": {"paper": True, "live": False, "products": ["CNC", "MIS", "NRML"]},
     }

@@ -2,14 +2,13 @@
 
 Choices (README):
 
-* ``POST /worker/market/quotes`` returns ``quotes`` as an object keyed by the requested
-  identifier (``"NSE:INFY"``, or the token as a string), as the seed documents
-  (``quotes["quotes"]["NSE:INFY"]["last_price"]``); the reference server returns a list (§11 #6).
-  Tick stream batches (``{"ticks": [...]}``) stay lists, as the seed's stream example reads them.
+* ``POST /worker/market/quotes`` returns ``quotes`` as a list, one quote per instrument in
+  request order, as the reference server does (§4.13); the seed's
+  ``quotes["quotes"]["NSE:INFY"]`` (§11 #6) is our client's, which keys the list.
 * Every instrument of the universe can be quoted and streamed: NSE equities, the indices
   (``NSE:NIFTY 50``) and NFO options (by symbol or token).
 * ``POST /worker/market/snapshot`` (§4.13) is quotes plus candle windows in one answer: its
-  ``quotes`` are keyed exactly as ``POST /worker/market/quotes`` keys them, its ``candles`` are
+  ``quotes`` are the list ``POST /worker/market/quotes`` answers, its ``candles`` are
   ``GET /worker/market/candles`` objects in request order. As on the reference server a candle
   item without ``symbol``/``instrument_token`` is a 422 and an unknown one a 404 for the whole
   request (quotes put unknown instruments in ``missing`` instead).
@@ -38,8 +37,16 @@ from ._universe import Instrument
 
 
 def candles_object(
-    ctx: AppContext, instrument: Instrument, interval: str, lookback: int, now: dt.datetime
+    ctx: AppContext,
+    instrument: Instrument,
+    interval: str,
+    lookback: int,
+    now: dt.datetime,
+    *,
+    asked: str | None = None,
 ) -> dict[str, Any]:
+    """A candles object; ``interval`` is the canonical name, ``asked`` the caller's spelling,
+    which the answer echoes as the reference server does (``15m`` stays ``15m``)."""
     last = float(ctx.market.ltp(instrument.tradingsymbol) or 0.0)
     ref = ctx.market.reference(instrument) or last
     done, current = _candles.recent(
@@ -54,7 +61,7 @@ def candles_object(
     return {
         "symbol": instrument.key,
         "instrument_token": instrument.instrument_token,
-        "interval": interval,
+        "interval": asked or interval,
         "candles": done,
         "current": current,
         "is_stale": False,
@@ -151,15 +158,16 @@ async def search(request: Request, ctx: AppContext) -> Response:
 
 
 def _quotes(ctx: AppContext, items: list[str | int], mode: str, now: dt.datetime) -> dict[str, Any]:
-    quotes: dict[str, Any] = {}
+    """``{"quotes": [quote, ...], "missing": [...]}``: one quote per instrument, request order."""
+    quotes: dict[int, Any] = {}  # by instrument token: one instrument asked twice is one quote
     missing: list[str | int] = []
     for item in items:
         instrument = ctx.market.resolve(item)
         if instrument is None:
             missing.append(item)  # as requested: a symbol, or a token as a number
-        else:
-            quotes[str(item)] = ctx.quotes.get(ctx.market, instrument, mode, now)
-    return {"quotes": quotes, "missing": missing}
+        elif instrument.instrument_token not in quotes:
+            quotes[instrument.instrument_token] = ctx.quotes.get(ctx.market, instrument, mode, now)
+    return {"quotes": list(quotes.values()), "missing": missing}
 
 
 async def quotes_post(request: Request, ctx: AppContext) -> Response:
@@ -212,7 +220,7 @@ async def snapshot_post(request: Request, ctx: AppContext) -> Response:
     for symbol, token, raw_interval, lookback in specs:
         instrument = _lookup(ctx, symbol, token)
         interval = _interval(raw_interval, "5minute")
-        candles.append(candles_object(ctx, instrument, interval, lookback, now))
+        candles.append(candles_object(ctx, instrument, interval, lookback, now, asked=raw_interval))
     quotes = _quotes(ctx, items, mode, now)
     return json_response(
         {
@@ -229,7 +237,8 @@ async def candles_get(request: Request, ctx: AppContext) -> Response:
     interval = _interval(request.q("interval"), "5minute")
     ctx.authenticate(request, "market:read")
     instrument = _instrument_param(request, ctx)
-    return json_response(candles_object(ctx, instrument, interval, lookback, ctx.now()))
+    asked = request.q("interval") or "5minute"
+    return json_response(candles_object(ctx, instrument, interval, lookback, ctx.now(), asked=asked))
 
 
 async def history_get(request: Request, ctx: AppContext) -> Response:
@@ -347,13 +356,14 @@ async def ticks_stream(request: Request, ctx: AppContext) -> Response:
 
 async def candles_stream(request: Request, ctx: AppContext) -> Response:
     interval = _interval(request.q("interval"), "5minute")
+    asked = request.q("interval") or "5minute"  # echoed as asked (reference server)
     ctx.authenticate(request, "market:stream")
     instrument = _instrument_param(request, ctx)
 
     async def events() -> AsyncIterator[bytes]:
         phase = ctx.market.phase_of(instrument.instrument_token)
         steps = _MarketSteps(ctx)
-        yield sse_data(candles_object(ctx, instrument, interval, 1, ctx.now()), "snapshot")
+        yield sse_data(candles_object(ctx, instrument, interval, 1, ctx.now(), asked=asked), "snapshot")
         while True:
             stepped = await steps.next()
             if stepped is None:
@@ -366,7 +376,7 @@ async def candles_stream(request: Request, ctx: AppContext) -> Response:
                 {
                     "symbol": instrument.key,
                     "instrument_token": instrument.instrument_token,
-                    "interval": interval,
+                    "interval": asked,
                     "candle": current,
                 },
                 "candle",

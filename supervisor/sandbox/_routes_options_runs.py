@@ -2,9 +2,13 @@
 
 Any valid token may call these routes (no action check, 401 first, as on the reference server).
 Errors use ``{"detail": {"code", "message"}}``. Options runs are kept in the paper engine's
-book (persisted with it); entering places the legs as one all-or-none paper basket under the
-options run's id, on the account scope given in the request, else the token's scope, else
-``kite:paper``. ``enter``/``exit`` apply the session guard and the safety token only when a
+book (persisted with it). ``enter``/``exit`` act on the account the request names, else the
+run's (the token's scope at create), checked by the one scope rule of every route
+(``_auth.account_for``), and in the mode the request names (``execution_mode`` or ``mode``), else
+the worker run's with the same id, else ``paper``; the mode must be one of the token's. A paper
+``enter`` places the legs as one all-or-none paper basket under the options run's id; a dry_run
+``enter`` or ``exit`` validates and places nothing (``result.status: "validated"``), as a dry_run
+worker intent. ``enter``/``exit`` apply the session guard and the safety token only when a
 worker run with the same id exists. The safety check of a worker run includes the status of an
 options run with the same id (``PaperEngine.option_run_status``).
 """
@@ -15,9 +19,11 @@ import secrets
 from typing import Any
 
 from ._asgi import Request, Response, Router, json_response
+from ._auth import ALL_MODES, TokenRecord, account_for, scope_allowed
 from ._context import AppContext
 from ._errors import ApiError
 from ._options_protection import evaluate as evaluate_protection
+from ._portfolio import NO_LIVE
 from ._routes_runs import _nonce
 from ._runs import session_guard
 from ._safety import verify_token
@@ -31,11 +37,47 @@ def _runs(ctx: AppContext) -> dict[str, dict[str, Any]]:
     return ctx.engine.book.option_runs
 
 
-def _run(ctx: AppContext, run_id: str) -> dict[str, Any]:
+def _run(ctx: AppContext, run_id: str, token: TokenRecord | None = None) -> dict[str, Any]:
+    """The options run; 403 when it is on an account the token may not use (contract §2.4)."""
     run = _runs(ctx).get(run_id)
     if run is None:
         raise _err(404, "OPTION_RUN_NOT_FOUND", f"Options run {run_id} not found")
+    account = run.get("account_scope")
+    if token is not None and account and not scope_allowed(token.account_scope, account):
+        raise _err(403, "OPTION_ACCOUNT_SCOPE_FORBIDDEN", "Worker token cannot access this account scope")
     return run
+
+
+def _account(token: TokenRecord, requested: Any) -> str:
+    """The paper account of an options action (``_auth.account_for``, errors in options form)."""
+    try:
+        scope, is_paper = account_for(
+            token,
+            str(requested) if requested else None,
+            required="account_scope is required",
+            denied="Worker token cannot access this account scope",
+        )
+    except ApiError as exc:
+        code = "OPTION_ACCOUNT_SCOPE_FORBIDDEN" if exc.status == 403 else "OPTION_ACCOUNT_SCOPE_INVALID"
+        raise _err(exc.status, code, str(exc.detail)) from None
+    if not is_paper:  # a live account needs a broker session, which the sandbox never has
+        raise _err(503, "OPTION_LIVE_SESSION_UNAVAILABLE", NO_LIVE)
+    return scope
+
+
+def _mode(ctx: AppContext, token: TokenRecord, run_id: str, body: dict[str, Any]) -> str:
+    """The mode of an options action: named, else the same-id worker run's, else paper."""
+    worker_run = ctx.state.runs.get(run_id)
+    default = worker_run.execution_mode if worker_run else "paper"
+    raw = body.get("execution_mode") or body.get("mode") or default
+    mode = str(raw).strip().lower()
+    if mode not in ALL_MODES:
+        raise _err(403, "OPTION_EXECUTION_MODE_INVALID", f"Unsupported execution mode '{raw}'")
+    if mode not in token.allowed_modes:
+        raise _err(403, "OPTION_EXECUTION_MODE_FORBIDDEN", "Worker token cannot use this execution mode")
+    if mode == "live":
+        raise _err(503, "OPTION_LIVE_SESSION_UNAVAILABLE", NO_LIVE)
+    return mode
 
 
 def _orders(run: dict[str, Any]) -> list[dict[str, Any]]:
@@ -58,6 +100,8 @@ def _orders(run: dict[str, Any]) -> list[dict[str, Any]]:
 async def create_run(request: Request, ctx: AppContext) -> Response:
     token = ctx.authenticate(request)
     body = await request.json_object()
+    # the token's account unless the body names one; an unscoped token names it at enter
+    scope = _account(token, body["account_scope"]) if body.get("account_scope") else token.account_scope
     legs = body.get("legs")
     if not isinstance(legs, list) or not legs or not isinstance(body.get("strategy_name"), str):
         raise _err(400, "OPTION_RUN_INVALID", "strategy_name and at least one leg are required")
@@ -76,7 +120,7 @@ async def create_run(request: Request, ctx: AppContext) -> Response:
         ],
         "protection": body.get("protection"),
         "metadata": body.get("metadata") or {},
-        "account_scope": token.account_scope,
+        "account_scope": scope,
         "created_at": now,
         "updated_at": now,
         "entry_result": None,
@@ -89,10 +133,11 @@ async def create_run(request: Request, ctx: AppContext) -> Response:
 
 
 async def preview_entry(request: Request, ctx: AppContext) -> Response:
-    ctx.authenticate(request)
-    await request.json(default={})
-    run = _run(ctx, request.path_params["run_id"])
-    scope = run.get("account_scope") or "kite:paper"
+    token = ctx.authenticate(request)
+    body = await request.json(default={})
+    run = _run(ctx, request.path_params["run_id"], token)
+    requested = body.get("account_scope") if isinstance(body, dict) else None
+    scope = _account(token, requested or run.get("account_scope"))
     previews = [ctx.engine.preview_order(scope, order, ctx.now()) for order in _orders(run)]
     if run["status"] == "created":
         run["status"] = "entry_previewed"
@@ -121,20 +166,30 @@ async def _act(request: Request, ctx: AppContext, action: str) -> Response:
     token = ctx.authenticate(request)
     body = await request.json_object()
     run_id = request.path_params["run_id"]
-    run = _run(ctx, run_id)
+    run = _run(ctx, run_id, token)
     _guard(request, ctx, run_id, body)
-    scope = body.get("account_scope") or run.get("account_scope") or token.account_scope or "kite:paper"
+    scope = _account(token, body.get("account_scope") or run.get("account_scope"))
+    mode = _mode(ctx, token, run_id, body)
     now = ctx.now()
-    if action == "enter":
-        if run["status"] not in ("created", "entry_previewed"):
-            raise _err(409, "OPTION_RUN_NOT_ENTERABLE", f"Options run is {run['status']}")
+    if action == "enter" and run["status"] not in ("created", "entry_previewed"):
+        raise _err(409, "OPTION_RUN_NOT_ENTERABLE", f"Options run is {run['status']}")
+    if mode == "dry_run":
+        # nothing is placed, as for a dry_run worker intent (contract §4.5.4)
+        result: dict[str, Any] = {
+            "mode": "dry_run",
+            "status": "validated",
+            "mutated_state": False,
+            "orders": _orders(run) if action == "enter" else [],
+        }
+        run.update(status="entered" if action == "enter" else "exited")
+    elif action == "enter":
         result = ctx.engine.place_basket(scope, run_id, _orders(run), True, now)
-        run.update(status="entered" if result["status"] == "success" else "failed", entry_result=result)
+        run.update(status="entered" if result["status"] == "success" else "failed")
     else:
         result = ctx.engine.flatten_run(scope, run_id, now)
-        run.update(
-            status="exited" if result["status"] in ("success", "noop") else run["status"], exit_result=result
-        )
+        if result["status"] in ("success", "noop"):
+            run.update(status="exited")
+    run.update({"entry_result" if action == "enter" else "exit_result": result, "execution_mode": mode})
     run["updated_at"] = now.isoformat()
     ctx.state.engine_changed()
     ctx.changed()
@@ -150,9 +205,9 @@ async def exit_run(request: Request, ctx: AppContext) -> Response:
 
 
 async def preview_exit(request: Request, ctx: AppContext) -> Response:
-    ctx.authenticate(request)
+    token = ctx.authenticate(request)
     await request.json(default={})
-    run = _run(ctx, request.path_params["run_id"])
+    run = _run(ctx, request.path_params["run_id"], token)
     legs = ctx.engine.run_pnl(run["strategy_run_id"], ctx.now())["legs"]
     orders = [
         {
@@ -172,17 +227,17 @@ async def preview_exit(request: Request, ctx: AppContext) -> Response:
 
 
 async def state(request: Request, ctx: AppContext) -> Response:
-    ctx.authenticate(request)
-    run = _run(ctx, request.path_params["run_id"])
+    token = ctx.authenticate(request)
+    run = _run(ctx, request.path_params["run_id"], token)
     pnl = ctx.engine.run_pnl(run["strategy_run_id"], ctx.now())
     return json_response({**run, "pnl": pnl["totals"], "positions": pnl["legs"]})
 
 
 async def put_protection(request: Request, ctx: AppContext) -> Response:
-    ctx.authenticate(request)
+    token = ctx.authenticate(request)
     body = await request.json_object()
     run_id = request.path_params["run_id"]
-    run = _run(ctx, run_id)
+    run = _run(ctx, run_id, token)
     if run_id in ctx.state.runs:
         session_guard(ctx.state.runs[run_id], _nonce(request))
     run.update(protection=body, updated_at=ctx.now().isoformat())
@@ -192,8 +247,8 @@ async def put_protection(request: Request, ctx: AppContext) -> Response:
 
 
 async def protection_state(request: Request, ctx: AppContext) -> Response:
-    ctx.authenticate(request)
-    run = _run(ctx, request.path_params["run_id"])
+    token = ctx.authenticate(request)
+    run = _run(ctx, request.path_params["run_id"], token)
     evaluation = evaluate_protection(run, ctx.engine.run_pnl(run["strategy_run_id"], ctx.now()))
     return json_response(
         {"strategy_run_id": run["strategy_run_id"], "protection": run.get("protection"), **evaluation}
@@ -201,9 +256,9 @@ async def protection_state(request: Request, ctx: AppContext) -> Response:
 
 
 async def replay(request: Request, ctx: AppContext) -> Response:
-    ctx.authenticate(request)
+    token = ctx.authenticate(request)
     body = await request.json_object()
-    run = dict(_run(ctx, request.path_params["run_id"]))
+    run = dict(_run(ctx, request.path_params["run_id"], token))
     if isinstance(body.get("protection"), dict):
         run["protection"] = body["protection"]
     out = []

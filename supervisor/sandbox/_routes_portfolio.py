@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._asgi import Request, Response, Router, json_response
-from ._auth import parse_scope, scope_allowed
+from ._auth import account_for, parse_scope
 from ._context import AppContext
 from ._errors import ApiError, body_error
 from ._loops import perform_exit
@@ -50,16 +50,12 @@ async def get_funds(request: Request, ctx: AppContext) -> Response:
     requested = request.q("account_scope")
     token = ctx.authenticate(request, "funds:read")
     check_mode(token, mode, "Worker token cannot read funds for this execution mode")
-    raw_scope = requested or token.account_scope
-    if not raw_scope:
-        raise ApiError(400, "account_scope is required for worker funds")
-    # the scope rule first (an unparsable scope then matches only verbatim), parsing second
-    if not scope_allowed(token.account_scope, raw_scope):
-        raise ApiError(403, "Worker token cannot read this account scope")
-    try:
-        scope, is_paper = parse_scope(raw_scope)
-    except ValueError as exc:
-        raise ApiError(400, str(exc)) from None
+    scope, is_paper = account_for(
+        token,
+        requested,
+        required="account_scope is required for worker funds",
+        denied="Worker token cannot read this account scope",
+    )
     if mode == "live" or not is_paper:
         raise ApiError(503, NO_LIVE)
     return json_response(account_funds(ctx.engine, scope, mode, ctx.now()))
@@ -92,8 +88,10 @@ async def preview_order(request: Request, ctx: AppContext) -> Response:
         preview = ctx.engine.preview_order(run.account_scope, order, ctx.now())
     except ValueError as exc:
         raise ApiError(400, str(exc)) from None
+    # exactly OrderPreview's keys (strict in SDK 0.13, contract §1.6): a would-be rejection is
+    # not reported here, the intent answers it
     return json_response(
-        {"strategy_run_id": run.strategy_run_id, "mode": run.execution_mode, **dict(preview)}
+        {"strategy_run_id": run.strategy_run_id, "mode": run.execution_mode, "preview": preview["preview"]}
     )
 
 

@@ -52,12 +52,11 @@ def _nonce(request: Request) -> str | None:
 
 
 async def health(request: Request, ctx: AppContext) -> Response:
-    # The seed documents {"status": "healthy"}; the reference server says "ok" and echoes the
-    # token's grants. We serve the seed's status with the reference server's grant fields.
+    # The reference server's body (the seed's {"status": "healthy"} is not what it says, §11 #5).
     token = ctx.authenticate(request)
     return json_response(
         {
-            "status": "healthy",
+            "status": "ok",
             "token_id": token.token_id,
             "account_scope": token.account_scope,
             "allowed_modes": sorted(token.allowed_modes),
@@ -270,11 +269,9 @@ async def post_decision(request: Request, ctx: AppContext) -> Response:
     token = ctx.authenticate(request, "runs:log")
     state = _state(ctx)
     run = state.run_for(token, request.path_params["run_id"])
-    # Choice: the guard applies only when the header is sent. SDK 0.7.4 cannot send the nonce on
-    # this call (contract §11 #4), so the reference server's guard would make the seed's
-    # documented decision logging fail whenever a session is held. A wrong nonce is still 409.
-    if _nonce(request):
-        session_guard(run, _nonce(request))
+    # Guarded as on the reference server, though SDK 0.7.4 cannot send the nonce here (contract
+    # §11 #4): a worker must learn that before it trades live. Our client sends it.
+    session_guard(run, _nonce(request))
     if parsed["related_resource_type"] and parsed["related_resource_id"]:
         # The reference server requires the referenced row to belong to the run. Its three kinds
         # (basket executions, bracket intents, live execution links) exist only for live

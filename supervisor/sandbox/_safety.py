@@ -3,8 +3,9 @@
 Pure. A safety token is base64url of ``{"payload": {strategy_run_id, fingerprint, expires_at},
 "sig": hex HMAC-SHA256}`` keyed by the sandbox's secret; the fingerprint hashes the state that
 decides ``can_trade``, so any change that would block trading invalidates outstanding tokens.
-The response omits ``execution_mode``: SDK 0.7.4's ``SafetyCheckResult`` is strict and would raise
-``TypeError`` on it (contract §1.6, divergence #1).
+The response carries ``execution_mode`` as the reference server's does, although SDK 0.7.4's
+strict ``SafetyCheckResult`` raises ``TypeError`` on it (contract §1.6, §11 #1): a worker on
+0.7.4 meets that here rather than live. SDK 0.13's model and our client accept it.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ def safety_check(
     options_run_status: str | None = None,
     options_protection: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The safety-check response (without ``execution_mode``, see module docstring).
+    """The safety-check response (the reference server's keys, see module docstring).
 
     ``options_protection`` is the evaluation of an options run with the same id
     (``_options_protection.for_run``), or None when there is none.
@@ -103,6 +104,7 @@ def safety_check(
         "strategy_run_id": run.strategy_run_id,
         "can_trade": can_trade,
         "run_status": run.status,
+        "execution_mode": run.execution_mode,
         "safety_token": token,
         "token_expires_at": expires,
         "blocking_reasons": reasons,

@@ -13,6 +13,7 @@ clock, so tests drive it all with ``autojump_clock``.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import logging
 import os
 from collections.abc import Callable, Iterable
@@ -25,7 +26,7 @@ from hypercorn.config import Config
 from hypercorn.trio import serve
 
 from ._app import build_app
-from ._auth import ALL_ACTIONS, DEFAULT_MODES, new_token
+from ._auth import ALL_ACTIONS, DEFAULT_ACCOUNT_SCOPE, DEFAULT_MODES, new_token, parse_scope
 from ._clock import SandboxClock, clock_start_from_env
 from ._context import AppContext
 from ._faults import Faults
@@ -45,6 +46,15 @@ from ._state import SandboxState
 from ._store import SandboxStore
 
 log = logging.getLogger("supervisor.sandbox")
+
+
+class _Default(enum.Enum):
+    """``mint_token(account_scope=...)`` left out: the sandbox's own scope (``None`` is unscoped)."""
+
+    SCOPE = "the sandbox's account scope"
+
+
+SANDBOX_SCOPE = _Default.SCOPE
 
 
 @dataclass(eq=False)
@@ -76,16 +86,26 @@ class SandboxHandle:
         """The synthetic market (prices, instruments, market hours)."""
         return self.ctx.market
 
+    @property
+    def account_scope(self) -> str:
+        """The scope of the sandbox's own token (``--account-scope``, default ``kite:paper-a``)."""
+        scope: str = self.ctx.extras["account_scope"]
+        return scope
+
     def mint_token(
         self,
         *,
-        account_scope: str | None = None,
+        account_scope: str | _Default | None = SANDBOX_SCOPE,
         modes: Iterable[str] = DEFAULT_MODES,
         actions: Iterable[str] = ALL_ACTIONS,
         templates: Iterable[str] = (),
         expires_at: dt.datetime | None = None,
     ) -> str:
-        """Mint an extra worker token with the given grants; returns the token. Never blocks."""
+        """Mint an extra worker token with the given grants; returns the token. Never blocks.
+
+        ``account_scope`` defaults to the sandbox's scope; ``None`` mints an unscoped token
+        (any account, as an operator may mint on the reference server, contract §2.1).
+        """
         minter: Callable[..., str] = self.ctx.extras["mint_token"]
         return minter(
             account_scope=account_scope,
@@ -128,12 +148,14 @@ def _make_context(
     market_hours: str,
     epoch: dt.datetime | None,
     tick_phases: int = 1,
+    account_scope: str = DEFAULT_ACCOUNT_SCOPE,
     clock: SandboxClock | None = None,
     price_source: PriceSource | None = None,
 ) -> tuple[AppContext, SandboxStore | None]:
     # ``clock`` and ``price_source``: the backtest's virtual market clock and replayed history
     # (supervisor.backtest), which serves this context in-process instead of over hypercorn
     hours = MarketHours.parse(market_hours)  # ValueError before anything is opened
+    scope, _ = parse_scope(account_scope)
     if clock is None:
         clock = SandboxClock(epoch if epoch is not None else clock_start_from_env())
     store = SandboxStore(db_path) if db_path else None
@@ -158,7 +180,7 @@ def _make_context(
 
     def mint(
         *,
-        account_scope: str | None = None,
+        account_scope: str | _Default | None = SANDBOX_SCOPE,
         modes: Iterable[str] = DEFAULT_MODES,
         actions: Iterable[str] = ALL_ACTIONS,
         templates: Iterable[str] = (),
@@ -171,7 +193,7 @@ def _make_context(
         raw, _ = current.tokens.mint(
             now=clock.now(),
             token=token,
-            account_scope=account_scope,
+            account_scope=ctx.extras["account_scope"] if account_scope is SANDBOX_SCOPE else account_scope,
             modes=modes,
             actions=actions,
             templates=templates,
@@ -194,9 +216,18 @@ def _make_context(
     ctx.on_change = commit
     ctx.extras["mint_token"] = mint
     faults.reload = reload
-    # The operator's token: full worker grants, paper and dry_run, any scope (contract §2.1 defaults).
-    if not ctx.state.tokens.by_hash.get(_digest(token)):
+    # The operator's token: full worker grants, paper and dry_run (contract §2.1 defaults), on the
+    # sandbox's account scope, so that calls defaulting to the token's scope (the seed's
+    # ``get_funds(mode="paper")``) have an account, as a token minted with a scope does.
+    ctx.extras["account_scope"] = scope
+    ctx.extras["started_at"] = clock.now()  # when reference data (calendar, index lists) "loaded"
+    own = ctx.state.tokens.by_hash.get(_digest(token))
+    if own is None:
         mint(token=token)
+    elif own.account_scope != scope:  # a persisted token follows --account-scope of this start
+        own.account_scope = scope
+        ctx.state.tokens_changed()
+        commit()
     return ctx, store
 
 
@@ -259,6 +290,7 @@ async def serve_sandbox(
     market_hours: str = "always",
     epoch: dt.datetime | None = None,
     tick_phases: int = 1,
+    account_scope: str = DEFAULT_ACCOUNT_SCOPE,
     task_status: trio.TaskStatus[SandboxHandle] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve the sandbox until cancelled; ``task_status.started(SandboxHandle)`` once bound.
@@ -270,9 +302,10 @@ async def serve_sandbox(
     step over K phases ``tick_interval / K`` apart, instrument token mod K choosing an
     instrument's phase, and tick streams send one event per phase (``_market``). ``epoch`` is the
     instant the sandbox's clock starts at (default ``$KITE_SANDBOX_CLOCK_START``, else the real
-    time; ``_clock``); it then advances with trio's clock. Raises
-    ``OSError`` when the address cannot be bound, ``ValueError`` for unknown ``market_hours`` or
-    ``tick_phases`` below 1.
+    time; ``_clock``); it then advances with trio's clock. ``account_scope`` is the scope of the
+    sandbox's token (and the default of ``mint_token``). Raises ``OSError`` when the address
+    cannot be bound, ``ValueError`` for unknown ``market_hours``, ``tick_phases`` below 1 or an
+    unsupported ``account_scope``.
     """
     token = token or os.environ.get("KITE_ALGO_WORKER_TOKEN") or new_token()
     ctx, store = _make_context(
@@ -282,6 +315,7 @@ async def serve_sandbox(
         market_hours=market_hours,
         epoch=epoch,
         tick_phases=tick_phases,
+        account_scope=account_scope,
     )
     assert isinstance(ctx.faults, Faults)
     config = Config()

@@ -55,6 +55,8 @@ async def _serve_trio(args: argparse.Namespace, token: str, generated: bool) -> 
                 tick_interval=args.tick_interval,
                 market_hours=args.market_hours,
                 tick_phases=args.tick_phases,
+                account_scope=args.account_scope,
+                epoch=args.epoch,
             )
         )
         _announce(handle.base_url, token, generated)
@@ -81,8 +83,9 @@ async def _serve_asyncio(args: argparse.Namespace, token: str, generated: bool) 
         db_path=args.db,
         seed=args.seed,
         market_hours=args.market_hours,
-        epoch=None,
+        epoch=args.epoch,
         tick_phases=args.tick_phases,
+        account_scope=args.account_scope,
     )
     # Bind first so that --port 0 can report the chosen port; hypercorn serves the fd.
     sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET)
@@ -130,6 +133,27 @@ async def _serve_asyncio(args: argparse.Namespace, token: str, generated: bool) 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
     """Serve until SIGTERM/SIGINT; returns the exit code (0 on a clean stop). Blocks."""
+    import datetime as dt
+
+    from ._auth import parse_scope
+
+    # checked before anything starts (inside, a nursery would wrap the error in a group)
+    try:
+        args.account_scope, _ = parse_scope(args.account_scope)
+    except ValueError as exc:
+        print(f"kite-supervisor sandbox: --account-scope: {exc}", file=sys.stderr)
+        return 2
+    raw_epoch = getattr(args, "epoch", None)
+    try:
+        args.epoch = dt.datetime.fromisoformat(raw_epoch) if raw_epoch else None
+    except ValueError:
+        args.epoch = None
+    if raw_epoch and (args.epoch is None or args.epoch.tzinfo is None):
+        print(
+            f"kite-supervisor sandbox: --epoch must be ISO-8601 with an offset: {raw_epoch!r}",
+            file=sys.stderr,
+        )
+        return 2
     token, generated = _token(args)
     try:
         if getattr(args, "asyncio", False):

@@ -1,9 +1,9 @@
 """The run timeline: events with database-wide cursors, filters, decision events (contract §4.12).
 
-Pure. Cursors increase across all runs (not dense per run). Decision events accept both the
-reference server's form (``decision_type`` + ``action`` + ``summary``) and the form the SDK 0.7.4
-documentation shows (``event_type`` + ``summary`` + ``details``), which the reference server would
-reject with 422 (contract §11 #3); the seed's form is stored with its ``event_type`` verbatim.
+Pure. Cursors increase across all runs (not dense per run). Decision events take the reference
+server's body only (``decision_type`` + ``action`` + ``summary``); the form the SDK 0.7.4
+documentation shows (``event_type`` + ``summary`` + ``details``) is a 422 naming the missing
+fields, as on the reference server (contract §11 #3). Our client translates the seed's form.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import bisect
 import datetime as dt
 from typing import Any
 
-from ._errors import body_error
+from ._errors import ApiError, body_error
 from ._runs import Run, iso
 
 DECISION_TYPES = ("signal", "entry", "exit", "risk_update", "management", "protection_ack", "note")
@@ -127,17 +127,35 @@ def _opt_str(raw: dict[str, Any], name: str, max_len: int = 128) -> str | None:
 
 
 def parse_decision(raw: Any) -> dict[str, Any]:
-    """Validate a decision-event body (422s) into ``event_type``/``summary``/``payload``/related refs."""
+    """Validate a decision-event body into ``event_type``/``summary``/``payload``/related refs.
+
+    Raises a 422 listing every invalid field, in the schema's order, as FastAPI does; unknown
+    fields (the seed's ``event_type``, ``details``) are ignored.
+    """
     if not isinstance(raw, dict):
         raise body_error(["body"], "Input should be a valid dictionary", "dict_type", raw)
+    errors: list[dict[str, Any]] = []
+
+    def check(name: str, choices: tuple[str, ...]) -> Any:
+        value = raw.get(name)
+        if value is None:
+            errors.append({"type": "missing", "loc": ["body", name], "msg": "Field required", "input": raw})
+        elif value not in choices:
+            msg = f"Input should be {', '.join(repr(c) for c in choices)}"
+            errors.append({"type": "literal_error", "loc": ["body", name], "msg": msg, "input": value})
+        return value
+
+    decision_type = check("decision_type", DECISION_TYPES)
+    action = check("action", DECISION_ACTIONS)
     summary = raw.get("summary")
-    if not isinstance(summary, str) or not summary.strip():
-        raise body_error(["body", "summary"], "Field required", "missing", raw)
-    summary = summary.strip()
-    if len(summary) > 500:
-        raise body_error(
-            ["body", "summary"], "String should have at most 500 characters", "string_too_long", summary
-        )
+    if summary is None:
+        errors.append({"type": "missing", "loc": ["body", "summary"], "msg": "Field required", "input": raw})
+    elif not isinstance(summary, str) or not 1 <= len(summary.strip()) <= 500:
+        msg = "String should have between 1 and 500 characters"
+        errors.append({"type": "string_type", "loc": ["body", "summary"], "msg": msg, "input": summary})
+    if errors:
+        raise ApiError(422, errors)
+    summary = str(summary).strip()
     metadata = raw.get("metadata", {})
     if metadata is None:
         metadata = {}
@@ -151,52 +169,11 @@ def parse_decision(raw: Any) -> dict[str, Any]:
             "literal_error",
             related_type,
         )
-    related_id = _opt_str(raw, "related_resource_id")
-    basket_id = _opt_str(raw, "basket_execution_id")
     refs = {
         "related_resource_type": related_type,
-        "related_resource_id": related_id,
-        "basket_execution_id": basket_id,
+        "related_resource_id": _opt_str(raw, "related_resource_id"),
+        "basket_execution_id": _opt_str(raw, "basket_execution_id"),
     }
-    if "decision_type" in raw or "action" in raw or "event_type" not in raw:
-        decision_type = raw.get("decision_type")
-        if decision_type not in DECISION_TYPES:
-            raise body_error(
-                ["body", "decision_type"],
-                f"Input should be {', '.join(DECISION_TYPES)}",
-                "literal_error",
-                decision_type,
-            )
-        action = raw.get("action")
-        if action not in DECISION_ACTIONS:
-            raise body_error(
-                ["body", "action"], f"Input should be {', '.join(DECISION_ACTIONS)}", "literal_error", action
-            )
-        payload = {
-            "decision_type": decision_type,
-            "action": action,
-            "summary": summary,
-            "metadata": metadata,
-            **refs,
-        }
-        event_type = f"decision.{decision_type}"
-    else:
-        raw_type = raw.get("event_type")
-        if not isinstance(raw_type, str) or not raw_type.strip() or len(raw_type) > 128:
-            raise body_error(
-                ["body", "event_type"], "String should have 1..128 characters", "string_type", raw_type
-            )
-        event_type = raw_type.strip()
-        details = raw.get("details", {})
-        if details is None:
-            details = {}
-        if not isinstance(details, dict):
-            raise body_error(["body", "details"], "Input should be a valid dictionary", "dict_type", details)
-        payload = {
-            "event_type": event_type,
-            "summary": summary,
-            "details": details,
-            "metadata": metadata,
-            **refs,
-        }
-    return {"event_type": event_type, "summary": summary, "payload": payload, **refs}
+    payload = {"decision_type": decision_type, "action": action, "summary": summary, "metadata": metadata}
+    payload.update(refs)
+    return {"event_type": f"decision.{decision_type}", "summary": summary, "payload": payload, **refs}

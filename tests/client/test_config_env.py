@@ -115,3 +115,25 @@ async def test_a_script_configured_by_env_runs_on_the_sandbox(
     with pytest.raises(LiveTradingRefusedError):
         RunConfig.from_env({**environ, "KITE_ALGO_EXECUTION_MODE": "live"}, template_id="env-demo")
     assert all(sandbox.token not in path for _, path in recorder.seen)
+
+
+async def test_get_funds_reads_the_tokens_account_and_smooths_an_unscoped_token(
+    sandbox: SandboxHandle, autojump_clock: trio.testing.MockClock
+) -> None:
+    """The seed's ``get_funds(mode="paper")``: the token's account; ``KITE_ALGO_ACCOUNT_SCOPE``
+    when set; an unscoped token (the server's 400) is asked again for the seed's default."""
+    scoped = sandbox.mint_token(account_scope="kite:paper-b")
+    unscoped = sandbox.mint_token(account_scope=None)
+    with trio.fail_after(30):
+        for token, environ, expected in (
+            (scoped, {}, "kite:paper-b"),
+            (unscoped, {}, "kite:paper-a"),
+            (unscoped, {"KITE_ALGO_ACCOUNT_SCOPE": "kite:paper-q"}, "kite:paper-q"),
+        ):
+            config = AlgoWorkerConfig(base_url=sandbox.base_url, token=token)
+            async with AsyncKiteAlgoWorkerClient(config, environ=environ) as client:
+                funds = await client.get_funds(mode="paper")
+                assert funds["account_scope"] == expected
+                assert funds["net"] == funds["segments"]["equity"]["net"]  # the seed's key, added here
+                health = await client.health()
+                assert health["status"] == "healthy"  # the seed's word for the server's "ok"

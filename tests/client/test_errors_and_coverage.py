@@ -33,6 +33,7 @@ from supervisor.client import (
 from supervisor.client._backoff import Backoff
 from supervisor.client._config import require_live_enabled
 from supervisor.client._endpoints import ENDPOINTS
+from supervisor.client._managed import AsyncManagedRun
 from supervisor.sandbox import SandboxHandle
 
 from .conftest import RecordingTransport
@@ -225,6 +226,25 @@ def test_every_074_endpoint_has_a_definition() -> None:
     documented = _documented_endpoints("0.7.4")
     assert len(documented) >= 58  # 40 worker routes + 18 of the options namespace
     assert documented - ours == set()
+
+
+def test_every_013_endpoint_has_a_definition() -> None:
+    """The rows newer servers and SDK 0.13 added: each has a definition, and each row's
+    "Client call" cell names a public call of the client (or of its managed run)."""
+    ours = {(e.method, re.sub(r"\{[^}]+\}", "{}", e.path)) for e in ENDPOINTS.values()}
+    documented = _documented_endpoints("0.13")
+    assert len(documented) >= 23  # 12 run and execution routes + 11 read surfaces
+    assert documented - ours == set()
+    table = WIRE_API.read_text().split("## Endpoints", 1)[1]
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.split("|")]
+        if len(cells) >= 9 and cells[6] == "0.13":
+            calls = re.findall(r"`([\w.]+)`", cells[5])
+            assert calls, f"no client call documented for {cells[1]} {cells[2]}"
+            for call in calls:
+                owner, _, name = call.rpartition(".")
+                cls = AsyncManagedRun if owner == "AsyncManagedRun" else AsyncKiteAlgoWorkerClient
+                assert callable(getattr(cls, name, None)), call
 
 
 def test_public_surface_is_curated() -> None:

@@ -3,7 +3,9 @@
 One scenario drives the whole surface through a pass-through recorder (it forwards each
 attribute of the real client and notes its name). The test then proves two things: every public
 call was made, and every endpoint definition reached the wire. Calls the sandbox answers with an
-error are named where they are made.
+error are named where they are made. The 0.13 read surfaces (portfolio, calendar, indices,
+fundamentals, indicators) are driven one route each in ``test_sdk013_reads``, which this test
+checks covers exactly them.
 """
 
 from __future__ import annotations
@@ -19,21 +21,31 @@ import trio.testing
 from supervisor.client import (
     AsyncKiteAlgoWorkerClient,
     BackendProtection,
+    BasketExecutionList,
+    ConflictError,
+    ExecutionEventsSnapshot,
     GttPlaced,
     GttSnapshot,
+    NotFoundError,
     OperationalProtection,
+    OrderHistory,
+    OrderPreview,
+    PermissionDeniedError,
     RunConfig,
     RunHealthSnapshot,
+    RunList,
     SafetyCheckResult,
     TimelineSnapshot,
     equity_market_order,
     limit_order,
 )
 from supervisor.client._endpoints import ENDPOINTS
+from supervisor.client._endpoints_reads import ReadSurfaceEndpoints
 from supervisor.client._managed import AsyncManagedRun
 from supervisor.client._options import AsyncOptionsNamespace
 
 from .conftest import RecordingTransport
+from .test_sdk013_reads import READ_CASES
 
 _NOT_CALLS = {"aclose", "options"}
 
@@ -104,6 +116,19 @@ async def _drive(c: Any, used: set[str]) -> None:
         await m.update_backend_protection(protection, reason="again")
         assert (await m.get_run_pnl())["legs"]
         assert (await m.refresh())["status"] == "open"
+        resting = limit_order("NSE", "INFY", "BUY", "CNC", 1, price=1.0)
+        rest = await m.place_order(resting, idempotency_key="run_surface_man:rest:1")
+        rest_id = rest["result"]["order"]["order_id"]
+        assert (await m.modify_order(rest_id, {"price": 2.0}))["order_id"] == rest_id
+        assert (await m.cancel_order(rest_id))["order_id"] == rest_id
+        with pytest.raises(PermissionDeniedError):  # runs:progress: hosted children's tokens only
+            await m.progress("warming up")
+        with pytest.raises(PermissionDeniedError):  # 403 HOSTED_NOTIFY_UNSUPPORTED or the action
+            await m.notify(channels=["ops"], text="hello", idempotency_key="run_surface_man:n:1")
+        with pytest.raises(ConflictError, match="only supported for live runs"):
+            await m.create_bracket(entry_order=order, stoploss={"trigger_price": 1.0})
+        with pytest.raises(ConflictError, match="only supported for live runs"):
+            await m.cancel_bracket("brk_" + "0" * 32)
         assert (await m.exit_run(reason="managed done"))["run"]["status"] == "closed"
 
     claim = await c.claim_session(run)
@@ -126,11 +151,66 @@ async def _drive(c: Any, used: set[str]) -> None:
     rest = await c.place_order(run, resting, idempotency_key=f"{run}:rest:1", session_nonce=nonce)
     order_id = rest["result"]["order"]["order_id"]
     assert (await c.get_order(run, order_id))["order"]["status"] == "OPEN"
-    await c.modify_order(run, order_id, {"price": 2.0})
-    await c.cancel_order(run, order_id)
+    await c.modify_order(run, order_id, {"price": 2.0}, session_nonce=nonce)
+    await c.cancel_order(run, order_id, session_nonce=nonce)
     orders = (await c.list_orders(run))["orders"]
     assert {o["order_id"]: o["status"] for o in orders}[order_id] == "CANCELLED"
     assert (await c.list_trades(run))["trades"]
+    history = await c.get_order_history(run, order_id)
+    assert history["order_id"] == order_id and history["history"][-1]["status"] == "CANCELLED"
+    typed_history = await c.get_order_history_snapshot(run, order_id)
+    assert isinstance(typed_history, OrderHistory) and typed_history.history[-1].price == 2.0
+
+    # SDK 0.13 execution recovery: paper baskets are not basket executions; brackets are live-only
+    assert (await c.list_baskets(run))["baskets"] == []
+    assert isinstance(await c.list_baskets_snapshot(run, limit=5), BasketExecutionList)
+    for missing_basket in (c.get_basket, c.get_basket_snapshot):
+        with pytest.raises(NotFoundError):
+            await missing_basket(run, "bex_absent_0001")
+    bracket = {"entry_order": market, "stoploss": {"trigger_price": 1.0}, "session_nonce": nonce}
+    for live_only in (
+        c.create_bracket(run, **bracket),
+        c.create_bracket_snapshot(run, **bracket, target={"price": 9999.0}),
+        c.list_brackets(run),
+        c.list_brackets_snapshot(run),
+        c.get_bracket(run, "brk_absent"),
+        c.get_bracket_snapshot(run, "brk_absent"),
+        c.cancel_bracket(run, "brk_absent", session_nonce=nonce),
+        c.cancel_bracket_snapshot(run, "brk_absent", session_nonce=nonce),
+    ):
+        with pytest.raises(ConflictError, match="only supported for live runs"):
+            await live_only
+    executions = await c.list_execution_events(run, limit=500)
+    assert {e["event_type"] for e in executions["events"]} == {"order.updated"}
+    typed_events = await c.list_execution_events_snapshot(run, event_type="order.updated")
+    assert isinstance(typed_events, ExecutionEventsSnapshot) and typed_events.events
+    assert typed_events.last_cursor == typed_events.events[-1].cursor
+    first_execution = await _first(c.stream_execution_events(run, after_cursor=0, limit=1))
+    assert first_execution["cursor"] == executions["events"][0]["cursor"]
+    async for followed_execution in c.follow_execution_events(run, after_cursor=first_execution["cursor"]):
+        assert followed_execution["cursor"] == executions["events"][1]["cursor"]
+        break
+    typed_preview = await c.preview_order_snapshot(run, market)
+    assert isinstance(typed_preview, OrderPreview) and typed_preview.preview.cost_contract is not None
+    assert isinstance(await c.preview_basket_snapshot(run, [market]), OrderPreview)
+
+    # SDK 0.13 runs: listing, and hosted-child calls (the sandbox hosts no child: 403)
+    page = await c.list_runs(limit=1)
+    assert len(page["items"]) == 1 and page["next_cursor"]
+    rest_of_runs = await c.list_runs_snapshot(limit=100, cursor=page["next_cursor"])
+    assert isinstance(rest_of_runs, RunList) and rest_of_runs.next_cursor is None
+    listed_ids = {page["items"][0]["strategy_run_id"], *(i.strategy_run_id for i in rest_of_runs.items)}
+    assert {run, "run_surface_man"} <= listed_ids
+    attached = await c.attach_run(
+        run, session_nonce=nonce, config=RunConfig(template_id="t", execution_mode="paper")
+    )
+    assert attached.session_nonce == nonce and (await attached.heartbeat())["status"] == "ok"
+    with pytest.raises(PermissionDeniedError):
+        await c.run_progress(run, session_nonce=nonce, note="n")
+    with pytest.raises(PermissionDeniedError):
+        await c.run_progress_snapshot(run, session_nonce=nonce)
+    with pytest.raises(PermissionDeniedError):
+        await c.notify_run(run, channels=["ops"], text="t", idempotency_key=f"{run}:n:1", session_nonce=nonce)
 
     assert "totals" in await c.get_run_pnl(run)
     assert "totals" in await _first(c.stream_run_pnl(run))
@@ -214,6 +294,15 @@ async def _drive(c: Any, used: set[str]) -> None:
     assert (await o.preview_strategy({"strategy_name": "s", "legs": [option_leg]}))["legs"]
     orun = (await o.create_run(strategy_name="s", product="MIS", legs=[option_leg]))["strategy_run_id"]
     assert await o.preview_entry(orun) is not None
+    assert await o.preview_run_entry(orun) == await o.preview_entry(orun)
+    named = await o.create_run(
+        strategy_name="s",
+        product="MIS",
+        legs=[option_leg],
+        strategy_run_id="run_surface_opt",
+        session_nonce=None,
+    )
+    assert named["strategy_run_id"] == "run_surface_opt"
     assert await o.enter(orun) is not None
     assert await o.get_run_state(orun) is not None
     assert await o.update_protection(orun, {"stoploss_pct": 2.0}) is not None
@@ -232,15 +321,20 @@ async def test_every_public_call_runs_against_the_sandbox(
     used: set[str] = set()
     with trio.fail_after(300):
         await _drive(_Noting(client, used), used)
+    reads = _public(ReadSurfaceEndpoints)
+    assert reads == {case.values[0] for case in READ_CASES}  # driven there, one route each
     expected = _public(AsyncKiteAlgoWorkerClient) | {f"options.{n}" for n in _public(AsyncOptionsNamespace)}
     expected |= {f"run.{n}" for n in _public(AsyncManagedRun)}
-    assert expected - used == set()
-    assert len(expected) >= 70
+    assert expected - reads - used == set()
+    assert len(expected) >= 125
 
     prefix = "/api/algo-workers"
     hit = {(method, path.removeprefix(prefix)) for method, path in recorder.seen}
     unhit = []
+    read_routes = {case.values[1] for case in READ_CASES}
     for endpoint in ENDPOINTS.values():
+        if endpoint.name in read_routes:
+            continue
         pattern = re.compile("^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(endpoint.path)) + "$")
         if not any(m == endpoint.method and pattern.match(p) for m, p in hit):
             unhit.append(endpoint.name)

@@ -95,3 +95,57 @@ async def test_money_console_and_notices(
             kinds.append((await receiver.received.receive())[1]["kind"])
     assert kinds.count("fill") == 1 and kinds.index("daemon_start") == 0
     assert f"{hook}/hook" not in caplog.text  # the webhook URL is a secret too
+
+
+BREAKER = """
+backend: {{base_url: embedded}}
+supervisor:
+  heartbeat_interval_s: 5
+  http: {{host: 127.0.0.1, port: 0}}
+  money: {{interval_s: 1}}
+notifications:
+  webhooks: ["{hook}"]
+strategies:
+  - name: loser
+    plugin: buy
+    run: {{strategy_run_id: run-loser, template_id: t, account_scope: "kite:paper-a"}}
+    loss_breaker: {{max_loss_inr: 0.01}}   # the entry's charges alone cross it
+  - name: calm
+    plugin: buy
+    run: {{strategy_run_id: run-calm, template_id: t, account_scope: "kite:paper-a"}}
+"""
+
+
+async def test_the_loss_breaker_pauses_notes_and_notifies_but_never_exits(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    receiver = Receiver(200)
+    hook = await receiver.start(nursery)
+    config, locator = parse_config(BREAKER.format(hook=hook + "/hook"), file="breaker.yaml", environ={})
+    resolved, skipped = resolve_strategies(config, locator, REGISTRY)
+    handle: DaemonHandle = await nursery.start(
+        partial(run_daemon, config, resolved, skipped=skipped, handle_signals=False)
+    )
+    with trio.fail_after(60):
+        while (await receiver.received.receive())[1]["kind"] != "loss_breaker":
+            pass
+    await trio.sleep(1)
+    runners = handle.supervisor.runners
+    assert runners["loser"].state == "paused" and runners["calm"].state == "running"
+    async with httpx.AsyncClient(base_url=handle.http_url, timeout=10) as http:
+        status = (await http.get("/status")).json()
+    money = {s["name"]: s["money"] for s in status["strategies"]}
+    assert money["loser"]["loss_breaker"]["limit"] == 0.01 and "loss_breaker" not in money["calm"]
+    assert money["loser"]["positions"][0]["net_quantity"] == 2  # paused, nothing exited
+    sandbox = handle.sandbox
+    run = sandbox.state.runs["run-loser"]
+    assert run.status == "open" and run.worker_session_nonce == runners["loser"].nonce  # session kept
+    backend = f"{sandbox.base_url}/api/algo-workers/worker"
+    async with httpx.AsyncClient(headers={"Authorization": f"Bearer {sandbox.token}"}, timeout=10) as api:
+        events = (await api.get(f"{backend}/runs/run-loser/timeline")).json()["events"]
+    assert any(e["summary"].startswith("supervisor: loss breaker tripped") for e in events)
+    orders = [o for o in sandbox.engine.book.orders if o["metadata"]["strategy_run_id"] == "run-loser"]
+    assert [o["transaction_type"] for o in orders] == ["buy"]  # no exit of the daemon's own
+    await trio.sleep(5)
+    assert runners["loser"].state == "paused"  # trips once; resuming is the operator's call
+    handle.request_shutdown()

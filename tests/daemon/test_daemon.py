@@ -204,7 +204,10 @@ async def test_readyz_is_503_until_every_strategy_is_ready_and_during_shutdown(
         assert (await http.get("/readyz")).status_code == 200
         # a fresh supervisor view whose strategy is still starting is not ready
         runner.reached_ready, runner.state = False, "starting"
-        assert (await http.get("/readyz")).json() == {"ready": False}
+        assert (await http.get("/readyz")).json() == {
+            "ready": False,
+            "not_ready": [{"name": "a", "state": "starting", "reason": None}],
+        }
         runner.reached_ready, runner.state = True, "running"
         handle.supervisor.shutting_down = True
         assert (await http.get("/readyz")).status_code == 503

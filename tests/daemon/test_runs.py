@@ -14,6 +14,7 @@ import trio.testing
 
 from supervisor._commands import format_status
 from supervisor._http import serve_http
+from supervisor._managed_run import takeover_wait_s
 from supervisor._strategy import StrategyContext
 from supervisor._supervisor import Supervisor
 from supervisor.sandbox import SandboxHandle
@@ -218,3 +219,17 @@ async def test_a_strategy_trades_through_ctx_run_and_the_daemon_adds_nothing(
     assert dict(sup.runners["buy"].intents) == {results[0]["status"]: 1, "deduped": 1}
     assert (await sup.shutdown()).exit_code == 0
     assert sandbox.state.runs["run-buy"].status == "open"  # never exited by the daemon
+
+
+def test_takeover_wait_follows_the_backend_windows() -> None:
+    """§4.3.1: 60 s after the holder's last heartbeat (the age is floored to whole seconds,
+    hence one more), else 120 s after a claim that was never heartbeated."""
+    assert takeover_wait_s({"worker_session_nonce": None}, 0.0) == 0.0
+    assert takeover_wait_s({"worker_session_nonce": "wsn_1", "heartbeat_age_sec": 15}, 0.0) == 46.0
+    assert takeover_wait_s({"worker_session_nonce": "wsn_1", "heartbeat_age_sec": 75}, 0.0) == 0.0
+    claimed = {"worker_session_nonce": "wsn_1", "worker_session_claimed_at": "2026-05-08T09:15:00+00:00"}
+    at = 1778231700.0  # 2026-05-08T09:15:00Z
+    assert takeover_wait_s(claimed, at + 20) == 101.0
+    assert takeover_wait_s(claimed, at + 500) == 0.0
+    assert takeover_wait_s({"worker_session_nonce": "wsn_1"}, at) is None
+    assert takeover_wait_s({**claimed, "worker_session_claimed_at": "not a date"}, at) is None

@@ -13,14 +13,15 @@ import trio
 class FakeUpstream:
     """Records every open; ``emit(kind, instrument_or_run, payload)`` sends to the live stream
     (for ticks: the newest live union stream carrying that instrument); emitting an exception
-    makes that stream raise it (a dropped stream). Tick streams open with an empty snapshot,
-    as the server's do."""
+    makes that stream raise it (a dropped stream); ``refusals`` makes the next opens raise
+    (an error status). Tick streams open with an empty snapshot, as the server's do."""
 
     def __init__(self) -> None:
         self.auto_snapshot = True
         self.opens: list[tuple[str, dict[str, Any], int | None]] = []
         self.live: dict[tuple[str, Any], trio.MemorySendChannel[Any]] = {}
         self.closed = 0
+        self.refusals: list[BaseException | None] = []  # the next opens raise these (None: opens)
 
     @staticmethod
     def _ident(kind: str, params: dict[str, Any]) -> tuple[str, Any]:
@@ -32,6 +33,9 @@ class FakeUpstream:
     @asynccontextmanager
     async def open(self, kind: str, params: dict[str, Any], after: int | None) -> AsyncIterator[Any]:
         self.opens.append((kind, params, after))
+        refusal = self.refusals.pop(0) if self.refusals else None
+        if refusal is not None:  # the backend answered the open with an error status
+            raise refusal
         send, recv = trio.open_memory_channel[Any](10_000)
         self.live[self._ident(kind, params)] = send
         if kind == "ticks" and self.auto_snapshot:

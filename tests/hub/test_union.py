@@ -151,9 +151,13 @@ async def test_unknown_instrument_fails_only_its_subscribers(
             upstream.emit("ticks", 1, {"ticks": [{"instrument_token": 1, "last_price": "x"}]})
             await trio.sleep(0.01)
             assert len(good.buffer) == 0
-            by_key = {t.key: t for t in hub.statistics().topics}
-            assert not by_key["NSE:NOPE|quote"].connected
+            stats = hub.statistics()
+            by_key = {t.key: t for t in stats.topics}
+            assert "NSE:NOPE|quote" not in by_key  # forgotten: a later subscriber asks again
+            assert stats.failures == {"ticks": 1}
             assert by_key["1|quote"].connected and by_key["1|quote"].decode_errors == 1
+            await trio.sleep(0.1)  # the union resubscribes without the failed instrument
+            assert upstream.opens[-1][1]["instruments"] == [1]
 
 
 def test_router_matches_every_spelling_of_an_instrument() -> None:

@@ -41,15 +41,31 @@ async def test_gtts_belong_to_the_tokens_account(
                 assert r.status_code == 404
                 assert r.json()["detail"]["rejection_reason"] == "GTT_TRIGGER_NOT_FOUND"
             assert (await api_b.get(f"/worker/gtt/triggers/{theirs}")).json()["status"] == "active"
-            # a token without a scope has the shared kite:paper account: neither of the above
-            assert (await api.get("/worker/gtt/triggers")).json() == []
+            # the sandbox's own token has the sandbox's scope, kite:paper-a: a's account
+            assert [g["id"] for g in (await api.get("/worker/gtt/triggers")).json()] == [mine]
             bad = await api_a.get("/worker/gtt/triggers/abc")
             assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["path", "trigger_id"]
 
 
-async def test_funds_scope_rule_before_parsing(
-    api: httpx.AsyncClient, sandbox: SandboxHandle, autojump_clock: MockClock
+async def test_gtts_need_a_token_with_a_paper_scope(
+    sandbox: SandboxHandle, autojump_clock: MockClock
 ) -> None:
+    with trio.fail_after(30):
+        tokens = {
+            "unscoped": sandbox.mint_token(account_scope=None),
+            "live": sandbox.mint_token(account_scope="kite:AB1234"),
+        }
+        async with api_client(sandbox, tokens["unscoped"]) as unscoped:
+            r = await unscoped.get("/worker/gtt/triggers")
+            assert r.status_code == 403
+            assert r.json() == {"detail": {"rejection_reason": "WORKER_ACCOUNT_SCOPE_REQUIRED"}}
+        async with api_client(sandbox, tokens["live"]) as live:
+            r = await live.post("/worker/gtt/triggers", json=GTT)
+            assert r.status_code == 503
+            assert r.json() == {"detail": {"rejection_reason": "WORKER_KITE_SESSION_UNAVAILABLE"}}
+
+
+async def test_funds_scope_rule_before_parsing(sandbox: SandboxHandle, autojump_clock: MockClock) -> None:
     with trio.fail_after(30):
         scoped = sandbox.mint_token(account_scope="kite:paper-a")
         async with api_client(sandbox, scoped) as api_a:
@@ -60,10 +76,15 @@ async def test_funds_scope_rule_before_parsing(
             }
             assert (await api_a.get("/worker/funds")).json()["account_scope"] == "kite:paper-a"
         # an unscoped token allows any scope: then parsing answers 400
-        r = await api.get("/worker/funds", params={"account_scope": "garbage"})
-        assert r.status_code == 400 and r.json() == {"detail": "Unsupported account_scope 'garbage'"}
-        r = await api.get("/worker/funds")
-        assert r.status_code == 400 and r.json() == {"detail": "account_scope is required for worker funds"}
+        async with api_client(sandbox, sandbox.mint_token(account_scope=None)) as api:
+            r = await api.get("/worker/funds", params={"account_scope": "garbage"})
+            assert r.status_code == 400 and r.json() == {"detail": "Unsupported account_scope 'garbage'"}
+            r = await api.get("/worker/funds")
+            assert r.status_code == 400
+            assert r.json() == {"detail": "account_scope is required for worker funds"}
+            assert (
+                await api.get("/worker/funds", params={"account_scope": "kite:paper-q"})
+            ).status_code == 200
 
 
 async def test_history_windows_and_their_422s(api: httpx.AsyncClient, autojump_clock: MockClock) -> None:
@@ -192,17 +213,19 @@ async def test_options_routes_authenticate_before_reading_the_body(
 
 
 async def test_dry_run_on_a_live_scope_reads_broker_funds(
-    api: httpx.AsyncClient, autojump_clock: MockClock
+    sandbox: SandboxHandle, autojump_clock: MockClock
 ) -> None:
+    live_scope = sandbox.mint_token(account_scope="kite:AB1234")  # a live scope also allows paper ones
     with trio.fail_after(30):
-        run = {"strategy_run_id": "run_lv", "template_id": "t", "account_scope": "kite:AB1234",
-               "execution_mode": "dry_run"}  # fmt: skip
-        assert (await api.post("/worker/runs", json=run)).status_code == 200
-        no_broker = {"detail": "No live Kite broker session is available for this worker account_scope"}
-        r = await api.get("/worker/runs/run_lv/funds")
-        assert r.status_code == 503 and r.json() == no_broker
-        r = await api.get("/worker/funds", params={"mode": "dry_run", "account_scope": "kite:AB1234"})
-        assert r.status_code == 503 and r.json() == no_broker
-        assert (
-            await api.get("/worker/funds", params={"mode": "dry_run", "account_scope": "kite:paper-a"})
-        ).json()["source"] == "paper_runtime"
+        async with api_client(sandbox, live_scope) as api:
+            run = {"strategy_run_id": "run_lv", "template_id": "t", "account_scope": "kite:AB1234",
+                   "execution_mode": "dry_run"}  # fmt: skip
+            assert (await api.post("/worker/runs", json=run)).status_code == 200
+            no_broker = {"detail": "No live Kite broker session is available for this worker account_scope"}
+            r = await api.get("/worker/runs/run_lv/funds")
+            assert r.status_code == 503 and r.json() == no_broker
+            r = await api.get("/worker/funds", params={"mode": "dry_run", "account_scope": "kite:AB1234"})
+            assert r.status_code == 503 and r.json() == no_broker
+            assert (
+                await api.get("/worker/funds", params={"mode": "dry_run", "account_scope": "kite:paper-a"})
+            ).json()["source"] == "paper_runtime"

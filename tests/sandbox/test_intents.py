@@ -107,7 +107,8 @@ async def test_safety_token_lifecycle(api: httpx.AsyncClient, autojump_clock: Mo
     with trio.fail_after(60):
         await _dry_run(api)
         safety = (await api.get("/worker/runs/run_d/safety-check")).json()
-        assert "execution_mode" not in safety  # SDK 0.7.4's SafetyCheckResult is strict
+        # the reference server's keys, execution_mode included (contract §4.4, §11 #1)
+        assert safety["execution_mode"] == "dry_run"
         assert safety["can_trade"] is True and safety["blocking_reasons"] == []
         token = safety["safety_token"]
         r = await api.post("/worker/runs/run_d/intents", json=_intent("k-00000001", safety_token=token))

@@ -32,16 +32,17 @@ async def test_snapshot_is_quotes_plus_candle_windows(
     assert set(doc) == {"quotes", "candles", "missing", "updated_at"}
     assert doc["updated_at"] == sandbox.ctx.now().isoformat()
     quotes = (await api.post("/worker/market/quotes", json={**body, "candles": None})).json()
-    assert doc["quotes"] == quotes["quotes"] and set(doc["quotes"]) == {"NSE:INFY", str(INFY)}
-    assert doc["quotes"]["NSE:INFY"]["mode"] == "ltp" and doc["missing"] == ["NSE:NOPE"]
+    # a list (§4.13), one quote per instrument: INFY asked by symbol and by token is one quote
+    assert doc["quotes"] == quotes["quotes"] and [q["symbol"] for q in doc["quotes"]] == ["NSE:INFY"]
+    assert doc["quotes"][0]["mode"] == "ltp" and doc["missing"] == ["NSE:NOPE"]
     # an unknown token is reported as the number it was requested as
     unknown = await api.post("/worker/market/snapshot", json={"instrument_tokens": [9_999_999]})
     assert unknown.json()["missing"] == [9_999_999]
     first, second = doc["candles"]
     same = (await api.get("/worker/market/candles", params={"symbol": "NSE:INFY", "lookback": 3})).json()
     assert first == same and len(first["candles"]) == 3
-    # lookback defaults to 50, aliases are canonicalised, a token names the instrument
-    assert second["interval"] == "15minute" and len(second["candles"]) == 50
+    # lookback defaults to 50, an alias is echoed as asked (reference server), a token names it
+    assert second["interval"] == "15m" and len(second["candles"]) == 50
     assert second["symbol"] == "NSE:INFY" and second["instrument_token"] == INFY
 
 

@@ -59,9 +59,26 @@ async def test_restart_keeps_everything(tmp_path: Path, autojump_clock: MockCloc
                     await api.post(
                         "/worker/runs/run_db/decision-events",
                         json={"decision_type": "note", "action": "observe", "summary": "after restart"},
+                        headers=hdr,  # the session is still held (persisted nonce)
                     )
                 ).json()
                 assert event["cursor"] > before["last_cursor"]
             async with api_client(handle, extra) as other:
                 assert (await other.get("/worker/health")).json()["account_scope"] == "kite:paper-b"
             nursery.cancel_scope.cancel()
+
+
+async def test_the_sandbox_token_follows_the_account_scope_of_each_start(
+    tmp_path: Path, autojump_clock: MockClock
+) -> None:
+    db = str(tmp_path / "sandbox.db")
+    with trio.fail_after(60):
+        for scope in ("kite:paper-a", "kite:paper-z"):
+            async with trio.open_nursery() as nursery:
+                handle: SandboxHandle = await nursery.start(
+                    partial(serve_sandbox, token=TOKEN, db_path=db, account_scope=scope)
+                )
+                async with api_client(handle) as api:
+                    assert (await api.get("/worker/health")).json()["account_scope"] == scope
+                    assert (await api.get("/worker/funds")).json()["account_scope"] == scope
+                nursery.cancel_scope.cancel()

@@ -1,7 +1,9 @@
-"""The official SDK (kite-algo-worker 0.7.4) runs the seed's documented flows unchanged.
+"""The official SDK (kite-algo-worker 0.7.4) runs the seed's documented flows.
 
 Each test is the seed's example with only the base URL and token swapped for the sandbox's.
-Market data, streams and GTT are served by the sandbox's synthetic market.
+Market data, streams and GTT are served by the sandbox's synthetic market. Where the seed's
+example fails against the reference server (contract §11: the strict ``SafetyCheckResult``, the
+README decision body, ``funds["net"]``), it fails here the same way, and the test says so.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from kite_algo_worker import (
     RunConfig,
     equity_market_order,
 )
-from kite_algo_worker.exceptions import KiteAlgoWorkerError
+from kite_algo_worker.exceptions import BrokerValidationError, KiteAlgoWorkerError
 
 from supervisor.sandbox import SandboxHandle
 from supervisor.sandbox._calendar import lot_size
@@ -40,7 +42,9 @@ def client(sandbox: SandboxHandle) -> KiteAlgoWorkerClient:
 
 
 def test_health_and_session_management(client: KiteAlgoWorkerClient) -> None:
-    assert client.health()["status"] == "healthy"
+    health = client.health()
+    assert health["status"] == "ok"  # the seed shows "healthy"; the reference server says "ok"
+    assert health["account_scope"] == "kite:paper-a"  # the sandbox's token has the seed's scope
     client.create_run(
         strategy_run_id="run_basic_equity_001",
         template_id="basic-equity",
@@ -104,13 +108,12 @@ def test_managed_flow(client: KiteAlgoWorkerClient, sandbox: SandboxHandle, mode
         execution_mode=mode,
     )
     with client.run(config) as run:
-        safety = run.safety_check()
-        if not safety.can_trade:
-            raise SystemExit(f"Blocked: {', '.join(safety.blocking_reasons) or safety.run_status}")
-        placed = run.place_order(
+        # 0.7.4's SafetyCheckResult is strict and the server sends execution_mode (§11 #1)
+        with pytest.raises(TypeError, match="execution_mode"):
+            run.safety_check()
+        placed = run.place_order(  # the safety token is optional (§4.4)
             equity_market_order("INFY", "BUY", 1),
             idempotency_key=f"{run.run_id}:entry:001",
-            safety_token=safety.safety_token,
         )
         run.heartbeat(metrics={"last_signal": "entry-001"})
         assert placed["status"] == "accepted"
@@ -131,14 +134,12 @@ def test_safety_flow_and_protection(client: KiteAlgoWorkerClient) -> None:
         execution_mode="dry_run",
     )
     claim = client.claim_session("run_managed_001")
-    safety = client.safety_check("run_managed_001")
-    if not safety.can_trade:
-        raise SystemExit(f"Blocked: {safety.blocking_reasons}")
+    with pytest.raises(TypeError, match="execution_mode"):  # strict model, §11 #1
+        client.safety_check("run_managed_001")
     client.place_order(
         "run_managed_001",
         equity_market_order("INFY", "BUY", 1),
         idempotency_key="run_managed_001:entry:001",
-        safety_token=safety.safety_token,
         session_nonce=claim["worker_session_nonce"],
     )
     protection = BackendProtection(
@@ -174,18 +175,28 @@ def test_timeline_flow(client: KiteAlgoWorkerClient) -> None:
         account_scope="kite:paper-a",
         execution_mode="dry_run",
     )
+    # the seed's README body lacks decision_type and action: 422, as on the server (§11 #3)
+    with pytest.raises(BrokerValidationError) as invalid:
+        client.log_decision_event(
+            "run_managed_001",
+            event_type="signal.generated",
+            summary="EMA crossover detected on INFY 5min",
+            details={"symbol": "INFY", "fast_ema": 1450.1, "slow_ema": 1448.3},
+        )
+    assert invalid.value.status_code == 422
     client.log_decision_event(
         "run_managed_001",
-        event_type="signal.generated",
+        decision_type="signal",
+        action="observe",
         summary="EMA crossover detected on INFY 5min",
-        details={"symbol": "INFY", "fast_ema": 1450.1, "slow_ema": 1448.3},
+        metadata={"symbol": "INFY", "fast_ema": 1450.1, "slow_ema": 1448.3},
     )
     timeline = client.list_timeline_snapshot("run_managed_001", limit=20)  # strict models
     assert [(e.event_type, e.summary) for e in timeline.events] == [
-        ("signal.generated", "EMA crossover detected on INFY 5min")
+        ("decision.signal", "EMA crossover detected on INFY 5min")
     ]
     for event in client.stream_timeline("run_managed_001"):
-        assert event["event_type"] == "signal.generated"
+        assert event["event_type"] == "decision.signal"
         assert event.get("summary") == "EMA crossover detected on INFY 5min"
         break
 
@@ -226,8 +237,9 @@ def test_paper_basket_funds_and_exit_preview(client: KiteAlgoWorkerClient) -> No
         dry_run=True,
     )
     assert preview["result"]["status"] == "dry_run"
-    funds = client.get_funds(mode="paper", account_scope="kite:paper-a")
-    assert isinstance(funds["net"], float)
+    funds = client.get_funds(mode="paper")  # the token's account
+    assert funds["account_scope"] == "kite:paper-a" and "net" not in funds  # §11 #7
+    assert isinstance(funds["segments"]["equity"]["net"], float)
     run_funds = client.get_run_funds("run_basic_equity_001")
     assert run_funds.get("strategy", {}).get("allocation", {}).get("remaining") is None
     orders = client.list_orders("run_basic_equity_001")
@@ -244,12 +256,15 @@ def test_market_data_and_streams(client: KiteAlgoWorkerClient) -> None:
     results = client.search_tickers("INFY", exchange="NSE", limit=20)
     assert any(r["tradingsymbol"] == "INFY" for r in results["results"])
     quotes = client.get_quotes(["NSE:INFY", "NSE:RELIANCE"], mode="quote")
-    print(quotes["quotes"]["NSE:INFY"]["last_price"])  # the seed's documented access
-    assert quotes["quotes"]["NSE:RELIANCE"]["last_price"] > 0
+    # the seed indexes quotes["quotes"]["NSE:INFY"]; the server sends a list (§11 #6)
+    with pytest.raises(TypeError):
+        print(quotes["quotes"]["NSE:INFY"]["last_price"])
+    by_symbol = {q["symbol"]: q for q in quotes["quotes"]}
+    assert by_symbol["NSE:RELIANCE"]["last_price"] > 0 and by_symbol["NSE:INFY"]["last_price"] > 0
     market = client.get_market_snapshot(
         symbols=["NSE:INFY"], candles=[{"symbol": "NSE:INFY", "interval": "5minute", "lookback": 3}]
     )
-    assert market["quotes"]["NSE:INFY"]["last_price"] > 0 and len(market["candles"][0]["candles"]) == 3
+    assert market["quotes"][0]["last_price"] > 0 and len(market["candles"][0]["candles"]) == 3
     candles = client.get_candles("NSE:INFY", interval="5minute", lookback=20)
     assert len(candles["candles"]) == 20
     for c in candles["candles"]:
@@ -309,9 +324,13 @@ def test_gtt_flow(client: KiteAlgoWorkerClient) -> None:
 
 
 def test_funds_and_run_health_flows(client: KiteAlgoWorkerClient) -> None:
-    funds = client.get_funds(mode="paper", account_scope="kite:paper-a")
-    print(funds["net"])
-    assert funds["net"] == 1_000_000.0 and funds["segments"]["equity"]["available_cash"] == 1_000_000.0
+    funds = client.get_funds(mode="paper")  # the seed's call: the token's scope (§4.10)
+    assert funds["account_scope"] == "kite:paper-a"
+    with pytest.raises(KeyError):  # the seed's funds["net"] is not a server key (§11 #7)
+        print(funds["net"])
+    snapshot = client.get_funds_snapshot(mode="paper")  # strict model: exactly its keys
+    assert snapshot.segments["equity"].net == 1_000_000.0
+    assert snapshot.segments["equity"].available_cash == 1_000_000.0
     client.create_run(
         strategy_run_id="run_basic_equity_001",
         template_id="basic-equity",
@@ -426,7 +445,7 @@ def test_previews_order_inspection_and_recovery_helpers(client: KiteAlgoWorkerCl
     assert history["candles"]
     warm = warmup_history(client, "NSE:INFY", timeframe="5minute", min_candles=50)
     assert len(warm.candles) >= 50
-    assert wait_for_quotes(client, ["NSE:INFY"])["quotes"]["NSE:INFY"]["last_price"] > 0
+    assert wait_for_quotes(client, ["NSE:INFY"])["quotes"][0]["last_price"] > 0
     # the live bucket is never complete: one poll returns it as it stands
     candle = wait_for_fresh_candle(client, "NSE:INFY", attempts=1, sleep_seconds=0)
     assert candle is not None and candle.close > 0

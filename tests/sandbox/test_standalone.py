@@ -1,4 +1,8 @@
-"""``kite-supervisor sandbox`` as its own process serves a worker flow from this process."""
+"""``kite-supervisor sandbox`` as its own process serves a worker flow from this process.
+
+The flow is the seed's managed flow on our blocking client (the official SDKs run against the
+standalone sandbox in ``tests/sdk``).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from kite_algo_worker import AlgoWorkerConfig, KiteAlgoWorkerClient, RunConfig, equity_market_order
+from kite_algo_worker import equity_market_order
+
+from supervisor.client import AlgoWorkerConfig, KiteAlgoWorkerClient, RunConfig
 
 TOKEN = "kwa_" + "p" * 43
 
@@ -39,23 +45,24 @@ def standalone(*extra: str, launcher: list[str] = MODULE) -> Iterator[tuple[str,
                 proc.wait(5)
 
 
-def _worker_flow(url: str) -> None:
-    client = KiteAlgoWorkerClient(AlgoWorkerConfig(base_url=url, token=TOKEN))
+def _worker_flow(url: str, scope: str = "kite:paper-a") -> None:
     config = RunConfig(
         strategy_run_id="run_proc_001",
         template_id="demo",
-        account_scope="kite:paper-a",
+        account_scope=scope,
         execution_mode="dry_run",
     )
-    with client.run(config) as run:
-        safety = run.safety_check()
-        assert safety.can_trade
-        result = run.place_order(
-            equity_market_order("INFY", "BUY", 1),
-            idempotency_key=f"{run.run_id}:entry:001",
-            safety_token=safety.safety_token,
-        )
-        assert result["status"] == "accepted"
+    with KiteAlgoWorkerClient(AlgoWorkerConfig(base_url=url, token=TOKEN)) as client:
+        assert client.health()["account_scope"] == scope  # the token has the sandbox's scope
+        with client.run(config) as run:
+            safety = run.safety_check()
+            assert safety.can_trade
+            result = run.place_order(
+                equity_market_order("INFY", "BUY", 1),
+                idempotency_key=f"{run.run_id}:entry:001",
+                safety_token=safety.safety_token,
+            )
+            assert result["status"] == "accepted"
 
 
 @pytest.mark.parametrize(
@@ -74,10 +81,27 @@ def test_standalone_restart_keeps_runs(tmp_path: Path) -> None:
     db = str(tmp_path / "sandbox.db")
     with standalone("--db", db) as (url, _):
         _worker_flow(url)
-    with standalone("--db", db) as (url, _):
-        client = KiteAlgoWorkerClient(AlgoWorkerConfig(base_url=url, token=TOKEN))
+    with (
+        standalone("--db", db) as (url, _),
+        KiteAlgoWorkerClient(AlgoWorkerConfig(base_url=url, token=TOKEN)) as client,
+    ):
         run = client.get_run("run_proc_001")
         assert run["status"] == "open" and run["worker_session_nonce"] is None
         replay = client.place_order("run_proc_001", equity_market_order("INFY", "BUY", 1),
                                     idempotency_key="run_proc_001:entry:001")  # fmt: skip
         assert replay["status"] == "deduped"
+
+
+def test_standalone_account_scope_option() -> None:
+    with standalone("--account-scope", "kite:paper-desk") as (url, _):
+        _worker_flow(url, "kite:paper-desk")
+        with KiteAlgoWorkerClient(AlgoWorkerConfig(base_url=url, token=TOKEN)) as client:
+            assert client.get_funds(mode="paper", account_scope=None)["account_scope"] == "kite:paper-desk"
+    bad = subprocess.run(
+        [*MODULE, "sandbox", "--port", "0", "--account-scope", "paper-a"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 2 and "Unsupported account_scope 'paper-a'" in bad.stderr

@@ -1,4 +1,4 @@
-"""Timeline, decision events (both body forms) and the timeline SSE stream (backfill then live)."""
+"""Timeline, decision events (the server's body; the seed's is 422) and the timeline SSE stream."""
 
 from __future__ import annotations
 
@@ -35,22 +35,33 @@ async def test_decision_events_and_pagination(api: httpx.AsyncClient, autojump_c
         }  # fmt: skip
         assert event["event_type"] == "decision.signal" and event["event_kind"] == "decision"
         assert event["payload"]["action"] == "observe"
+        # the seed's README body lacks decision_type and action: 422 naming both (contract §11 #3)
         r = await api.post("/worker/runs/run_t/decision-events", json=SEED_FORM)
-        assert r.json()["event_type"] == "signal.generated"
-        assert r.json()["payload"]["details"] == {"symbol": "INFY"}
+        assert r.status_code == 422
+        assert [e["loc"] for e in r.json()["detail"]] == [["body", "decision_type"], ["body", "action"]]
         r = await api.post(
             "/worker/runs/run_t/decision-events", json={"decision_type": "bogus", "summary": "x"}
         )
         assert r.status_code == 422
-        # a held session: no header passes (SDK 0.7.4 cannot send it), a wrong one conflicts
-        await api.post("/worker/runs/run_t/claim-session")
-        assert (await api.post("/worker/runs/run_t/decision-events", json=SEED_FORM)).status_code == 200
+        assert [e["type"] for e in r.json()["detail"]] == ["literal_error", "missing"]
+        # a held session: the nonce is required (§4.3.3), as SDK 0.7.4 cannot send it (§11 #4)
+        nonce = (await api.post("/worker/runs/run_t/claim-session")).json()["worker_session_nonce"]
+        r = await api.post("/worker/runs/run_t/decision-events", json=SERVER_FORM)
+        assert r.status_code == 409
+        assert r.json()["detail"]["rejection_reason"] == "WORKER_SESSION_REQUIRED"
         r = await api.post(
             "/worker/runs/run_t/decision-events",
-            json=SEED_FORM,
+            json=SERVER_FORM,
             headers={"X-Worker-Session-Nonce": "wsn_bad"},
         )
-        assert r.status_code == 409
+        assert r.json()["detail"]["rejection_reason"] == "WORKER_SESSION_CONFLICT"
+        for decision_type in ("entry", "exit"):
+            r = await api.post(
+                "/worker/runs/run_t/decision-events",
+                json={**SERVER_FORM, "decision_type": decision_type},
+                headers={"X-Worker-Session-Nonce": nonce},
+            )
+            assert r.status_code == 200
         page = (await api.get("/worker/runs/run_t/timeline", params={"limit": 2})).json()
         assert len(page["events"]) == 2 and page["after_cursor"] == 0
         rest = (
@@ -73,7 +84,7 @@ async def test_timeline_stream_backfill_then_live(api: httpx.AsyncClient, autoju
     with trio.fail_after(120):
         await api.post("/worker/runs", json=RUN)
         first = (await api.post("/worker/runs/run_t/decision-events", json=SERVER_FORM)).json()
-        await api.post("/worker/runs/run_t/decision-events", json=SEED_FORM)
+        await api.post("/worker/runs/run_t/decision-events", json={**SERVER_FORM, "decision_type": "entry"})
         received: list[dict[str, object]] = []
         comments = 0
         async with api.stream(
@@ -92,6 +103,6 @@ async def test_timeline_stream_backfill_then_live(api: httpx.AsyncClient, autoju
                         break
                 elif line.startswith(": heartbeat"):
                     comments += 1
-        assert [e["event_type"] for e in received] == ["signal.generated", "decision.signal"]
+        assert [e["event_type"] for e in received] == ["decision.entry", "decision.signal"]
         assert received[1]["cursor"] > received[0]["cursor"]  # type: ignore[operator]
         assert comments >= 1
