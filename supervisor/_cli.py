@@ -24,6 +24,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "resume": ("supervisor._commands", "cmd_control"),
     "stop": ("supervisor._commands", "cmd_control"),
     "sandbox": ("supervisor.sandbox._standalone", "cmd_sandbox"),
+    "backtest": ("supervisor.backtest._command", "cmd_backtest"),
 }
 
 
@@ -58,6 +59,19 @@ def build_parser() -> argparse.ArgumentParser:
         control = sub.add_parser(verb, help=text + "; needs $KITE_SUPERVISOR_OPERATOR_TOKEN")
         control.add_argument("name", help="the strategy's name")
         control.add_argument("--url", default="http://127.0.0.1:9464", help="the daemon's HTTP address")
+
+    backtest = sub.add_parser("backtest", help="run the strategies over history in virtual time")
+    backtest.add_argument("--config", required=True, help="YAML config file (its backend is ignored)")
+    backtest.add_argument("--from", dest="start", required=True, help="first day, YYYY-MM-DD (IST)")
+    backtest.add_argument("--to", dest="end", required=True, help="last day, YYYY-MM-DD, included")
+    backtest.add_argument(
+        "--data", default=None, help="candles: DIR/NSE/INFY/minute.csv (default: seeded market)"
+    )
+    backtest.add_argument("--interval", default="minute", help="the candles' interval (minute, 5minute, ...)")
+    backtest.add_argument("--report", default="backtest-report", help="directory for the report files")
+    backtest.add_argument(
+        "--seed", type=int, default=1, help="seed of the sandbox's market and trio's scheduler"
+    )
 
     sandbox = sub.add_parser("sandbox", help="serve the paper sandbox backend")
     sandbox.add_argument("--host", default="127.0.0.1")

@@ -14,6 +14,12 @@ each instrument still moves once per step, at ``(phase_of(token) / K) * T`` into
 prices follow their spot (and the pricing time) at every phase step; the tick stream shows an
 instrument only at its own phase (``stepped_phases``). ``phases=1`` is the single batch.
 
+``price_source`` (the backtest's replay, ``supervisor.backtest._replay``) replaces the walk:
+when given, each step in session sets the prices it returns for ``now`` (equity symbols and
+index names, e.g. ``{"INFY": 1500.5, "NIFTY 50": 25010.0}``; anything it leaves out keeps its
+last price) and draws nothing. Everything else (options from the spot, hours, phases'
+bookkeeping) is unchanged, so the paper engine fills against history exactly as against the walk.
+
 ``resolve`` accepts ``NSE:INFY``, ``INFY``, ``NSE:NIFTY 50``, ``NFO:NIFTY26MAY25000CE``
 or an instrument token.
 """
@@ -22,6 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ._market_hours import IST, MarketHours
@@ -38,6 +45,7 @@ from ._universe import (
 
 EQUITY_SIGMA = 0.0005
 INDEX_SIGMA = 0.0003
+PriceSource = Callable[[dt.datetime], Mapping[str, float]]  # prices to show at a step (docstring)
 
 
 def tick_round(value: float) -> float:
@@ -49,13 +57,20 @@ class Market:
     """Prices of every instrument in the universe (see module docstring). Never blocks."""
 
     def __init__(
-        self, seed: int, now: dt.datetime, hours: MarketHours | None = None, *, phases: int = 1
+        self,
+        seed: int,
+        now: dt.datetime,
+        hours: MarketHours | None = None,
+        *,
+        phases: int = 1,
+        price_source: PriceSource | None = None,
     ) -> None:
         if phases < 1:
             raise ValueError("phases must be at least 1")
         self.hours = hours or MarketHours()
         self.phases = phases
         self._rng = random.Random(seed)
+        self._price_source = price_source
         self.prices: dict[str, float] = {s: e.price for s, e in EQUITIES.items()}
         self.spots: dict[str, float] = {u: spec[1] for u, spec in UNDERLYINGS.items()}
         self.options = OptionsUniverse(self.hours.calendar)
@@ -86,6 +101,9 @@ class Market:
         if not self.in_session:
             return False
         self.priced_at = now
+        if self._price_source is not None:
+            self._show(self._price_source(now))
+            return True
         phase = self.steps % self.phases
         gauss = self._rng.gauss
         spots = self.spots
@@ -97,6 +115,15 @@ class Market:
         self.steps += 1
         self.generation += 1
         return True
+
+    def _show(self, prices: Mapping[str, float]) -> None:
+        for symbol, price in prices.items():
+            if symbol in self.prices:
+                self.prices[symbol] = price
+            elif symbol in INDICES:
+                self.spots[INDICES[symbol].underlying] = price
+        self.steps += 1
+        self.generation += 1
 
     def phase_of(self, instrument_token: int) -> int:
         """The phase within a market step at which the instrument ticks (0 with one phase)."""

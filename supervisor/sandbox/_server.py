@@ -39,7 +39,7 @@ from ._loops import (
     protection_tick,
     recovery_tick,
 )
-from ._market import Market
+from ._market import Market, PriceSource
 from ._market_hours import MarketHours
 from ._paper import PaperEngine
 from ._state import SandboxState
@@ -149,17 +149,22 @@ def _make_context(
     epoch: dt.datetime | None,
     tick_phases: int = 1,
     account_scope: str = DEFAULT_ACCOUNT_SCOPE,
+    clock: SandboxClock | None = None,
+    price_source: PriceSource | None = None,
 ) -> tuple[AppContext, SandboxStore | None]:
+    # ``clock`` and ``price_source``: the backtest's virtual market clock and replayed history
+    # (supervisor.backtest), which serves this context in-process instead of over hypercorn
     hours = MarketHours.parse(market_hours)  # ValueError before anything is opened
     scope, _ = parse_scope(account_scope)
-    clock = SandboxClock(epoch if epoch is not None else clock_start_from_env())
+    if clock is None:
+        clock = SandboxClock(epoch if epoch is not None else clock_start_from_env())
     store = SandboxStore(db_path) if db_path else None
     engine_blob = None
     if store is not None:
         state, engine_blob = store.load()
     else:
         state = SandboxState()
-    engine = PaperEngine(Market(seed, clock.now(), hours, phases=tick_phases))
+    engine = PaperEngine(Market(seed, clock.now(), hours, phases=tick_phases, price_source=price_source))
     if engine_blob is not None:
         engine.restore(engine_blob)
     faults = Faults()
