@@ -148,7 +148,8 @@ def main(args: argparse.Namespace) -> None:
             if kind != "restart":
                 time.sleep(args.downtime)
                 clear(base)
-            back = time.time() if kind != "restart" else time.time() + 0.0
+            # from the backend answering again: after a restart's downtime, after a window's end
+            back = time.time() + (args.downtime if kind == "restart" else 0.0)
             recoveries.append((kind, recovery_s(url, back, 2 * args.interval + 30)))
         remaining = end - time.monotonic()
         if remaining > 0:
