@@ -35,11 +35,11 @@ import trio
 from ._config import RunSection
 from .client import AsyncKiteAlgoWorkerClient, RunConfig, RunConfigMismatchError
 from .client._errors import (
-    AuthError,
     ClientValidationError,
     ConflictError,
+    ErrorClass,
     KiteAlgoWorkerError,
-    PermissionDeniedError,
+    classify_error,
 )
 
 __all__ = [
@@ -81,6 +81,8 @@ class SessionCounters:
 
     claims: Counter[str] = field(default_factory=Counter)
     releases: Counter[str] = field(default_factory=Counter)
+    # failed attempts to obtain the session, by ErrorClass value (transient, denied, request)
+    acquire_errors: Counter[str] = field(default_factory=Counter)
 
 
 class StrategyRun:
@@ -223,7 +225,18 @@ async def _claim_and_beat(
             await client.run_heartbeat(run_id, session_nonce=nonce, status="starting", metrics={})
     except ConflictError:
         return None  # taken over between our claim and our first beat
+    except (KiteAlgoWorkerError, trio.TooSlowError) as exc:
+        if not _transient(exc):
+            raise
+        # The claim is ours: nobody may take it over for 120 s without a beat (§7.5), and the
+        # heartbeat task beats within an interval. Dropping the nonce here would leave the run
+        # held by a nonce nobody knows, and the strategy in standby for that long.
+        log.warning("first heartbeat of %s after the claim failed (%s); keeping the session", run_id, exc)
     return nonce
+
+
+def _transient(exc: BaseException) -> bool:
+    return isinstance(exc, trio.TooSlowError) or classify_error(exc) is ErrorClass.TRANSIENT
 
 
 async def acquire_session(
@@ -327,8 +340,14 @@ async def _try_acquire(
     if _takeover_possible(run):
         nonce = await _claim_and_beat(client, run_id, counters, timeout)
         if nonce is not None:
-            with trio.fail_after(timeout):
-                run = await client.get_run(run_id)
+            try:
+                with trio.fail_after(timeout):
+                    run = await client.get_run(run_id)
+            except (KiteAlgoWorkerError, trio.TooSlowError) as exc:
+                if not _transient(exc):
+                    raise
+                # the session is ours: keep it with the document read before the claim
+                log.warning("reading %s after the claim failed (%s); keeping the session", run_id, exc)
             return Acquired(nonce, run, created=created, reattached=False)
     return "held"
 
@@ -373,6 +392,7 @@ class HeartbeatStats:
     last_ok: float | None = None  # trio time
     last_ok_unix: float | None = None
     recent: deque[float] = field(default_factory=lambda: deque(maxlen=16))
+    errors: Counter[str] = field(default_factory=Counter)  # failed beats by ErrorClass value
 
 
 async def serve_heartbeats(
@@ -413,10 +433,13 @@ async def serve_heartbeats(
             return
         except trio.TooSlowError:
             stats.missed += 1
+            stats.errors[ErrorClass.TRANSIENT.value] += 1
             log.warning("heartbeat of %s timed out after %.1fs", run_id, timeout)
         except KiteAlgoWorkerError as exc:
             stats.missed += 1
-            if on_refused is not None and isinstance(exc, AuthError | PermissionDeniedError):
+            kind = classify_error(exc)
+            stats.errors[kind.value] += 1
+            if on_refused is not None and kind is ErrorClass.DENIED:
                 on_refused(exc)
             else:
                 log.warning("heartbeat of %s failed: %s", run_id, exc)

@@ -60,7 +60,13 @@ from ._statedir import StateDir
 from ._strategy import Progress, StrategyContext
 from .client import AsyncKiteAlgoWorkerClient
 from .client._backoff import Backoff
-from .client._errors import AuthError, KiteAlgoWorkerError, LiveTradingRefusedError, PermissionDeniedError
+from .client._errors import (
+    ErrorClass,
+    KiteAlgoWorkerError,
+    LiveTradingRefusedError,
+    classify_error,
+    retry_after_hint,
+)
 from .hub import StreamHub
 
 __all__ = ["NOT_READY_STATES", "READY_STATES", "STATES", "SessionNotDurableError", "StrategyRunner"]
@@ -88,6 +94,14 @@ OPERATOR_STOPPED = (
     "last heartbeat (a paper run is flattened and closed, a dry_run run closed, a live run flagged)"
 )
 Refused = Callable[[str, KiteAlgoWorkerError], None]  # (strategy name, the 401/403 error)
+# Obtaining the session again after a transient failure (no answer, 5xx, 503, 429): short and
+# capped, so a strategy is back within about ACQUIRE_RETRY_MAX_S of the backend answering again
+# (a 40 s outage used to cost 15-23 s more with a 30 s cap); jitter spreads a fleet's retries.
+# A Retry-After is honoured up to ACQUIRE_RETRY_AFTER_MAX_S.
+ACQUIRE_RETRY_INITIAL_S = 0.5
+ACQUIRE_RETRY_MAX_S = 4.0
+ACQUIRE_RETRY_JITTER = 0.25
+ACQUIRE_RETRY_AFTER_MAX_S = 60.0
 
 
 class SessionNotDurableError(Exception):
@@ -135,7 +149,15 @@ class StrategyRunner:
         self._hub = hub
         self._wall_clock = wall_clock
         self.policy = RestartPolicy(settings.restart, rng)
+        # a refused token or a full disk: a long cycle (the refusal log's cycle is its ceiling)
         self._acquire_backoff = Backoff(1.0, 30.0, rng=rng)
+        self._transient_backoff = Backoff(
+            ACQUIRE_RETRY_INITIAL_S,
+            ACQUIRE_RETRY_MAX_S,
+            jitter=ACQUIRE_RETRY_JITTER,
+            rng=rng,
+            max_retry_after=ACQUIRE_RETRY_AFTER_MAX_S,
+        )
         self.state = "starting"
         self.reason: str | None = None  # why failed / quarantined / lost / stopped
         self.last_error: str | None = None
@@ -357,18 +379,12 @@ class StrategyRunner:
                 await trio.sleep(delay)
                 continue
             except (KiteAlgoWorkerError, trio.TooSlowError) as exc:
-                # the backend is unreachable or erroring: keep trying, visibly
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                delay = self._acquire_backoff.next_delay()
-                if self._on_refused is not None and isinstance(exc, AuthError | PermissionDeniedError):
-                    self._on_refused(self.name, exc)  # one line for every strategy, per cycle
-                else:
-                    self.log.warning(
-                        "cannot obtain the run's session (%s); retrying in %.1fs", self.last_error, delay
-                    )
-                await trio.sleep(delay)
+                if await self._acquire_failed(exc):
+                    continue
+                await self._wait_operator()
                 continue
             self._acquire_backoff.reset()
+            self._transient_backoff.reset()
             end = await self._drive(acquired)
             if end == "session_lost":
                 self.nonce = None
@@ -378,6 +394,41 @@ class StrategyRunner:
             else:
                 await self._give_up(end)
             await self._wait_operator()
+
+    async def _acquire_failed(self, exc: KiteAlgoWorkerError | trio.TooSlowError) -> bool:
+        """Act on the class of an error met while obtaining the session (classified once, by
+        :func:`classify_error`); counted in ``sessions.acquire_errors``. Returns ``True`` after
+        the wait before the next attempt, ``False`` when the runner is now ``failed``."""
+        self.last_error = f"{type(exc).__name__}: {exc}"
+        kind = classify_error(exc)
+        self.sessions.acquire_errors[kind.value] += 1
+        if kind is ErrorClass.REQUEST:
+            # a 4xx about this run (404: no such run, 409, 422): the same request gets the same
+            # answer, so it is not retried until an operator restarts the strategy
+            status = getattr(exc, "status_code", 0)
+            self._set_state(
+                "failed",
+                f"the backend refused obtaining the run's session (HTTP {status}: {exc}); "
+                "not retried: fix the run or the config, then restart the strategy",
+            )
+            self.log.error("cannot obtain the run's session, not retrying: %s", self.last_error)
+            return False
+        if kind is ErrorClass.DENIED:
+            delay = self._acquire_backoff.next_delay()
+            if self._on_refused is not None and isinstance(exc, KiteAlgoWorkerError):
+                self._on_refused(self.name, exc)  # one line for every strategy, per cycle
+            else:
+                self.log.warning(
+                    "the backend refuses the token (%s); retrying in %.1fs", self.last_error, delay
+                )
+        else:
+            # the backend is unreachable or erroring: keep trying, visibly, soon
+            delay = self._transient_backoff.next_delay(retry_after_hint(exc))
+            self.log.warning(
+                "cannot obtain the run's session (%s); retrying in %.1fs", self.last_error, delay
+            )
+        await trio.sleep(delay)
+        return True
 
     async def _release_unpersisted(self) -> None:
         nonce = self.nonce
