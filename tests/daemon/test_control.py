@@ -91,7 +91,13 @@ async def test_the_cli_verbs_use_the_operator_token_from_the_environment(
     async def verb(command: str) -> tuple[int, str]:
         out = io.StringIO()
         args = argparse.Namespace(command=command, name="c", url=url)
-        code = await trio.to_thread.run_sync(partial(cmd_control, args, out=out))  # a blocking CLI call
+        # a blocking CLI call in a thread: virtual time must not jump (and time out the
+        # server's connection) while the loop waits for the thread
+        autojump_clock.autojump_threshold = 30.0
+        try:
+            code = await trio.to_thread.run_sync(partial(cmd_control, args, out=out))
+        finally:
+            autojump_clock.autojump_threshold = 0.0
         return code, out.getvalue().strip()
 
     monkeypatch.delenv("KITE_SUPERVISOR_OPERATOR_TOKEN", raising=False)
