@@ -65,9 +65,27 @@ def test_bad_plugins_are_reported_and_skipped_the_others_resolve() -> None:
         "integer; s.yaml:14: strategies[1].params.colour: unknown field (not allowed here)"
     )
     assert reasons["broken"] == "s.yaml:16: failed to import: ImportError: No module named 'talib_missing'"
-    assert reasons["missing"].startswith("s.yaml:19: no such plugin (known: ema, explodes, idle, sync)")
+    assert reasons["missing"] == "s.yaml:19: no such plugin 'nosuch'; known: ema, explodes, idle, sync"
     with pytest.raises(PluginError, match="has no `async def run"):
         REGISTRY.load("sync")
+
+
+def test_a_mistyped_plugin_name_suggests_the_closest(tmp_path: Path) -> None:
+    registry = PluginRegistry.from_classes({"basic_equity": Idle, "mean_reversion": Idle, "ema": WithParams})
+    with pytest.raises(PluginError) as caught:
+        registry.load("basic_equty")
+    assert caught.value.reason == (
+        "no such plugin 'basic_equty' (did you mean 'basic_equity'?); "
+        "known: basic_equity, ema, mean_reversion"
+    )
+    path = tmp_path / "typo.yaml"
+    good_part = CONFIG[: CONFIG.index("  - name: badparams")]
+    path.write_text(good_part.replace("plugin: ema", "plugin: mean_revresion"))
+    out = io.StringIO()
+    assert cmd_check(argparse.Namespace(config=str(path)), registry=registry, environ={}, out=out) == 2
+    assert f"{path}:3: no such plugin 'mean_revresion' (did you mean 'mean_reversion'?)" in out.getvalue()
+    with pytest.raises(PluginError, match=r"no such plugin 'zzz'; known: basic_equity, ema, mean_reversion$"):
+        registry.load("zzz")  # nothing close: no guess, the full list
 
 
 def test_check_command_messages(tmp_path: Path) -> None:
