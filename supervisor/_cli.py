@@ -40,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--config", required=True, help="YAML config file")
     check.add_argument("--state-dir", default=None, help="override supervisor.state_dir (as run does)")
 
-    sub.add_parser("plugins", help="list installed strategy plugins and their parameters")
+    plugins = sub.add_parser("plugins", help="list installed strategy plugins and their parameters")
+    plugins.add_argument("--json", action="store_true", help="print each plugin's parameter JSON schema")
 
     status = sub.add_parser("status", help="show a running daemon's strategies")
     status.add_argument("--url", default="http://127.0.0.1:9464", help="the daemon's HTTP address")
