@@ -20,6 +20,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "plugins": ("supervisor._commands", "cmd_plugins"),
     "status": ("supervisor._commands", "cmd_status"),
     "sandbox": ("supervisor.sandbox._standalone", "cmd_sandbox"),
+    "new-strategy": ("supervisor._scaffold", "cmd_new_strategy"),
 }
 
 
@@ -42,6 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     plugins = sub.add_parser("plugins", help="list installed strategy plugins and their parameters")
     plugins.add_argument("--json", action="store_true", help="print each plugin's parameter JSON schema")
+
+    new = sub.add_parser("new-strategy", help="scaffold an installable strategy package")
+    new.add_argument("name", help="the plugin and package name, a lower-case identifier (my_strategy)")
+    new.add_argument("--dir", default=".", help="where to create the package directory (default: .)")
 
     status = sub.add_parser("status", help="show a running daemon's strategies")
     status.add_argument("--url", default="http://127.0.0.1:9464", help="the daemon's HTTP address")

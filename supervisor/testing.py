@@ -68,6 +68,16 @@ class StrategyHarness:
         return error
 
     @property
+    def progress_count(self) -> int:
+        """How many times the strategy called ``ctx.progress()`` (all its bodies together)."""
+        return self.supervisor.runners[self.name].progress.count
+
+    @property
+    def progress_metrics(self) -> dict[str, Any]:
+        """The metrics of the strategy's ``ctx.progress()`` calls, latest value per key."""
+        return dict(self.supervisor.runners[self.name].progress.metrics)
+
+    @property
     def intents(self) -> Counter[str]:
         """The strategy's intents by outcome (``accepted``, ``deduped``, ``error:<Type>``...)."""
         return self.supervisor.runners[self.name].intents

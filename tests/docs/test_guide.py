@@ -54,8 +54,7 @@ STRATEGIES = {
 
 
 def _progress(harness: StrategyHarness) -> int:
-    count: int = harness.supervisor.runners[harness.name].progress.count
-    return count
+    return harness.progress_count
 
 
 # what each strategy's section promises, checked after it ran for a while
