@@ -93,13 +93,13 @@ class Progress:
 class StrategyContext:
     """Everything a strategy gets from the daemon. Created by the daemon, never by plugins.
 
-    Attributes: ``name``, ``params`` (the validated ``Params`` instance), ``run`` (the managed
-    run bound to our session: ``run_id``, ``session_nonce``, ``run`` = the backend's run
-    document, and methods that forward the nonce), ``recovered`` (the run existed before this
-    start), ``client`` (the daemon's shared :class:`~supervisor.client.AsyncKiteAlgoWorkerClient`:
-    its results are ``Doc`` dicts, readable as ``doc["field"]`` or ``doc.field``, and its
-    ``*_snapshot``/``safety_check`` calls return typed records), ``log`` (bound to strategy and
-    run id) and ``stopping`` (a :class:`trio.Event` set on shutdown).
+    Attributes: ``name``, ``params`` (the validated ``Params`` instance; annotate it in the
+    strategy, ``params: MyParams = ctx.params``), ``run`` (:class:`~supervisor.StrategyRun`: the
+    run bound to our session, typed keyword methods that forward the nonce), ``recovered`` (the
+    run existed before this start), ``client`` (the daemon's shared
+    :class:`~supervisor.client.AsyncKiteAlgoWorkerClient`), ``log`` (bound to strategy and run
+    id) and ``stopping`` (a :class:`trio.Event` set on shutdown). ``docs/guide.md`` is the
+    author's guide to all of it.
     """
 
     def __init__(
