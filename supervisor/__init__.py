@@ -6,6 +6,10 @@ The package is split into:
 * :mod:`supervisor.sandbox` — a paper backend that speaks the worker API over real HTTP;
 * the daemon (this package's private modules) — plugins, managed runs, the stream hub,
   metrics and the CLI (``kite-supervisor``).
+
+A strategy author needs only this package's names (``Strategy``, ``StrategyContext``, the
+stream records ``Tick``, ``Candle``, ``StreamResumed``...) and :mod:`supervisor.client`'s
+(order builders, errors, ``CandleInterval``); ``docs/guide.md`` is the author's guide.
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -24,24 +28,42 @@ from ._plugins import PluginRegistry as PluginRegistry
 from ._strategy import NoParams as NoParams
 from ._strategy import Strategy as Strategy
 from ._strategy import StrategyContext as StrategyContext
+from ._strategy import TickMode as TickMode
+from ._strategy_run import DecisionAction as DecisionAction
+from ._strategy_run import DecisionType as DecisionType
 from ._supervisor import ShutdownReport as ShutdownReport
 from ._supervisor import StrategyStatistics as StrategyStatistics
 from ._supervisor import Supervisor as Supervisor
 from ._supervisor import SupervisorStatistics as SupervisorStatistics
+from .hub import Candle as Candle
+from .hub import PnlUpdate as PnlUpdate
+from .hub import StreamResumed as StreamResumed
+from .hub import SubscriberLagged as SubscriberLagged
+from .hub import Tick as Tick
+from .hub import TimelineEvent as TimelineEvent
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "Candle",
     "ConfigError",
+    "DecisionAction",
+    "DecisionType",
     "NoParams",
     "PluginRegistry",
+    "PnlUpdate",
     "ShutdownReport",
     "Strategy",
     "StrategyContext",
     "StrategyRun",
     "StrategyStatistics",
+    "StreamResumed",
+    "SubscriberLagged",
     "Supervisor",
     "SupervisorConfig",
     "SupervisorStatistics",
+    "Tick",
+    "TickMode",
+    "TimelineEvent",
     "__version__",
     "load_config",
 ]

@@ -25,6 +25,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "stop": ("supervisor._commands", "cmd_control"),
     "sandbox": ("supervisor.sandbox._standalone", "cmd_sandbox"),
     "backtest": ("supervisor.backtest._command", "cmd_backtest"),
+    "new-strategy": ("supervisor._scaffold", "cmd_new_strategy"),
 }
 
 
@@ -45,7 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--config", required=True, help="YAML config file")
     check.add_argument("--state-dir", default=None, help="override supervisor.state_dir (as run does)")
 
-    sub.add_parser("plugins", help="list installed strategy plugins and their parameters")
+    plugins = sub.add_parser("plugins", help="list installed strategy plugins and their parameters")
+    plugins.add_argument("--json", action="store_true", help="print each plugin's parameter JSON schema")
+
+    new = sub.add_parser("new-strategy", help="scaffold an installable strategy package")
+    new.add_argument("name", help="the plugin and package name, a lower-case identifier (my_strategy)")
+    new.add_argument("--dir", default=".", help="where to create the package directory (default: .)")
 
     status = sub.add_parser("status", help="show a running daemon's strategies")
     status.add_argument("--url", default="http://127.0.0.1:9464", help="the daemon's HTTP address")

@@ -29,12 +29,13 @@ import trio
 from ._config import ConfigError, load_config
 from ._daemon import DaemonSetupError, run_daemon
 from ._ops import ops_hooks
+from ._plugin_table import PluginRow, format_plugins_json, format_plugins_table
 from ._plugins import (
     PluginError,
     PluginRegistry,
     ResolvedStrategy,
     SkippedStrategy,
-    params_schema,
+    params_model,
     resolve_strategies,
 )
 from ._preflight import Preflight, SetupError, preflight
@@ -109,29 +110,28 @@ def cmd_check(
 def cmd_plugins(
     args: argparse.Namespace, *, registry: PluginRegistry | None = None, out: TextIO | None = None
 ) -> int:
-    """List installed strategy plugins with their parameter JSON schemas."""
+    """List installed strategy plugins: a table of names, distributions and parameters (types,
+    defaults, constraints), or with ``--json`` their parameter JSON schemas. Exit 2 when a
+    plugin is broken (listed with the reason). Blocks only on importing the plugins."""
     out = out or sys.stdout
     registry = registry or PluginRegistry.from_entry_points()
     names = registry.names()
     if not names:
         print("no strategy plugins installed (entry point group kite_algo_supervisor.strategies)", file=out)
         return 0
-    status = 0
+    rows: list[PluginRow] = []
     for name in names:
         info = registry.info(name)
-        origin = f" [{info.distribution}]" if info.distribution else ""
         try:
             cls = registry.load(name)
         except PluginError as exc:
-            print(f"{name}: {info.target}{origin}\n  BROKEN: {exc.reason}", file=out)
-            status = EXIT_CONFIG
+            rows.append(PluginRow(name, info.target, info.distribution, error=exc.reason))
             continue
         doc = (cls.__doc__ or "").strip().splitlines()
-        print(f"{name}: {info.target}{origin}" + (f"\n  {doc[0]}" if doc else ""), file=out)
-        print("  params schema:", file=out)
-        for line in params_schema(cls).splitlines():
-            print(f"    {line}", file=out)
-    return status
+        rows.append(PluginRow(name, info.target, info.distribution, doc[0] if doc else "", params_model(cls)))
+    as_json = bool(getattr(args, "json", False))
+    print(format_plugins_json(rows) if as_json else format_plugins_table(rows), file=out, end="")
+    return EXIT_CONFIG if any(r.error is not None for r in rows) else 0
 
 
 def _hard_exit(code: int) -> NoReturn:

@@ -26,16 +26,16 @@ import datetime as dt
 import logging
 import math
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import trio
 
 from ._config import RunSection
+from ._strategy_run import StrategyRun
 from .client import AsyncKiteAlgoWorkerClient, RunConfig, RunConfigMismatchError
 from .client._errors import (
-    ClientValidationError,
     ConflictError,
     ErrorClass,
     KiteAlgoWorkerError,
@@ -83,75 +83,6 @@ class SessionCounters:
     releases: Counter[str] = field(default_factory=Counter)
     # failed attempts to obtain the session, by ErrorClass value (transient, denied, request)
     acquire_errors: Counter[str] = field(default_factory=Counter)
-
-
-class StrategyRun:
-    """``ctx.run``: the backend run bound to our session; every guarded call carries the nonce.
-
-    ``run`` is the run document as last read from the backend. Methods are thin forwards to the
-    async client (they block on HTTP and raise the client's errors). There is deliberately no
-    ``heartbeat``: the daemon's heartbeat task owns it; report liveness with ``ctx.progress``.
-    """
-
-    def __init__(
-        self,
-        client: AsyncKiteAlgoWorkerClient,
-        run_id: str,
-        session_nonce: str,
-        run: Any,
-        intents: Counter[str],
-    ) -> None:
-        self._client = client
-        self.run_id = run_id
-        self.session_nonce = session_nonce
-        self.run = run
-        self._intents = intents
-
-    def __repr__(self) -> str:  # the nonce is a session credential: keep it out of logs
-        return f"StrategyRun(run_id={self.run_id!r})"
-
-    async def _intent(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        try:
-            result = await getattr(self._client, method)(
-                self.run_id, *args, session_nonce=self.session_nonce, **kwargs
-            )
-        except ClientValidationError as exc:
-            # refused before any request: the client's intent accounting never saw it
-            self._intents[f"error:{type(exc).__name__}"] += 1
-            raise
-        return result  # what the backend answered is counted by the client (observe_intents)
-
-    async def place_order(self, order: Mapping[str, Any], **kwargs: Any) -> Any:
-        return await self._intent("place_order", order, **kwargs)
-
-    async def place_basket(self, orders: Any, **kwargs: Any) -> Any:
-        return await self._intent("place_basket", orders, **kwargs)
-
-    async def safety_check(self, **kwargs: Any) -> Any:
-        return await self._client.safety_check(self.run_id, **kwargs)
-
-    async def patch_risk(self, *args: Any, **kwargs: Any) -> Any:
-        return await self._client.patch_risk(self.run_id, *args, session_nonce=self.session_nonce, **kwargs)
-
-    async def update_backend_protection(self, *args: Any, **kwargs: Any) -> Any:
-        return await self._client.update_backend_protection(
-            self.run_id, *args, session_nonce=self.session_nonce, **kwargs
-        )
-
-    async def exit_run(self, **kwargs: Any) -> Any:
-        """The strategy's own decision to exit; the daemon itself never calls this."""
-        return await self._client.exit_run(self.run_id, session_nonce=self.session_nonce, **kwargs)
-
-    async def log_decision_event(self, **payload: Any) -> Any:
-        return await self._client.log_decision_event(self.run_id, session_nonce=self.session_nonce, **payload)
-
-    async def get_run_pnl(self, **kwargs: Any) -> Any:
-        return await self._client.get_run_pnl(self.run_id, **kwargs)
-
-    async def refresh(self) -> Any:
-        """Read the run document again (``GET /worker/runs/{id}``) and keep it in ``run``."""
-        self.run = await self._client.get_run(self.run_id)
-        return self.run
 
 
 @dataclass(frozen=True)

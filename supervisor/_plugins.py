@@ -10,9 +10,10 @@ reported (:class:`SkippedStrategy`: name and reason) and skipped; the other stra
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any, cast
@@ -94,13 +95,20 @@ class PluginRegistry:
         """Import and check plugin ``name``. Raises :class:`PluginError` with the reason."""
         loader = self._loaders.get(name)
         if loader is None:
-            known = ", ".join(self.names()) or "none installed"
-            raise PluginError(name, f"no such plugin (known: {known})")
+            raise PluginError(name, unknown_plugin_reason(name, self.names()))
         try:
             obj = loader()
         except Exception as exc:  # isolation boundary: a broken plugin must not stop the others
             raise PluginError(name, f"failed to import: {type(exc).__name__}: {exc}") from exc
         return _check_strategy_class(name, obj)
+
+
+def unknown_plugin_reason(name: str, known: Sequence[str]) -> str:
+    """``no such plugin 'basic_equty' (did you mean 'basic_equity'?); known: ...``: the closest
+    installed names by :func:`difflib.get_close_matches` (up to three), then every known one. Pure."""
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+    hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+    return f"no such plugin {name!r}{hint}; known: {', '.join(known) or 'none installed'}"
 
 
 def _target(value: Any) -> str:

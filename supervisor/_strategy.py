@@ -16,20 +16,26 @@ metric so that an offender is visible.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import trio
 from pydantic import BaseModel, ConfigDict
 
+from .client import CandleInterval, CandleIntervalAlias, Doc, check_interval
+from .hub import Candle, PnlUpdate, StreamResumed, Tick, TimelineEvent
+from .hub._models import decode_candles, decode_pnl, decode_ticks, decode_timeline
+
 if TYPE_CHECKING:
-    from ._managed_run import StrategyRun
+    from ._strategy_run import StrategyRun
     from .client import AsyncKiteAlgoWorkerClient
     from .hub import StreamHub
 
-__all__ = ["NoParams", "Progress", "Strategy", "StrategyContext"]
+__all__ = ["NoParams", "Progress", "Strategy", "StrategyContext", "TickMode"]
+
+TickMode = Literal["ltp", "quote", "full"]  # contract §4.13: what each quote carries
 
 _MAX_PROGRESS_KEYS = 32  # progress metrics travel in every heartbeat; keep them small
 
@@ -87,13 +93,13 @@ class Progress:
 class StrategyContext:
     """Everything a strategy gets from the daemon. Created by the daemon, never by plugins.
 
-    Attributes: ``name``, ``params`` (the validated ``Params`` instance), ``run`` (the managed
-    run bound to our session: ``run_id``, ``session_nonce``, ``run`` = the backend's run
-    document, and methods that forward the nonce), ``recovered`` (the run existed before this
-    start), ``client`` (the daemon's shared :class:`~supervisor.client.AsyncKiteAlgoWorkerClient`:
-    its results are ``Doc`` dicts, readable as ``doc["field"]`` or ``doc.field``, and its
-    ``*_snapshot``/``safety_check`` calls return typed records), ``log`` (bound to strategy and
-    run id) and ``stopping`` (a :class:`trio.Event` set on shutdown).
+    Attributes: ``name``, ``params`` (the validated ``Params`` instance; annotate it in the
+    strategy, ``params: MyParams = ctx.params``), ``run`` (:class:`~supervisor.StrategyRun`: the
+    run bound to our session, typed keyword methods that forward the nonce), ``recovered`` (the
+    run existed before this start), ``client`` (the daemon's shared
+    :class:`~supervisor.client.AsyncKiteAlgoWorkerClient`), ``log`` (bound to strategy and run
+    id) and ``stopping`` (a :class:`trio.Event` set on shutdown). ``docs/guide.md`` is the
+    author's guide to all of it.
     """
 
     def __init__(
@@ -143,20 +149,25 @@ class StrategyContext:
         self,
         symbol: str | int,
         *,
-        timeframe: str = "5minute",
+        timeframe: CandleInterval | CandleIntervalAlias = "5minute",
         min_candles: int = 200,
         attempts: int = 10,
         retry_s: float = 1.0,
-        **kwargs: Any,
-    ) -> Any:
-        """Historical candles for warming indicators up, retried until ``min_candles`` exist.
+        lookback_days: int | None = None,
+    ) -> Doc:
+        """Historical candles (``doc["candles"]``, oldest first) for warming indicators up,
+        retried until ``min_candles`` exist.
 
         Blocks for up to ``attempts * retry_s`` seconds plus the requests; returns the last
-        response (possibly shorter than asked). Raises the client's errors.
+        response (possibly shorter than asked). Raises ``ClientValidationError`` for an unknown
+        ``timeframe`` before any request, else the client's errors.
         """
-        last: Any = None
+        check_interval(timeframe, rule="timeframe")
+        last: Doc = Doc()
         for attempt in range(attempts):
-            last = await self.client.get_historical_candles(symbol, timeframe=timeframe, **kwargs)
+            last = await self.client.get_historical_candles(
+                symbol, timeframe=timeframe, lookback_days=lookback_days
+            )
             if len(last.get("candles") or ()) >= min_candles:
                 return last
             if attempt + 1 < attempts:
@@ -166,28 +177,65 @@ class StrategyContext:
     # -- stream subscriptions: through the hub when the daemon runs one, else direct --------
     # Prefer these to ``ctx.client.stream_*``: the hub streams on its own connections, while
     # a stream opened on ``ctx.client`` holds one of the connections every heartbeat needs.
+    # Either way the items are the hub's typed records, and entering never blocks on the
+    # network (the hub connects in its own task; without a hub the stream opens on the first
+    # read). A reconnect after a gap is marked by a ``StreamResumed`` item (hub only).
     def ticks(
-        self, instruments: list[str], mode: str = "quote"
-    ) -> AbstractAsyncContextManager[AsyncIterator[Any]]:
-        """Live ticks: ``async with ctx.ticks([...]) as ticks: async for tick in ticks: ...``."""
-        if self._hub is not None:
-            return self._hub.ticks(instruments, mode, subscriber=self.name)
-        return self.client.stream_ticks(instruments, mode=mode)
+        self, instruments: Sequence[str | int], mode: TickMode = "quote"
+    ) -> AbstractAsyncContextManager[AsyncIterator[Tick | StreamResumed]]:
+        """Live ticks: ``async with ctx.ticks(["NSE:INFY"]) as ticks: async for tick in ticks``.
 
-    def candles(self, symbol: str, interval: str) -> AbstractAsyncContextManager[AsyncIterator[Any]]:
-        """Live candles of ``symbol`` at ``interval`` (``"minute"``, ``"5minute"``, ...)."""
+        Instruments are ``"EXCHANGE:SYMBOL"``, a bare NSE symbol (``"INFY"``) or an instrument
+        token (an ``int``). Items are :class:`~supervisor.hub.Tick` and, after a reconnect,
+        :class:`~supervisor.hub.StreamResumed`. Reading raises the topic's permanent error (an
+        unknown instrument: ``NotFoundError``...) or ``SubscriberLagged`` when far behind."""
+        if self._hub is not None:
+            return self._hub.ticks(list(instruments), mode, subscriber=self.name)
+        return _decoded(self.client.stream_ticks(list(instruments), mode=mode), decode_ticks)
+
+    def candles(
+        self, symbol: str | int, interval: CandleInterval | CandleIntervalAlias
+    ) -> AbstractAsyncContextManager[AsyncIterator[Candle | StreamResumed]]:
+        """Live candles of ``symbol`` at ``interval`` (``"minute"``, ``"5minute"``, ... see
+        ``supervisor.client.CANDLE_INTERVALS``): first the current bar, then every update of the
+        forming bar (``is_complete`` false) and each completed one. Raises
+        ``ClientValidationError`` at once for an unknown interval (before any request)."""
+        check_interval(interval)
         if self._hub is not None:
             return self._hub.candles(symbol, interval, subscriber=self.name)
-        return self.client.stream_candles(symbol, interval=interval)
+        return _decoded(self.client.stream_candles(symbol, interval=interval), decode_candles)
 
-    def pnl(self, interval_seconds: float = 1.0) -> AbstractAsyncContextManager[AsyncIterator[Any]]:
-        """This run's P&L updates."""
+    def pnl(
+        self, interval_seconds: float = 1.0
+    ) -> AbstractAsyncContextManager[AsyncIterator[PnlUpdate | StreamResumed]]:
+        """This run's P&L snapshots (sent when they change; ``interval_seconds`` 0.25..5)."""
         if self._hub is not None:
             return self._hub.pnl(self.run.run_id, interval_seconds=interval_seconds, subscriber=self.name)
-        return self.client.stream_run_pnl(self.run.run_id, interval_seconds=interval_seconds)
+        return _decoded(
+            self.client.stream_run_pnl(self.run.run_id, interval_seconds=interval_seconds), decode_pnl
+        )
 
-    def timeline(self, after_cursor: int = 0) -> AbstractAsyncContextManager[AsyncIterator[Any]]:
+    def timeline(
+        self, after_cursor: int = 0
+    ) -> AbstractAsyncContextManager[AsyncIterator[TimelineEvent | StreamResumed]]:
         """This run's timeline events after ``after_cursor``."""
         if self._hub is not None:
             return self._hub.timeline(self.run.run_id, after_cursor=after_cursor, subscriber=self.name)
-        return self.client.stream_timeline(self.run.run_id, after_cursor=after_cursor)
+        return _decoded(
+            self.client.stream_timeline(self.run.run_id, after_cursor=after_cursor), decode_timeline
+        )
+
+
+@asynccontextmanager
+async def _decoded(
+    stream: AbstractAsyncContextManager[AsyncIterator[Any]], decode: Callable[[Any], list[tuple[Any, Any]]]
+) -> AsyncIterator[AsyncIterator[Any]]:
+    """A client stream (raw payloads) as the hub's typed records, for a context without a hub."""
+
+    async def records(payloads: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        async for payload in payloads:
+            for record, _key in decode(payload):
+                yield record
+
+    async with stream as payloads:
+        yield records(payloads)

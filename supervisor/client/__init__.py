@@ -47,6 +47,11 @@ from ._hosted import HostedChild as HostedChild
 from ._hosted import HostedChildEnv as HostedChildEnv
 from ._hosted import hosted_context as hosted_context
 from ._hosted import open_hosted_child as open_hosted_child
+from ._intervals import CANDLE_INTERVALS as CANDLE_INTERVALS
+from ._intervals import INTERVAL_ALIASES as INTERVAL_ALIASES
+from ._intervals import CandleInterval as CandleInterval
+from ._intervals import CandleIntervalAlias as CandleIntervalAlias
+from ._intervals import check_interval as check_interval
 from ._managed import AsyncManagedRun as AsyncManagedRun
 from ._managed import RunConfig as RunConfig
 from ._models import Doc as Doc
@@ -114,7 +119,7 @@ from ._ws import WebSocketStreamStatistics as WebSocketStreamStatistics
 from .dataframe import candles_to_df as candles_to_df
 from .dataframe import ohlcv_arrays as ohlcv_arrays
 
-__all__ = [
+__all__ = [  # noqa: RUF022 (plain sorted(), as tests/client guard it)
     "APIError",
     "AccountPortfolio",
     "AlgoWorkerConfig",
@@ -132,6 +137,9 @@ __all__ = [
     "BracketIntent",
     "BracketList",
     "BrokerValidationError",
+    "CANDLE_INTERVALS",
+    "CandleInterval",
+    "CandleIntervalAlias",
     "ClientValidationError",
     "ConflictError",
     "Doc",
@@ -146,6 +154,7 @@ __all__ = [
     "GttSnapshot",
     "HostedChild",
     "HostedChildEnv",
+    "INTERVAL_ALIASES",
     "IndexConstituentStatus",
     "IndexConstituents",
     "KiteAlgoWorkerClient",
@@ -192,6 +201,7 @@ __all__ = [
     "amo_limit_order",
     "amo_market_order",
     "candles_to_df",
+    "check_interval",
     "equity_market_order",
     "hosted_context",
     "limit_order",

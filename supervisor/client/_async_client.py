@@ -32,6 +32,7 @@ from ._endpoints_execution import ExecutionEndpoints
 from ._endpoints_market import MarketDataEndpoints, instrument_param, split_instruments
 from ._endpoints_reads import ReadSurfaceEndpoints
 from ._errors import BrokerValidationError, ClientValidationError
+from ._intervals import check_interval
 from ._managed import open_managed_run, recover_or_create
 from ._models import (
     Doc,
@@ -541,7 +542,9 @@ class AsyncKiteAlgoWorkerClient(MarketDataEndpoints, ExecutionEndpoints, ReadSur
     ) -> AbstractAsyncContextManager[EventStream]:
         """Candle events: the snapshot (``candles`` + ``current``), then one per update, where
         the server's ``candle`` is also offered as ``current``, so the seed's
-        ``event.get("current") or event`` reads every event alike (contract §5.2)."""
+        ``event.get("current") or event`` reads every event alike (contract §5.2). An unknown
+        ``interval`` raises ``ClientValidationError`` here, before any request."""
+        check_interval(interval)
         params = {"interval": interval, **instrument_param(instrument)}
         return open_event_stream(
             self._pipeline, E["stream_candles"], params=params, idle_timeout=self._idle, shape=_current_candle

@@ -12,6 +12,7 @@ from typing import Any
 
 from ._endpoints import ENDPOINTS
 from ._errors import ClientValidationError
+from ._intervals import check_interval
 from ._models import Doc, GttPlaced, GttSnapshot, to_struct
 from ._pipeline import Pipeline
 
@@ -113,6 +114,8 @@ class MarketDataEndpoints:
     async def get_candles(
         self, instrument: str | int, *, interval: str = "5minute", lookback: int = 50
     ) -> Any:
+        """Recent candles; ``ClientValidationError`` for an unknown ``interval``, before any request."""
+        check_interval(interval)
         params = {**instrument_param(instrument), "interval": interval, "lookback": lookback}
         return await self._pipeline.call(E["get_candles"], params=params)
 
@@ -127,7 +130,9 @@ class MarketDataEndpoints:
         ingest: bool | None = None,
         passthrough: bool | None = None,
     ) -> Any:
-        """``lookback_days`` computes from/to client-side (exclusive with ``from_date``)."""
+        """``lookback_days`` computes from/to client-side (exclusive with ``from_date``). An unknown
+        ``timeframe`` raises ``ClientValidationError`` before any request."""
+        check_interval(timeframe, rule="timeframe")
         if lookback_days is not None:
             if from_date is not None:
                 raise ClientValidationError("lookback_days and from_date are exclusive", rule="lookback_days")

@@ -127,30 +127,121 @@ class AsyncManagedRun:
     async def safety_check(self) -> SafetyCheckResult:
         return await self.client.safety_check(self.run_id)
 
-    async def place_order(self, order: Mapping[str, Any], **kwargs: Any) -> Any:
-        return await self.client.place_order(self.run_id, order, session_nonce=self.session_nonce, **kwargs)
-
-    async def place_basket(self, orders: Any, **kwargs: Any) -> Any:
-        return await self.client.place_basket(self.run_id, orders, session_nonce=self.session_nonce, **kwargs)
-
-    async def heartbeat(self, **kwargs: Any) -> Any:
-        if not self.session_nonce:
-            raise ClientValidationError("heartbeat needs a claimed session", rule="session")
-        return await self.client.run_heartbeat(self.run_id, session_nonce=self.session_nonce, **kwargs)
-
-    async def log_decision_event(self, **payload: Any) -> Any:
-        return await self.client.log_decision_event(self.run_id, session_nonce=self.session_nonce, **payload)
-
-    async def patch_risk(self, risk: Mapping[str, Any], **kwargs: Any) -> Any:
-        return await self.client.patch_risk(self.run_id, risk, session_nonce=self.session_nonce, **kwargs)
-
-    async def update_backend_protection(self, protection: Any, **kwargs: Any) -> Any:
-        return await self.client.update_backend_protection(
-            self.run_id, protection, session_nonce=self.session_nonce, **kwargs
+    async def place_order(
+        self,
+        order: Mapping[str, Any],
+        *,
+        idempotency_key: str,
+        metadata: Mapping[str, Any] | None = None,
+        safety_token: str | None = None,
+    ) -> Any:
+        """``client.place_order`` for this run with the nonce (blocks; raises as it does)."""
+        return await self.client.place_order(
+            self.run_id,
+            order,
+            idempotency_key=idempotency_key,
+            metadata=metadata,
+            safety_token=safety_token,
+            session_nonce=self.session_nonce,
         )
 
-    async def exit_run(self, **kwargs: Any) -> Any:
-        return await self.client.exit_run(self.run_id, session_nonce=self.session_nonce, **kwargs)
+    async def place_basket(
+        self,
+        orders: Sequence[Mapping[str, Any]],
+        *,
+        idempotency_key: str,
+        metadata: Mapping[str, Any] | None = None,
+        all_or_none: bool = False,
+        dry_run: bool = False,
+        safety_token: str | None = None,
+    ) -> Any:
+        """``client.place_basket`` for this run with the nonce (blocks; raises as it does)."""
+        return await self.client.place_basket(
+            self.run_id,
+            orders,
+            idempotency_key=idempotency_key,
+            metadata=metadata,
+            all_or_none=all_or_none,
+            dry_run=dry_run,
+            safety_token=safety_token,
+            session_nonce=self.session_nonce,
+        )
+
+    async def heartbeat(
+        self,
+        *,
+        status: str = "healthy",
+        metrics: Mapping[str, Any] | None = None,
+        worker_id: str | None = None,
+    ) -> Any:
+        """A run heartbeat with the nonce; ``ClientValidationError`` without a claimed session."""
+        if not self.session_nonce:
+            raise ClientValidationError("heartbeat needs a claimed session", rule="session")
+        return await self.client.run_heartbeat(
+            self.run_id, session_nonce=self.session_nonce, status=status, metrics=metrics, worker_id=worker_id
+        )
+
+    async def log_decision_event(
+        self,
+        *,
+        decision_type: str | None = None,
+        action: str | None = None,
+        summary: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        event_type: str | None = None,
+        details: Mapping[str, Any] | None = None,
+        related_resource_type: str | None = None,
+        related_resource_id: str | None = None,
+        basket_execution_id: str | None = None,
+    ) -> Any:
+        """Record a decision, in the server form (``decision_type``, ``action``, ``summary``,
+        ``metadata``) or the seed's (``event_type``, ``summary``, ``details``); ``None`` fields
+        are not sent. Blocks on one request."""
+        fields = {
+            "decision_type": decision_type,
+            "action": action,
+            "summary": summary,
+            "metadata": metadata,
+            "event_type": event_type,
+            "details": details,
+            "related_resource_type": related_resource_type,
+            "related_resource_id": related_resource_id,
+            "basket_execution_id": basket_execution_id,
+        }
+        payload = {k: v for k, v in fields.items() if v is not None}
+        return await self.client.log_decision_event(self.run_id, session_nonce=self.session_nonce, **payload)
+
+    async def patch_risk(self, risk: Mapping[str, Any], *, reason: str | None = None) -> Any:
+        return await self.client.patch_risk(
+            self.run_id, risk, reason=reason, session_nonce=self.session_nonce
+        )
+
+    async def update_backend_protection(
+        self,
+        protection: BackendProtection | Mapping[str, Any],
+        *,
+        reason: str | None = None,
+        reset_trailing: bool = True,
+    ) -> Any:
+        return await self.client.update_backend_protection(
+            self.run_id,
+            protection,
+            reason=reason,
+            reset_trailing=reset_trailing,
+            session_nonce=self.session_nonce,
+        )
+
+    async def exit_run(
+        self, *, reason: str | None = None, idempotency_key: str | None = None, dry_run: bool = False
+    ) -> Any:
+        """The worker's own decision to exit the run (``dry_run`` previews it)."""
+        return await self.client.exit_run(
+            self.run_id,
+            reason=reason,
+            idempotency_key=idempotency_key,
+            dry_run=dry_run,
+            session_nonce=self.session_nonce,
+        )
 
     async def get_run_pnl(self) -> Any:
         return await self.client.get_run_pnl(self.run_id)

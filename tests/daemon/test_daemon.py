@@ -92,7 +92,7 @@ async def test_embedded_daemon_serves_http_and_shuts_down_cleanly(
         assert status["skipped"][1] == {
             "name": "gone",
             "plugin": "nosuch",
-            "reason": "test.yaml:24: no such plugin (known: crash, ema, hang, idle)",
+            "reason": "test.yaml:24: no such plugin 'nosuch'; known: crash, ema, hang, idle",
         }
         # no operator token configured: every operator action is refused, and says why
         refused = await http.post("/strategies/a/restart")

@@ -17,9 +17,9 @@ from supervisor._daemon import DaemonHandle, run_daemon
 from supervisor._plugins import PluginRegistry, resolve_strategies
 from supervisor._strategy import Strategy, StrategyContext
 from supervisor._supervisor import Supervisor
+from supervisor.client import CANDLE_INTERVALS as INTERVALS
 from supervisor.client import TransportError
 from supervisor.sandbox import SandboxHandle
-from supervisor.sandbox._candles import INTERVALS
 
 from .conftest import resolved, settings
 from .strategies import CrashAfter, CrashAtOnce, Hang, Idle

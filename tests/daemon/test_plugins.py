@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import textwrap
 from pathlib import Path
 
@@ -65,9 +66,27 @@ def test_bad_plugins_are_reported_and_skipped_the_others_resolve() -> None:
         "integer; s.yaml:14: strategies[1].params.colour: unknown field (not allowed here)"
     )
     assert reasons["broken"] == "s.yaml:16: failed to import: ImportError: No module named 'talib_missing'"
-    assert reasons["missing"].startswith("s.yaml:19: no such plugin (known: ema, explodes, idle, sync)")
+    assert reasons["missing"] == "s.yaml:19: no such plugin 'nosuch'; known: ema, explodes, idle, sync"
     with pytest.raises(PluginError, match="has no `async def run"):
         REGISTRY.load("sync")
+
+
+def test_a_mistyped_plugin_name_suggests_the_closest(tmp_path: Path) -> None:
+    registry = PluginRegistry.from_classes({"basic_equity": Idle, "mean_reversion": Idle, "ema": WithParams})
+    with pytest.raises(PluginError) as caught:
+        registry.load("basic_equty")
+    assert caught.value.reason == (
+        "no such plugin 'basic_equty' (did you mean 'basic_equity'?); "
+        "known: basic_equity, ema, mean_reversion"
+    )
+    path = tmp_path / "typo.yaml"
+    good_part = CONFIG[: CONFIG.index("  - name: badparams")]
+    path.write_text(good_part.replace("plugin: ema", "plugin: mean_revresion"))
+    out = io.StringIO()
+    assert cmd_check(argparse.Namespace(config=str(path)), registry=registry, environ={}, out=out) == 2
+    assert f"{path}:3: no such plugin 'mean_revresion' (did you mean 'mean_reversion'?)" in out.getvalue()
+    with pytest.raises(PluginError, match=r"no such plugin 'zzz'; known: basic_equity, ema, mean_reversion$"):
+        registry.load("zzz")  # nothing close: no guess, the full list
 
 
 def test_check_command_messages(tmp_path: Path) -> None:
@@ -90,14 +109,50 @@ def test_check_command_messages(tmp_path: Path) -> None:
     assert f"{bad}:2: supervisor.heartbeat_interval_s: Input should be less than 45" in out.getvalue()
 
 
-def test_plugins_command_lists_schemas() -> None:
+def test_plugins_command_prints_a_table_and_json_schemas() -> None:
     out = io.StringIO()
-    registry = PluginRegistry.from_classes({"ema": WithParams, "explodes": explode})
+    registry = PluginRegistry.from_classes({"ema": WithParams, "explodes": explode, "idle": Idle})
     assert cmd_plugins(argparse.Namespace(), registry=registry, out=out) == 2
-    text = out.getvalue()
-    assert "ema: tests.daemon.strategies:WithParams" in text
-    assert '"symbol"' in text and '"required"' in text
-    assert "explodes" in text and "BROKEN: failed to import" in text
+    assert out.getvalue().splitlines() == [
+        "ema  (not installed from a distribution; tests.daemon.strategies:WithParams)",
+        "  PARAMETER  TYPE  DEFAULT   CONSTRAINTS / DESCRIPTION",
+        "  symbol     str   required",
+        "  fast       int   9",
+        "  slow       int   21",
+        "",
+        "explodes  (not installed from a distribution; tests.daemon.test_plugins:explode)",
+        "  BROKEN: failed to import: ImportError: No module named 'talib_missing'",
+        "",
+        "idle  (not installed from a distribution; tests.daemon.strategies:Idle)",
+        "  Reports progress every second until asked to stop.",
+        "  no parameters",
+    ]
+    out = io.StringIO()
+    assert cmd_plugins(argparse.Namespace(json=True), registry=registry, out=out) == 2
+    doc = json.loads(out.getvalue())
+    assert doc["ema"]["params_schema"]["required"] == ["symbol"]
+    assert doc["explodes"]["error"].startswith("failed to import")
+
+
+def test_parameter_types_read_as_written() -> None:
+    from typing import Annotated, Literal
+
+    from pydantic import BaseModel, Field
+
+    from supervisor._plugin_table import PluginRow, format_plugins_table, type_name
+
+    assert type_name(int | None) == "int | None"
+    assert type_name(Literal["minute", "day"]) == "'minute' | 'day'"
+    assert type_name(list[str]) == "list[str]"
+    assert type_name(dict[str, Annotated[int, "x"]]) == "dict[str, int]"
+
+    class P(BaseModel):
+        size: int = Field(default=2, gt=0, le=10, description="lots")
+        tags: list[str] = Field(default_factory=list)
+
+    table = format_plugins_table([PluginRow("p", "m:P", "dist", "Does p.", P)])
+    assert "  size       int        2        > 0, <= 10; lots" in table
+    assert "  tags       list[str]  []" in table
 
 
 def test_real_entry_points(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -133,7 +188,7 @@ def test_real_entry_points(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert cls.Params.model_validate({"size": 3}).size == 3  # type: ignore[attr-defined]
     out = io.StringIO()
     cmd_plugins(argparse.Namespace(), registry=registry, out=out)
-    assert "demo: demo_plugin_pkg:Demo [demo-plugin]" in out.getvalue()
+    assert "demo  (demo-plugin; demo_plugin_pkg:Demo)" in out.getvalue()
     assert "A demo strategy." in out.getvalue()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -30,12 +31,21 @@ def test_plugins_lists_all_six_with_their_parameters() -> None:
     done = subprocess.run([*CLI, "plugins"], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     blocks = re.split(r"^(?=\S)", done.stdout, flags=re.MULTILINE)
-    by_name = {b.split(":", 1)[0]: b for b in blocks if b.strip()}
+    by_name = {b.split(" ", 1)[0]: b for b in blocks if b.strip()}
     for name, params in EXPECTED_PARAMS.items():
         assert name in by_name, done.stdout
-        assert "[kite-algo-examples]" in by_name[name].splitlines()[0]
+        assert "(kite-algo-examples; kite_algo_examples." in by_name[name].splitlines()[0]
+        rows = {line.split()[0]: line for line in by_name[name].splitlines()[3:] if line.strip()}
         for param in params:
-            assert f'"{param}"' in by_name[name], (name, param)
+            assert param in rows, (name, param)
+    assert len(done.stdout.splitlines()) < 70  # a table, not pages of JSON schema
+    schemas = subprocess.run(
+        [*CLI, "plugins", "--json"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert schemas.returncode == 0, schemas.stderr
+    doc = json.loads(schemas.stdout)
+    assert set(EXPECTED_PARAMS) <= set(doc)
+    assert doc["mean_reversion"]["params_schema"]["properties"]["period"]["maximum"] == 500
 
 
 def test_every_plugin_has_teaching_docs_and_strict_defaults() -> None:

@@ -230,7 +230,7 @@ def test_a_missing_plugin_and_bad_params_are_reported_by_file_and_line(tmp_path:
     assert checked.resolved == []
     assert [s.reason for s in checked.skipped] == [
         "p.yaml:5: strategies[0].params.nope: unknown field (not allowed here)",
-        "p.yaml:7: no such plugin (known: idle)",
+        "p.yaml:7: no such plugin 'missing'; known: idle",
     ]
     path = tmp_path / "p.yaml"
     path.write_text(text.replace("plugin: idle", "plugin: basic_equity"))

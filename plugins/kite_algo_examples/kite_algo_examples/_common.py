@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from supervisor import StrategyContext
+    from supervisor import DecisionAction, DecisionType, StrategyContext
 
 __all__ = [
     "LIVE_GATE_VAR",
@@ -64,8 +64,8 @@ def live_refusal(execution_mode: str, environ: Mapping[str, str]) -> str | None:
 
 async def decide(
     ctx: StrategyContext,
-    decision_type: str,
-    action: str,
+    decision_type: DecisionType,
+    action: DecisionAction,
     summary: str,
     **metadata: Any,
 ) -> Any:

@@ -28,7 +28,7 @@ import trio
 from pydantic import BaseModel, ConfigDict, Field
 
 from supervisor import Strategy, StrategyContext
-from supervisor.client._orders import equity_market_order
+from supervisor.client import equity_market_order
 
 from ._common import decide, field, live_refusal, net_pnl
 

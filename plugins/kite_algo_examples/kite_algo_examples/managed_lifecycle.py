@@ -24,8 +24,7 @@ import trio
 from pydantic import BaseModel, ConfigDict, Field
 
 from supervisor import Strategy, StrategyContext
-from supervisor.client import SafetyTokenExpiredError
-from supervisor.client._orders import equity_market_order
+from supervisor.client import SafetyTokenExpiredError, equity_market_order
 
 from ._common import blocking_reasons, decide, field
 

@@ -25,8 +25,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from supervisor import Strategy, StrategyContext
-from supervisor.client._orders import equity_market_order
+from supervisor import DecisionType, Strategy, StrategyContext
+from supervisor.client import equity_market_order
 from supervisor.client.indicators import IndicatorSnapshot, IndicatorState
 
 from ._common import blocking_reasons, decide, field, strip_exchange
@@ -86,6 +86,7 @@ class MeanReversion(Strategy):
         params: MeanReversionParams = ctx.params
         if not math.isfinite(snap.zscore):
             return
+        decision: DecisionType
         if self.position == 0 and snap.zscore <= -params.entry_z:
             side, decision, key = "BUY", "entry", ctx.key("entry", params.symbol, bar_ts)
         elif self.position > 0 and snap.zscore >= params.exit_z:

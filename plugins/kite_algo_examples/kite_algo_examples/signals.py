@@ -22,8 +22,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from supervisor.client._errors import OrderRuleError
-from supervisor.client._orders import limit_order, market_order
+from supervisor.client import OrderRuleError, limit_order, market_order
 
 __all__ = ["AcceptedSignal", "RejectedSignal", "Signal", "parse_signal"]
 
