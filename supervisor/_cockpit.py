@@ -9,7 +9,7 @@ cockpit only reads and tells: it never places an order, never exits a run (invar
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -163,8 +163,3 @@ async def serve_cockpit(
                 )
             )
         task_status.started()
-
-
-def money_metrics(book: MoneyBook) -> Mapping[str, float]:
-    """Net P&L per strategy, for the metrics collector."""
-    return {name: money.net_pnl for name, money in book.snapshot().items()}

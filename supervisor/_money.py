@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 __all__ = ["Money", "MoneyBook", "OrderView", "PositionView", "order_view", "position_view"]
@@ -187,18 +187,7 @@ class MoneyBook:
         ledger = self._ledgers.get(name)
         if ledger is None or ledger.money.run_id != run_id:
             ledger = self._ledgers[name] = _Ledger(Money(run_id))
-        money = ledger.money
-        ledger.money = Money(
-            money.run_id,
-            money.net_pnl,
-            money.realized_pnl,
-            money.unrealized_pnl,
-            money.charges,
-            money.positions,
-            money.orders,
-            money.read_at,
-            error,
-        )
+        ledger.money = replace(ledger.money, error=error)
 
     def forget(self, keep: Iterable[str]) -> None:
         """Drop the strategies not in ``keep`` (removed by a reload)."""

@@ -102,6 +102,14 @@ def _page(title: str, body: str, script: str = "") -> str:
     )
 
 
+def _cards(pairs: Sequence[tuple[str, str]]) -> str:
+    """A row of labelled figures (labels are ours; values are escaped or formatted numbers)."""
+    body = "".join(
+        f'<div class="card"><div class="k">{k}</div><div class="v">{v}</div></div>' for k, v in pairs
+    )
+    return f'<div class="cards">{body}</div>'
+
+
 def _summary(strategies: Sequence[Mapping[str, Any]]) -> str:
     states = [s.get("state", "") for s in strategies]
     net = sum((s.get("money") or {}).get("net_pnl") or 0.0 for s in strategies)
@@ -111,9 +119,7 @@ def _summary(strategies: Sequence[Mapping[str, Any]]) -> str:
         ("need attention", str(sum(st in ATTENTION for st in states))),
         ("net P&L (INR)", f"{net:,.2f}"),
     ]
-    return '<div class="cards">' + "".join(
-        f'<div class="card"><div class="k">{k}</div><div class="v">{v}</div></div>' for k, v in cards
-    ) + "</div>"  # fmt: skip
+    return _cards(cards)
 
 
 def strategies_table(status: Mapping[str, Any], now: float) -> str:
@@ -213,9 +219,7 @@ def strategy_page(
         ("restarts", str(entry.get("restarts", 0))),
         ("heartbeat age", _age(now, entry.get("last_heartbeat_unix"))),
     ]
-    cards = '<div class="cards">' + "".join(
-        f'<div class="card"><div class="k">{k}</div><div class="v">{v}</div></div>' for k, v in facts
-    ) + "</div>"  # fmt: skip
+    cards = _cards(facts)
     reason = entry.get("reason") or entry.get("last_error")
     note = f'<p class="muted">{escape(str(reason))}</p>' if reason else ""
     error = money.get("error")
