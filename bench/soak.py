@@ -176,8 +176,8 @@ def main(args: argparse.Namespace) -> None:
     sandbox, base = start_sandbox(work)
     port = int(base.rsplit(":", 1)[1].split("/")[0])
     lines = "".join(
-        f"  - {{name: s{i:04d}, plugin: soak_trader, run: {{strategy_run_id: soak-{i:04d}, template_id: soak, "
-        f'account_scope: "kite:paper-a", execution_mode: dry_run}}}}\n'
+        f"  - {{name: s{i:04d}, plugin: soak_trader, run: {{strategy_run_id: soak-{i:04d}, "
+        f'template_id: soak, account_scope: "kite:paper-a", execution_mode: dry_run}}}}\n'
         for i in range(args.strategies)
     )
     config = work / "daemon.yaml"
@@ -277,7 +277,7 @@ if __name__ == "__main__":
     parser.add_argument("--strategies", type=int, default=1000)
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--interval", type=float, default=10.0, help="heartbeat_interval_s")
-    parser.add_argument("--order-every", type=float, default=300.0, help="seconds between a strategy's orders")
+    parser.add_argument("--order-every", type=float, default=300.0, help="seconds between orders")
     parser.add_argument("--fault-every", type=float, default=60.0)
     parser.add_argument("--downtime", type=float, default=15.0, help="seconds each fault lasts")
     main(parser.parse_args())

@@ -108,6 +108,9 @@ class StrategyStatistics:
     progress_deadline_seconds: float | None = None
     stalls: int = 0
     takeover_wait_seconds: float | None = None  # in standby: until the session may be claimed
+    # failed attempts by ErrorClass value (transient, denied, request)
+    acquire_errors: Mapping[str, int] = field(default_factory=dict)
+    heartbeat_errors: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -394,6 +397,8 @@ class Supervisor:
                     progress_deadline_seconds=r.progress_deadline_s,
                     stalls=r.stalls,
                     takeover_wait_seconds=r.takeover_wait_s,
+                    acquire_errors=dict(r.sessions.acquire_errors),
+                    heartbeat_errors=dict(r.heartbeats.errors),
                 )
                 for r in self.runners.values()
             ),
