@@ -66,7 +66,7 @@ from ._httpmetrics import ObservingTransport
 from ._plugins import ResolvedStrategy, SkippedStrategy
 from ._reload import Loader, Reloader
 from ._statedir import StateDir
-from ._supervisor import ShutdownReport, Supervisor
+from ._supervisor import HEARTBEATS_IN_FLIGHT, ShutdownReport, Supervisor
 from .client import AlgoWorkerConfig, AsyncKiteAlgoWorkerClient
 from .client._errors import AuthError, KiteAlgoWorkerError, PermissionDeniedError
 from .client._rate_limit import OrderRateLimiter
@@ -90,7 +90,7 @@ __all__ = [
 log = logging.getLogger("supervisor.daemon")
 
 REQUEST_CONNECTIONS = 64  # per request client (the client's own default)
-HEARTBEAT_CONNECTIONS = 8  # the heartbeat client's pool; why this few: module docstring
+HEARTBEAT_CONNECTIONS = HEARTBEATS_IN_FLIGHT  # the heartbeat client's pool; why so few: docstring
 STREAM_CONNECTIONS = 1024  # upstream topics open at once; one more waits for a free connection
 RequestObserver = Callable[[str, int | str | None, float], None]  # (route group, status, seconds)
 HubFactory = Callable[[AsyncKiteAlgoWorkerClient], AbstractAsyncContextManager[StreamHub]]
