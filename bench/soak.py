@@ -82,9 +82,16 @@ def rss_mb(pid: int) -> float:
         return int(handle.read().split()[1]) * PAGE / 1e6
 
 
-def status(url: str) -> list[dict[str, object]]:
-    strategies: list[dict[str, object]] = httpx.get(url + "/status", timeout=10).json()["strategies"]
+def status(url: str, timeout: float = 10) -> list[dict[str, object]]:
+    strategies: list[dict[str, object]] = httpx.get(url + "/status", timeout=timeout).json()["strategies"]
     return strategies
+
+
+def ready(url: str) -> bool:
+    try:
+        return httpx.get(url + "/readyz", timeout=5).status_code == 200
+    except httpx.HTTPError:  # a thousand strategies attaching on a loaded machine
+        return False
 
 
 def fault(base: str, kind: str, seconds: float) -> None:
@@ -213,7 +220,7 @@ def main(args: argparse.Namespace) -> None:
             match = re.search(r"HTTP on (http://127\.0\.0\.1:\d+)", log_path.read_text(errors="replace"))
             url = match.group(1) if match else ""
             time.sleep(0.1)
-        while httpx.get(url + "/readyz", timeout=5).status_code != 200:
+        while not ready(url):
             time.sleep(0.2)
         print(f"ready after {time.monotonic() - started:.1f} s; load average {os.getloadavg()}", flush=True)
         rss_start = rss_mb(daemon.pid)
@@ -245,7 +252,7 @@ def main(args: argparse.Namespace) -> None:
         remaining = end - time.monotonic()
         if remaining > 0:
             time.sleep(remaining)
-        final = status(url)
+        final = status(url, timeout=60)
         rss_end = rss_mb(daemon.pid)
     finally:
         daemon.terminate()
