@@ -66,7 +66,7 @@ from ._httpmetrics import ObservingTransport
 from ._plugins import ResolvedStrategy, SkippedStrategy
 from ._reload import Loader, Reloader
 from ._statedir import StateDir
-from ._supervisor import ShutdownReport, Supervisor
+from ._supervisor import HEARTBEATS_IN_FLIGHT, ShutdownReport, Supervisor
 from .client import AlgoWorkerConfig, AsyncKiteAlgoWorkerClient
 from .client._errors import AuthError, KiteAlgoWorkerError, PermissionDeniedError
 from .client._rate_limit import OrderRateLimiter
@@ -90,7 +90,7 @@ __all__ = [
 log = logging.getLogger("supervisor.daemon")
 
 REQUEST_CONNECTIONS = 64  # per request client (the client's own default)
-HEARTBEAT_CONNECTIONS = 8  # the heartbeat client's pool; why this few: module docstring
+HEARTBEAT_CONNECTIONS = HEARTBEATS_IN_FLIGHT  # the heartbeat client's pool; why so few: docstring
 STREAM_CONNECTIONS = 1024  # upstream topics open at once; one more waits for a free connection
 RequestObserver = Callable[[str, int | str | None, float], None]  # (route group, status, seconds)
 HubFactory = Callable[[AsyncKiteAlgoWorkerClient], AbstractAsyncContextManager[StreamHub]]
@@ -313,6 +313,7 @@ async def run_daemon(
     extra_services: Sequence[Callable[[Supervisor], Awaitable[None]]] = (),
     handle_signals: bool = True,
     wall_clock: Callable[[], float] = time.time,
+    busy_clock: Callable[[], float] = time.perf_counter,
     hard_exit: Callable[[int], None] | None = None,
     reload_strategies: Loader | None = None,
     task_status: trio.TaskStatus[DaemonHandle] = trio.TASK_STATUS_IGNORED,
@@ -326,6 +327,7 @@ async def run_daemon(
     ``hard_exit(code)`` is called when the shutdown deadline passes with tasks that cannot be
     cancelled (the CLI's ends the process; without one, the stuck strategies are only logged).
     ``reload_strategies()`` re-reads the config for SIGHUP and ``POST /reload`` (``_reload``).
+    ``busy_clock`` times each strategy's event-loop steps (``loop_busy_seconds``).
     Raises :class:`DaemonSetupError` before anything starts when the setup is unusable, and
     ``OSError`` when the HTTP port cannot be bound.
     """
@@ -398,6 +400,7 @@ async def run_daemon(
                     hub=hub,
                     skipped=skipped or (),
                     wall_clock=wall_clock,
+                    busy_clock=busy_clock,
                     order_rate=limiter,
                 )
                 reloader = Reloader(reload_strategies)

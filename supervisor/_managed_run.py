@@ -340,6 +340,7 @@ async def serve_heartbeats(
     first_at: float | None = None,
     on_beat: Callable[[], Awaitable[None]] | None = None,
     on_refused: Callable[[KiteAlgoWorkerError], None] | None = None,
+    limiter: trio.CapacityLimiter | None = None,
 ) -> None:
     """Heartbeat ``run_id`` every ``interval`` seconds until cancelled or the session is lost.
 
@@ -349,15 +350,18 @@ async def serve_heartbeats(
     burst. ``report()`` supplies the status and metrics (the strategy's real state). A 409 calls
     ``on_lost()`` and returns: the daemon never fights another holder. A refused token (401/403)
     goes to ``on_refused`` when given (the daemon logs those once for all strategies), else to
-    the log.
+    the log. ``limiter`` (shared by every run's beats) bounds the beats in flight; the wait
+    for it counts against ``timeout``.
     """
+    in_flight = limiter if limiter is not None else _UNLIMITED
     deadline = first_at if first_at is not None else trio.current_time() + interval
     while True:
         await trio.sleep_until(deadline)
         status, metrics = report()
         try:
             with trio.fail_after(timeout):
-                await client.run_heartbeat(run_id, session_nonce=nonce, status=status, metrics=metrics)
+                async with in_flight:
+                    await client.run_heartbeat(run_id, session_nonce=nonce, status=status, metrics=metrics)
         except ConflictError:
             stats.conflict += 1
             on_lost()

@@ -100,6 +100,10 @@ class StrategyStatsLike(Protocol):
     def stalls(self) -> int: ...
     @property
     def takeover_wait_seconds(self) -> float | None: ...
+    @property
+    def acquire_errors(self) -> Mapping[str, int]: ...
+    @property
+    def heartbeat_errors(self) -> Mapping[str, int]: ...
 
 
 class SupervisorStatsLike(Protocol):
@@ -155,7 +159,19 @@ CATALOGUE: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
         "Unix time of the last accepted run heartbeat",
         ("strategy",),
     ),
+    (
+        "run_heartbeat_errors_total",
+        "counter",
+        "Failed run heartbeats, by error class (transient, denied, request)",
+        ("strategy", "error_class"),
+    ),
     ("session_claims_total", "counter", "Session claims/re-attaches, by outcome", ("strategy", "outcome")),
+    (
+        "session_acquire_errors_total",
+        "counter",
+        "Failed attempts to obtain the run's session, by error class (transient, denied, request)",
+        ("strategy", "error_class"),
+    ),
     (
         "session_releases_total",
         "counter",
@@ -197,6 +213,8 @@ CATALOGUE: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("feed_subscribers", "gauge", "Subscribers attached to upstream topics", ("kind",)),
     ("feed_reconnects_total", "counter", "Upstream stream reconnects", ("kind",)),
     ("feed_events_total", "counter", "Upstream stream events received", ("kind",)),
+    ("feed_retries_total", "counter", "Transient upstream stream failures retried, by topic kind", ("kind",)),
+    ("feed_failures_total", "counter", "Upstream topics failed for good (a permanent error)", ("kind",)),
     (
         "feed_oldest_event_timestamp_seconds",
         "gauge",
@@ -310,7 +328,9 @@ class StatisticsCollector(Collector):
         operator = _counter("strategy_operator_restarts_total", ("strategy",))
         beats = _counter("run_heartbeats_total", ("strategy", "outcome"))
         last_beat = _gauge("run_last_heartbeat_timestamp_seconds", ("strategy",))
+        beat_errors = _counter("run_heartbeat_errors_total", ("strategy", "error_class"))
         claims = _counter("session_claims_total", ("strategy", "outcome"))
+        acquire_errors = _counter("session_acquire_errors_total", ("strategy", "error_class"))
         releases = _counter("session_releases_total", ("strategy", "outcome"))
         intents = _counter("order_intents_total", ("strategy", "outcome"))
         busy = _counter("strategy_loop_busy_seconds_total", ("strategy",))
@@ -335,6 +355,8 @@ class StatisticsCollector(Collector):
                 (claims, s.session_claims),
                 (releases, s.session_releases),
                 (intents, s.intents),
+                (beat_errors, s.heartbeat_errors),
+                (acquire_errors, s.acquire_errors),
             ):
                 for outcome, value in sorted(mapping.items()):
                     family.add_metric([s.name, outcome], value)
@@ -356,14 +378,21 @@ class StatisticsCollector(Collector):
             operator,
             beats,
             last_beat,
+            beat_errors,
         )
-        yield from (claims, releases, intents, busy, progress_age, stalls, takeover, refusals)
+        yield from (claims, acquire_errors, releases, intents, busy, progress_age, stalls, takeover, refusals)
 
     def _hub_families(self, stats: HubStatistics) -> Iterator[Metric]:
         topics = _gauge("feed_topics", ("kind", "connected"))
         subscribers = _gauge("feed_subscribers", ("kind",))
         reconnects = _counter("feed_reconnects_total", ("kind",))
         events = _counter("feed_events_total", ("kind",))
+        retries = _counter("feed_retries_total", ("kind",))
+        failures = _counter("feed_failures_total", ("kind",))
+        # by kind since the hub started: they outlive the topics that come and go
+        for family, by_kind in ((retries, stats.retries), (failures, stats.failures)):
+            for kind, value in sorted(by_kind.items()):
+                family.add_metric([kind], value)
         oldest = _gauge("feed_oldest_event_timestamp_seconds", ("kind",))
         per_kind: dict[str, dict[str, float]] = {}
         stalest: dict[str, float] = {}
@@ -412,6 +441,8 @@ class StatisticsCollector(Collector):
             subscribers,
             reconnects,
             events,
+            retries,
+            failures,
             oldest,
             depth,
             capacity,

@@ -129,6 +129,7 @@ class StrategyRunner:
         busy: BusyMeter | None = None,
         startup_limiter: trio.CapacityLimiter | None = None,
         release_limiter: trio.CapacityLimiter | None = None,
+        heartbeat_limiter: trio.CapacityLimiter | None = None,
         on_state: Callable[[StrategyRunner], None] | None = None,
         on_refused: Refused | None = None,
     ) -> None:
@@ -136,6 +137,7 @@ class StrategyRunner:
         self._on_refused = on_refused
         self._startup_limiter = startup_limiter
         self._release_limiter = release_limiter
+        self._heartbeat_limiter = heartbeat_limiter
         self.resolved = resolved
         self._busy = busy
         self.name = resolved.name
@@ -496,6 +498,7 @@ class StrategyRunner:
             on_lost=self._on_lost,
             wall_clock=self._wall_clock,
             on_refused=None if self._on_refused is None else partial(self._on_refused, self.name),
+            limiter=self._heartbeat_limiter,
         )
 
     def _on_lost(self) -> None:

@@ -42,6 +42,12 @@ from .hub import StreamHub
 # releases in flight at once: the client's connection pool size (64). More would only queue
 # inside httpcore, whose per-request queue scan makes a thousand queued releases quadratic.
 RELEASE_CONCURRENCY = 64
+# Beats in flight at once, all runs together: as many as the daemon's heartbeat pool has
+# connections (_daemon.HEARTBEAT_CONNECTIONS). After an outage a thousand beats come due
+# together; queued in httpcore's pool, each pool event scans the whole queue (CPU quadratic in
+# its length) and at 1,000 strategies the queue never drained (bench/soak.py: beats timing out
+# for minutes after the backend was back). Queued here instead, a wait costs O(1).
+HEARTBEATS_IN_FLIGHT = 8
 # one refused-token line per this many seconds: the acquire backoff's ceiling (a backoff cycle)
 REFUSAL_LOG_INTERVAL_S = 30.0
 _REFUSAL_GATHER_S = 1.0  # the first line waits this long for the rest of the cycle's refusals
@@ -108,6 +114,9 @@ class StrategyStatistics:
     progress_deadline_seconds: float | None = None
     stalls: int = 0
     takeover_wait_seconds: float | None = None  # in standby: until the session may be claimed
+    # failed attempts by ErrorClass value (transient, denied, request)
+    acquire_errors: Mapping[str, int] = field(default_factory=dict)
+    heartbeat_errors: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -155,14 +164,16 @@ class Supervisor:
         wall_clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         measure_busy: bool = True,
+        busy_clock: Callable[[], float] = time.perf_counter,
         order_rate: OrderRateLimiter | None = None,
     ) -> None:
         self.settings = settings
         self.hub = hub  # read by OPS's metrics (hub.statistics())
         self.order_rate = order_rate  # the client's order-rate budget, read by OPS's metrics
-        self._busy = BusyMeter() if measure_busy else None
+        self._busy = BusyMeter(busy_clock) if measure_busy else None
         startup = trio.CapacityLimiter(settings.startup_concurrency)
         releases = trio.CapacityLimiter(RELEASE_CONCURRENCY)
+        beats = trio.CapacityLimiter(HEARTBEATS_IN_FLIGHT)
         self.refusals = TokenRefusals()
         self.skipped = tuple(skipped)
         self._make_runner = partial(
@@ -177,6 +188,7 @@ class Supervisor:
             busy=self._busy,
             startup_limiter=startup,
             release_limiter=releases,
+            heartbeat_limiter=beats,
             on_state=self._state_changed,
             on_refused=self.refusals.refused,
         )
@@ -394,6 +406,8 @@ class Supervisor:
                     progress_deadline_seconds=r.progress_deadline_s,
                     stalls=r.stalls,
                     takeover_wait_seconds=r.takeover_wait_s,
+                    acquire_errors=dict(r.sessions.acquire_errors),
+                    heartbeat_errors=dict(r.heartbeats.errors),
                 )
                 for r in self.runners.values()
             ),

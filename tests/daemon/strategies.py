@@ -71,3 +71,18 @@ class BuyOnce(Strategy):
         )
         ctx.log.info("bought 2 INFY")
         await ctx.stopping.wait()
+
+
+class WorkClock:
+    """A deterministic stand-in for the busy meter's ``perf_counter``: only the work a test
+    strategy declares advances it, so per-strategy busy time is exact at any load average."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def work(self, seconds: float) -> None:
+        """What computing ``seconds`` without awaiting would show (never blocks)."""
+        self.now += seconds

@@ -5,10 +5,10 @@ from __future__ import annotations
 import contextlib
 import itertools
 import random
-import time
 from functools import partial
 from typing import Any
 
+import pytest
 import trio
 import trio.testing
 
@@ -22,7 +22,7 @@ from supervisor.client import TransportError
 from supervisor.sandbox import SandboxHandle
 
 from .conftest import resolved, settings
-from .strategies import CrashAfter, CrashAtOnce, Hang, Idle
+from .strategies import CrashAfter, CrashAtOnce, Hang, Idle, WorkClock
 
 
 async def test_cadence_is_exact_and_drift_free(
@@ -96,25 +96,31 @@ async def test_crashing_hanging_and_looping_strategies_never_delay_another(
 
 
 class Hog(Idle):
-    """Computes without awaiting for ~50 ms of real time every virtual second."""
+    """Computes 50 ms without awaiting every virtual second, on the meter's work clock (a
+    real spin loop timed by perf_counter made the test a CPU-time race on a loaded machine)."""
+
+    clock = WorkClock()
+    steps = 0
 
     async def run(self, ctx: StrategyContext) -> None:
         while True:
-            deadline = time.perf_counter() + 0.05
-            while time.perf_counter() < deadline:
-                pass
+            Hog.clock.work(0.05)
+            Hog.steps += 1
             await trio.sleep(1)
 
 
 async def test_a_hogging_strategy_shows_in_loop_busy_seconds(
     nursery: trio.Nursery, sandbox: SandboxHandle, client: Any, autojump_clock: trio.testing.MockClock
 ) -> None:
-    sup = Supervisor([resolved("hog", Hog), resolved("calm", Idle)], client=client, settings=settings())
+    Hog.clock, Hog.steps = WorkClock(), 0
+    strategies = [resolved("hog", Hog), resolved("calm", Idle)]
+    sup = Supervisor(strategies, client=client, settings=settings(), busy_clock=Hog.clock)
     await nursery.start(sup.serve)
     await trio.sleep(5)
     stats = {s.name: s.loop_busy_seconds for s in sup.statistics().strategies}
-    assert stats["hog"] >= 0.2
-    assert stats["calm"] < stats["hog"] / 5
+    assert Hog.steps >= 5
+    assert stats["hog"] == pytest.approx(0.05 * Hog.steps)  # each step charged to its owner
+    assert stats["calm"] == 0.0  # and nothing of it to a sibling
 
 
 async def _start_beside_a_steady_strategy(

@@ -5,14 +5,9 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import signal
-import subprocess
-import sys
-from functools import partial
 from pathlib import Path
 
-import httpx
 import pytest
 import trio
 import trio.testing
@@ -22,9 +17,8 @@ from supervisor._daemon import DaemonHandle, run_daemon
 from supervisor._plugins import PluginRegistry, resolve_strategies
 from supervisor.sandbox._store import SandboxStore
 
+from .process import install_plugins, start_daemon_process, subprocess_env
 from .strategies import Hang
-
-ROOT = Path(__file__).resolve().parents[2]
 
 CONFIG = """
 backend: {base_url: embedded}
@@ -41,57 +35,19 @@ strategies:
 """
 
 
-def install_plugins(where: Path) -> None:
-    """A distribution on PYTHONPATH registering the test strategies as entry points."""
-    dist = where / "daemon_test_plugins-1.0.dist-info"
-    dist.mkdir(parents=True)
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: daemon-test-plugins\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text(
-        "[kite_algo_supervisor.strategies]\n"
-        "idle = tests.daemon.strategies:Idle\n"
-        "hang = tests.daemon.strategies:Hang\n"
-    )
-
-
 async def test_sigterm_releases_every_session_and_exits_zero(tmp_path: Path) -> None:
     state = tmp_path / "state"
     config = tmp_path / "daemon.yaml"
     config.write_text(CONFIG.replace("STATE", str(state)))
-    install_plugins(tmp_path / "site")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(tmp_path / "site")])}
-    env.pop("KITE_ALGO_WORKER_TOKEN", None)
+    plugins = {name: f"tests.daemon.strategies:{cls}" for name, cls in (("idle", "Idle"), ("hang", "Hang"))}
+    install_plugins(tmp_path / "site", plugins)
     with trio.fail_after(60):
         async with trio.open_nursery() as nursery:
-            proc: trio.Process = await nursery.start(
-                partial(
-                    trio.run_process,
-                    [sys.executable, "-m", "supervisor", "run", "--config", str(config)],
-                    stderr=subprocess.PIPE,
-                    env=env,
-                    cwd=str(ROOT),
-                    check=False,
-                )
-            )
-            assert proc.stderr is not None
-            log = b""
-            url = None
-            while url is None:
-                chunk = await proc.stderr.receive_some()
-                assert chunk, log.decode()
-                log += chunk
-                match = re.search(rb"HTTP on (http://127\.0\.0\.1:\d+)", log)
-                url = match.group(1).decode() if match else None
-            async with httpx.AsyncClient(base_url=url, timeout=5) as http:
-                for _ in range(100):  # a real process: poll, bounded by the deadline above
-                    if (await http.get("/readyz")).status_code == 200:
-                        break
-                    await trio.sleep(0.1)
+            daemon = await start_daemon_process(nursery, config, subprocess_env(tmp_path / "site"))
             await trio.sleep(1.5)  # a beat or two
-            proc.send_signal(signal.SIGTERM)
-            while chunk := await proc.stderr.receive_some():
-                log += chunk
-            assert await proc.wait() == 0, log.decode()
-    text = log.decode()
+            daemon.proc.send_signal(signal.SIGTERM)
+            assert await daemon.wait_exit() == 0, daemon.text
+    text = daemon.text
     assert "SIGTERM: graceful shutdown" in text
     assert "stopped: 3 sessions released" in text
     assert "kwa_" not in text.replace("kwa_***", "")  # the generated token never reaches the log

@@ -6,7 +6,6 @@ from __future__ import annotations
 import errno
 import os
 import threading
-from pathlib import Path
 from typing import Any, ClassVar
 
 import trio
@@ -16,8 +15,6 @@ from supervisor._plugins import ResolvedStrategy
 from supervisor._statedir import StateDir
 from supervisor._strategy import Strategy, StrategyContext
 from supervisor.client import equity_market_order
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 class Idle(Strategy):
@@ -103,17 +100,7 @@ def strategy(name: str, cls: type[Strategy], *, run_id: str | None = None, **fie
     return ResolvedStrategy(config, cls, cls.Params.model_validate({}))
 
 
-def install_plugins(where: Path, plugins: dict[str, str]) -> None:
-    """A distribution on PYTHONPATH registering ``plugins`` (name -> class in this module)."""
-    dist = where / "daemon_fault_plugins-1.0.dist-info"
-    dist.mkdir(parents=True)
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: daemon-fault-plugins\nVersion: 1.0\n")
-    lines = "".join(f"{name} = tests.faults.daemon_support:{cls}\n" for name, cls in plugins.items())
-    (dist / "entry_points.txt").write_text("[kite_algo_supervisor.strategies]\n" + lines)
-
-
-def subprocess_env(site: Path, **extra: str) -> dict[str, str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(site)]), **extra}
-    if "KITE_ALGO_WORKER_TOKEN" not in extra:
-        env.pop("KITE_ALGO_WORKER_TOKEN", None)
-    return env
+def plugins(**classes: str) -> dict[str, str]:
+    """Entry points (name -> ``module:Class``) for classes of this module, for
+    :func:`tests.daemon.process.install_plugins`."""
+    return {name: f"tests.faults.daemon_support:{cls}" for name, cls in classes.items()}

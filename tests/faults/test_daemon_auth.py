@@ -23,8 +23,9 @@ from supervisor._supervisor import Supervisor
 from supervisor.client import AlgoWorkerConfig, AsyncKiteAlgoWorkerClient
 from supervisor.sandbox import SandboxHandle, serve_sandbox
 from supervisor.sandbox._auth import hash_token
+from tests.daemon.process import ROOT, install_plugins, subprocess_env
 
-from .daemon_support import ROOT, Idle, install_plugins, strategy, subprocess_env
+from .daemon_support import Idle, plugins, strategy
 
 TOKEN = "kwa_" + "a" * 43
 WRONG = "kwa_" + "w" * 43
@@ -49,7 +50,7 @@ async def test_a_refused_token_stops_the_daemon_with_one_line_and_exit_code_4(
     )
     config = tmp_path / "daemon.yaml"
     config.write_text(text)
-    install_plugins(tmp_path / "site", {"idle": "Idle"})
+    install_plugins(tmp_path / "site", plugins(idle="Idle"))
     with trio.fail_after(60):
         result = await trio.run_process(
             [sys.executable, "-m", "supervisor", "run", "--config", str(config)],

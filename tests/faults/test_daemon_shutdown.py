@@ -8,11 +8,7 @@ inside the stop timeouts the shipped systemd unit and Kubernetes manifests give 
 from __future__ import annotations
 
 import configparser
-import re
 import signal
-import subprocess
-import sys
-from functools import partial
 from pathlib import Path
 
 import httpx
@@ -21,8 +17,9 @@ import yaml
 
 from supervisor._config import SupervisorSection, load_config, parse_config
 from supervisor.sandbox._store import SandboxStore
+from tests.daemon.process import ROOT, install_plugins, start_daemon_process, subprocess_env
 
-from .daemon_support import ROOT, install_plugins, subprocess_env
+from .daemon_support import plugins
 
 STOP_MARGIN_S = 10.0  # between the daemon's hard exit and the supervisor's SIGKILL
 
@@ -46,48 +43,27 @@ async def test_sigterm_exits_by_the_deadline_naming_a_strategy_stuck_in_a_thread
     state = tmp_path / "state"
     config = tmp_path / "daemon.yaml"
     config.write_text(CONFIG.replace("STATE", str(state)))
-    install_plugins(tmp_path / "site", {"idle": "Idle", "stuck": "StuckInThread"})
+    install_plugins(tmp_path / "site", plugins(idle="Idle", stuck="StuckInThread"))
     deadline = 1 + 2 * 1 + 5  # grace + (cancel wait + release) x release_timeout_s + unwind
-    log = b""
     with trio.fail_after(30 + deadline):
         async with trio.open_nursery() as nursery:
-            proc: trio.Process = await nursery.start(
-                partial(
-                    trio.run_process,
-                    [sys.executable, "-m", "supervisor", "run", "--config", str(config)],
-                    stderr=subprocess.PIPE,
-                    env=subprocess_env(tmp_path / "site"),
-                    cwd=str(ROOT),
-                    check=False,
-                )
+            daemon = await start_daemon_process(
+                nursery, config, subprocess_env(tmp_path / "site"), ready_polls=200
             )
-            assert proc.stderr is not None
-            url = None
-            while url is None:
-                chunk = await proc.stderr.receive_some()
-                assert chunk, log.decode()
-                log += chunk
-                match = re.search(rb"HTTP on (http://127\.0\.0\.1:\d+)", log)
-                url = match.group(1).decode() if match else None
-            async with httpx.AsyncClient(base_url=url, timeout=5) as http:
-                for _ in range(200):  # a real process: poll, bounded by the deadline above
-                    if (await http.get("/readyz")).status_code == 200:
-                        break
-                    await trio.sleep(0.1)
+            async with httpx.AsyncClient(base_url=daemon.url, timeout=5) as http:
                 status = (await http.get("/status")).json()
             assert {s["name"]: s["state"] for s in status["strategies"]} == {
                 "calm": "running",
                 "stuck": "running",
             }
-            proc.send_signal(signal.SIGTERM)
+            daemon.proc.send_signal(signal.SIGTERM)
             sent = trio.current_time()
             with trio.move_on_after(deadline + 5):  # the hard exit, plus process teardown
-                while chunk := await proc.stderr.receive_some():
-                    log += chunk
-                code = await proc.wait()
+                code = await daemon.wait_exit()
             took = trio.current_time() - sent
-            assert proc.returncode is not None, f"still alive {took:.1f}s after SIGTERM:\n{log.decode()}"
-    text = log.decode()
+            proc = daemon.proc
+            assert proc.returncode is not None, f"still alive {took:.1f}s after SIGTERM:\n{daemon.text}"
+    text = daemon.text
     assert code == 5, text  # EXIT_STUCK
     assert took < deadline + 5, text
     assert "shutdown deadline passed: strategies stuck could not be cancelled" in text

@@ -17,12 +17,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from functools import partial
 
+import httpx
 import pytest
 import trio
 import trio.testing
 
 from supervisor._config import SupervisorSection
-from supervisor._supervisor import Supervisor
+from supervisor._supervisor import HEARTBEATS_IN_FLIGHT, Supervisor
 from supervisor.client import AlgoWorkerConfig, AsyncKiteAlgoWorkerClient
 from supervisor.sandbox import SandboxHandle, serve_sandbox
 
@@ -136,3 +137,48 @@ async def test_a_404_on_the_run_fails_the_strategy_once_and_is_not_retried(
     assert gone.state == "running" and "run-gone" in heartbeated(sandbox)
     sup.request_shutdown()
     await sup.shutdown()
+
+
+class InFlight(httpx.AsyncBaseTransport):
+    """A real loopback transport that records the most heartbeats it had in flight at once."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.now = self.most = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        beat = request.url.path.endswith("/heartbeat")
+        self.now += beat
+        self.most = max(self.most, self.now)
+        try:
+            return await self.inner.handle_async_request(request)
+        finally:
+            self.now -= beat
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def test_beats_due_together_wait_in_the_daemon_not_in_the_connection_pool(
+    nursery: trio.Nursery, sandbox: SandboxHandle, autojump_clock: trio.testing.MockClock
+) -> None:
+    # a slow backend and a fleet whose beats come due together (as after an outage): at most
+    # HEARTBEATS_IN_FLIGHT reach the client, the rest queue in the supervisor's limiter
+    transport = InFlight()
+    config = AlgoWorkerConfig(base_url=sandbox.base_url, token=TOKEN)
+    async with AsyncKiteAlgoWorkerClient(config, transport=transport) as worker:
+        sup = Supervisor(
+            [strategy(f"s{i}", Idle) for i in range(FLEET * 2)],
+            client=worker,
+            settings=SupervisorSection(heartbeat_interval_s=10),
+        )
+        await nursery.start(sup.serve)
+        await trio.sleep(1)  # every session claimed (each claim beats once, outside the limit)
+        assert all(r.state == "running" for r in sup.runners.values())
+        sandbox.faults.add(path="/worker/runs/*/heartbeat", latency_s=0.5)
+        transport.most = 0
+        await trio.sleep(25)
+        assert transport.most == HEARTBEATS_IN_FLIGHT
+        assert all(r.heartbeats.ok >= 2 and r.heartbeats.missed == 0 for r in sup.runners.values())
+        sup.request_shutdown()
+        await sup.shutdown()

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import os
 import socket
-import time
 
 import httpx
+import pytest
 import trio
 import trio.testing
 
@@ -16,19 +16,22 @@ from supervisor._daemon import DaemonHandle, run_daemon
 from supervisor._ops import ops_hooks
 from supervisor._plugins import PluginRegistry, resolve_strategies
 from supervisor._strategy import Strategy, StrategyContext
-from tests.daemon.strategies import Idle
+from tests.daemon.strategies import Idle, WorkClock
 
 from .test_metrics import sample
 
 
 class Hog(Strategy):
-    """Computes 20 ms without awaiting, every second (a CPU-bound strategy)."""
+    """Computes 20 ms without awaiting, every second (a CPU-bound strategy), on the busy
+    meter's work clock: exact at any load, where a spin loop's share of real CPU was not."""
+
+    clock = WorkClock()
+    steps = 0
 
     async def run(self, ctx: StrategyContext) -> None:
         while not ctx.stopping.is_set():
-            until = time.perf_counter() + 0.02
-            while time.perf_counter() < until:
-                pass
+            Hog.clock.work(0.02)
+            Hog.steps += 1
             with trio.move_on_after(1):
                 await ctx.stopping.wait()
 
@@ -63,6 +66,7 @@ async def test_daemon_notifies_systemd_and_names_the_loop_hog(
         config, locator, PluginRegistry.from_classes({"idle": Idle, "hog": Hog})
     )
     done = trio.Event()
+    Hog.clock, Hog.steps = WorkClock(), 0
 
     async def run(*, task_status: trio.TaskStatus[DaemonHandle]) -> None:
         await run_daemon(
@@ -70,6 +74,7 @@ async def test_daemon_notifies_systemd_and_names_the_loop_hog(
             resolved,
             skipped=skipped,
             handle_signals=False,
+            busy_clock=Hog.clock,
             metrics_factory=hooks.metrics_factory,
             extra_services=hooks.services,
             task_status=task_status,
@@ -83,8 +88,10 @@ async def test_daemon_notifies_systemd_and_names_the_loop_hog(
             text = (await http.get("/metrics")).text
         hog = sample(text, "kite_supervisor_strategy_loop_busy_seconds_total", strategy="hog") or 0.0
         calm = sample(text, "kite_supervisor_strategy_loop_busy_seconds_total", strategy="calm") or 0.0
-        assert hog >= 0.15  # ~10 x 20 ms of real CPU
-        assert hog > 5 * calm
+        # the hog is named, 20 ms a step (it may step again while the scrape is answered)
+        steps = round(hog / 0.02)
+        assert hog == pytest.approx(0.02 * steps) and 9 <= steps <= Hog.steps
+        assert calm == 0.0
         handle.request_shutdown()
         with trio.fail_after(30):
             await done.wait()

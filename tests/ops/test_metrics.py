@@ -144,6 +144,8 @@ class Sub:
 class HubStats:
     topics: tuple[Topic, ...]
     subscribers: tuple[Sub, ...]
+    retries: dict[str, int] = field(default_factory=dict)
+    failures: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
