@@ -421,6 +421,8 @@ async def run_daemon(
                     open_cockpit(config, wall_clock=wall_clock) as cockpit,
                     trio.open_nursery() as services,
                 ):
+                    metrics_handler = metrics_factory(supervisor) if metrics_factory else None
+                    cockpit.export_metrics(metrics_handler)  # net P&L, open positions
                     # HTTP first: /healthz answers while a thousand strategies attach
                     http_url = await services.start(
                         partial(
@@ -428,7 +430,7 @@ async def run_daemon(
                             cockpit.view(supervisor),
                             host=settings.http.host,
                             port=settings.http.port,
-                            metrics_handler=metrics_factory(supervisor) if metrics_factory else None,
+                            metrics_handler=metrics_handler,
                             extra_routes={**cockpit.routes(supervisor), **reloader.routes()},
                             operator_token=(
                                 settings.http.operator_token.get_secret_value()
