@@ -23,6 +23,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "pause": ("supervisor._commands", "cmd_control"),
     "resume": ("supervisor._commands", "cmd_control"),
     "stop": ("supervisor._commands", "cmd_control"),
+    "reload": ("supervisor._commands", "cmd_control"),
     "sandbox": ("supervisor.sandbox._standalone", "cmd_sandbox"),
     "backtest": ("supervisor.backtest._command", "cmd_backtest"),
     "new-strategy": ("supervisor._scaffold", "cmd_new_strategy"),
@@ -65,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
         control = sub.add_parser(verb, help=text + "; needs $KITE_SUPERVISOR_OPERATOR_TOKEN")
         control.add_argument("name", help="the strategy's name")
         control.add_argument("--url", default="http://127.0.0.1:9464", help="the daemon's HTTP address")
+    reload = sub.add_parser(
+        "reload", help="re-read the daemon's config (as SIGHUP does); needs $KITE_SUPERVISOR_OPERATOR_TOKEN"
+    )
+    reload.add_argument("--url", default="http://127.0.0.1:9464", help="the daemon's HTTP address")
 
     backtest = sub.add_parser("backtest", help="run the strategies over history in virtual time")
     backtest.add_argument("--config", required=True, help="YAML config file (its backend is ignored)")

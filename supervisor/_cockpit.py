@@ -16,10 +16,12 @@ from functools import partial
 from typing import Any
 
 import trio
+from prometheus_client import CollectorRegistry
 
 from ._breaker import Trip, serve_loss_breakers
 from ._config import SupervisorConfig
 from ._money import MoneyBook, OrderView
+from ._money_metrics import MoneyCollector
 from ._money_reader import serve_money_reader
 from ._notify import Notice, NoticePolicy
 from ._notify_sinks import Notifier, Sink, TelegramSink, WebhookSink, open_notifier, serve_transition_watch
@@ -52,6 +54,13 @@ class Cockpit:
 
     def routes(self, supervisor: Any) -> dict[tuple[str, str], Any]:
         return console_routes(supervisor.status, self.book, self.tail, wall_clock=self.wall_clock)
+
+    def export_metrics(self, handler: object) -> None:
+        """Add net P&L and open positions per strategy to the ``/metrics`` handler's registry
+        (a :class:`~supervisor._metrics.SupervisorMetrics`; a handler without one gets none)."""
+        registry = getattr(handler, "registry", None)
+        if isinstance(registry, CollectorRegistry):
+            registry.register(MoneyCollector(self.book))
 
     def view(self, supervisor: Any) -> CockpitView:
         """The supervisor as the HTTP server sees it, with money in ``/status``."""

@@ -263,14 +263,17 @@ def cmd_status(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
 
 
 def cmd_control(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
-    """``restart|pause|resume|stop NAME``: ask a running daemon (blocks for one request). The
-    operator token comes from ``$KITE_SUPERVISOR_OPERATOR_TOKEN``. Exit 0 accepted, 1 the daemon
-    cannot be reached, 2 refused (no token, wrong token, unknown strategy, not possible now)."""
+    """``restart|pause|resume|stop NAME`` and ``reload``: ask a running daemon (blocks for one
+    request). The operator token comes from ``$KITE_SUPERVISOR_OPERATOR_TOKEN``. Exit 0 accepted,
+    1 the daemon cannot be reached, 2 refused (no token, wrong token, unknown strategy, not
+    possible now)."""
     import httpx
 
     out = out or sys.stdout
     token = os.environ.get("KITE_SUPERVISOR_OPERATOR_TOKEN", "")
-    url = f"{args.url.rstrip('/')}/strategies/{args.name}/{args.command}"
+    name = getattr(args, "name", None) or args.command  # reload names no strategy
+    base = args.url.rstrip("/")
+    url = f"{base}/reload" if args.command == "reload" else f"{base}/strategies/{name}/{args.command}"
     try:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         response = httpx.post(url, headers=headers, timeout=10.0)
@@ -280,7 +283,8 @@ def cmd_control(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
         return 1
     detail = f": {body['detail']}" if body.get("detail") else ""
     if response.status_code == 202:
-        print(f"{args.name}: {body['result']}{detail}", file=out)
+        print(f"{name}: {body['result']}{detail}", file=out)
         return 0
-    print(f"error: {args.command} {args.name} refused ({response.status_code}){detail}", file=out)
+    target = "" if args.command == "reload" else f" {name}"
+    print(f"error: {args.command}{target} refused ({response.status_code}){detail}", file=out)
     return 2

@@ -248,10 +248,25 @@ async def _token_refused(client: AsyncKiteAlgoWorkerClient, timeout: float) -> s
     return None
 
 
-def _log_report(report: ShutdownReport) -> None:
+# states an operator must hear about once more when the daemon stops (they read "stopped" after)
+_NAMED_AT_STOP = ("quarantined", "stalled")
+
+
+def _needing_attention(supervisor: Supervisor) -> dict[str, list[str]]:
+    """``{state: [strategy, ...]}`` for the states of :data:`_NAMED_AT_STOP`, before shutdown."""
+    states = {r.name: r.state for r in supervisor.runners.values()}
+    return {want: sorted(n for n, s in states.items() if s == want) for want in _NAMED_AT_STOP}
+
+
+def _log_report(report: ShutdownReport, attention: dict[str, list[str]] | None = None) -> None:
     for name in report.unreleased:
         log.error("session of strategy %s was NOT released (%s)", name, report.outcomes[name])
-    log.info("stopped: %d sessions released", sum(1 for o in report.outcomes.values() if o == "ok"))
+    released = sum(1 for o in report.outcomes.values() if o == "ok")
+    named = "; ".join(f"{state}: {', '.join(names)}" for state, names in (attention or {}).items() if names)
+    if named:
+        log.warning("stopped: %d sessions released; %s", released, named)
+    else:
+        log.info("stopped: %d sessions released", released)
 
 
 async def _enforce_stop_deadline(
@@ -373,6 +388,7 @@ async def run_daemon(
         limiter = _order_limiter(settings, strategies)
         observe = request_observer
         report: ShutdownReport | None = None
+        attention: dict[str, list[str]] = {}
         async with (
             client_factory(base_url, token, timeout, observe=observe, order_limiter=limiter) as client,
             heartbeat_client_factory(base_url, token, timeout, observe=request_observer) as heartbeat_client,
@@ -408,6 +424,8 @@ async def run_daemon(
                     open_cockpit(config, wall_clock=wall_clock) as cockpit,
                     trio.open_nursery() as services,
                 ):
+                    metrics_handler = metrics_factory(supervisor) if metrics_factory else None
+                    cockpit.export_metrics(metrics_handler)  # net P&L, open positions
                     # HTTP first: /healthz answers while a thousand strategies attach
                     http_url = await services.start(
                         partial(
@@ -415,7 +433,7 @@ async def run_daemon(
                             cockpit.view(supervisor),
                             host=settings.http.host,
                             port=settings.http.port,
-                            metrics_handler=metrics_factory(supervisor) if metrics_factory else None,
+                            metrics_handler=metrics_handler,
                             extra_routes={**cockpit.routes(supervisor), **reloader.routes()},
                             operator_token=(
                                 settings.http.operator_token.get_secret_value()
@@ -439,6 +457,7 @@ async def run_daemon(
                     log.info("daemon up: %d strategies, %d skipped", len(strategies), len(skipped or ()))
                     task_status.started(DaemonHandle(supervisor, http_url, base_url, sandbox))
                     await supervisor.wait_shutdown_requested()
+                    attention = _needing_attention(supervisor)  # every state reads "stopped" after
                     deadline = trio.current_time() + stop_deadline_s(settings)
                     root.start_soon(_enforce_stop_deadline, supervisor, deadline, hard_exit)
                     report = await supervisor.shutdown()
@@ -448,5 +467,5 @@ async def run_daemon(
         gc.unfreeze()  # a daemon embedded in a longer-lived process leaves it as it found it
     if report is None:
         return EXIT_AUTH  # the probe's refusal, logged above
-    _log_report(report)
+    _log_report(report, attention)
     return report.exit_code

@@ -40,6 +40,7 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
 from ._looplag import DEFAULT_LAG_INTERVAL_S, serve_loop_lag
+from ._money_metrics import MONEY_CATALOGUE  # exported by the cockpit's MoneyCollector
 from ._runner import STATES  # the one list of states, exported one-hot
 
 if TYPE_CHECKING:
@@ -260,6 +261,7 @@ CATALOGUE: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
         "Order requests refused by the order-rate budget (OrderRateLimitedError)",
         ("strategy",),
     ),
+    *MONEY_CATALOGUE,
 )
 
 

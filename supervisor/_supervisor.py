@@ -428,6 +428,7 @@ class Supervisor:
                     "name": r.name,
                     "plugin": r.plugin,
                     "state": r.state,
+                    "mode": r.resolved.config.run.execution_mode,  # paper, dry_run or live
                     "reason": r.reason,
                     "run_id": r.run_id,
                     "recovered": r.recovered,

@@ -137,11 +137,11 @@ def _scaled(value: float, base: float, suffixes: Sequence[str]) -> str:
 
 
 def format_value(value: float, unit: str) -> str:
-    """A value in a Grafana unit (``short s ops reqps percentunit bytes``)."""
+    """A value in a Grafana unit (``short s ops reqps percentunit bytes currencyINR``)."""
     if math.isnan(value) or math.isinf(value):
         return str(value)
     if value == 0:
-        return {"percentunit": "0%", "s": "0 s", "bytes": "0 B"}.get(unit, "0")
+        return {"percentunit": "0%", "s": "0 s", "bytes": "0 B", "currencyINR": "₹0"}.get(unit, "0")
     if unit == "percentunit":
         return f"{_number(value * 100)}%"
     if unit == "bytes":
@@ -158,6 +158,8 @@ def format_value(value: float, unit: str) -> str:
             return f"{_number(value / 60)} min"
         return f"{_number(value / 3600)} hour"
     short = _scaled(value, 1000, ("", " K", " Mil", " Bil", " Tri"))
+    if unit == "currencyINR":
+        return ("-₹" if short.startswith("-") else "₹") + short.removeprefix("-")
     return short + {"ops": " ops/s", "reqps": " req/s"}.get(unit, "")
 
 

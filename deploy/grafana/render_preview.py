@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import re
+import secrets
 import signal
 import socket
 import subprocess
@@ -45,6 +46,7 @@ ROOT = HERE.parents[1]
 DASHBOARD = HERE / "dashboards" / "kite-supervisor.json"
 CONFIG = ROOT / "deploy" / "examples.yaml"
 OUTPUT = HERE / "dashboard-preview.png"
+OPERATOR = secrets.token_urlsafe(24)
 
 
 # -- I/O: the daemon, Prometheus, chromium -------------------------------------------------------
@@ -93,7 +95,12 @@ def open_daemon(work: Path) -> Iterator[Daemon]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
     inbox = work / "inbox"
     inbox.mkdir()
-    env |= {"KITE_SUPERVISOR_HTTP_PORT": "0", "SIGNAL_INBOX": str(inbox)}
+    # a throwaway operator token of this run's own: the restart below is an operator action
+    env |= {
+        "KITE_SUPERVISOR_HTTP_PORT": "0",
+        "SIGNAL_INBOX": str(inbox),
+        "KITE_SUPERVISOR_OPERATOR_TOKEN": OPERATOR,
+    }
     log = work / "daemon.log"
     command = [str(Path(sys.executable).parent / "kite-supervisor"), "run", "--config", str(CONFIG)]
     with log.open("wb") as sink:  # a file, not a pipe: nobody has to keep draining it
@@ -157,7 +164,10 @@ def exercise(daemon: Daemon, seconds: float, restart: str) -> None:
         while events and events[0][0] <= elapsed:
             _, what = events.pop(0)
             if what == "restart" and restart:
-                response = httpx.post(f"{daemon.url}/strategies/{restart}/restart", timeout=5)
+                headers = {"Authorization": f"Bearer {OPERATOR}"}
+                response = httpx.post(
+                    f"{daemon.url}/strategies/{restart}/restart", headers=headers, timeout=5
+                )
                 print(f"{elapsed:5.1f} s  POST /strategies/{restart}/restart -> {response.status_code}")
             elif what == "signal":
                 count += 1

@@ -139,6 +139,7 @@ def strategies_table(status: Mapping[str, Any], now: float) -> str:
         rows.append(
             f'<tr><td><a href="/ui/strategies/{name}">{name}</a></td><td>{_badge(s.get("state", ""))}</td>'
             f'<td class="muted">{escape(s.get("plugin", ""))}</td>'
+            f"<td>{escape(str(s.get('mode') or '-'))}</td>"
             f"{_money_cell(money.get('net_pnl'))}"
             f'<td class="n">{money.get("open_positions", "-")}</td><td>{last_order}</td>'
             f'<td class="n">{_age(now, s.get("last_heartbeat_unix"))}</td>'
@@ -146,8 +147,9 @@ def strategies_table(status: Mapping[str, Any], now: float) -> str:
             f'<td class="n">{s.get("restarts", 0)}</td></tr>'
         )
     head = (
-        "<tr><th>strategy</th><th>state</th><th>plugin</th><th>net P&amp;L</th><th>open positions</th>"
-        "<th>last order</th><th>heartbeat age</th><th>progress age (s)</th><th>restarts</th></tr>"
+        "<tr><th>strategy</th><th>state</th><th>plugin</th><th>mode</th><th>net P&amp;L</th>"
+        "<th>open positions</th><th>last order</th><th>heartbeat age</th><th>progress age (s)</th>"
+        "<th>restarts</th></tr>"
     )
     table = f"<table id='strategies'>{head}{''.join(rows)}</table>"
     return _summary(strategies) + table

@@ -234,3 +234,28 @@ async def test_start_up_objects_are_frozen_once_ready_and_unfrozen_on_exit(
         await daemon.done.wait()
     assert daemon.exit_code == 0
     assert gc.get_freeze_count() == 0
+
+
+async def test_status_names_the_mode_and_the_stop_line_names_quarantined_and_stalled(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    text = config_text(("idle", "idle", "{}"), ("crash", "crash", "{}"), ("hang", "hang", "{}"))
+    text = text.replace(
+        "run: {strategy_run_id: run-hang,", "progress_deadline_s: 3\n    run: {strategy_run_id: run-hang,"
+    ).replace('account_scope: "kite:paper-a"}', 'account_scope: "kite:paper-a", execution_mode: dry_run}', 1)
+    daemon, handle = await start(nursery, text)
+    await trio.sleep(20)  # the crashing one spends its budget (2 restarts), the hanging one stalls
+    async with httpx.AsyncClient(base_url=handle.http_url, timeout=10) as http:
+        status = (await http.get("/status")).json()
+    assert [(s["name"], s["state"], s["mode"]) for s in status["strategies"]] == [
+        ("idle", "running", "dry_run"),
+        ("crash", "quarantined", "paper"),
+        ("hang", "stalled", "paper"),
+    ]
+    caplog.set_level(logging.INFO, logger="supervisor.daemon")
+    handle.request_shutdown()
+    with trio.fail_after(30):
+        await daemon.done.wait()
+    assert daemon.exit_code == 0
+    # the quarantined strategy released its session when it was quarantined
+    assert "stopped: 2 sessions released; quarantined: crash; stalled: hang" in caplog.text

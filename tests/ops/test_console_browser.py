@@ -103,6 +103,7 @@ def test_the_console_shows_money_live_and_controls_a_strategy(daemon: str, tmp_p
         by_name = {r.find_elements(By.TAG_NAME, "td")[0].text: r for r in rows[1:]}
         assert set(by_name) == {"basic-infy", "basic-tcs"}
         assert "BUY 3 NSE:INFY" in by_name["basic-infy"].text
+        assert by_name["basic-tcs"].find_elements(By.TAG_NAME, "td")[3].text == "paper"  # the run's mode
         assert browser.save_screenshot(str(tmp_path / "index.png"))
         by_name["basic-infy"].find_element(By.TAG_NAME, "a").click()
         wait.until(ec.title_contains("basic-infy"))

@@ -66,7 +66,7 @@ def test_dockerfile_is_multi_stage_non_root_with_a_healthcheck() -> None:
 def test_compose_services_ports_commands_and_files() -> None:
     doc = compose()
     services = doc["services"]
-    assert set(services) == {"sandbox", "supervisor", "prometheus", "grafana"}
+    assert set(services) == {"sandbox", "supervisor", "prometheus", "alertmanager", "alert-log", "grafana"}
     for name, service in services.items():
         assert service.get("init") is True, name
         for port in service.get("ports", []):
@@ -103,6 +103,13 @@ def test_compose_services_ports_commands_and_files() -> None:
     assert prom["rule_files"][0].split()[0] == "alerts.yml"
     assert "--config.file=/etc/prometheus/prometheus.yml" in services["prometheus"]["command"]
     assert "./deploy/prometheus:/etc/prometheus:ro" in services["prometheus"]["volumes"]
+    # Prometheus sends its alerts to the Alertmanager service, which posts them to alert-log
+    am_port = services["alertmanager"]["ports"][0].rsplit(":", 1)[1]
+    assert prom["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == [f"alertmanager:{am_port}"]
+    assert f"--web.listen-address=0.0.0.0:{am_port}" in services["alertmanager"]["command"]
+    am = yaml.safe_load((ROOT / "deploy/alertmanager/alertmanager.yml").read_text())
+    hook = am["receivers"][0]["webhook_configs"][0]["url"]
+    assert hook == f"http://alert-log:{services['alert-log']['entrypoint'][-1]}/alerts"
 
 
 def test_grafana_provisioning_points_at_the_dashboard_and_datasource() -> None:

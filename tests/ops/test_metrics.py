@@ -22,7 +22,7 @@ from supervisor._metrics import CATALOGUE, STATES, SupervisorMetrics, metrics_ha
 from supervisor._ops import ops_hooks
 from supervisor._plugins import PluginRegistry, resolve_strategies
 from supervisor._supervisor import StrategyStatistics, SupervisorStatistics
-from tests.daemon.strategies import CrashAtOnce, Idle
+from tests.daemon.strategies import BuyOnce, CrashAtOnce, Idle
 
 CONFIG = """
 backend: {base_url: embedded}
@@ -40,7 +40,14 @@ strategies:
     plugin: crash
     run: {strategy_run_id: run-crashy, template_id: t, account_scope: "kite:paper-a"}
 """
-REGISTRY = PluginRegistry.from_classes({"idle": Idle, "crash": CrashAtOnce})
+WITH_BUYER = (
+    CONFIG
+    + """  - name: buyer
+    plugin: buy
+    run: {strategy_run_id: run-buyer, template_id: t, account_scope: "kite:paper-a"}
+"""
+)
+REGISTRY = PluginRegistry.from_classes({"idle": Idle, "crash": CrashAtOnce, "buy": BuyOnce})
 
 
 def sample(text: str, name: str, **labels: str) -> float | None:
@@ -74,7 +81,7 @@ async def start_daemon(nursery: trio.Nursery, text: str = CONFIG) -> tuple[Daemo
 async def test_daemon_metrics_reflect_live_state(
     nursery: trio.Nursery, autojump_clock: trio.testing.MockClock, tmp_path: Path
 ) -> None:
-    handle, done = await start_daemon(nursery)
+    handle, done = await start_daemon(nursery, WITH_BUYER)
     async with httpx.AsyncClient(base_url=handle.http_url, timeout=10) as http:
         await trio.sleep(30)
         response = await http.get("/metrics")
@@ -82,7 +89,7 @@ async def test_daemon_metrics_reflect_live_state(
         assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
         text = response.text
     assert sample(text, "kite_supervisor_up") == 1
-    assert sample(text, "kite_supervisor_strategies") == 2
+    assert sample(text, "kite_supervisor_strategies") == 3
     assert sample(text, "kite_supervisor_strategy_state", strategy="calm", state="running") == 1
     assert sample(text, "kite_supervisor_strategy_state", strategy="calm", state="backoff") == 0
     assert sample(text, "kite_supervisor_strategy_state", strategy="crashy", state="quarantined") == 1
@@ -92,6 +99,12 @@ async def test_daemon_metrics_reflect_live_state(
     assert (sample(text, "kite_supervisor_run_last_heartbeat_timestamp_seconds", strategy="calm") or 0) > 1e9
     assert sample(text, "kite_supervisor_strategy_loop_busy_seconds_total", strategy="calm") is not None
     assert sample(text, "process_cpu_seconds_total") is not None
+    # money, as the cockpit last read it from the backend: the buyer holds 2 INFY and paid charges
+    assert sample(text, "kite_supervisor_strategy_open_positions", strategy="buyer") == 1
+    assert sample(text, "kite_supervisor_strategy_open_positions", strategy="calm") == 0
+    assert sample(text, "kite_supervisor_strategy_net_pnl_inr", strategy="calm") == 0
+    buyer_pnl = sample(text, "kite_supervisor_strategy_net_pnl_inr", strategy="buyer")
+    assert buyer_pnl is not None and buyer_pnl != 0
     # one-hot: exactly one state per strategy
     for name in ("calm", "crashy"):
         one_hot = [sample(text, "kite_supervisor_strategy_state", strategy=name, state=s) for s in STATES]

@@ -29,6 +29,7 @@ supervisor:
   shutdown_grace_s: 2
   release_timeout_s: 2
   http: {host: 127.0.0.1, port: 0}
+  money: {interval_s: 1}
 strategies:
   - name: calm
     plugin: idle
@@ -99,6 +100,13 @@ async def test_prometheus_scrapes_the_daemon_and_answers_queries(
                     await trio.sleep(0.5)
                     beats = await query(http, 'kite_supervisor_run_heartbeats_total{outcome="ok"} > 0')
                 assert beats[0]["metric"]["strategy"] == "calm"
+                money: list[dict[str, Any]] = []
+                while not money:  # the cockpit's first read of the run's P&L, then a scrape
+                    await trio.sleep(0.5)
+                    money = await query(http, 'kite_supervisor_strategy_net_pnl_inr{strategy="calm"}')
+                assert money[0]["value"][1] == "0"  # idle: no order, no charges
+                held = await query(http, 'kite_supervisor_strategy_open_positions{strategy="calm"}')
+                assert held[0]["value"][1] == "0"
                 lag = await query(http, "kite_supervisor_event_loop_lag_seconds_count")
                 assert lag == [] or float(lag[0]["value"][1]) >= 0  # fed once DAEMON starts the probe
         finally:

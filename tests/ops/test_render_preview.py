@@ -94,6 +94,8 @@ def test_nice_ticks_are_round_and_cover_the_range() -> None:
 def test_values_are_formatted_in_grafana_units() -> None:
     assert format_value(0.0123, "s") == "12.3 ms"
     assert format_value(0.00005, "s") == "50 µs"
+    assert format_value(-1361.13, "currencyINR") == "-₹1.36 K"
+    assert format_value(0.0, "currencyINR") == "₹0"
     assert format_value(42, "s") == "42 s"
     assert format_value(95, "s") == "1.58 min"
     assert format_value(0.125, "percentunit") == "12.5%"
