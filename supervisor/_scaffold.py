@@ -90,13 +90,13 @@ class ${cls}Params(BaseModel):
     quantity: int = Field(default=1, gt=0, description="shares per order")
 
 
-class $cls(Strategy):
+class $cls(Strategy[${cls}Params]):
     """Watches the completed bars of one symbol (describe your strategy here)."""
 
     Params = ${cls}Params
 
-    async def run(self, ctx: StrategyContext) -> None:
-        params: ${cls}Params = ctx.params
+    async def run(self, ctx: StrategyContext[${cls}Params]) -> None:
+        params = ctx.params  # typed: ${cls}Params
         if ctx.recovered:
             # a restart or a re-attach: the backend may hold positions from before
             pnl = await ctx.run.get_run_pnl()
@@ -106,7 +106,7 @@ class $cls(Strategy):
             await ctx.stopping.wait()  # the daemon is shutting down: stop reading, return
             nursery.cancel_scope.cancel()
 
-    async def watch_bars(self, ctx: StrategyContext, params: ${cls}Params) -> None:
+    async def watch_bars(self, ctx: StrategyContext[${cls}Params], params: ${cls}Params) -> None:
         forming: Candle | None = None
         async with ctx.candles(params.symbol, params.interval) as candles:
             async for item in candles:
@@ -118,7 +118,7 @@ class $cls(Strategy):
                     await self.on_bar(ctx, params, forming)
                 forming = item
 
-    async def on_bar(self, ctx: StrategyContext, params: ${cls}Params, bar: Candle) -> None:
+    async def on_bar(self, ctx: StrategyContext[${cls}Params], params: ${cls}Params, bar: Candle) -> None:
         """One completed bar: decide here."""
         ctx.progress(last_bar=bar.ts, close=bar.close)
         # To trade (docs/guide.md, "Idempotency keys"; import equity_market_order from
