@@ -60,6 +60,7 @@ testpaths = ["tests"]
 
 [tool.mypy]
 strict = true
+files = ["$name", "tests"]
 """)
 
 _STRATEGY = Template('''\
@@ -163,11 +164,16 @@ A strategy for kite-algo-supervisor, registered as the plugin `$name`.
 ```sh
 pip install -e '.[test]'     # registers the entry point
 pytest                        # runs it against the paper sandbox, on virtual time
-mypy                          # strict
+mypy                          # strict, on $name/ and tests/
 kite-supervisor plugins       # lists `$name` with its parameters
 ```
 
-In the daemon's config:
+mypy cannot follow the import hook of a default editable install: if kite-algo-supervisor is
+installed with `pip install -e`, install it with `--config-settings editable_mode=strict`, or
+run `MYPYPATH=/path/to/kite-algo-supervisor mypy`.
+
+To run it in the daemon, save this as `config.yaml` (no backend named: the daemon starts its
+embedded paper sandbox):
 
 ```yaml
 strategies:
@@ -175,6 +181,11 @@ strategies:
     plugin: $name
     run: {strategy_run_id: $name-1, template_id: $name, account_scope: "kite:paper-a"}
     params: {symbol: "NSE:INFY", interval: minute}
+```
+
+```sh
+kite-supervisor check --config config.yaml   # validates the params with ${cls}Params
+kite-supervisor run --config config.yaml     # Ctrl-C stops it; console at http://127.0.0.1:9464/ui
 ```
 """)
 
