@@ -14,6 +14,9 @@
    ratio is the goal: at least 10x cheaper through the hub), sandbox CPU per delivered tick,
    p50/p99 delay from the tick's ``exchange_timestamp`` (corrected for the sandbox clock's
    offset, see ``_loopback``) to the strategy taking it, upstream connections.
+3. Transports, in the same run: the hub's fan-out (``async for``) once more with its upstream
+   streams over the §5.6 WebSockets (``transport="websocket"``) instead of SSE; the ratios
+   WebSocket / SSE of the CPU per delivered tick (this process and the sandbox) and of the delays.
 
 The instruments are whatever the sandbox's tick stream serves (``_loopback.discover``); when it
 serves fewer than ``--instruments``, the rest are other spellings of them
@@ -66,7 +69,7 @@ from bench._loopback import (
 )
 from supervisor.client import AlgoWorkerConfig, AsyncKiteAlgoWorkerClient
 from supervisor.client._sse import SSEDecoder, SSEMessage, encode_sse, interpret
-from supervisor.hub import Opener, Tick, client_opener, open_stream_hub
+from supervisor.hub import HubTransport, Opener, Tick, client_opener, open_stream_hub, ws_opener
 from supervisor.hub._models import decode_ticks
 
 N_INSTR = 200  # distinct instruments in the decoder's bytes
@@ -202,13 +205,13 @@ class Setup:
 
 
 def spread_opener(
-    clients: list[AsyncKiteAlgoWorkerClient], per_union: int, feed_of: dict[str, int]
+    clients: list[AsyncKiteAlgoWorkerClient], per_union: int, feed_of: dict[str, int], transport: HubTransport
 ) -> Opener:
     """Each union's stream from its own sandbox: a union's instruments are new to the opener
     when it first opens (unions fill in order), so the count of instruments seen before tells
     which union, hence which sandbox; later opens follow their first instrument. ``feed_of``
     records the sandbox of each instrument."""
-    openers = [client_opener(c) for c in clients]
+    openers = [(ws_opener if transport == "websocket" else client_opener)(c) for c in clients]
 
     def open_(kind: str, params: dict[str, Any], after: int | None) -> AbstractAsyncContextManager[Any]:
         names = [str(i) for i in params["instruments"]]
@@ -254,7 +257,7 @@ async def _window(meter: Meter, setup: Setup) -> dict[str, float]:
 
 
 async def bench_hub(
-    setup: Setup, picks: list[list[str]], n_instruments: int, *, batch: bool
+    setup: Setup, picks: list[list[str]], n_instruments: int, *, batch: bool, transport: HubTransport = "sse"
 ) -> dict[str, float]:
     feed_of: dict[str, int] = {}
     meter = Meter(setup.stamps, len(picks), lambda i, tick: feed_of.get(tick.symbol or "", 0))
@@ -268,9 +271,11 @@ async def bench_hub(
             )
             for url, counter in zip(setup.base_urls, counters, strict=True)
         ]
-        opener = spread_opener(clients, per_union, feed_of) if feeds > 1 else None
+        opener = spread_opener(clients, per_union, feed_of, transport) if feeds > 1 else None
         hub = await stack.enter_async_context(
-            open_stream_hub(clients[0], opener=opener, capacity=64, max_union_instruments=per_union)
+            open_stream_hub(
+                clients[0], opener=opener, transport=transport, capacity=64, max_union_instruments=per_union
+            )
         )
         nursery = await stack.enter_async_context(trio.open_nursery())
 
@@ -356,13 +361,15 @@ async def bench_fanout(args: argparse.Namespace, base_urls: list[str], pids: lis
     setup = Setup(base_urls, pids, args.seconds, [stamps.with_skew(x) for x in skews], args.gc_freeze)
     hub = await bench_hub(setup, picks, len(instruments), batch=False)
     hub_batch = await bench_hub(setup, picks, len(instruments), batch=True)
+    hub_ws = await bench_hub(setup, picks, len(instruments), batch=False, transport="websocket")
     sample = picks[: args.baseline_sample]
     base = await bench_baseline(setup, sample)
     scale = args.strategies / len(sample)
     print(f"  {'':<34} {'ticks/s':>9} {'CPU us/tick':>12} {'sandbox us/tick':>16} {'CPU %':>6} "
           f"{'sandbox %':>10} {'p50 ms':>7} {'p99 ms':>7} {'upstream':>9}")  # fmt: skip
     for label, r in ((f"hub, {args.strategies} strategies, async for", hub),
-                     (f"hub, {args.strategies}, receive_batch", hub_batch)):  # fmt: skip
+                     (f"hub, {args.strategies}, receive_batch", hub_batch),
+                     (f"hub, {args.strategies}, WebSocket, async for", hub_ws)):  # fmt: skip
         print(f"  {label:<34} {r['ticks_per_s']:>9.0f} {r['cpu_us']:>12.2f} {r['server_us']:>16.2f} "
               f"{r['cpu_pct']:>6.0f} {r['server_pct']:>10.0f} {r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f} "
               f"{r['upstream_streams']:>9.0f}")  # fmt: skip
@@ -377,6 +384,11 @@ async def bench_fanout(args: argparse.Namespace, base_urls: list[str], pids: lis
           f"{base['cpu_us'] / hub_batch['cpu_us']:.1f}x with receive_batch (goal >= 10x); sandbox CPU "
           f"per delivered tick {base['server_us'] / hub['server_us']:.0f}x less; hub p99 "
           f"{hub['p99_ms']:.1f} / {hub_batch['p99_ms']:.1f} ms (goal <= 10 ms)")  # fmt: skip
+    print(f"  transports, WebSocket / SSE (hub, async for): CPU per delivered tick "
+          f"{hub_ws['cpu_us'] / hub['cpu_us']:.2f}x, sandbox CPU per delivered tick "
+          f"{hub_ws['server_us'] / hub['server_us']:.2f}x, p50 {hub_ws['p50_ms'] / hub['p50_ms']:.2f}x, "
+          f"p99 {hub_ws['p99_ms'] / hub['p99_ms']:.2f}x; delivered ticks/s "
+          f"{hub_ws['ticks_per_s'] / hub['ticks_per_s']:.2f}x")  # fmt: skip
     print(f"  wall clock against the monotonic clock over the run: {stamps.wall_drift() * 100:+.2f} % "
           "(delays are measured on a monotonic clock, as the sandbox stamps)")  # fmt: skip
     print(f"  hub: {hub['topics']:.0f} topics on {hub['upstream_streams']:.0f} upstream stream(s) "

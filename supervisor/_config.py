@@ -127,6 +127,13 @@ class OrderRateConfig(_Strict):
         return OrderRateLimits(self.per_second, self.per_minute, self.per_day)
 
 
+class HubConfig(_Strict):
+    """The stream hub's upstream transport: the SSE streams, or the §5.6 WebSockets (timeline
+    topics stay on SSE); retries, resume markers and failures are the same (``supervisor.hub``)."""
+
+    transport: Literal["sse", "websocket"] = "sse"
+
+
 class SupervisorSection(_Strict):
     heartbeat_interval_s: float = Field(default=10.0, gt=0, lt=HEARTBEAT_CEILING_S)
     heartbeat_timeout_s: float | None = Field(default=None, gt=0)
@@ -141,6 +148,7 @@ class SupervisorSection(_Strict):
     restart: RestartConfig = RestartConfig()
     money: MoneyConfig = MoneyConfig()
     order_rate: OrderRateConfig = OrderRateConfig()
+    hub: HubConfig = HubConfig()
 
     @property
     def beat_timeout_s(self) -> float:

@@ -322,7 +322,7 @@ async def run_daemon(
     client_factory: ClientFactory = default_client_factory,
     heartbeat_client_factory: ClientFactory = default_heartbeat_client_factory,
     stream_client_factory: ClientFactory = default_stream_client_factory,
-    hub_factory: HubFactory = open_stream_hub,
+    hub_factory: HubFactory | None = None,
     metrics_factory: Callable[[Supervisor], MetricsHandler] | None = None,
     request_observer: RequestObserver | None = None,
     extra_services: Sequence[Callable[[Supervisor], Awaitable[None]]] = (),
@@ -393,7 +393,7 @@ async def run_daemon(
             client_factory(base_url, token, timeout, observe=observe, order_limiter=limiter) as client,
             heartbeat_client_factory(base_url, token, timeout, observe=request_observer) as heartbeat_client,
             stream_client_factory(base_url, token, timeout, observe=request_observer) as stream_client,
-            hub_factory(stream_client) as hub,
+            (hub_factory or partial(open_stream_hub, transport=settings.hub.transport))(stream_client) as hub,
         ):
             refused = await _token_refused(client, timeout)
             if refused is not None:

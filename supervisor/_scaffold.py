@@ -60,6 +60,7 @@ testpaths = ["tests"]
 
 [tool.mypy]
 strict = true
+files = ["$name", "tests"]
 """)
 
 _STRATEGY = Template('''\
@@ -90,13 +91,13 @@ class ${cls}Params(BaseModel):
     quantity: int = Field(default=1, gt=0, description="shares per order")
 
 
-class $cls(Strategy):
+class $cls(Strategy[${cls}Params]):
     """Watches the completed bars of one symbol (describe your strategy here)."""
 
     Params = ${cls}Params
 
-    async def run(self, ctx: StrategyContext) -> None:
-        params: ${cls}Params = ctx.params
+    async def run(self, ctx: StrategyContext[${cls}Params]) -> None:
+        params = ctx.params  # typed: ${cls}Params
         if ctx.recovered:
             # a restart or a re-attach: the backend may hold positions from before
             pnl = await ctx.run.get_run_pnl()
@@ -106,7 +107,7 @@ class $cls(Strategy):
             await ctx.stopping.wait()  # the daemon is shutting down: stop reading, return
             nursery.cancel_scope.cancel()
 
-    async def watch_bars(self, ctx: StrategyContext, params: ${cls}Params) -> None:
+    async def watch_bars(self, ctx: StrategyContext[${cls}Params], params: ${cls}Params) -> None:
         forming: Candle | None = None
         async with ctx.candles(params.symbol, params.interval) as candles:
             async for item in candles:
@@ -118,7 +119,7 @@ class $cls(Strategy):
                     await self.on_bar(ctx, params, forming)
                 forming = item
 
-    async def on_bar(self, ctx: StrategyContext, params: ${cls}Params, bar: Candle) -> None:
+    async def on_bar(self, ctx: StrategyContext[${cls}Params], params: ${cls}Params, bar: Candle) -> None:
         """One completed bar: decide here."""
         ctx.progress(last_bar=bar.ts, close=bar.close)
         # To trade (docs/guide.md, "Idempotency keys"; import equity_market_order from
@@ -163,11 +164,16 @@ A strategy for kite-algo-supervisor, registered as the plugin `$name`.
 ```sh
 pip install -e '.[test]'     # registers the entry point
 pytest                        # runs it against the paper sandbox, on virtual time
-mypy                          # strict
+mypy                          # strict, on $name/ and tests/
 kite-supervisor plugins       # lists `$name` with its parameters
 ```
 
-In the daemon's config:
+mypy cannot follow the import hook of a default editable install: if kite-algo-supervisor is
+installed with `pip install -e`, install it with `--config-settings editable_mode=strict`, or
+run `MYPYPATH=/path/to/kite-algo-supervisor mypy`.
+
+To run it in the daemon, save this as `config.yaml` (no backend named: the daemon starts its
+embedded paper sandbox):
 
 ```yaml
 strategies:
@@ -175,6 +181,11 @@ strategies:
     plugin: $name
     run: {strategy_run_id: $name-1, template_id: $name, account_scope: "kite:paper-a"}
     params: {symbol: "NSE:INFY", interval: minute}
+```
+
+```sh
+kite-supervisor check --config config.yaml   # validates the params with ${cls}Params
+kite-supervisor run --config config.yaml     # Ctrl-C stops it; console at http://127.0.0.1:9464/ui
 ```
 """)
 

@@ -19,10 +19,11 @@ import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal
 
 import trio
 from pydantic import BaseModel, ConfigDict
+from typing_extensions import TypeVar
 
 from .client import CandleInterval, CandleIntervalAlias, Doc, check_interval
 from .hub import Candle, PnlUpdate, StreamResumed, Tick, TimelineEvent
@@ -33,9 +34,14 @@ if TYPE_CHECKING:
     from .client import AsyncKiteAlgoWorkerClient
     from .hub import StreamHub
 
-__all__ = ["NoParams", "Progress", "Strategy", "StrategyContext", "TickMode"]
+__all__ = ["NoParams", "ParamsT", "Progress", "Strategy", "StrategyContext", "TickMode"]
 
 TickMode = Literal["ltp", "quote", "full"]  # contract §4.13: what each quote carries
+
+# The type of ``ctx.params``: a strategy declared ``Strategy[MyParams]`` reads ``ctx.params`` as
+# ``MyParams`` when its ``run`` takes ``StrategyContext[MyParams]``; a bare ``Strategy`` or
+# ``StrategyContext`` (the default) leaves it ``Any``, as before, so older plugins still check.
+ParamsT = TypeVar("ParamsT", bound=BaseModel, default=Any)
 
 _MAX_PROGRESS_KEYS = 32  # progress metrics travel in every heartbeat; keep them small
 
@@ -46,17 +52,19 @@ class NoParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Strategy:
+class Strategy(Generic[ParamsT]):
     """Base class of strategy plugins.
 
     Subclasses set ``Params`` to a pydantic model (``extra="forbid"`` recommended; the daemon
-    validates the YAML ``params`` with it) and implement ``async def run(self, ctx)``. A fresh
-    instance is created for every (re)start of the strategy body.
+    validates the YAML ``params`` with it) and implement ``async def run(self, ctx)``. Declared
+    ``class Mine(Strategy[MineParams])`` with ``run(self, ctx: StrategyContext[MineParams])``,
+    ``ctx.params`` is typed (mypy, an IDE). A fresh instance is created for every (re)start of
+    the strategy body.
     """
 
     Params: ClassVar[type[BaseModel]] = NoParams
 
-    async def run(self, ctx: StrategyContext) -> None:
+    async def run(self, ctx: StrategyContext[ParamsT]) -> None:
         """Drive the strategy until it is done or ``ctx.stopping`` is set. May block forever."""
         raise NotImplementedError
 
@@ -90,11 +98,11 @@ class Progress:
         self._changed.set()
 
 
-class StrategyContext:
+class StrategyContext(Generic[ParamsT]):
     """Everything a strategy gets from the daemon. Created by the daemon, never by plugins.
 
-    Attributes: ``name``, ``params`` (the validated ``Params`` instance; annotate it in the
-    strategy, ``params: MyParams = ctx.params``), ``run`` (:class:`~supervisor.StrategyRun`: the
+    Attributes: ``name``, ``params`` (the validated ``Params`` instance, of type ``MyParams`` in a
+    ``run(self, ctx: StrategyContext[MyParams])``), ``run`` (:class:`~supervisor.StrategyRun`: the
     run bound to our session, typed keyword methods that forward the nonce), ``recovered`` (the
     run existed before this start), ``client`` (the daemon's shared
     :class:`~supervisor.client.AsyncKiteAlgoWorkerClient`), ``log`` (bound to strategy and run
@@ -106,7 +114,7 @@ class StrategyContext:
         self,
         *,
         name: str,
-        params: BaseModel,
+        params: ParamsT,
         run: StrategyRun,
         recovered: bool,
         client: AsyncKiteAlgoWorkerClient,
@@ -116,7 +124,7 @@ class StrategyContext:
         logger: logging.Logger | None = None,
     ) -> None:
         self.name = name
-        self.params: Any = params
+        self.params: ParamsT = params
         self.run = run
         self.recovered = recovered
         self.client = client

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
 import httpx
 import trio
@@ -44,6 +44,7 @@ from ._models import (
 )
 from ._order_rules import validate_order
 from ._pipeline import IntentObserver, Pipeline
+from ._run_calls import DecisionAction, DecisionType
 from ._streams import DEFAULT_IDLE_TIMEOUT, EventStream, follow_timeline, open_event_stream
 
 if TYPE_CHECKING:
@@ -55,21 +56,9 @@ if TYPE_CHECKING:
 __all__ = ["AsyncKiteAlgoWorkerClient", "check_idempotency_key"]
 
 E = ENDPOINTS
-DECISION_TYPES = frozenset({"signal", "entry", "exit", "risk_update", "management", "protection_ack", "note"})
-DECISION_ACTIONS = frozenset(
-    {
-        "enter",
-        "exit",
-        "hold",
-        "skip",
-        "modify",
-        "cancel",
-        "update_protection",
-        "arm_bracket",
-        "rebalance",
-        "observe",
-    }
-)
+# one definition of the §4.12 values: the Literal types ctx.run's signature shows
+DECISION_TYPES = frozenset(get_args(DecisionType))
+DECISION_ACTIONS = frozenset(get_args(DecisionAction))
 
 
 def check_idempotency_key(key: str) -> str:

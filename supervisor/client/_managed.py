@@ -25,10 +25,10 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from ._config import DEFAULT_ACCOUNT_SCOPE, DEFAULT_EXECUTION_MODE, env_run_defaults, require_live_enabled
 from ._errors import ClientValidationError, ConflictError, NotFoundError, RunConfigMismatchError
 from ._protection import BackendProtection
+from ._run_calls import RunCalls
 
 if TYPE_CHECKING:
     from ._async_client import AsyncKiteAlgoWorkerClient
-    from ._models import SafetyCheckResult
 
 __all__ = ["AsyncManagedRun", "RunConfig", "attach_managed_run", "open_managed_run", "recover_or_create"]
 
@@ -112,60 +112,25 @@ def _checked(run: Any, fields: Mapping[str, Any]) -> Any:
     return run
 
 
-class AsyncManagedRun:
-    """A run bound to a claimed session: methods forward ``run_id`` and the nonce."""
+def _as_answered(answer: Any) -> Any:
+    return answer  # the SDK's dict
+
+
+class AsyncManagedRun(RunCalls[Any]):
+    """A run bound to a claimed session: its calls forward ``run_id`` and the nonce. The calls
+    it shares with ``ctx.run`` are :class:`~._run_calls.RunCalls`'; this adds the SDK's
+    ``heartbeat``, ``progress``, ``notify`` and the seed's form of ``log_decision_event``; its
+    bracket calls answer the SDK's dicts. ``client`` is the client that opened it."""
 
     def __init__(self, client: AsyncKiteAlgoWorkerClient, run: Any, session_nonce: str | None) -> None:
-        self.client = client
-        self.run = run
-        self.run_id: str = str(run["strategy_run_id"])
-        self.session_nonce = session_nonce
+        super().__init__(client, str(run["strategy_run_id"]), session_nonce, run, bracket_result=_as_answered)
 
     def __repr__(self) -> str:
         return f"AsyncManagedRun(run_id={self.run_id!r}, session={'held' if self.session_nonce else 'none'})"
 
-    async def safety_check(self) -> SafetyCheckResult:
-        return await self.client.safety_check(self.run_id)
-
-    async def place_order(
-        self,
-        order: Mapping[str, Any],
-        *,
-        idempotency_key: str,
-        metadata: Mapping[str, Any] | None = None,
-        safety_token: str | None = None,
-    ) -> Any:
-        """``client.place_order`` for this run with the nonce (blocks; raises as it does)."""
-        return await self.client.place_order(
-            self.run_id,
-            order,
-            idempotency_key=idempotency_key,
-            metadata=metadata,
-            safety_token=safety_token,
-            session_nonce=self.session_nonce,
-        )
-
-    async def place_basket(
-        self,
-        orders: Sequence[Mapping[str, Any]],
-        *,
-        idempotency_key: str,
-        metadata: Mapping[str, Any] | None = None,
-        all_or_none: bool = False,
-        dry_run: bool = False,
-        safety_token: str | None = None,
-    ) -> Any:
-        """``client.place_basket`` for this run with the nonce (blocks; raises as it does)."""
-        return await self.client.place_basket(
-            self.run_id,
-            orders,
-            idempotency_key=idempotency_key,
-            metadata=metadata,
-            all_or_none=all_or_none,
-            dry_run=dry_run,
-            safety_token=safety_token,
-            session_nonce=self.session_nonce,
-        )
+    @property
+    def client(self) -> AsyncKiteAlgoWorkerClient:
+        return self._client
 
     async def heartbeat(
         self,
@@ -177,7 +142,7 @@ class AsyncManagedRun:
         """A run heartbeat with the nonce; ``ClientValidationError`` without a claimed session."""
         if not self.session_nonce:
             raise ClientValidationError("heartbeat needs a claimed session", rule="session")
-        return await self.client.run_heartbeat(
+        return await self._client.run_heartbeat(
             self.run_id, session_nonce=self.session_nonce, status=status, metrics=metrics, worker_id=worker_id
         )
 
@@ -209,70 +174,18 @@ class AsyncManagedRun:
             "basket_execution_id": basket_execution_id,
         }
         payload = {k: v for k, v in fields.items() if v is not None}
-        return await self.client.log_decision_event(self.run_id, session_nonce=self.session_nonce, **payload)
-
-    async def patch_risk(self, risk: Mapping[str, Any], *, reason: str | None = None) -> Any:
-        return await self.client.patch_risk(
-            self.run_id, risk, reason=reason, session_nonce=self.session_nonce
-        )
-
-    async def update_backend_protection(
-        self,
-        protection: BackendProtection | Mapping[str, Any],
-        *,
-        reason: str | None = None,
-        reset_trailing: bool = True,
-    ) -> Any:
-        return await self.client.update_backend_protection(
-            self.run_id,
-            protection,
-            reason=reason,
-            reset_trailing=reset_trailing,
-            session_nonce=self.session_nonce,
-        )
-
-    async def exit_run(
-        self, *, reason: str | None = None, idempotency_key: str | None = None, dry_run: bool = False
-    ) -> Any:
-        """The worker's own decision to exit the run (``dry_run`` previews it)."""
-        return await self.client.exit_run(
-            self.run_id,
-            reason=reason,
-            idempotency_key=idempotency_key,
-            dry_run=dry_run,
-            session_nonce=self.session_nonce,
-        )
-
-    async def get_run_pnl(self) -> Any:
-        return await self.client.get_run_pnl(self.run_id)
-
-    async def cancel_order(self, order_id: str, *, variety: str = "regular") -> Any:
-        return await self.client.cancel_order(
-            self.run_id, order_id, variety=variety, session_nonce=self.session_nonce
-        )
-
-    async def modify_order(
-        self, order_id: str, changes: Mapping[str, Any], *, variety: str = "regular"
-    ) -> Any:
-        return await self.client.modify_order(
-            self.run_id, order_id, changes, variety=variety, session_nonce=self.session_nonce
-        )
-
-    def _nonce(self, call: str) -> str:
-        if not self.session_nonce:
-            raise ClientValidationError(f"{call} needs a session nonce", rule="session")
-        return self.session_nonce
+        return await self._client.log_decision_event(self.run_id, session_nonce=self.session_nonce, **payload)
 
     async def progress(self, note: str | None = None) -> Any:
         """Report a hosted child's progress (``client.run_progress``); raises
         ``ClientValidationError`` without a nonce, before any request."""
-        return await self.client.run_progress(self.run_id, session_nonce=self._nonce("progress"), note=note)
+        return await self._client.run_progress(self.run_id, session_nonce=self._nonce("progress"), note=note)
 
     async def notify(
         self, *, channels: Sequence[str], text: str, idempotency_key: str, subject: str | None = None
     ) -> Any:
         """``client.notify_run`` for this run, with the nonce (``ClientValidationError`` without)."""
-        return await self.client.notify_run(
+        return await self._client.notify_run(
             self.run_id,
             channels=channels,
             text=text,
@@ -280,34 +193,6 @@ class AsyncManagedRun:
             subject=subject,
             session_nonce=self._nonce("notify"),
         )
-
-    async def create_bracket(
-        self,
-        *,
-        entry_order: Mapping[str, Any],
-        stoploss: Mapping[str, Any],
-        target: Mapping[str, Any] | None = None,
-        idempotency_key: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-    ) -> Any:
-        return await self.client.create_bracket(
-            self.run_id,
-            entry_order=entry_order,
-            stoploss=stoploss,
-            target=target,
-            idempotency_key=idempotency_key,
-            metadata=metadata,
-            session_nonce=self._nonce("create_bracket"),
-        )
-
-    async def cancel_bracket(self, bracket_intent_id: str) -> Any:
-        return await self.client.cancel_bracket(
-            self.run_id, bracket_intent_id, session_nonce=self._nonce("cancel_bracket")
-        )
-
-    async def refresh(self) -> Any:
-        self.run = await self.client.get_run(self.run_id)
-        return self.run
 
 
 @asynccontextmanager

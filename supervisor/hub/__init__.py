@@ -1,5 +1,8 @@
-"""The stream hub: upstream SSE streams shared by many strategies (one per candle, P&L or
-timeline topic, one per tick mode for up to 300 instruments).
+"""The stream hub: upstream streams shared by many strategies (one per candle, P&L or
+timeline topic, one per tick mode for up to 300 instruments), over SSE or, with
+``transport="websocket"`` (config ``supervisor.hub.transport``), the §5.6 WebSockets (timeline
+topics stay on SSE: §5.6 has no timeline socket). Both transports deliver the same payloads and
+share the retry, resume and failure semantics below (``_openers``).
 
     async with open_stream_hub(client) as hub:
         async with hub.ticks(["NSE:INFY"], mode="quote", subscriber="strat-a") as ticks:
@@ -66,6 +69,8 @@ from ._models import PnlUpdate as PnlUpdate
 from ._models import StreamResumed as StreamResumed
 from ._models import Tick as Tick
 from ._models import TimelineEvent as TimelineEvent
+from ._openers import HubTransport as HubTransport
+from ._openers import ws_opener as ws_opener
 from ._stats import HubStatistics as HubStatistics
 from ._stats import SubscriberStatistics as SubscriberStatistics
 from ._stats import TopicStatistics as TopicStatistics
@@ -73,6 +78,7 @@ from ._stats import TopicStatistics as TopicStatistics
 __all__ = [
     "Candle",
     "HubStatistics",
+    "HubTransport",
     "Opener",
     "PnlUpdate",
     "StreamHub",
@@ -86,6 +92,7 @@ __all__ = [
     "TopicStatistics",
     "client_opener",
     "open_stream_hub",
+    "ws_opener",
 ]
 
 

@@ -36,6 +36,7 @@ from ..client._backoff import Backoff
 from ..client._errors import ErrorClass, KiteAlgoWorkerError, classify_error, retry_after_hint
 from ._buffer import SubscriberBuffer
 from ._models import StreamResumed, decode_candles, decode_pnl, decode_timeline
+from ._openers import HubTransport, ws_opener
 from ._stats import HubStatistics, SubscriberStatistics, TopicStatistics
 from ._ticks import TickUnion, TickUnions
 from ._topic import Opener, Records, Topic, TopicKey, failure_for
@@ -152,14 +153,17 @@ class Subscription:
 
 
 class StreamHub(TickUnions):
-    """Shares upstream SSE streams between subscribers. Run ``serve`` in a nursery first
-    (``await nursery.start(hub.serve)``) or use :func:`open_stream_hub`."""
+    """Shares upstream streams between subscribers. Run ``serve`` in a nursery first
+    (``await nursery.start(hub.serve)``) or use :func:`open_stream_hub`. The streams are the
+    client's SSE ones, or its WebSockets with ``transport="websocket"`` (``_openers``); an
+    ``opener`` replaces both."""
 
     def __init__(
         self,
         client: Any = None,
         *,
         opener: Opener | None = None,
+        transport: HubTransport = "sse",
         linger_s: float = 5.0,
         capacity: int = 1024,
         backoff: Callable[[], Backoff] | None = None,
@@ -171,7 +175,7 @@ class StreamHub(TickUnions):
         if opener is None:
             if client is None:
                 raise ValueError("StreamHub needs a client or an opener")
-            opener = client_opener(client)
+            opener = ws_opener(client) if transport == "websocket" else client_opener(client)
         self._open = opener
         self.linger_s = linger_s
         self.capacity = capacity

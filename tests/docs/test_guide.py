@@ -114,3 +114,33 @@ def test_mypy_follows_every_call(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Success: no issues found" in result.stdout
+
+
+def test_mypy_knows_the_params_type(tmp_path: Path) -> None:
+    """``ctx.params`` of a ``StrategyContext[MyParams]`` is a ``MyParams``: a misspelt field and
+    a wrong use of one are mypy errors (what the guide's first section promises)."""
+    plugin = tmp_path / "typo_plugin.py"
+    plugin.write_text(
+        "from pydantic import BaseModel\n"
+        "from supervisor import Strategy, StrategyContext\n\n\n"
+        "class P(BaseModel):\n"
+        "    quantity: int = 1\n\n\n"
+        "class S(Strategy[P]):\n"
+        "    Params = P\n\n"
+        "    async def run(self, ctx: StrategyContext[P]) -> None:\n"
+        "        reveal_type(ctx.params)\n"
+        "        ctx.log.info('%s', ctx.params.quantty)\n"
+        "        ctx.log.info('%s', ctx.params.quantity + '1')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", str(plugin)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    out = result.stdout
+    assert 'Revealed type is "typo_plugin.P"' in out, out
+    assert '"P" has no attribute "quantty"' in out, out
+    assert 'Unsupported operand types for + ("int" and "str")' in out, out
+    assert "Found 2 errors" in out, out

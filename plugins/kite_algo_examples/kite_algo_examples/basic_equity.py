@@ -41,13 +41,13 @@ class BasicEquityParams(BaseModel):
     pnl_interval_s: float = Field(default=30.0, gt=0, description="how often to read the run's P&L")
 
 
-class BasicEquity(Strategy):
+class BasicEquity(Strategy[BasicEquityParams]):
     """One idempotent market entry, then P&L monitoring; no exit."""
 
     Params = BasicEquityParams
 
-    async def run(self, ctx: StrategyContext) -> None:
-        params: BasicEquityParams = ctx.params
+    async def run(self, ctx: StrategyContext[BasicEquityParams]) -> None:
+        params = ctx.params
         run_id = ctx.run.run_id
         order = equity_market_order(params.symbol, params.side, params.quantity, product=params.product)
         key = ctx.key("entry", params.symbol)

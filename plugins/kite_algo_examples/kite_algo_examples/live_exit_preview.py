@@ -54,13 +54,13 @@ def _plan_summary(preview: Any) -> tuple[int, list[str]]:
     return len(legs), names
 
 
-class LiveExitPreview(Strategy):
+class LiveExitPreview(Strategy[LiveExitPreviewParams]):
     """Preview the run's exit periodically; exit for real only past an explicit loss limit."""
 
     Params = LiveExitPreviewParams
 
-    async def run(self, ctx: StrategyContext) -> None:
-        params: LiveExitPreviewParams = ctx.params
+    async def run(self, ctx: StrategyContext[LiveExitPreviewParams]) -> None:
+        params = ctx.params
         mode = str(field(ctx.run.run, "execution_mode", "paper"))
         refusal = live_refusal(mode, os.environ)
         if refusal is not None:

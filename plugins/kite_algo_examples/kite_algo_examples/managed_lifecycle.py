@@ -42,13 +42,13 @@ class ManagedLifecycleParams(BaseModel):
     interval_s: float = Field(default=60.0, gt=0, description="pause between entries")
 
 
-class ManagedLifecycle(Strategy):
+class ManagedLifecycle(Strategy[ManagedLifecycleParams]):
     """Scaled entries, each preceded by its own safety check; reports progress throughout."""
 
     Params = ManagedLifecycleParams
 
-    async def run(self, ctx: StrategyContext) -> None:
-        params: ManagedLifecycleParams = ctx.params
+    async def run(self, ctx: StrategyContext[ManagedLifecycleParams]) -> None:
+        params = ctx.params
         order = equity_market_order(params.symbol, params.side, params.quantity, product=params.product)
         placed = skipped = 0
         for n in range(1, params.orders + 1):
@@ -69,9 +69,11 @@ class ManagedLifecycle(Strategy):
                 await ctx.stopping.wait()
             ctx.progress(orders_placed=placed, orders_skipped=skipped, done=True)
 
-    async def _enter(self, ctx: StrategyContext, order: dict[str, Any], n: int) -> bool:
+    async def _enter(
+        self, ctx: StrategyContext[ManagedLifecycleParams], order: dict[str, Any], n: int
+    ) -> bool:
         """Safety check, then entry ``n``; ``False`` when the backend says we may not trade."""
-        params: ManagedLifecycleParams = ctx.params
+        params = ctx.params
         key = ctx.key("entry", n)
         for _attempt in range(3):
             safety = await ctx.run.safety_check()

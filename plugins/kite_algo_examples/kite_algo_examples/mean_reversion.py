@@ -56,13 +56,13 @@ class MeanReversionParams(BaseModel):
         return self
 
 
-class MeanReversion(Strategy):
+class MeanReversion(Strategy[MeanReversionParams]):
     """Buy stretched-down prices, sell the reversion to the mean; one decision per completed bar."""
 
     Params = MeanReversionParams
 
-    async def run(self, ctx: StrategyContext) -> None:
-        params: MeanReversionParams = ctx.params
+    async def run(self, ctx: StrategyContext[MeanReversionParams]) -> None:
+        params = ctx.params
         self.position = await self._position(ctx) if ctx.recovered else 0
         state = IndicatorState(period=params.period)
         history = await ctx.warmup_history(
@@ -82,8 +82,10 @@ class MeanReversion(Strategy):
                 if ctx.stopping.is_set():
                     return
 
-    async def _on_bar(self, ctx: StrategyContext, bar_ts: str, snap: IndicatorSnapshot) -> None:
-        params: MeanReversionParams = ctx.params
+    async def _on_bar(
+        self, ctx: StrategyContext[MeanReversionParams], bar_ts: str, snap: IndicatorSnapshot
+    ) -> None:
+        params = ctx.params
         if not math.isfinite(snap.zscore):
             return
         decision: DecisionType
@@ -119,9 +121,9 @@ class MeanReversion(Strategy):
         if field(field(response, "result", {}) or {}, "status") != "rejected":
             self.position = params.quantity if side == "BUY" else 0
 
-    async def _position(self, ctx: StrategyContext) -> int:
+    async def _position(self, ctx: StrategyContext[MeanReversionParams]) -> int:
         """Net quantity of our symbol from the run's P&L legs (after a restart)."""
-        params: MeanReversionParams = ctx.params
+        params = ctx.params
         _, tradingsymbol = strip_exchange(params.symbol)
         pnl = await ctx.run.get_run_pnl()
         legs: list[Any] = list(field(pnl, "legs", None) or [])

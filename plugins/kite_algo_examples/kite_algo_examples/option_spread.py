@@ -52,13 +52,13 @@ def _spread_name(params: OptionSpreadParams) -> str:
     return f"vertical_{kind}_spread"
 
 
-class OptionSpread(Strategy):
+class OptionSpread(Strategy[OptionSpreadParams]):
     """A two-leg vertical spread chosen by the backend's resolvers, entered once, monitored."""
 
     Params = OptionSpreadParams
 
-    async def run(self, ctx: StrategyContext) -> None:
-        params: OptionSpreadParams = ctx.params
+    async def run(self, ctx: StrategyContext[OptionSpreadParams]) -> None:
+        params = ctx.params
         options = ctx.client.options
         run_id = ctx.run.run_id
         await options.ensure_session(params.underlying)
@@ -89,8 +89,8 @@ class OptionSpread(Strategy):
                 with trio.CancelScope(shield=True), trio.move_on_after(10):
                     await self._exit(ctx)
 
-    async def _resolve(self, ctx: StrategyContext) -> list[dict[str, Any]]:
-        params: OptionSpreadParams = ctx.params
+    async def _resolve(self, ctx: StrategyContext[OptionSpreadParams]) -> list[dict[str, Any]]:
+        params = ctx.params
         spec = SpreadSpec(
             spread_type=_spread_name(params),
             expiry=params.expiry,
@@ -112,7 +112,7 @@ class OptionSpread(Strategy):
         )
         return [_leg_payload(leg) for leg in spread]
 
-    async def _enter(self, ctx: StrategyContext) -> None:
+    async def _enter(self, ctx: StrategyContext[OptionSpreadParams]) -> None:
         options = ctx.client.options
         run_id = ctx.run.run_id
         preview = await options.preview_entry(run_id)
@@ -130,7 +130,7 @@ class OptionSpread(Strategy):
             idempotency_key=key,
         )
 
-    async def _exit(self, ctx: StrategyContext) -> None:
+    async def _exit(self, ctx: StrategyContext[OptionSpreadParams]) -> None:
         key = ctx.key("options", "exit")
         await decide(ctx, "exit", "exit", "exiting the spread on stop (exit_on_stop)", idempotency_key=key)
         await ctx.client.options.exit(

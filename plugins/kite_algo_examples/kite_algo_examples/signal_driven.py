@@ -86,13 +86,13 @@ class _Work:
     detail: dict[str, Any] = dc_field(default_factory=dict)
 
 
-class SignalDriven(Strategy):
+class SignalDriven(Strategy[SignalDrivenParams]):
     """Turn external JSON signals into orders: validated, safety-checked, idempotent, logged."""
 
     Params = SignalDrivenParams
 
-    async def run(self, ctx: StrategyContext) -> None:
-        params: SignalDrivenParams = ctx.params
+    async def run(self, ctx: StrategyContext[SignalDrivenParams]) -> None:
+        params = ctx.params
         self._counts = {"placed": 0, "rejected": 0, "blocked": 0, "error": 0}
         self._held: set[str] = set()  # signal ids whose "held" decision is already logged
         send, receive = trio.open_memory_channel[_Work](params.queue_size)
@@ -112,7 +112,9 @@ class SignalDriven(Strategy):
             nursery.cancel_scope.cancel()
 
     # -- the one consumer ------------------------------------------------------------------
-    async def _process(self, ctx: StrategyContext, receive: trio.MemoryReceiveChannel[_Work]) -> None:
+    async def _process(
+        self, ctx: StrategyContext[SignalDrivenParams], receive: trio.MemoryReceiveChannel[_Work]
+    ) -> None:
         async with receive:
             async for work in receive:
                 try:
@@ -122,8 +124,10 @@ class SignalDriven(Strategy):
                 self._counts[work.outcome] += 1
                 ctx.progress(**self._counts)
 
-    async def _handle(self, ctx: StrategyContext, raw: bytes, source: str) -> tuple[Outcome, dict[str, Any]]:
-        params: SignalDrivenParams = ctx.params
+    async def _handle(
+        self, ctx: StrategyContext[SignalDrivenParams], raw: bytes, source: str
+    ) -> tuple[Outcome, dict[str, Any]]:
+        params = ctx.params
         parsed = parse_signal(raw, allowed_symbols=params.allowed_symbols, max_quantity=params.max_quantity)
         if isinstance(parsed, RejectedSignal):
             return await self._reject(ctx, parsed.signal_id, parsed.reason, source)
@@ -139,7 +143,7 @@ class SignalDriven(Strategy):
             return "error", {"reason": f"backend unavailable: {type(exc).__name__}"}
 
     async def _reject(
-        self, ctx: StrategyContext, signal_id: str | None, reason: str, source: str
+        self, ctx: StrategyContext[SignalDrivenParams], signal_id: str | None, reason: str, source: str
     ) -> tuple[Outcome, dict[str, Any]]:
         ctx.log.info("signal %s rejected: %s", signal_id or "<unnamed>", reason)
         await decide(
@@ -154,7 +158,7 @@ class SignalDriven(Strategy):
         return "rejected", {"reason": reason, "signal_id": signal_id}
 
     async def _place(
-        self, ctx: StrategyContext, accepted: AcceptedSignal, source: str
+        self, ctx: StrategyContext[SignalDrivenParams], accepted: AcceptedSignal, source: str
     ) -> tuple[Outcome, dict[str, Any]]:
         signal = accepted.signal
         key = ctx.key("signal", signal.signal_id)
@@ -230,9 +234,9 @@ class SignalDriven(Strategy):
 
     # -- channel 1: the watched folder -----------------------------------------------------
     async def _watch_folder(
-        self, ctx: StrategyContext, inbox: Inbox, send: trio.MemorySendChannel[_Work]
+        self, ctx: StrategyContext[SignalDrivenParams], inbox: Inbox, send: trio.MemorySendChannel[_Work]
     ) -> None:
-        params: SignalDrivenParams = ctx.params
+        params = ctx.params
         async with send:
             while True:
                 for path in inbox.pending(params.max_files_per_poll):
@@ -256,11 +260,11 @@ class SignalDriven(Strategy):
     # -- channel 2: HTTP ---------------------------------------------------------------------
     async def _serve_http(
         self,
-        ctx: StrategyContext,
+        ctx: StrategyContext[SignalDrivenParams],
         send: trio.MemorySendChannel[_Work],
         task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        params: SignalDrivenParams = ctx.params
+        params = ctx.params
         config = Config()
         config.bind = [f"{params.http_host}:{params.http_port}"]
         config.accesslog = None
