@@ -54,6 +54,7 @@ from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ._errors import ApiError
+from ._http_errors import HTTPError, check_bounds, field_error, parse_bool, query_error, validation_error
 
 __all__ = [
     "API_PREFIX",
@@ -103,36 +104,6 @@ SSE_HEADERS: Mapping[str, str] = {
 def dumps(obj: Any) -> bytes:
     """Encode ``obj`` as compact JSON (Decimals as strings, datetimes ISO-8601)."""
     return _json_encoder.encode(obj)
-
-
-class HTTPError(ApiError):
-    """An error response: ``{"detail": detail}`` with ``status``. Raise it from handlers.
-
-    The pure core raises the base ``ApiError``; the app renders both the same way.
-    """
-
-    def __init__(self, status: int, detail: Any, headers: Mapping[str, str] | None = None) -> None:
-        super().__init__(status, detail)
-        self.headers = dict(headers or {})
-
-
-def field_error(
-    loc: tuple[str | int, ...] | list[str | int],
-    msg: str,
-    type_: str,
-    input_: Any = None,
-    ctx: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """One FastAPI/pydantic v2 style validation error item."""
-    item: dict[str, Any] = {"type": type_, "loc": list(loc), "msg": msg, "input": input_}
-    if ctx:
-        item["ctx"] = dict(ctx)
-    return item
-
-
-def validation_error(errors: list[dict[str, Any]]) -> HTTPError:
-    """A 422 with the list-form detail FastAPI produces for request validation."""
-    return HTTPError(422, errors)
 
 
 def json_response(obj: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
@@ -244,21 +215,6 @@ def close_reason(detail: Any) -> str:
     return text.encode()[:_MAX_CLOSE_REASON].decode("utf-8", "ignore")
 
 
-def _parse_bool(raw: str) -> bool | None:
-    low = raw.strip().lower()
-    if low in {"true", "1", "yes", "on", "t", "y"}:
-        return True
-    if low in {"false", "0", "no", "off", "f", "n"}:
-        return False
-    return None
-
-
-def _query_error(
-    name: str, msg: str, type_: str, raw: str, ctx: Mapping[str, Any] | None = None
-) -> HTTPError:
-    return validation_error([field_error(["query", name], msg, type_, raw, ctx)])
-
-
 async def _no_body() -> Message:
     return {"type": "http.request", "body": b"", "more_body": False}
 
@@ -312,8 +268,8 @@ class Request(StarletteRequest):
             value = int(raw)
         except ValueError:
             msg = "Input should be a valid integer, unable to parse string as an integer"
-            raise _query_error(name, msg, "int_parsing", raw) from None
-        _check_bounds(name, value, raw, ge, le)
+            raise query_error(name, msg, "int_parsing", raw) from None
+        check_bounds(name, value, raw, ge, le)
         return value
 
     def q_float(
@@ -326,8 +282,8 @@ class Request(StarletteRequest):
             value = float(raw)
         except ValueError:
             msg = "Input should be a valid number, unable to parse string as a number"
-            raise _query_error(name, msg, "float_parsing", raw) from None
-        _check_bounds(name, value, raw, ge, le)
+            raise query_error(name, msg, "float_parsing", raw) from None
+        check_bounds(name, value, raw, ge, le)
         return value
 
     def q_bool(self, name: str, default: bool | None = None) -> bool | None:
@@ -335,10 +291,10 @@ class Request(StarletteRequest):
         raw = self.q(name)
         if raw is None or raw == "":
             return default
-        value = _parse_bool(raw)
+        value = parse_bool(raw)
         if value is None:
             msg = "Input should be a valid boolean, unable to interpret input"
-            raise _query_error(name, msg, "bool_parsing", raw)
+            raise query_error(name, msg, "bool_parsing", raw)
         return value
 
     def header(self, name: str) -> str | None:
@@ -365,15 +321,6 @@ class Request(StarletteRequest):
             msg = "Input should be a valid dictionary or object to extract fields from"
             raise validation_error([field_error(["body"], msg, "model_attributes_type", data)])
         return data
-
-
-def _check_bounds(name: str, value: float, raw: str, ge: float | None, le: float | None) -> None:
-    if ge is not None and value < ge:
-        msg = f"Input should be greater than or equal to {ge}"
-        raise _query_error(name, msg, "greater_than_equal", raw, {"ge": ge})
-    if le is not None and value > le:
-        msg = f"Input should be less than or equal to {le}"
-        raise _query_error(name, msg, "less_than_equal", raw, {"le": le})
 
 
 Handler = Callable[[Request, Any], Awaitable[Response]]
