@@ -1,4 +1,4 @@
-"""The daemon's small HTTP surface (hypercorn's trio server, a few lines of ASGI).
+"""The daemon's small HTTP surface: a Starlette app on hypercorn's trio server.
 
 =========================================  ===================================================
 ``GET /healthz``                           200 while the process and its event loop answer
@@ -17,7 +17,8 @@
 Every ``POST`` is an operator action: it needs ``Authorization: Bearer <operator token>``
 (``supervisor.http.operator_token``, from the environment); without a configured token they are
 all refused (403), a wrong or missing one is 401. Reads need no token: bind to loopback
-(``127.0.0.1:9464``, the default) or a network only operators reach.
+(``127.0.0.1:9464``, the default) or a network only operators reach. Every answer is JSON
+(``{"detail": ...}`` for 404/405/500) with ``Cache-Control: no-store``, the console's HTML aside.
 """
 
 from __future__ import annotations
@@ -33,6 +34,11 @@ from typing import Any, Protocol
 import trio
 from hypercorn.config import Config
 from hypercorn.trio import serve
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 __all__ = ["HttpRequest", "HttpResponse", "build_app", "json_response", "serve_http"]
 
@@ -52,10 +58,13 @@ class SupervisorView(Protocol):
 
 @dataclass(frozen=True)
 class HttpRequest:
+    """What a handler sees of a request (Starlette's, reduced to what the daemon reads)."""
+
     method: str
     path: str
     query: bytes
     authorization: str = field(default="", repr=False)  # the header's value (a secret)
+    path_params: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -79,10 +88,10 @@ def build_app(
     metrics_handler: MetricsHandler | None = None,
     extra_routes: Mapping[tuple[str, str], Handler] | None = None,
     operator_token: str | None = None,
-) -> Callable[..., Awaitable[None]]:
-    """The ASGI app. ``extra_routes`` maps ``(method, path)`` to ``async handler(request)``;
-    ``operator_token`` guards every ``POST`` (module docstring)."""
-    routes: dict[tuple[str, str], Handler] = {}
+) -> Starlette:
+    """The ASGI app (Starlette). ``extra_routes`` maps ``(method, path)`` to
+    ``async handler(request)``, a path ending in ``*`` matching every path with that prefix (the
+    console's pages); ``operator_token`` guards every ``POST`` (module docstring)."""
 
     def refused(request: HttpRequest) -> HttpResponse | None:
         """None when the request may act; else the refusal (the token is never echoed)."""
@@ -95,6 +104,22 @@ def build_app(
         if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), operator_token.encode()):
             return json_response({"detail": "operator token required (Authorization: Bearer ...)"}, 401)
         return None
+
+    def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        """A Starlette endpoint for ``handler``: the operator check, then our response."""
+
+        async def serve(request: Request) -> Response:
+            view = HttpRequest(
+                request.method,
+                request.scope["path"],
+                request.scope.get("query_string", b""),
+                request.headers.get("authorization", ""),
+                dict(request.path_params),
+            )
+            response = refused(view) or await handler(view)
+            return Response(response.body, response.status, NO_STORE, response.content_type)
+
+        return serve
 
     async def healthz(request: HttpRequest) -> HttpResponse:
         return json_response({"status": "ok"})
@@ -113,14 +138,10 @@ def build_app(
         body, content_type = metrics_handler()
         return HttpResponse(200, body, content_type)
 
-    routes[("GET", "/healthz")] = healthz
-    routes[("GET", "/readyz")] = readyz
-    routes[("GET", "/status")] = status
-    if metrics_handler is not None:
-        routes[("GET", "/metrics")] = metrics
-    routes.update(extra_routes or {})
-
-    async def control(name: str, action: str) -> HttpResponse:
+    async def control(request: HttpRequest) -> HttpResponse:
+        name, action = request.path_params["name"], request.path_params["action"]
+        if action not in CONTROL_ACTIONS:
+            return json_response({"detail": "Not Found"}, 404)
         try:
             result = supervisor.control(name, action)
         except KeyError:
@@ -134,64 +155,42 @@ def build_app(
             body["detail"] = "the session is released: the backend acts on the run about 180 s later"
         return json_response(body, 202)
 
-    # a route path ending in "*" matches every path with that prefix (the console's pages)
-    prefixes = [(m, p.removesuffix("*"), h) for (m, p), h in routes.items() if p.endswith("*")]
-
-    async def dispatch(request: HttpRequest) -> HttpResponse:
-        refusal = refused(request)
-        if refusal is not None:
-            return refusal
-        handler = routes.get((request.method, request.path))
-        if handler is None:
-            handler = next(
-                (h for m, prefix, h in prefixes if m == request.method and request.path.startswith(prefix)),
-                None,
-            )
-        if handler is not None:
-            return await handler(request)
-        parts = request.path.strip("/").split("/")
-        if len(parts) == 3 and parts[0] == "strategies" and parts[2] in CONTROL_ACTIONS:
-            if request.method != "POST":
-                return json_response({"detail": "method not allowed"}, 405)
-            return await control(parts[1], parts[2])
-        if any(path == request.path for _, path in routes):
-            return json_response({"detail": "method not allowed"}, 405)
-        return json_response({"detail": "not found"}, 404)
-
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        if scope["type"] != "http":
-            return
-        authorization = next((v for k, v in scope.get("headers", ()) if k == b"authorization"), b"")
-        request = HttpRequest(
-            scope["method"], scope["path"], scope.get("query_string", b""), authorization.decode("latin-1")
+    table: dict[tuple[str, str], Handler] = {
+        ("GET", "/healthz"): healthz,
+        ("GET", "/readyz"): readyz,
+        ("GET", "/status"): status,
+    }
+    if metrics_handler is not None:
+        table[("GET", "/metrics")] = metrics
+    table.update(extra_routes or {})
+    table[("POST", "/strategies/{name}/{action}")] = control
+    routes = [
+        # "/ui/strategies/*" -> "/ui/strategies/{rest:path}": the prefix and whatever follows
+        Route(
+            path.removesuffix("*") + "{rest:path}" if path.endswith("*") else path, endpoint(h), methods=[m]
         )
-        try:
-            response = await dispatch(request)
-        except Exception:  # isolation boundary: a handler bug must not kill the server
-            log.exception("HTTP handler failed for %s %s", request.method, request.path)
-            response = json_response({"detail": "internal error"}, 500)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": response.status,
-                "headers": [
-                    (b"content-type", response.content_type.encode()),
-                    (b"content-length", str(len(response.body)).encode()),
-                    (b"cache-control", b"no-store"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": response.body})
+        for (m, path), h in table.items()
+    ]
+    return Starlette(
+        routes=routes,
+        exception_handlers={HTTPException: _http_exception, Exception: _server_error},
+    )
 
-    return app
+
+NO_STORE = {"cache-control": "no-store"}
+
+
+async def _http_exception(request: Request, exc: Exception) -> Response:
+    """Starlette's 404/405 as ``{"detail": ...}``, as every other answer here."""
+    assert isinstance(exc, HTTPException)
+    body = json.dumps({"detail": exc.detail}).encode()
+    return Response(body, exc.status_code, {**(exc.headers or {}), **NO_STORE}, "application/json")
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    # a handler bug answers 500 and the server goes on (Starlette re-raises it to hypercorn)
+    log.error("HTTP handler failed for %s %s", request.method, request.url.path, exc_info=exc)
+    return Response(b'{"detail": "internal error"}', 500, NO_STORE, "application/json")
 
 
 async def serve_http(

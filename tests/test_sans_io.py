@@ -42,6 +42,7 @@ SANS_IO_MODULES = [
     "supervisor.sandbox._candles",
     "supervisor.sandbox._errors",
     "supervisor.sandbox._gtt",
+    "supervisor.sandbox._http_errors",
     "supervisor.sandbox._intents",
     "supervisor.sandbox._loops",
     "supervisor.sandbox._market",

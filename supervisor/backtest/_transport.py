@@ -19,7 +19,7 @@ without finishing its response is seen by the client as a broken connection
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -36,9 +36,10 @@ __all__ = ["BODY_BUFFER", "InProcessTransport", "in_process_client_factory", "op
 log = logging.getLogger("supervisor.backtest")
 
 BODY_BUFFER = 64  # ASGI messages in flight per response
-Message = dict[str, Any]
+Message = MutableMapping[str, Any]
 AsgiApp = Callable[
-    [dict[str, Any], Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]
+    [MutableMapping[str, Any], Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]],
+    Awaitable[None],
 ]
 
 

@@ -1,14 +1,17 @@
 """Composition of the sandbox's ASGI application: routers, hooks and the shared context.
 
 ``build_app(ctx)`` returns one ASGI callable that serves the worker API under
-``/api/algo-workers`` and the testing API under ``/__sandbox__``. The same callable runs under
-hypercorn's trio worker (``serve_sandbox``) or asyncio/uvloop (``kite-supervisor sandbox
---asyncio``): handlers use anyio primitives only.
+``/api/algo-workers`` and the testing API under ``/__sandbox__``: a Starlette application
+(``_asgi``). The same callable runs under hypercorn's trio worker (``serve_sandbox``),
+asyncio/uvloop (``kite-supervisor sandbox --asyncio``) and in-process (the backtest's
+transport): handlers use anyio primitives only.
 """
 
 from __future__ import annotations
 
-from ._asgi import API_PREFIX, AsgiApp, Router
+from starlette.applications import Starlette
+
+from ._asgi import API_PREFIX, Router, starlette_app
 from ._context import AppContext
 
 TESTING_PREFIX = "/__sandbox__"
@@ -46,16 +49,12 @@ def build_router() -> Router:
     return router
 
 
-def build_app(ctx: AppContext) -> AsgiApp:
+def build_app(ctx: AppContext) -> Starlette:
     """The ASGI application for ``ctx`` (fault hooks and the ``/__sandbox__`` testing API)."""
     from ._faults import register_testing_routes
 
     testing = Router()
     register_testing_routes(testing)
-    return AsgiApp(
-        build_router(),
-        ctx,
-        prefix=API_PREFIX,
-        hook=ctx.faults,
-        extra_routers={TESTING_PREFIX: testing},
+    return starlette_app(
+        build_router(), ctx, prefix=API_PREFIX, hook=ctx.faults, mounts={TESTING_PREFIX: testing}
     )

@@ -133,7 +133,7 @@ async def export_csv(request: Request, ctx: AppContext) -> Response:
     for row in rows:
         lines.append(",".join(_csv_cell(row[c]) for c in columns))
     body = ("\n".join(lines) + "\n").encode()
-    return Response(status=200, body=body, headers=[("content-type", "text/csv; charset=utf-8")])
+    return Response(body, media_type="text/csv; charset=utf-8")
 
 
 def _csv_cell(value: Any) -> str:

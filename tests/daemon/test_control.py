@@ -73,6 +73,11 @@ async def test_pause_resume_stop_and_restart(
         await trio.sleep(2)
         assert runner.state == "running" and len(Counting.starts) == 3
         assert (await http.post("/strategies/nobody/pause", headers=OPERATOR)).status_code == 404
+        # Starlette's routing, answered in JSON like the rest, never cached
+        wrong = await http.get("/strategies/c/pause")
+        assert wrong.status_code == 405 and wrong.json() == {"detail": "Method Not Allowed"}
+        unknown = await http.post("/strategies/c/jump", headers=OPERATOR)
+        assert unknown.status_code == 404 and unknown.headers["cache-control"] == "no-store"
     assert sup.runners["other"].restarts == 0 and sup.runners["other"].state == "running"
 
 

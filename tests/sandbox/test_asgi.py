@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 
 import httpx
@@ -10,13 +11,14 @@ from hypercorn.config import Config
 from hypercorn.trio import serve
 
 from supervisor.sandbox._asgi import (
-    AsgiApp,
+    Handler,
     HTTPError,
     Request,
     Response,
     Router,
     json_response,
     sse_response,
+    starlette_app,
 )
 
 
@@ -58,7 +60,7 @@ async def _start(nursery: trio.Nursery, **kwargs: object) -> str:
     config = Config()
     config.bind = ["127.0.0.1:0"]
     config.accesslog = None
-    binds = await nursery.start(serve, AsgiApp(router, None, max_body=1000), config)
+    binds = await nursery.start(serve, starlette_app(router, None, max_body=1000), config)
     return str(binds[0]) + "/api/algo-workers"
 
 
@@ -87,3 +89,30 @@ async def test_routing_errors_and_query_helpers() -> None:
                 assert r.headers["x-accel-buffering"] == "no"
                 assert r.text == "data: 0\n\ndata: 1\n\ndata: 2\n\n: heartbeat\n\n"
             nursery.cancel_scope.cancel()
+
+
+async def test_every_registered_route_answers_its_own_handler() -> None:
+    """The app nests its routes in Mounts by path segment (``_asgi._nest``): each template of the
+    worker API still reaches its own handler, and a wrong method is 405, as on a flat list."""
+    from supervisor.sandbox._app import build_router
+
+    def named(method: str, template: str) -> Handler:
+        async def handler(request: Request, ctx: object) -> Response:
+            return json_response({"route": f"{method} {template}"})
+
+        return handler
+
+    stubs = Router()
+    http_routes = build_router().routes()
+    for route in http_routes:
+        stubs.add(route.method, route.template, named(route.method, route.template))
+    transport = httpx.ASGITransport(app=starlette_app(stubs, None))
+    async with httpx.AsyncClient(transport=transport, base_url="http://sandbox/api/algo-workers") as client:
+        for route in http_routes:
+            path = re.sub(r"\{[a-z_]+\}", "x1", route.template)
+            r = await client.request(route.method, path)
+            assert r.json() == {"route": f"{route.method} {route.template}"}
+        assert len(http_routes) > 80
+        r = await client.request("PATCH", "/worker/market/quotes")
+        assert r.status_code == 405 and r.json() == {"detail": "Method Not Allowed"}
+        assert (await client.get("/worker/runs/x1/nope")).status_code == 404
