@@ -315,7 +315,11 @@ class Market:
         previous = path.day_bar(series, path.previous_day(day)).close
         if found is None:
             return so_far, previous
-        return _mapped(so_far, found, self.priced_at, 0), greeks(previous, found, self.priced_at)["ltp"]
+        day_volume = path.day_volume(Series(found.tradingsymbol, 1.0, 0.0, OPTION_DAY_VOLUME), day)
+        shares = path.volume_profile(len(bars))
+        before, through = int(day_volume * shares[minute]), int(day_volume * shares[minute + 1])
+        volume = before + (through - before) * (second + 1) // 60  # as ``OptionBars`` counts it
+        return _mapped(so_far, found, self.priced_at, volume), greeks(previous, found, self.priced_at)["ltp"]
 
     def index_symbol(self, underlying: str) -> str:
         return INDEX_OF_UNDERLYING[underlying]
