@@ -47,7 +47,7 @@ from ._market_hours import IST, MarketHours
 __all__ = ["TICK", "Bar", "PricePath", "Series", "merge", "ticks_to_price"]
 
 TICK = 0.05
-OCTAVES = 9  # value noise up to 512 days: a walk for ~2 years, bounded beyond
+OCTAVES = 9  # value noise up to 512 days: a walk for ~1.4 years, bounded beyond
 RANGE_SHARE = 0.5  # a day's high/low reach beyond its open/close, in daily sigmas
 EXCURSION_SHARE = 0.6  # a minute's high/low reach beyond its open/close, in minute sigmas
 SECONDS = 60  # trades a minute
