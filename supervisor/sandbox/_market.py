@@ -53,11 +53,6 @@ OPTION_DAY_VOLUME = 5_000_000
 PriceSource = Callable[[dt.datetime], Mapping[str, float]]  # prices to show at a step (docstring)
 
 
-def tick_round(value: float) -> float:
-    """Round to the 0.05 tick (two decimals, no float noise)."""
-    return round(round(value * 20) / 20, 2)
-
-
 def minute_floor(at: dt.datetime) -> dt.datetime:
     return at - dt.timedelta(seconds=at.second, microseconds=at.microsecond)
 
@@ -310,13 +305,12 @@ class Market:
             return None
         path = self.path
         day, minute, second = path.trade_instant(self.shown_at[name])
-        bars = path.minute_bars(series, day)
-        so_far = merge([*bars[:minute], path.partial_minute(series, day, minute, second)])
-        previous = path.day_bar(series, path.previous_day(day)).close
+        so_far = path.session_so_far(series, day, minute, second)
+        previous = so_far.open  # a day opens at the previous session's close (``_path``)
         if found is None:
             return so_far, previous
         day_volume = path.day_volume(Series(found.tradingsymbol, 1.0, 0.0, OPTION_DAY_VOLUME), day)
-        shares = path.volume_profile(len(bars))
+        shares = path.volume_profile(path.session(day)[1])
         before, through = int(day_volume * shares[minute]), int(day_volume * shares[minute + 1])
         volume = before + (through - before) * (second + 1) // 60  # as ``OptionBars`` counts it
         return _mapped(so_far, found, self.priced_at, volume), greeks(previous, found, self.priced_at)["ltp"]

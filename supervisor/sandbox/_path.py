@@ -137,6 +137,16 @@ class _Minutes(NamedTuple):
     lows: list[int]
     closes: list[int]
     volume_before: list[int]  # volume traded before minute i (len N + 1; the last is the day's)
+    high_through: list[int]  # the highest high of minutes 0..i
+    low_through: list[int]  # the lowest low of minutes 0..i
+
+
+class _Trades(NamedTuple):
+    """A minute's trades in integer ticks, with their running extremes."""
+
+    prices: list[int]
+    high_through: list[int]
+    low_through: list[int]
 
 
 class PricePath:
@@ -150,7 +160,8 @@ class PricePath:
         self.hours = hours
         self._x: _Lru[tuple[str, int], float] = _Lru(cache_days * 4)
         self._minutes: _Lru[tuple[str, int], _Minutes] = _Lru(cache_days)
-        self._trades: _Lru[tuple[str, int, int], list[int]] = _Lru(cache_days)
+        self._bars: _Lru[tuple[str, int], list[Bar]] = _Lru(cache_days // 4)
+        self._trades: _Lru[tuple[str, int, int], _Trades] = _Lru(cache_days)
         self._profiles: dict[int, list[float]] = {}
 
     # -- sessions -----------------------------------------------------------------------------
@@ -291,14 +302,26 @@ class PricePath:
         volume = self.day_volume(series, day)
         before = [int(volume * share) for share in self.volume_profile(n)]
         before[-1] = volume
-        result = _Minutes(at_knots[:n], high_ticks, low_ticks, at_knots[1:], before)
+        result = _Minutes(
+            at_knots[:n],
+            high_ticks,
+            low_ticks,
+            at_knots[1:],
+            before,
+            list(itertools.accumulate(high_ticks, max)),
+            list(itertools.accumulate(low_ticks, min)),
+        )
         return self._minutes.put(key, result)
 
     def minute_bars(self, series: Series, day: dt.date) -> list[Bar]:
-        """Every minute bar of a trading ``day``, in order."""
+        """Every minute bar of a trading ``day``, in order (shared: do not mutate)."""
+        key = (series.name, day.toordinal())
+        cached = self._bars.get(key)
+        if cached is not None:
+            return cached
         m = self._day_minutes(series, day)
         start = self.session(day)[0]
-        return [
+        bars = [
             Bar(
                 start + dt.timedelta(minutes=i),
                 ticks_to_price(m.opens[i]),
@@ -309,8 +332,9 @@ class PricePath:
             )
             for i in range(len(m.opens))
         ]
+        return self._bars.put(key, bars)
 
-    def _minute_trades(self, series: Series, day: dt.date, minute: int) -> list[int]:
+    def _minute_trades(self, series: Series, day: dt.date, minute: int) -> _Trades:
         key = (series.name, day.toordinal(), minute)
         cached = self._trades.get(key)
         if cached is not None:
@@ -328,28 +352,42 @@ class PricePath:
                 noisy = round(between + rng.gauss(0.0, jitter)) if s != left else a
                 trades[s] = min(h, max(lo, noisy))
         trades[SECONDS - 1] = c
-        return self._trades.put(key, trades)
+        highs, lows = list(itertools.accumulate(trades, max)), list(itertools.accumulate(trades, min))
+        return self._trades.put(key, _Trades(trades, highs, lows))
 
     def minute_trades(self, series: Series, day: dt.date, minute: int) -> list[float]:
         """The 60 trades (one a second) of a minute of a trading ``day``."""
-        return [ticks_to_price(t) for t in self._minute_trades(series, day, minute)]
+        return [ticks_to_price(t) for t in self._minute_trades(series, day, minute).prices]
 
     def price(self, series: Series, at: dt.datetime) -> float:
         """The trade shown at ``at`` (the last session's close outside a session)."""
         day, minute, second = self.trade_instant(at)
-        return ticks_to_price(self._minute_trades(series, day, minute)[second])
+        return ticks_to_price(self._minute_trades(series, day, minute).prices[second])
+
+    def session_so_far(self, series: Series, day: dt.date, minute: int, second: int) -> Bar:
+        """A trading ``day``'s bar through the trade of (``minute``, ``second``). O(1)."""
+        m = self._day_minutes(series, day)
+        now = self.partial_minute(series, day, minute, second)
+        high, low = now.high, now.low
+        if minute:
+            high = max(high, ticks_to_price(m.high_through[minute - 1]))
+            low = min(low, ticks_to_price(m.low_through[minute - 1]))
+        start = dt.datetime.combine(day, _MIDNIGHT, IST)
+        return Bar(
+            start, ticks_to_price(m.opens[0]), high, low, now.close, m.volume_before[minute] + now.volume
+        )
 
     def partial_minute(self, series: Series, day: dt.date, minute: int, second: int) -> Bar:
         """A minute's bar through the trade of ``second`` (volume included)."""
-        trades = self._minute_trades(series, day, minute)[: second + 1]
+        trades = self._minute_trades(series, day, minute)
         m = self._day_minutes(series, day)
         volume = m.volume_before[minute + 1] - m.volume_before[minute]
         start = self.session(day)[0] + dt.timedelta(minutes=minute)
         return Bar(
             start,
-            ticks_to_price(trades[0]),
-            ticks_to_price(max(trades)),
-            ticks_to_price(min(trades)),
-            ticks_to_price(trades[-1]),
+            ticks_to_price(trades.prices[0]),
+            ticks_to_price(trades.high_through[second]),
+            ticks_to_price(trades.low_through[second]),
+            ticks_to_price(trades.prices[second]),
             volume * (second + 1) // SECONDS,
         )

@@ -18,7 +18,7 @@ from supervisor.sandbox import _candles
 from supervisor.sandbox._market import Market, OptionBars, SeriesBars
 from supervisor.sandbox._market_hours import IST, MarketHours
 from supervisor.sandbox._options_chain import greeks, symbol_for
-from supervisor.sandbox._path import Bar, PricePath, Series
+from supervisor.sandbox._path import Bar, PricePath, Series, merge
 
 NSE, ALWAYS = MarketHours.parse("nse"), MarketHours.parse("always")
 INFY = Series("INFY", 1450.5, 0.02, 2_000_000)
@@ -91,6 +91,13 @@ def test_the_running_candle_only_widens_and_closes_at_the_trade_shown(
             assert current["high"] >= previous["high"] and current["low"] <= previous["low"]
             assert current["volume"] >= previous["volume"]
         previous = current
+        # a quote's session so far (O(1)) is the day's minutes so far
+        day_at, minute, second = path.trade_instant(at)
+        so_far = [
+            *path.minute_bars(series, day_at)[:minute],
+            path.partial_minute(series, day_at, minute, second),
+        ]
+        assert path.session_so_far(series, day_at, minute, second)[1:] == merge(so_far)[1:]
 
 
 @settings(max_examples=25, deadline=None)
