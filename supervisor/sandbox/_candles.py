@@ -1,22 +1,28 @@
-"""Synthetic candles: deterministic history per instrument and interval, plus the live bucket.
+"""Candles: buckets of the price path (``_path``), live and historical.
 
-Pure. A completed bucket is a function of (symbol, bucket start, interval) only: a generator
-seeded with their SHA-256 draws an open within 3 % of the instrument's reference price and a
-close, high, low and volume around it, so the same request always gives the same candles. The
-current bucket closes at the live price (``is_complete: false``). Timestamps are IST
-(contract §4.13). With ``nse`` market hours, completed candles exist only for buckets that
-overlap a session (weekdays for ``day``): nights and weekends leave no empty candles.
+Pure. A candle is a view of its instrument's path: its OHLC are the first, highest, lowest and
+last trade in the bucket and its volume their sum, so candles agree with the ticks served, a
+running candle's high never falls, and history joins the live candle with no jump (the close of
+one bucket is the open of the next). Timestamps are IST (contract §4.13).
+
+Buckets are aligned to the session's start, as Kite's are: with ``nse`` hours intraday buckets
+start at 09:15 IST (the last one of a day may be short: ``60minute`` ends with 15:15-15:30) and
+exist only on trading days; with ``always`` hours they start at IST midnight. A ``day`` candle is
+stamped at the date's IST midnight.
+
+``history`` answers every complete bucket whose start is at or after ``from`` and whose end is
+at or before ``to`` (and now): the whole window, never capped. The contract's maximum span per
+timeframe bounds it (at most 129,600 candles: 90 days of ``minute`` with ``always`` hours).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import random
-from typing import Any
+from typing import Any, Protocol
 
 from ._errors import ApiError
-from ._market_hours import IST, MarketHours
+from ._market_hours import IST
+from ._path import Bar, PricePath, merge
 
 INTERVALS = {
     "minute": 60,
@@ -72,11 +78,16 @@ MAX_PASSTHROUGH_DAYS = {
     "60minute": 400,
     "day": 2000,
 }
-MAX_HISTORY = 5000
-# with sessions, at most this many buckets are scanned per candle returned (a minute candle
-# trades 375 of every 1,440 minutes on weekdays: a week scans ≈5.4 buckets per candle)
-SCAN_FACTOR = 6
-ALWAYS = MarketHours()
+
+
+class BarSource(Protocol):
+    """The bars of one instrument: its path's (``Market.bars``), or an option's off its spot's."""
+
+    def day_bar(self, day: dt.date) -> Bar: ...
+
+    def minute_bars(self, day: dt.date) -> list[Bar]: ...
+
+    def partial_minute(self, day: dt.date, minute: int, second: int) -> Bar: ...
 
 
 def parse_interval(raw: str | None, default: str) -> str:
@@ -88,75 +99,77 @@ def parse_interval(raw: str | None, default: str) -> str:
     return value
 
 
-def candle(
-    symbol: str, reference: float, start: dt.datetime, seconds: int, close: float | None = None
-) -> dict[str, Any]:
-    """One bucket; complete unless ``close`` (the live price) is given."""
-    seed = hashlib.sha256(f"{symbol}|{start.isoformat()}|{seconds}".encode()).digest()
-    rng = random.Random(seed)
-    open_ = reference * (1 + rng.uniform(-0.03, 0.03))
-    close_ = close if close is not None else open_ * (1 + rng.gauss(0, 0.004))
-    high, low = (
-        max(open_, close_) * (1 + abs(rng.gauss(0, 0.002))),
-        min(open_, close_) * (1 - abs(rng.gauss(0, 0.002))),
-    )
+def candle_doc(bar: Bar, *, complete: bool = True) -> dict[str, Any]:
     return {
-        "ts": start.astimezone(IST).isoformat(),
-        "open": round(open_, 2),
-        "high": round(high, 2),
-        "low": round(low, 2),
-        "close": round(close_, 2),
-        "volume": rng.randint(1_000, 200_000),
+        "ts": bar.start.astimezone(IST).isoformat(),
+        "open": bar.open,
+        "high": bar.high,
+        "low": bar.low,
+        "close": bar.close,
+        "volume": bar.volume,
         "oi": None,
-        "is_complete": close is None,
+        "is_complete": complete,
     }
 
 
-def bucket_start(now: dt.datetime, seconds: int) -> dt.datetime:
-    epoch = int(now.timestamp())
-    return dt.datetime.fromtimestamp(epoch - epoch % seconds, dt.UTC)
-
-
-def recent(
-    symbol: str,
-    reference: float,
-    last: float,
-    *,
-    interval: str,
-    lookback: int,
-    now: dt.datetime,
-    hours: MarketHours = ALWAYS,
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """``lookback`` completed trading candles before the current bucket, and the current one."""
-    seconds = INTERVALS[interval]
-    current_start = bucket_start(now, seconds)
-    step = dt.timedelta(seconds=seconds)
-    starts: list[dt.datetime] = []
-    at = current_start - step
-    for _ in range(lookback * SCAN_FACTOR + 8 * 86400 // seconds):  # bounded: a long weekend at most
-        if len(starts) == lookback:
-            break
-        if hours.trades_in(at, seconds):
-            starts.append(at)
-        at -= step
-    done = [candle(symbol, reference, start, seconds) for start in reversed(starts)]
-    return done, candle(symbol, reference, current_start, seconds, close=last)
+def day_buckets(
+    path: PricePath, source: BarSource, day: dt.date, seconds: int
+) -> list[tuple[Bar, dt.datetime]]:
+    """The complete buckets of a trading ``day``, each with its end."""
+    start, minutes = path.session(day)
+    close = start + dt.timedelta(minutes=minutes)
+    if seconds >= 86400:
+        return [(source.day_bar(day), close)]
+    k = seconds // 60
+    bars = source.minute_bars(day)
+    return [
+        (merge(bars[j : j + k]), start + dt.timedelta(minutes=min(j + k, minutes)))
+        for j in range(0, minutes, k)
+    ]
 
 
 def history(
-    symbol: str,
-    reference: float,
-    timeframe: str,
-    start: dt.datetime,
-    to: dt.datetime,
-    *,
-    hours: MarketHours = ALWAYS,
+    path: PricePath, source: BarSource, seconds: int, start: dt.datetime, to: dt.datetime
 ) -> list[dict[str, Any]]:
-    """Completed trading candles covering ``start``..``to`` (the last ``MAX_HISTORY``)."""
-    seconds = INTERVALS[timeframe]
-    scan = MAX_HISTORY if hours.always_open else MAX_HISTORY * SCAN_FACTOR
-    count = min(scan, int((to - start).total_seconds() // seconds))
-    first = bucket_start(to, seconds) - dt.timedelta(seconds=seconds * count)
-    starts = [first + dt.timedelta(seconds=seconds * i) for i in range(count)]
-    kept = [s for s in starts if hours.trades_in(s, seconds)][-MAX_HISTORY:]
-    return [candle(symbol, reference, s, seconds) for s in kept]
+    """Every complete bucket starting at or after ``start`` and ending by ``to`` (no cap)."""
+    out: list[dict[str, Any]] = []
+    day, last = start.astimezone(IST).date(), to.astimezone(IST).date()
+    while day <= last:
+        if path.trades_on(day):
+            out.extend(
+                candle_doc(bar)
+                for bar, end in day_buckets(path, source, day, seconds)
+                if bar.start >= start and end <= to
+            )
+        day += dt.timedelta(days=1)
+    return out
+
+
+def recent(
+    path: PricePath, source: BarSource, as_of: dt.datetime, *, seconds: int, lookback: int, now: dt.datetime
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """``lookback`` complete buckets before the one holding the trade shown at ``as_of``, and that
+    one through that trade (complete once the trade is its last and ``now`` is past its end)."""
+    day, minute, second = path.trade_instant(as_of)
+    start, minutes = path.session(day)
+    bars = source.minute_bars(day)
+    partial = source.partial_minute(day, minute, second)
+    if seconds >= 86400:
+        first, end, last_minute = 0, start + dt.timedelta(minutes=minutes), minutes - 1
+        current = merge([*bars[:minute], partial], dt.datetime.combine(day, dt.time(0, 0), IST))
+        earlier: list[Bar] = []
+    else:
+        k = seconds // 60
+        first = minute // k * k
+        last_minute = min(first + k, minutes) - 1
+        end = start + dt.timedelta(minutes=last_minute + 1)
+        current = merge([*bars[first:minute], partial], start + dt.timedelta(minutes=first))
+        earlier = [merge(bars[j : j + k]) for j in range(0, first, k)]
+    done = earlier[-lookback:] if lookback else []
+    back = day
+    while len(done) < lookback:
+        back = path.previous_day(back)
+        more = [bar for bar, _ in day_buckets(path, source, back, seconds)]
+        done = more[-(lookback - len(done)) :] + done
+    complete = minute == last_minute and second == 59 and now >= end
+    return [candle_doc(bar) for bar in done], candle_doc(current, complete=complete)

@@ -1,11 +1,12 @@
-"""The synthetic market: seeded random-walk prices over the universe, on a market clock.
+"""The synthetic market: every instrument shows its seeded price path (``_path``) on a clock.
 
 Pure: the server calls ``step(now)`` every ``--tick-interval`` seconds; nothing reads the
-time. Each step in session moves every equity (Gaussian, sigma 0.05 % a step, floor 1.0) and
-both index spots (sigma 0.03 %), rounded to the 0.05 tick; NFO option prices follow from the
-spot by Black-Scholes (``_options_chain``), priced at the time of the last step in session, so
-nothing moves while the market is closed (``_market_hours``). The same seed gives the same
-walk.
+time. Each step in session shows every equity and both index spots at their path's trade of
+``now`` (one trade a second, on the 0.05 tick); NFO option prices follow from the spot by
+Black-Scholes (``_options_chain``), priced at the start of the minute of the last step in
+session, so nothing moves while the market is closed (``_market_hours``) and an option's minute
+bar is its spot's mapped through one monotone price function. Candles and quotes read the same
+path (``bars``), so they agree with the ticks. The same seed gives the same market.
 
 With ``phases=K`` (``--tick-phases``) a market step is K phase steps ``T/K`` apart, as a real
 feed's instruments tick at different moments: phase step ``n`` moves only the instruments of
@@ -14,11 +15,12 @@ each instrument still moves once per step, at ``(phase_of(token) / K) * T`` into
 prices follow their spot (and the pricing time) at every phase step; the tick stream shows an
 instrument only at its own phase (``stepped_phases``). ``phases=1`` is the single batch.
 
-``price_source`` (the backtest's replay, ``supervisor.backtest._replay``) replaces the walk:
+``price_source`` (the backtest's replay, ``supervisor.backtest._replay``) replaces the path:
 when given, each step in session sets the prices it returns for ``now`` (equity symbols and
 index names, e.g. ``{"INFY": 1500.5, "NIFTY 50": 25010.0}``; anything it leaves out keeps its
-last price) and draws nothing. Everything else (options from the spot, hours, phases'
-bookkeeping) is unchanged, so the paper engine fills against history exactly as against the walk.
+last price). Everything else (options from the spot, hours, phases' bookkeeping) is unchanged,
+so the paper engine fills against history exactly as against the path (candles and quotes'
+OHLC still read the path: the backtest's strategies take their bars from its data).
 
 ``resolve`` accepts ``NSE:INFY``, ``INFY``, ``NSE:NIFTY 50``, ``NFO:NIFTY26MAY25000CE``
 or an instrument token.
@@ -27,12 +29,13 @@ or an instrument token.
 from __future__ import annotations
 
 import datetime as dt
-import random
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ._candles import BarSource
 from ._market_hours import IST, MarketHours
 from ._options_chain import UNDERLYINGS, Contract, OptionsUniverse, greeks
+from ._path import Bar, PricePath, Series, merge
 from ._universe import (
     EQUITIES,
     INDEX_OF_UNDERLYING,
@@ -43,14 +46,66 @@ from ._universe import (
     search_static,
 )
 
-EQUITY_SIGMA = 0.0005
-INDEX_SIGMA = 0.0003
+EQUITY_SIGMA = 0.02  # a day's log-return standard deviation
+INDEX_SIGMA = 0.012
+EQUITY_DAY_VOLUME = 2_000_000
+OPTION_DAY_VOLUME = 5_000_000
 PriceSource = Callable[[dt.datetime], Mapping[str, float]]  # prices to show at a step (docstring)
 
 
-def tick_round(value: float) -> float:
-    """Round to the 0.05 tick (two decimals, no float noise)."""
-    return round(round(value * 20) / 20, 2)
+def minute_floor(at: dt.datetime) -> dt.datetime:
+    return at - dt.timedelta(seconds=at.second, microseconds=at.microsecond)
+
+
+def _mapped(bar: Bar, contract: Contract, at: dt.datetime, volume: int) -> Bar:
+    """A spot's bar as the option's, priced at ``at`` (a put's high is at the spot's low)."""
+    o, h, lo, c = (greeks(s, contract, at)["ltp"] for s in (bar.open, bar.high, bar.low, bar.close))
+    return Bar(bar.start, o, max(h, lo), min(h, lo), c, volume)
+
+
+class SeriesBars:
+    """A path's bars for one series (``_candles.BarSource``)."""
+
+    def __init__(self, path: PricePath, series: Series) -> None:
+        self.path, self.series = path, series
+
+    def day_bar(self, day: dt.date) -> Bar:
+        return self.path.day_bar(self.series, day)
+
+    def minute_bars(self, day: dt.date) -> list[Bar]:
+        return self.path.minute_bars(self.series, day)
+
+    def partial_minute(self, day: dt.date, minute: int, second: int) -> Bar:
+        return self.path.partial_minute(self.series, day, minute, second)
+
+
+class OptionBars:
+    """An option's bars off its spot's: within a minute the price is one increasing (call) or
+    decreasing (put) function of the spot, so the spot's minute OHLC map onto the option's."""
+
+    def __init__(self, spot: SeriesBars, contract: Contract) -> None:
+        self.spot, self.contract = spot, contract
+        self.volume = Series(contract.tradingsymbol, 1.0, 0.0, OPTION_DAY_VOLUME)
+
+    def _map(self, bar: Bar, volume: int) -> Bar:
+        return _mapped(bar, self.contract, bar.start, volume)
+
+    def minute_bars(self, day: dt.date) -> list[Bar]:
+        path = self.spot.path
+        day_volume = path.day_volume(self.volume, day)
+        bars = self.spot.minute_bars(day)
+        shares = path.volume_profile(len(bars))
+        return [
+            self._map(bar, int(day_volume * shares[i + 1]) - int(day_volume * shares[i]))
+            for i, bar in enumerate(bars)
+        ]
+
+    def day_bar(self, day: dt.date) -> Bar:
+        return merge(self.minute_bars(day), dt.datetime.combine(day, dt.time(0, 0), IST))
+
+    def partial_minute(self, day: dt.date, minute: int, second: int) -> Bar:
+        whole = self.minute_bars(day)[minute]
+        return self._map(self.spot.partial_minute(day, minute, second), whole.volume * (second + 1) // 60)
 
 
 class Market:
@@ -69,13 +124,23 @@ class Market:
             raise ValueError("phases must be at least 1")
         self.hours = hours or MarketHours()
         self.phases = phases
-        self._rng = random.Random(seed)
+        self.path = PricePath(seed, self.hours)
         self._price_source = price_source
-        self.prices: dict[str, float] = {s: e.price for s, e in EQUITIES.items()}
-        self.spots: dict[str, float] = {u: spec[1] for u, spec in UNDERLYINGS.items()}
+        self.series: dict[str, Series] = {
+            s: Series(s, e.price, EQUITY_SIGMA, EQUITY_DAY_VOLUME) for s, e in EQUITIES.items()
+        }
+        self.series.update({u: Series(u, spec[1], INDEX_SIGMA) for u, spec in UNDERLYINGS.items()})
+        if price_source is None:
+            shown = {name: self.path.price(series, now) for name, series in self.series.items()}
+        else:
+            shown = {name: series.reference for name, series in self.series.items()}
+        self.prices: dict[str, float] = {s: shown[s] for s in EQUITIES}
+        self.spots: dict[str, float] = {u: shown[u] for u in UNDERLYINGS}
+        self.shown_at: dict[str, dt.datetime] = dict.fromkeys(self.series, now)  # by series name
         self.options = OptionsUniverse(self.hours.calendar)
         self.now = now  # the time of the last step (which option contracts are listed)
-        self.priced_at = now  # the time of the last step in session (the options' pricing time)
+        # the options' pricing time: the minute of the last step in session
+        self.priced_at = minute_floor(self.path.last_trade_at(now))
         self.in_session: bool | None = None  # at the last step (None before the first)
         self._references: dict[str, float] = {}  # options' fixed reference prices
         self.generation = 0  # bumped whenever prices change (a step in session, a restore)
@@ -100,18 +165,19 @@ class Market:
         self.in_session = self.hours.is_open(now)
         if not self.in_session:
             return False
-        self.priced_at = now
+        self.priced_at = minute_floor(now)
         if self._price_source is not None:
             self._show(self._price_source(now))
             return True
-        phase = self.steps % self.phases
-        gauss = self._rng.gauss
+        phase, path, series, shown_at = self.steps % self.phases, self.path, self.series, self.shown_at
         spots = self.spots
         for underlying in self._spots_of[phase]:
-            spots[underlying] = tick_round(spots[underlying] * (1 + gauss(0, INDEX_SIGMA)))
+            spots[underlying] = path.price(series[underlying], now)
+            shown_at[underlying] = now
         prices = self.prices
         for symbol in self._equities_of[phase]:
-            prices[symbol] = max(1.0, tick_round(prices[symbol] * (1 + gauss(0, EQUITY_SIGMA))))
+            prices[symbol] = path.price(series[symbol], now)
+            shown_at[symbol] = now
         self.steps += 1
         self.generation += 1
         return True
@@ -207,6 +273,47 @@ class Market:
         at = dt.datetime.combine(found.expiry, dt.time(15, 30), IST) - dt.timedelta(days=14)
         price = self._references[symbol] = greeks(UNDERLYINGS[found.underlying][1], found, at)["ltp"]
         return price
+
+    def bars(self, instrument: Instrument) -> tuple[BarSource, dt.datetime] | None:
+        """The bars of ``instrument`` and the instant of the trade it shows (None: unknown)."""
+        symbol = instrument.tradingsymbol
+        name = INDICES[symbol].underlying if symbol in INDICES else symbol
+        series = self.series.get(name)
+        if series is not None:
+            return SeriesBars(self.path, series), self.shown_at[name]
+        found = self.option(symbol)
+        if found is None:
+            return None
+        spot = SeriesBars(self.path, self.series[found.underlying])
+        return OptionBars(spot, found), self.shown_at[found.underlying]
+
+    def session_summary(self, instrument: Instrument) -> tuple[Bar, float] | None:
+        """The session so far through the trade shown (open, high, low, last, volume) and the
+        previous session's close, for quotes. An option's is its spot's mapped through the
+        option's current price function (its true minute bars cost a day of pricing)."""
+        symbol = instrument.tradingsymbol
+        found = None if symbol in STATIC else self.option(symbol)
+        name = (
+            found.underlying
+            if found is not None
+            else INDICES[symbol].underlying
+            if symbol in INDICES
+            else symbol
+        )
+        series = self.series.get(name)
+        if series is None:
+            return None
+        path = self.path
+        day, minute, second = path.trade_instant(self.shown_at[name])
+        so_far = path.session_so_far(series, day, minute, second)
+        previous = so_far.open  # a day opens at the previous session's close (``_path``)
+        if found is None:
+            return so_far, previous
+        day_volume = path.day_volume(Series(found.tradingsymbol, 1.0, 0.0, OPTION_DAY_VOLUME), day)
+        shares = path.volume_profile(path.session(day)[1])
+        before, through = int(day_volume * shares[minute]), int(day_volume * shares[minute + 1])
+        volume = before + (through - before) * (second + 1) // 60  # as ``OptionBars`` counts it
+        return _mapped(so_far, found, self.priced_at, volume), greeks(previous, found, self.priced_at)["ltp"]
 
     def index_symbol(self, underlying: str) -> str:
         return INDEX_OF_UNDERLYING[underlying]

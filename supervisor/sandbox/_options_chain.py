@@ -95,8 +95,11 @@ def years_to_expiry(expiry: dt.date, now: dt.datetime) -> float:
 
 
 def iv_for(spot: float, strike: int) -> float:
+    """A smile with a put skew: 2 points more below the spot, eased in over about 1 % of
+    moneyness (a step at the strike made a price jump as the spot crossed it, so that an
+    option's price was no longer monotone in its spot's; ``_market.OptionBars`` relies on it)."""
     moneyness = math.log(strike / spot)
-    return 0.13 + 0.6 * moneyness * moneyness + (0.02 if moneyness < 0 else 0.0)
+    return 0.13 + 0.6 * moneyness * moneyness + 0.01 * (1.0 - math.tanh(moneyness / 0.01))
 
 
 def greeks(spot: float, c: Contract, now: dt.datetime) -> dict[str, float]:

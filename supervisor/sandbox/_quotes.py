@@ -4,7 +4,9 @@ Pure. ``QuoteCache`` keeps each instrument's document for the current market ste
 stream and quote request between two steps shares one document per (instrument, mode), so the
 cost of a step's fan-out grows with the instruments streamed, not with the streams. The cached
 document carries the time it was first built (``exchange_timestamp`` is then the time of the
-step's first quote). Depth is synthetic: five levels 0.05 apart on each side.
+step's first quote). ``ohlc`` and ``volume`` are the session so far on the instrument's path
+(``ohlc.close`` the previous session's close, as Kite's), so a quote agrees with the candles;
+depth is synthetic: five levels 0.05 apart on each side of the last price.
 """
 
 from __future__ import annotations
@@ -24,15 +26,25 @@ def build_quote(market: Market, instrument: Instrument, mode: str, now: dt.datet
     out = {**instrument.view(), "mode": mode, "last_price": last}
     if mode == "ltp":
         return out
-    ref = market.reference(instrument) or last
-    ohlc = {"open": ref, "high": max(ref, last), "low": min(ref, last), "close": ref}
+    summary = market.session_summary(instrument)
+    if summary is None:
+        session, ref = None, last
+        ohlc = {"open": last, "high": last, "low": last, "close": last}
+    else:
+        session, ref = summary
+        ohlc = {
+            "open": session.open,
+            "high": max(session.high, last),
+            "low": min(session.low, last),
+            "close": ref,
+        }
     at = now.isoformat()
     out.update(
         change=round((last - ref) / ref * 100, 4) if ref else 0.0,
         ohlc=ohlc,
-        volume=100_000,
+        volume=session.volume if session is not None else 0,
         last_quantity=1,
-        average_price=round((ref + last) / 2, 2),
+        average_price=round((ohlc["open"] + ohlc["high"] + ohlc["low"] + last) / 4, 2),
         buy_quantity=5_000,
         sell_quantity=5_000,
         last_trade_time=at,

@@ -13,8 +13,10 @@ Choices (README):
   ``GET /worker/market/candles`` objects in request order. As on the reference server a candle
   item without ``symbol``/``instrument_token`` is a 422 and an unknown one a 404 for the whole
   request (quotes put unknown instruments in ``missing`` instead).
-* Candles are synthetic and deterministic (``_candles``); the current bucket closes at the live
-  price. Outside market hours (``--market-hours nse``) streams send only keep-alives.
+* Candles are buckets of the instruments' price paths (``_candles``, ``_path``): they agree
+  with the ticks, and the current bucket closes at the live price. History answers its whole
+  window (no cap; the maximum spans of §4.13 bound it).
+  Outside market hours (``--market-hours nse``) streams send only keep-alives.
 * With ``--tick-phases K`` a stream sends one ``ticks`` event per phase step holding only the
   instruments of that phase (none when it has none of them; all that stepped since its last
   event when it fell behind), and a candle stream updates at its instrument's phase.
@@ -44,16 +46,10 @@ def candles_object(
 ) -> dict[str, Any]:
     """A candles object; ``interval`` is the canonical name, ``asked`` the caller's spelling,
     which the answer echoes as the reference server does (``15m`` stays ``15m``)."""
-    last = float(ctx.market.ltp(instrument.tradingsymbol) or 0.0)
-    ref = ctx.market.reference(instrument) or last
+    source, as_of = _source(ctx, instrument)
+    seconds = _candles.INTERVALS[interval]
     done, current = _candles.recent(
-        instrument.tradingsymbol,
-        ref,
-        last,
-        interval=interval,
-        lookback=lookback,
-        now=now,
-        hours=ctx.market.hours,
+        ctx.market.path, source, as_of, seconds=seconds, lookback=lookback, now=now
     )
     return {
         "symbol": instrument.key,
@@ -63,6 +59,14 @@ def candles_object(
         "current": current,
         "is_stale": False,
     }
+
+
+def _source(ctx: AppContext, instrument: Instrument) -> tuple[_candles.BarSource, dt.datetime]:
+    """The instrument's bars and the instant of the trade it shows (404 when it has none)."""
+    found = ctx.market.bars(instrument)
+    if found is None:
+        raise ApiError(404, f"Instrument not found for symbol {instrument.key}")
+    return found
 
 
 def _instrument_param(request: Request, ctx: AppContext) -> Instrument:
@@ -262,11 +266,9 @@ async def history_get(request: Request, ctx: AppContext) -> Response:
     if (to - start).total_seconds() / 86400 > max_days:
         suffix = " in passthrough mode" if passthrough else ""
         raise ApiError(422, f"historical range for {timeframe} is limited to {max_days} days{suffix}")
-    last = float(ctx.market.ltp(instrument.tradingsymbol) or 0.0)
-    reference = ctx.market.reference(instrument) or last
-    candles = _candles.history(
-        instrument.tradingsymbol, reference, timeframe, start, to, hours=ctx.market.hours
-    )
+    source, _ = _source(ctx, instrument)
+    # the whole window as asked, even past the virtual clock (README "History")
+    candles = _candles.history(ctx.market.path, source, _candles.INTERVALS[timeframe], start, to)
     ingest = bool(request.q_bool("ingest", True))
     ingestion = (
         {"status": "up_to_date", "message": "Synthetic sandbox history"}

@@ -59,13 +59,16 @@ def test_next_open_and_last_close_cross_the_weekend() -> None:
 
 def test_same_seed_same_walk_and_every_instrument_moves() -> None:
     a, b = Market(3, MONDAY_OPEN), Market(3, MONDAY_OPEN)
-    before = dict(a.prices)
-    for i in range(5):
+    seen: dict[str, set[float]] = {s: {p} for s, p in a.prices.items()}
+    for i in range(10):
         now = MONDAY_OPEN + dt.timedelta(seconds=i + 1)
         assert a.step(now) and b.step(now)
-    assert a.prices == b.prices and a.spots == b.spots
-    moved = [s for s in EQUITIES if a.prices[s] != before[s]]
-    assert len(moved) >= len(EQUITIES) - 2  # a 0.05 tick can round a small move away
+        assert a.prices == b.prices and a.spots == b.spots
+        for symbol, price in a.prices.items():
+            seen[symbol].add(price)
+    # each trade lies in its minute's range: over ten seconds every equity has traded at two prices
+    assert all(len(prices) > 1 for prices in seen.values()), [s for s, p in seen.items() if len(p) == 1]
+    assert Market(4, MONDAY_OPEN).prices != Market(3, MONDAY_OPEN).prices  # the seed matters
     assert all(round(p * 20) == pytest.approx(p * 20) for p in a.prices.values())  # on the tick
     assert a.ltp("NIFTY 50") == a.spots["NIFTY"] != UNDERLYINGS["NIFTY"][1]
 
@@ -167,21 +170,28 @@ def test_quote_documents_are_shared_within_a_step() -> None:
 
 def test_candles_with_nse_hours_skip_nights_and_weekends() -> None:
     monday_0920 = ist(11, 9, 20)
-    done, current = _candles.recent(
-        "INFY", 1450.5, 1451.0, interval="5minute", lookback=3, now=monday_0920, hours=NSE
-    )
+    nse, always = Market(1, monday_0920, NSE), Market(1, monday_0920)
+    infy = nse.resolve("NSE:INFY")
+    assert infy is not None
+    source = nse.bars(infy)
+    assert source is not None
+    done, current = _candles.recent(nse.path, *source, seconds=300, lookback=3, now=monday_0920)
     assert [c["ts"] for c in done] == [
         "2026-05-08T15:20:00+05:30",
         "2026-05-08T15:25:00+05:30",
         "2026-05-11T09:15:00+05:30",
     ]
-    assert current["ts"] == "2026-05-11T09:20:00+05:30" and current["close"] == 1451.0
-    always, _ = _candles.recent("INFY", 1450.5, 1451.0, interval="5minute", lookback=3, now=monday_0920)
-    assert always[0]["ts"] == "2026-05-11T09:05:00+05:30"
-    assert done[-1] == always[-1]  # the same bucket is the same candle
-    day = _candles.history("INFY", 1450.5, "day", ist(4, 0, 0), ist(18, 0, 0), hours=NSE)
+    assert current["ts"] == "2026-05-11T09:20:00+05:30" and current["close"] == nse.prices["INFY"]
+    assert current["open"] == current["close"]  # the bucket's first trade is the one shown
+    assert done[-1]["close"] == current["open"]  # history joins the live candle
+    assert done[1]["close"] == done[2]["open"]  # Friday's close is Monday's open: no move while closed
+    always_source = always.bars(infy)
+    assert always_source is not None
+    around, _ = _candles.recent(always.path, *always_source, seconds=300, lookback=3, now=monday_0920)
+    assert around[0]["ts"] == "2026-05-11T09:05:00+05:30"  # buckets from IST midnight, every day
+    day = _candles.history(nse.path, source[0], 86400, ist(4, 0, 0), ist(18, 0, 0))
     assert len(day) == 10 and {dt.date.fromisoformat(c["ts"][:10]).weekday() for c in day} == set(range(5))
-    intraday = _candles.history("INFY", 1450.5, "5minute", ist(4, 0, 0), ist(5, 0, 0), hours=NSE)
+    intraday = _candles.history(nse.path, source[0], 300, ist(4, 0, 0), ist(5, 0, 0))
     assert len(intraday) == 75  # 09:15 to 15:30
     assert (
         intraday[0]["ts"] == "2026-05-04T09:15:00+05:30" and intraday[-1]["ts"] == "2026-05-04T15:25:00+05:30"

@@ -8,7 +8,6 @@ One phase (the default) is the single batch of every earlier test.
 from __future__ import annotations
 
 import datetime as dt
-import random
 from functools import partial
 
 import pytest
@@ -16,7 +15,7 @@ import trio
 from trio.testing import MockClock
 
 from supervisor.sandbox import SandboxHandle, serve_sandbox
-from supervisor.sandbox._market import EQUITY_SIGMA, INDEX_SIGMA, Market, tick_round
+from supervisor.sandbox._market import Market
 from supervisor.sandbox._universe import EQUITIES
 
 from .conftest import TOKEN, api_client
@@ -33,42 +32,38 @@ def _by_phase(phases: int, per_phase: int) -> list[str]:
     return chosen
 
 
-def test_one_phase_draws_the_single_batch_walk() -> None:
+def test_one_phase_shows_every_instrument_at_each_step() -> None:
     market = Market(7, EPOCH)
-    rng = random.Random(7)
-    spots, prices = dict(market.spots), dict(market.prices)
     for k in range(3):
-        assert market.step(EPOCH + dt.timedelta(seconds=k + 1))
-        spots = {u: tick_round(v * (1 + rng.gauss(0, INDEX_SIGMA))) for u, v in spots.items()}
-        prices = {s: max(1.0, tick_round(v * (1 + rng.gauss(0, EQUITY_SIGMA)))) for s, v in prices.items()}
-    assert market.spots == spots and market.prices == prices
+        now = EPOCH + dt.timedelta(seconds=k + 1)
+        assert market.step(now)
+        path, series = market.path, market.series
+        assert market.prices == {s: path.price(series[s], now) for s in market.prices}
+        assert market.spots == {u: path.price(series[u], now) for u in market.spots}
     assert market.stepped_phases(market.steps) == {0}  # one phase: every wake-up sees all
 
 
 def test_each_equity_moves_once_per_step_at_its_phase() -> None:
     a, b = Market(3, EPOCH, phases=4), Market(3, EPOCH, phases=4)
-    moved: dict[str, list[int]] = {s: [] for s in EQUITIES}
-    spot_moves: dict[str, list[int]] = {u: [] for u in a.spots}
+    shown: dict[str, list[int]] = {name: [] for name in a.series}  # the phase steps showing each
     for n in range(8):
         before, spots_before = dict(a.prices), dict(a.spots)
         now = EPOCH + dt.timedelta(seconds=0.25 * (n + 1))
         assert a.step(now) and b.step(now)
-        for symbol, price in a.prices.items():
-            if price != before[symbol]:
-                moved[symbol].append(n)
-        for underlying, spot in a.spots.items():
-            if spot != spots_before[underlying]:
-                spot_moves[underlying].append(n)
-    for symbol, steps in moved.items():
-        assert all(n % 4 == a.phase_of(EQUITIES[symbol].token) for n in steps), symbol
-    assert all(len(steps) <= 2 for steps in moved.values())  # at most once in each of the 2 steps
-    assert sum(bool(steps) for steps in moved.values()) >= len(EQUITIES) - 2  # 0.05 rounding
+        for name, at in a.shown_at.items():
+            if at == now:
+                shown[name].append(n)
+                expected = a.path.price(a.series[name], now)
+                assert (a.prices.get(name) or a.spots[name]) == expected  # the path's trade of now
+            else:
+                assert (a.prices.get(name) or a.spots[name]) == (before.get(name) or spots_before[name])
+    for symbol in EQUITIES:
+        phase = a.phase_of(EQUITIES[symbol].token)
+        assert shown[symbol] == [phase, phase + 4], symbol  # once in each of the 2 steps, at its phase
     assert len({a.phase_of(EQUITIES[s].token) for s in EQUITIES}) == 4  # the phases are all used
     nifty = a.resolve("NSE:NIFTY 50")
-    assert (
-        nifty is not None and [n % 4 for n in spot_moves["NIFTY"]] == [a.phase_of(nifty.instrument_token)] * 2
-    )
-    assert a.prices == b.prices and a.spots == b.spots  # seeded: the same walk
+    assert nifty is not None and [n % 4 for n in shown["NIFTY"]] == [a.phase_of(nifty.instrument_token)] * 2
+    assert a.prices == b.prices and a.spots == b.spots  # seeded: the same path
     assert a.stepped_phases(a.steps - 1) == {(a.steps - 1) % 4}
     assert a.stepped_phases(a.steps - 3) == {(a.steps - k) % 4 for k in (1, 2, 3)}
     assert a.stepped_phases(0) == {0, 1, 2, 3}  # a reader far behind gets everything
