@@ -149,7 +149,7 @@ async def run_backtest(
     clock = BacktestClock(steps[0].when)
     source = ReplaySource()
     ctx, _ = _make_context(
-        token=token,
+        token="kwa_" + secrets.token_urlsafe(32),  # the sandbox operator's, unused
         db_path=None,
         seed=seed,
         market_hours="nse",
@@ -157,6 +157,8 @@ async def run_backtest(
         clock=clock,
         price_source=source if replay else None,
     )
+    # the daemon's token is unscoped: the config's runs may name any paper account scope
+    ctx.extras["mint_token"](token=token, account_scope=None)
     app = build_app(ctx)
     transports: list[InProcessTransport] = []
     factory = in_process_client_factory(app, transports)
