@@ -55,9 +55,13 @@ BACKEND_URL = "http://backtest.invalid"  # never resolved: the transport is in-p
 def backtest_config(config: SupervisorConfig, token: str) -> SupervisorConfig:
     """``config`` aimed at the backtest's own sandbox (module docstring)."""
     backend = BackendConfig(base_url=BACKEND_URL, token=SecretStr(token), timeout_s=config.backend.timeout_s)
-    settings = config.supervisor.model_copy(
-        update={"state_dir": None, "http": HttpConfig(host="127.0.0.1", port=0)}
-    )
+    update: dict[str, object] = {"state_dir": None, "http": HttpConfig(host="127.0.0.1", port=0)}
+    if not any(s.loss_breaker is not None for s in config.strategies):
+        # the money reader polls every run's P&L and timeline for the cockpit and the loss
+        # breakers: with no breaker nobody acts on it here (the report reads the book), and at
+        # two requests per run every 5 s it cost more than the rest of the backtest together
+        update["money"] = config.supervisor.money.model_copy(update={"enabled": False})
+    settings = config.supervisor.model_copy(update=update)
     return config.model_copy(update={"backend": backend, "supervisor": settings})
 
 
