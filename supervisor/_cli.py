@@ -74,6 +74,16 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument(
         "--data", default=None, help="candles: DIR/NSE/INFY/minute.csv (default: seeded market)"
     )
+    backtest.add_argument(
+        "--fetch",
+        default=None,
+        metavar="URL",
+        help="candles from this backend's history (token: $KITE_ALGO_WORKER_TOKEN)",
+    )
+    backtest.add_argument("--instruments", default=None, help="with --fetch: e.g. NSE:INFY,NSE:TCS")
+    backtest.add_argument(
+        "--cache", default="backtest-cache", help="with --fetch: the history cache directory"
+    )
     backtest.add_argument("--interval", default="minute", help="the candles' interval (minute, 5minute, ...)")
     backtest.add_argument("--report", default="backtest-report", help="directory for the report files")
     backtest.add_argument(
