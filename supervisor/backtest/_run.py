@@ -161,8 +161,10 @@ async def run_backtest(
         clock=clock,
         price_source=source if replay else None,
     )
-    # the daemon's token is unscoped: the config's runs may name any paper account scope
-    ctx.extras["mint_token"](token=token, account_scope=None)
+    # the daemon's token has the runs' account scope when they share one (calls that default
+    # to the token's scope then work as live), and none when they differ (each run names its own)
+    scopes = {s.config.run.account_scope for s in strategies}
+    ctx.extras["mint_token"](token=token, account_scope=scopes.pop() if len(scopes) == 1 else None)
     app = build_app(ctx)
     transports: list[InProcessTransport] = []
     factory = in_process_client_factory(app, transports)
