@@ -108,3 +108,17 @@ def test_a_parquet_recording_replays_through_the_backtest(tmp_path: Path) -> Non
     assert len(trades) == 1 + 2  # bought at the recording's first price, sold at its last
     tcs = builder.candles["NSE:TCS"]
     assert str(tcs[0].open) in trades[1] and str(tcs[-1].close) in trades[2]
+
+
+def test_the_record_command_parses_and_refuses_without_a_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    from supervisor._cli import build_parser
+    from supervisor.backtest._record import cmd_record
+
+    args = build_parser().parse_args(
+        ["record", "--url", "http://127.0.0.1:1", "--instruments", "NSE:INFY", "--minutes", "1", "--out", "x"]
+    )
+    assert (args.interval, args.format) == ("minute", "auto")
+    monkeypatch.delenv("KITE_ALGO_WORKER_TOKEN", raising=False)
+    err = io.StringIO()
+    assert cmd_record(args, err=err) == 2
+    assert "KITE_ALGO_WORKER_TOKEN" in err.getvalue()
