@@ -28,6 +28,7 @@ import tempfile
 import time
 from collections import deque
 from pathlib import Path
+from typing import Any
 
 import trio
 import trio.testing
@@ -140,11 +141,21 @@ def measure(label: str, steps: list[Step], text: str, *, virtual: bool) -> tuple
     assert not skipped, skipped
     TICKS[0] = 0
     lived = [0.0]
+    day_cpu: list[float] = []  # CPU seconds of each trading day: flat unless something accumulates
+    marks: list[Any] = [None, time.process_time()]
+
+    def on_progress(done: int, total: int, when: dt.datetime) -> None:
+        day = when.astimezone(IST).date()
+        if marks[0] is not None and (day != marks[0] or done == total):
+            now = time.process_time()
+            day_cpu.append(now - marks[1])
+            marks[1] = now
+        marks[0] = day
 
     async def run() -> BacktestResult:
         started = trio.current_time()
         try:
-            return await run_backtest(config, resolved, steps)
+            return await run_backtest(config, resolved, steps, on_progress=on_progress)
         finally:
             lived[0] = trio.current_time() - started
 
@@ -162,6 +173,12 @@ def measure(label: str, steps: list[Step], text: str, *, virtual: bool) -> tuple
         f"{TICKS[0] / wall:,.0f} ticks/s; {len(result.trades)} fills, exit {result.exit_code}",
         flush=True,
     )
+    if len(day_cpu) > 1:
+        print(
+            f"  CPU per trading day: first {day_cpu[0]:.1f} s, last {day_cpu[-1]:.1f} s "
+            f"(min {min(day_cpu):.1f}, max {max(day_cpu):.1f}, {len(day_cpu)} days)",
+            flush=True,
+        )
     return session / wall, result
 
 

@@ -26,6 +26,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "reload": ("supervisor._commands", "cmd_control"),
     "sandbox": ("supervisor.sandbox._standalone", "cmd_sandbox"),
     "backtest": ("supervisor.backtest._command", "cmd_backtest"),
+    "record": ("supervisor.backtest._record", "cmd_record"),
     "new-strategy": ("supervisor._scaffold", "cmd_new_strategy"),
 }
 
@@ -78,10 +79,33 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument(
         "--data", default=None, help="candles: DIR/NSE/INFY/minute.csv (default: seeded market)"
     )
+    backtest.add_argument(
+        "--fetch",
+        default=None,
+        metavar="URL",
+        help="candles from this backend's history (token: $KITE_ALGO_WORKER_TOKEN)",
+    )
+    backtest.add_argument("--instruments", default=None, help="with --fetch: e.g. NSE:INFY,NSE:TCS")
+    backtest.add_argument(
+        "--cache", default="backtest-cache", help="with --fetch: the history cache directory"
+    )
     backtest.add_argument("--interval", default="minute", help="the candles' interval (minute, 5minute, ...)")
     backtest.add_argument("--report", default="backtest-report", help="directory for the report files")
     backtest.add_argument(
         "--seed", type=int, default=1, help="seed of the sandbox's market and trio's scheduler"
+    )
+
+    record = sub.add_parser("record", help="record a backend's live ticks and candles for backtest --data")
+    record.add_argument("--url", required=True, help="the backend's base URL; token: $KITE_ALGO_WORKER_TOKEN")
+    record.add_argument("--instruments", required=True, help="comma-separated, e.g. NSE:INFY,NSE:TCS")
+    record.add_argument("--minutes", type=float, required=True, help="how long to record")
+    record.add_argument("--out", required=True, help="directory: OUT/NSE/INFY/minute.parquet, ticks.parquet")
+    record.add_argument("--interval", default="minute", help="the candles' interval (minute, 5minute, ...)")
+    record.add_argument(
+        "--format",
+        choices=("auto", "parquet", "csv"),
+        default="auto",
+        help="auto: Parquet when pyarrow is installed",
     )
 
     sandbox = sub.add_parser("sandbox", help="serve the paper sandbox backend")

@@ -21,10 +21,12 @@ from supervisor._commands import EXIT_CONFIG
 from supervisor._config import ConfigError, load_config
 from supervisor._daemon import DaemonSetupError
 from supervisor._plugins import PluginRegistry, resolve_strategies
+from supervisor.client import AlgoWorkerConfig, AsyncKiteAlgoWorkerClient, KiteAlgoWorkerError
 from supervisor.sandbox._candles import INTERVALS
 from supervisor.sandbox._market_hours import IST, MarketHours
 
-from ._data import DataError, load_history
+from ._data import Candle, DataError, load_history
+from ._fetch import fetch_history
 from ._render import render_summary, write_report
 from ._replay import Step, replay_steps, synthetic_steps
 from ._result import BacktestResult
@@ -76,16 +78,45 @@ def _steps(args: argparse.Namespace, hours: MarketHours, err: TextIO) -> list[St
     end = parse_day(args.end) + dt.timedelta(days=1)  # --to names the last day, included
     if args.interval not in INTERVALS:
         raise DataError(f"--interval {args.interval!r}: one of {', '.join(INTERVALS)}")
-    if args.data is None:
+    fetch = getattr(args, "fetch", None)
+    if fetch is not None:
+        history, source = _fetched(args, fetch, start, end, err), fetch
+    elif args.data is None:
         return list(synthetic_steps(start, end, hours=hours, bar_seconds=INTERVALS[args.interval]))
-    history = load_history(args.data, interval=args.interval, start=start, end=end)
+    else:
+        history, source = load_history(args.data, interval=args.interval, start=start, end=end), args.data
     steps, dropped = replay_steps(history, bar_seconds=INTERVALS[args.interval], hours=hours)
     print(
-        f"backtest: {len(history)} instruments, {len(steps)} market steps from {args.data}"
+        f"backtest: {len(history)} instruments, {len(steps)} market steps from {source}"
         + (f"; {dropped} candles outside the NSE session dropped" if dropped else ""),
         file=err,
     )
     return steps
+
+
+def _fetched(
+    args: argparse.Namespace, url: str, start: dt.datetime, end: dt.datetime, err: TextIO
+) -> dict[str, list[Candle]]:
+    """``--fetch URL``: the history from a backend, through the disk cache (``_fetch``)."""
+    token = os.environ.get("KITE_ALGO_WORKER_TOKEN", "")
+    instruments = [i.strip() for i in (getattr(args, "instruments", None) or "").split(",") if i.strip()]
+    if not token or not instruments:
+        raise DataError("--fetch needs --instruments and $KITE_ALGO_WORKER_TOKEN")
+    cache = getattr(args, "cache", None) or "backtest-cache"
+
+    async def fetch() -> tuple[dict[str, list[Candle]], int]:
+        config = AlgoWorkerConfig(base_url=url, token=token, timeout=60.0)
+        async with AsyncKiteAlgoWorkerClient(config) as client:
+            return await fetch_history(
+                client, instruments, interval=args.interval, start=start, end=end, cache=cache
+            )
+
+    try:
+        history, requests = trio.run(fetch)
+    except KiteAlgoWorkerError as exc:
+        raise DataError(f"--fetch {url}: {exc}") from None
+    print(f"backtest: {requests} history requests to {url} (cache {cache})", file=err)
+    return history
 
 
 def cmd_backtest(

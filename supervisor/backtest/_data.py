@@ -25,7 +25,15 @@ from pathlib import Path
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-__all__ = ["Candle", "DataError", "load_history", "parse_candles_csv"]
+__all__ = [
+    "Candle",
+    "DataError",
+    "format_candles_csv",
+    "load_history",
+    "parquet_available",
+    "parse_candles_csv",
+    "write_candles",
+]
 
 IST = ZoneInfo("Asia/Kolkata")
 COLUMNS = ("date", "open", "high", "low", "close", "volume")
@@ -84,9 +92,54 @@ def parse_candles_csv(text: str, *, source: str = "<csv>") -> list[Candle]:
     )
 
 
+def format_candles_csv(candles: Iterable[Candle]) -> str:
+    """The CSV text of ``candles`` in the layout :func:`parse_candles_csv` reads (pure)."""
+    lines = [",".join(COLUMNS)]
+    for c in candles:
+        lines.append(f"{c.ts.isoformat()},{c.open!r},{c.high!r},{c.low!r},{c.close!r},{c.volume}")
+    return "\n".join(lines) + "\n"
+
+
+def parquet_available() -> bool:
+    """Whether ``pyarrow`` (the optional extra ``parquet``) is installed."""
+    try:
+        import pyarrow  # type: ignore[import-not-found,import-untyped,unused-ignore]  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def write_candles(root: str | Path, key: str, interval: str, candles: list[Candle], *, parquet: bool) -> Path:
+    """Write ``candles`` of ``key`` (``"NSE:INFY"``) under ``root`` in the documented layout, as
+    ``<interval>.parquet`` (``pyarrow`` needed) or ``<interval>.csv``; returns the file's path."""
+    exchange, _, symbol = key.partition(":")
+    folder = Path(root) / exchange / symbol
+    folder.mkdir(parents=True, exist_ok=True)
+    if not parquet:
+        path = folder / f"{interval}.csv"
+        path.write_text(format_candles_csv(candles), encoding="utf-8")
+        return path
+    import pyarrow as pa  # type: ignore[import-not-found,import-untyped,unused-ignore]
+    import pyarrow.parquet as pq  # type: ignore[import-not-found,import-untyped,unused-ignore]
+
+    table = pa.table(
+        {
+            "date": pa.array([c.ts for c in candles], type=pa.timestamp("us", tz="Asia/Kolkata")),
+            "open": pa.array([c.open for c in candles], type=pa.float64()),
+            "high": pa.array([c.high for c in candles], type=pa.float64()),
+            "low": pa.array([c.low for c in candles], type=pa.float64()),
+            "close": pa.array([c.close for c in candles], type=pa.float64()),
+            "volume": pa.array([c.volume for c in candles], type=pa.int64()),
+        }
+    )
+    path = folder / f"{interval}.parquet"
+    pq.write_table(table, path)
+    return path
+
+
 def _read_parquet(path: Path) -> list[Candle] | None:
     try:
-        import pyarrow.parquet as pq  # type: ignore[import-not-found,unused-ignore]
+        import pyarrow.parquet as pq  # type: ignore[import-not-found,import-untyped,unused-ignore]
     except ImportError:
         return None
     rows = pq.read_table(path, columns=list(COLUMNS)).to_pylist()

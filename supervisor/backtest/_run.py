@@ -55,9 +55,13 @@ BACKEND_URL = "http://backtest.invalid"  # never resolved: the transport is in-p
 def backtest_config(config: SupervisorConfig, token: str) -> SupervisorConfig:
     """``config`` aimed at the backtest's own sandbox (module docstring)."""
     backend = BackendConfig(base_url=BACKEND_URL, token=SecretStr(token), timeout_s=config.backend.timeout_s)
-    settings = config.supervisor.model_copy(
-        update={"state_dir": None, "http": HttpConfig(host="127.0.0.1", port=0)}
-    )
+    update: dict[str, object] = {"state_dir": None, "http": HttpConfig(host="127.0.0.1", port=0)}
+    if not any(s.loss_breaker is not None for s in config.strategies):
+        # the money reader polls every run's P&L and timeline for the cockpit and the loss
+        # breakers: with no breaker nobody acts on it here (the report reads the book), and at
+        # two requests per run every 5 s it cost more than the rest of the backtest together
+        update["money"] = config.supervisor.money.model_copy(update={"enabled": False})
+    settings = config.supervisor.model_copy(update=update)
     return config.model_copy(update={"backend": backend, "supervisor": settings})
 
 
@@ -149,7 +153,7 @@ async def run_backtest(
     clock = BacktestClock(steps[0].when)
     source = ReplaySource()
     ctx, _ = _make_context(
-        token=token,
+        token="kwa_" + secrets.token_urlsafe(32),  # the sandbox operator's, unused
         db_path=None,
         seed=seed,
         market_hours="nse",
@@ -157,6 +161,10 @@ async def run_backtest(
         clock=clock,
         price_source=source if replay else None,
     )
+    # the daemon's token has the runs' account scope when they share one (calls that default
+    # to the token's scope then work as live), and none when they differ (each run names its own)
+    scopes = {s.config.run.account_scope for s in strategies}
+    ctx.extras["mint_token"](token=token, account_scope=scopes.pop() if len(scopes) == 1 else None)
     app = build_app(ctx)
     transports: list[InProcessTransport] = []
     factory = in_process_client_factory(app, transports)

@@ -95,8 +95,9 @@ class Timeline:
         self, run_id: str, after_cursor: int, limit: int, filters: dict[str, str]
     ) -> list[dict[str, Any]]:
         events = self.by_run.get(run_id, [])
-        cursors = [int(e["cursor"]) for e in events]
-        start = bisect.bisect_right(cursors, after_cursor)
+        # by key, not a list of cursors built per call: a query costs O(log n + result), so a
+        # reader polling a long run (the daemon's money reader, a month's backtest) stays flat
+        start = bisect.bisect_right(events, after_cursor, key=_cursor)
         out: list[dict[str, Any]] = []
         for event in events[start:]:
             if matches(event, filters):
@@ -104,6 +105,10 @@ class Timeline:
                 if len(out) >= limit:
                     break
         return out
+
+
+def _cursor(event: dict[str, Any]) -> int:
+    return int(event["cursor"])
 
 
 def matches(event: dict[str, Any], filters: dict[str, str]) -> bool:

@@ -19,6 +19,7 @@ from supervisor._daemon import DaemonHandle
 from supervisor._plugins import PluginRegistry, resolve_strategies
 from supervisor.backtest import BacktestResult, Step, load_history, replay_steps, run_backtest
 from supervisor.backtest._command import cmd_backtest
+from supervisor.backtest._data import write_candles as write_data
 from supervisor.backtest._report import metrics
 from supervisor.sandbox._market_hours import IST, MarketHours
 from supervisor.sandbox._paper_orders import charges_for
@@ -193,12 +194,12 @@ async def test_a_shutdown_request_ends_the_replay_where_it_is(
     assert result.samples[-1].runs["run-hold"][1] == 0.0  # flat in the last sample
 
 
-def run_cli(tmp_path: Path, report: Path) -> tuple[int, str]:
+def run_cli(tmp_path: Path, report: Path, data: str = "data") -> tuple[int, str]:
     args = argparse.Namespace(
         config=str(tmp_path / "bt.yaml"),
         start="2026-06-10",
         end="2026-06-11",
-        data=str(tmp_path / "data"),
+        data=str(tmp_path / data),
         interval="minute",
         report=str(report),
         seed=7,
@@ -241,6 +242,32 @@ def test_the_same_data_and_seed_give_byte_identical_reports(tmp_path: Path) -> N
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes(), name
     assert (tmp_path / "one" / "equity.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     assert len((tmp_path / "one" / "trades.csv").read_text().splitlines()) == 1 + 6
+
+
+def test_the_same_data_as_csv_and_as_parquet_give_byte_identical_reports(tmp_path: Path) -> None:
+    pytest.importorskip("pyarrow")  # in the dev extra: present wherever tasks.py made the venv
+    days = [dt.date(2026, 6, 10), dt.date(2026, 6, 11)]
+    write_candles(tmp_path / "data", "INFY", days, start=1500.0, drift=0.05)
+    write_candles(tmp_path / "data", "RELIANCE", days, start=2900.0, drift=-0.03)
+    start, end = dt.datetime(2026, 6, 1, tzinfo=IST), dt.datetime(2026, 7, 1, tzinfo=IST)
+    for key, candles in load_history(tmp_path / "data", start=start, end=end).items():
+        path = write_data(tmp_path / "pq", key, "minute", candles, parquet=True)
+        assert path.suffix == ".parquet"
+    assert sorted(p.name for p in (tmp_path / "pq").rglob("*.*")) == ["minute.parquet"] * 2  # no CSV
+    assert load_history(tmp_path / "pq", start=start, end=end) == load_history(
+        tmp_path / "data", start=start, end=end
+    )
+    (tmp_path / "bt.yaml").write_text(
+        config_text(("a", "{symbol: INFY, quantity: 4}"), ("b", "{symbol: RELIANCE, quantity: 2}"))
+    )
+    code_csv, summary_csv = run_cli(tmp_path, tmp_path / "csv")
+    code_pq, summary_pq = run_cli(tmp_path, tmp_path / "parquet", data="pq")
+    assert (code_csv, code_pq) == (0, 0)
+    assert summary_csv == summary_pq
+    files = sorted(p.name for p in (tmp_path / "csv").iterdir())
+    assert "trades.csv" in files and len((tmp_path / "csv" / "trades.csv").read_text().splitlines()) > 1
+    for name in files:
+        assert (tmp_path / "csv" / name).read_bytes() == (tmp_path / "parquet" / name).read_bytes(), name
 
 
 def test_data_outside_the_universe_is_refused_by_name(tmp_path: Path) -> None:

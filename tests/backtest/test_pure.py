@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from supervisor.backtest import Candle, DataError, parse_candles_csv, replay_steps, synthetic_steps
+from supervisor.backtest._data import format_candles_csv
 from supervisor.backtest._png import line_chart_png
 from supervisor.backtest._report import max_drawdown, round_trips
 from supervisor.sandbox._market_hours import IST, MarketHours
@@ -118,3 +119,14 @@ def test_the_equity_png_is_a_valid_rgb_image_and_the_same_points_give_the_same_b
     raw = zlib.decompress(png[idat + 4 : idat + 4 + size])
     assert len(raw) == 50 * (1 + 120 * 3)
     assert bytes((31, 119, 180)) in raw  # the curve is drawn
+
+
+def test_formatted_candles_parse_back_to_the_same_candles() -> None:
+    ist = dt.timezone(dt.timedelta(hours=5, minutes=30))
+    candles = [
+        Candle(dt.datetime(2026, 6, 10, 9, 15, tzinfo=ist), 100.1, 101.25, 99.05, 100.5, 10),
+        Candle(dt.datetime(2026, 6, 10, 9, 16, tzinfo=ist), 100.5, 100.5, 0.3, 0.1 + 0.2, 0),
+    ]
+    text = format_candles_csv(candles)
+    assert text.splitlines()[0] == "date,open,high,low,close,volume"
+    assert parse_candles_csv(text) == candles  # floats exactly (repr), offsets kept

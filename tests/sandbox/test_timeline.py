@@ -8,6 +8,8 @@ import httpx
 import trio
 from trio.testing import MockClock
 
+from supervisor.sandbox._timeline import Timeline
+
 RUN = {
     "strategy_run_id": "run_t",
     "template_id": "t",
@@ -106,3 +108,25 @@ async def test_timeline_stream_backfill_then_live(api: httpx.AsyncClient, autoju
         assert [e["event_type"] for e in received] == ["decision.entry", "decision.signal"]
         assert received[1]["cursor"] > received[0]["cursor"]  # type: ignore[operator]
         assert comments >= 1
+
+
+def test_query_pages_a_run_among_others_from_every_cursor() -> None:
+    # two runs interleaved: one run's cursors are not contiguous, so the bisect must be by cursor
+    timeline = Timeline()
+    timeline.load(
+        [
+            {
+                "cursor": c,
+                "strategy_run_id": "a" if c % 3 else "b",
+                "event_kind": "execution" if c % 2 else "decision",
+            }
+            for c in range(30, 0, -1)  # loaded out of order: load sorts
+        ]
+    )
+    a_cursors = [c for c in range(1, 31) if c % 3]
+    for after in range(0, 32):
+        got = [e["cursor"] for e in timeline.query("a", after, 5, {})]
+        assert got == [c for c in a_cursors if c > after][:5]
+        executions = [e["cursor"] for e in timeline.query("a", after, 100, {"event_kind": "execution"})]
+        assert executions == [c for c in a_cursors if c > after and c % 2]
+    assert timeline.query("nobody", 0, 10, {}) == []
