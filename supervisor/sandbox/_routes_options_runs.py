@@ -9,7 +9,9 @@ the worker run's with the same id, else ``paper``; the mode must be one of the t
 ``enter`` places the legs as one all-or-none paper basket under the options run's id; a dry_run
 ``enter`` or ``exit`` validates and places nothing (``result.status: "validated"``), as a dry_run
 worker intent. ``enter``/``exit`` apply the session guard and the safety token only when a
-worker run with the same id exists. The safety check of a worker run includes the status of an
+worker run with the same id exists, and then its execution timeline gets one ``order.updated``
+event per leg placed (the contract leaves it undetermined; the run is the unit of attribution).
+The safety check of a worker run includes the status of an
 options run with the same id (``PaperEngine.option_run_status``).
 """
 
@@ -22,6 +24,7 @@ from ._asgi import Request, Response, Router, json_response
 from ._auth import ALL_MODES, TokenRecord, account_for, scope_allowed
 from ._context import AppContext
 from ._errors import ApiError
+from ._intents import record_execution_events
 from ._options_protection import evaluate as evaluate_protection
 from ._portfolio import NO_LIVE
 from ._routes_runs import _nonce
@@ -191,6 +194,11 @@ async def _act(request: Request, ctx: AppContext, action: str) -> Response:
             run.update(status="exited")
     run.update({"entry_result" if action == "enter" else "exit_result": result, "execution_mode": mode})
     run["updated_at"] = now.isoformat()
+    worker_run = ctx.state.runs.get(run_id)
+    if worker_run is not None and mode != "dry_run":
+        # the legs are the worker run's orders too: its execution timeline shows them, as it
+        # shows its own intents' orders (the cockpit's "last order" reads it)
+        record_execution_events(ctx.state, worker_run, result, now)
     ctx.state.engine_changed()
     ctx.changed()
     return json_response({"strategy_run_id": run_id, "status": run["status"], "result": result})

@@ -167,6 +167,35 @@ async def test_safety_check_blocks_on_triggered_options_protection(
         assert block["run_status"] == "entered" and block["recommended_exit_orders_count"] == 1
 
 
+async def test_options_run_legs_are_in_the_worker_runs_execution_timeline(
+    api: httpx.AsyncClient, autojump_clock: MockClock
+) -> None:
+    with trio.fail_after(60):
+        run = {"strategy_run_id": "run_ot", "template_id": "t", "account_scope": "kite:paper-a",
+               "execution_mode": "paper"}  # fmt: skip
+        await api.post("/worker/runs", json=run)
+        selection = {"expiry": "nearest", "legs": [{"option_type": "CE", "offset": "ATM"}]}
+        contract = (
+            await api.post("/worker/options/underlyings/NIFTY/selection/resolve", json=selection)
+        ).json()
+        leg = contract["resolved"][0]
+        options_run = {"strategy_run_id": "run_ot", "strategy_name": "ATM call", "product": "NRML",
+                       "legs": [{"tradingsymbol": leg["tradingsymbol"], "transaction_type": "BUY",
+                                 "quantity": leg["lot_size"]}]}  # fmt: skip
+        assert (await api.post("/worker/options/runs", json=options_run)).status_code == 200
+        execution = "/worker/runs/run_ot/timeline?event_kind=execution"
+        assert (await api.get(execution)).json()["events"] == []
+        entered = await api.post("/worker/options/runs/run_ot/enter", json={})
+        assert entered.json()["status"] == "entered"
+        await api.post("/worker/options/runs/run_ot/exit", json={})
+        events = (await api.get(execution)).json()["events"]
+        summaries = [e["summary"] for e in events]
+        assert [e["event_type"] for e in events] == ["order.updated", "order.updated"], summaries
+        # paper enums are lower-case on the wire (contract §4.5)
+        assert summaries[0].startswith(f"buy {leg['lot_size']} {leg['tradingsymbol']}")
+        assert summaries[1].startswith(f"sell {leg['lot_size']} {leg['tradingsymbol']}")
+
+
 async def test_body_and_query_types_of_heartbeats_exit_and_tick_stream(
     api: httpx.AsyncClient, autojump_clock: MockClock
 ) -> None:
