@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict
 from supervisor._config import parse_config
 from supervisor._plugins import PluginRegistry, resolve_strategies
 from supervisor._strategy import Strategy, StrategyContext
-from supervisor.backtest import BacktestResult, Step, load_history, replay_steps, run_backtest
+from supervisor.backtest import HEARTBEAT_S, BacktestResult, Step, load_history, replay_steps, run_backtest
 from supervisor.client import equity_market_order
 from supervisor.hub import Tick
 from supervisor.sandbox._calendar import NSE
@@ -189,7 +189,12 @@ def main() -> int:
     parser.add_argument("--days", type=int, default=22)
     parser.add_argument("--instruments", type=int, default=50)
     parser.add_argument("--strategies", type=int, default=20)
-    parser.add_argument("--heartbeat", type=float, default=10.0, help="supervisor.heartbeat_interval_s")
+    parser.add_argument(
+        "--heartbeat",
+        type=float,
+        default=10.0,
+        help=f"supervisor.heartbeat_interval_s (a backtest beats every {HEARTBEAT_S:g} s at the fastest)",
+    )
     parser.add_argument("--baseline-s", type=float, default=30.0, help="real-time window, seconds")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
@@ -198,7 +203,7 @@ def main() -> int:
     days = trading_days(args.days)
     print(
         f"{args.days} trading days ({days[0]} to {days[-1]}), {len(symbols)} instruments, "
-        f"{args.strategies} strategies, heartbeat every {args.heartbeat:g} s; load average "
+        f"{args.strategies} strategies, heartbeat every {max(args.heartbeat, HEARTBEAT_S):g} s; load average "
         f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores",
         flush=True,
     )

@@ -144,8 +144,15 @@ async def serve_cockpit(
     """The money reader and the state watch, until cancelled."""
     money = cockpit.config.supervisor.money
     async with trio.open_nursery() as nursery:
+        # woken by the runners' state changes rather than on a timer: a backtest lives through
+        # millions of seconds in which nothing changes
         await nursery.start(
-            partial(serve_transition_watch, lambda: supervisor.statistics().strategies, cockpit.notifier)
+            partial(
+                serve_transition_watch,
+                lambda: tuple(supervisor.runners.values()),
+                cockpit.notifier,
+                changed=supervisor.state_changed,
+            )
         )
         await nursery.start(
             partial(

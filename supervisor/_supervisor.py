@@ -192,6 +192,7 @@ class Supervisor:
             on_state=self._state_changed,
             on_refused=self.refusals.refused,
         )
+        self._changed = trio.Event()
         self.runners: dict[str, StrategyRunner] = {s.name: self._make_runner(s) for s in strategies}
         # every order intent the strategies' client sends is counted here, by run id, whichever
         # path placed it (ctx.run or ctx.client)
@@ -212,6 +213,13 @@ class Supervisor:
     def _state_changed(self, runner: StrategyRunner) -> None:
         if not self._ready.is_set() and self.ready():
             self._ready.set()
+        self._changed.set()
+        self._changed = trio.Event()
+
+    def state_changed(self) -> trio.Event:
+        """An event set at the next change of any runner's state (a crash's restart included:
+        it passes through ``backoff``); ask again after it fires."""
+        return self._changed
 
     async def wait_ready(self) -> None:
         """Block until every strategy first reached running, quarantined or standby (for

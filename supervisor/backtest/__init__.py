@@ -15,9 +15,11 @@ from ._replay import Step as Step
 from ._replay import replay_steps as replay_steps
 from ._replay import synthetic_steps as synthetic_steps
 from ._result import BacktestResult as BacktestResult
+from ._run import HEARTBEAT_S as HEARTBEAT_S
 from ._run import run_backtest as run_backtest
 
 __all__ = [
+    "HEARTBEAT_S",
     "BacktestResult",
     "Candle",
     "DataError",
