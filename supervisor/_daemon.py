@@ -270,14 +270,17 @@ def _log_report(report: ShutdownReport, attention: dict[str, list[str]] | None =
 
 
 async def _enforce_stop_deadline(
-    supervisor: Supervisor, deadline: float, hard_exit: Callable[[int], None] | None
+    supervisor: Supervisor,
+    deadline: float,
+    hard_exit: Callable[[int], None] | None,
+    attention: dict[str, list[str]],
 ) -> None:
     # cancelled when the daemon finishes in time; fires when something cannot be cancelled
     await trio.sleep_until(deadline)
     stuck = supervisor.stuck()
     report = supervisor.last_report
     if report is not None:
-        _log_report(report)
+        _log_report(report, attention)
     named = ", ".join(stuck[:_NAMED_STUCK]) + (
         f" and {len(stuck) - _NAMED_STUCK} more" if len(stuck) > _NAMED_STUCK else ""
     )
@@ -459,7 +462,7 @@ async def run_daemon(
                     await supervisor.wait_shutdown_requested()
                     attention = _needing_attention(supervisor)  # every state reads "stopped" after
                     deadline = trio.current_time() + stop_deadline_s(settings)
-                    root.start_soon(_enforce_stop_deadline, supervisor, deadline, hard_exit)
+                    root.start_soon(_enforce_stop_deadline, supervisor, deadline, hard_exit, attention)
                     report = await supervisor.shutdown()
                     services.cancel_scope.cancel()
         root.cancel_scope.cancel()

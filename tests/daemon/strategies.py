@@ -86,3 +86,13 @@ class WorkClock:
     def work(self, seconds: float) -> None:
         """What computing ``seconds`` without awaiting would show (never blocks)."""
         self.now += seconds
+
+
+class Uncancellable(Strategy):
+    """Shields itself from cancellation for 600 s: what trio sees of a strategy blocked in a
+    thread or in C (bounded, so a test's nursery can end after its hard exit)."""
+
+    async def run(self, ctx: StrategyContext) -> None:
+        ctx.progress()
+        with trio.CancelScope(shield=True):
+            await trio.sleep(600)

@@ -17,7 +17,7 @@ from supervisor._config import parse_config
 from supervisor._daemon import DaemonHandle, run_daemon
 from supervisor._plugins import PluginRegistry, resolve_strategies
 
-from .strategies import CrashAtOnce, Hang, Idle, WithParams
+from .strategies import CrashAtOnce, Hang, Idle, Uncancellable, WithParams
 
 CONFIG = """
 backend:
@@ -259,3 +259,31 @@ async def test_status_names_the_mode_and_the_stop_line_names_quarantined_and_sta
     assert daemon.exit_code == 0
     # the quarantined strategy released its session when it was quarantined
     assert "stopped: 2 sessions released; quarantined: crash; stalled: hang" in caplog.text
+
+
+async def test_the_hard_deadline_line_also_names_the_quarantined(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    text = config_text(("crash", "crash", "{}"), ("stuck", "stuck", "{}"))
+    config, locator = parse_config(text, file="test.yaml", environ={})
+    registry = PluginRegistry.from_classes({"crash": CrashAtOnce, "stuck": Uncancellable})
+    resolved, _ = resolve_strategies(config, locator, registry)
+    exits: list[int] = []
+    caplog.set_level(logging.INFO, logger="supervisor.daemon")
+    with trio.fail_after(1200):
+        async with trio.open_nursery() as nursery:
+
+            def hard_exit(code: int) -> None:  # the CLI's ends the process; here, the test's nursery
+                exits.append(code)
+                nursery.cancel_scope.cancel()
+
+            handle: DaemonHandle = await nursery.start(
+                partial(run_daemon, config, resolved, handle_signals=False, hard_exit=hard_exit)
+            )
+            await trio.sleep(20)  # the crashing one spends its budget (2 restarts)
+            assert {r.name: r.state for r in handle.supervisor.runners.values()}["crash"] == "quarantined"
+            handle.request_shutdown()
+            await trio.sleep_forever()  # until the hard deadline
+    assert exits == [5]
+    assert "shutdown deadline passed: strategies stuck could not be cancelled" in caplog.text
+    assert "stopped: 1 sessions released; quarantined: crash" in caplog.text
