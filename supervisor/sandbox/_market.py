@@ -51,6 +51,7 @@ INDEX_SIGMA = 0.012
 EQUITY_DAY_VOLUME = 2_000_000
 OPTION_DAY_VOLUME = 5_000_000
 PriceSource = Callable[[dt.datetime], Mapping[str, float]]  # prices to show at a step (docstring)
+BarSourceFor = Callable[[str], BarSource]  # an equity's or index's bars by tradingsymbol (docstring)
 
 
 def minute_floor(at: dt.datetime) -> dt.datetime:
@@ -69,6 +70,9 @@ class SeriesBars:
     def __init__(self, path: PricePath, series: Series) -> None:
         self.path, self.series = path, series
 
+    def first_day(self) -> dt.date | None:
+        return None  # the path is defined on every trading day
+
     def day_bar(self, day: dt.date) -> Bar:
         return self.path.day_bar(self.series, day)
 
@@ -83,25 +87,32 @@ class OptionBars:
     """An option's bars off its spot's: within a minute the price is one increasing (call) or
     decreasing (put) function of the spot, so the spot's minute OHLC map onto the option's."""
 
-    def __init__(self, spot: SeriesBars, contract: Contract) -> None:
-        self.spot, self.contract = spot, contract
+    def __init__(self, spot: BarSource, contract: Contract, path: PricePath) -> None:
+        # ``path`` draws the option's volume (options are never in a backtest's data either)
+        self.spot, self.contract, self.path = spot, contract, path
         self.volume = Series(contract.tradingsymbol, 1.0, 0.0, OPTION_DAY_VOLUME)
+
+    def first_day(self) -> dt.date | None:
+        return self.spot.first_day()
 
     def _map(self, bar: Bar, volume: int) -> Bar:
         return _mapped(bar, self.contract, bar.start, volume)
 
     def minute_bars(self, day: dt.date) -> list[Bar]:
-        path = self.spot.path
-        day_volume = path.day_volume(self.volume, day)
+        path = self.path
         bars = self.spot.minute_bars(day)
+        if not bars:
+            return []
+        day_volume = path.day_volume(self.volume, day)
         shares = path.volume_profile(len(bars))
         return [
             self._map(bar, int(day_volume * shares[i + 1]) - int(day_volume * shares[i]))
             for i, bar in enumerate(bars)
         ]
 
-    def day_bar(self, day: dt.date) -> Bar:
-        return merge(self.minute_bars(day), dt.datetime.combine(day, dt.time(0, 0), IST))
+    def day_bar(self, day: dt.date) -> Bar | None:
+        bars = self.minute_bars(day)
+        return merge(bars, dt.datetime.combine(day, dt.time(0, 0), IST)) if bars else None
 
     def partial_minute(self, day: dt.date, minute: int, second: int) -> Bar:
         whole = self.minute_bars(day)[minute]
@@ -119,6 +130,7 @@ class Market:
         *,
         phases: int = 1,
         price_source: PriceSource | None = None,
+        bar_source: BarSourceFor | None = None,
     ) -> None:
         if phases < 1:
             raise ValueError("phases must be at least 1")
@@ -126,6 +138,7 @@ class Market:
         self.phases = phases
         self.path = PricePath(seed, self.hours)
         self._price_source = price_source
+        self._bar_source = bar_source
         self.series: dict[str, Series] = {
             s: Series(s, e.price, EQUITY_SIGMA, EQUITY_DAY_VOLUME) for s, e in EQUITIES.items()
         }
@@ -167,7 +180,7 @@ class Market:
             return False
         self.priced_at = minute_floor(now)
         if self._price_source is not None:
-            self._show(self._price_source(now))
+            self._show(self._price_source(now), now)
             return True
         phase, path, series, shown_at = self.steps % self.phases, self.path, self.series, self.shown_at
         spots = self.spots
@@ -182,12 +195,16 @@ class Market:
         self.generation += 1
         return True
 
-    def _show(self, prices: Mapping[str, float]) -> None:
+    def _show(self, prices: Mapping[str, float], now: dt.datetime) -> None:
+        shown_at = self.shown_at
         for symbol, price in prices.items():
             if symbol in self.prices:
                 self.prices[symbol] = price
+                shown_at[symbol] = now
             elif symbol in INDICES:
-                self.spots[INDICES[symbol].underlying] = price
+                underlying = INDICES[symbol].underlying
+                self.spots[underlying] = price
+                shown_at[underlying] = now
         self.steps += 1
         self.generation += 1
 
@@ -274,18 +291,28 @@ class Market:
         price = self._references[symbol] = greeks(UNDERLYINGS[found.underlying][1], found, at)["ltp"]
         return price
 
+    @property
+    def replays_bars(self) -> bool:
+        """Whether candles come from ``bar_source`` (a backtest's data) instead of the path."""
+        return self._bar_source is not None
+
+    def _series_bars(self, name: str) -> BarSource:
+        """The bars of a series (an equity symbol or an underlying): ``bar_source``'s or the path's."""
+        if self._bar_source is not None:
+            return self._bar_source(INDEX_OF_UNDERLYING.get(name, name))
+        return SeriesBars(self.path, self.series[name])
+
     def bars(self, instrument: Instrument) -> tuple[BarSource, dt.datetime] | None:
         """The bars of ``instrument`` and the instant of the trade it shows (None: unknown)."""
         symbol = instrument.tradingsymbol
         name = INDICES[symbol].underlying if symbol in INDICES else symbol
-        series = self.series.get(name)
-        if series is not None:
-            return SeriesBars(self.path, series), self.shown_at[name]
+        if name in self.series:
+            return self._series_bars(name), self.shown_at[name]
         found = self.option(symbol)
         if found is None:
             return None
-        spot = SeriesBars(self.path, self.series[found.underlying])
-        return OptionBars(spot, found), self.shown_at[found.underlying]
+        spot = self._series_bars(found.underlying)
+        return OptionBars(spot, found, self.path), self.shown_at[found.underlying]
 
     def session_summary(self, instrument: Instrument) -> tuple[Bar, float] | None:
         """The session so far through the trade shown (open, high, low, last, volume) and the
