@@ -133,10 +133,10 @@ async def test_a_candle_strategy_receives_exactly_the_datas_candles(
     seen = last_seen(journal)
     expected = as_dict(aggregate(minutes, INTERVALS[stream_interval]))
     first = min(expected)
+    assert {ts: bar for ts, bar in seen.items() if ts >= first} == expected
     # the snapshot's completed bucket before the data's first: flat at its open, no volume
     before = {ts: bar for ts, bar in seen.items() if ts < first}
     assert list(before.values()) == [(1500.0, 1500.0, 1500.0, 1500.0, 0.0)]
-    assert {ts: bar for ts, bar in seen.items() if ts >= first} == expected
 
 
 @pytest.mark.parametrize(("data_interval", "stream_interval"), [("minute", "5minute"), ("5minute", "minute")])
@@ -186,7 +186,6 @@ def test_warm_up_history_is_the_datas_earlier_days(tmp_path: Path) -> None:
     )
     err = io.StringIO()
     assert cmd_backtest(args, registry=registry(**journals), out=io.StringIO(), err=err) == 0
-    assert "2 earlier days of history" in err.getvalue()
     close = earlier[-1].close  # Monday's last: the price until the period's first candle
     for name, seconds in (("m1", 60), ("m5", 300)):
         journal = journals[name]
@@ -203,3 +202,4 @@ def test_warm_up_history_is_the_datas_earlier_days(tmp_path: Path) -> None:
         assert today == [(close, close, close, close, 0.0)] * (345 * 60 // seconds), name
         # history reaching past the clock ends at it: the data after it is the future
         assert journal.ahead and all(row["ts"] < journal.started_at for row in journal.ahead)
+    assert "2 earlier days of history" in err.getvalue()
