@@ -19,6 +19,10 @@ with no trade of the instrument at all has no bars (``minute_bars`` empty, ``day
 history and candles leave it out, never mixing synthetic bars with real ones. ``first_day`` is
 the first day of the steps (the warm-up's, when the backtest loads days before ``--from``).
 
+Quotes read the same bars (``session_so_far``): a tick's ``ohlc`` is the day so far (``close``
+the instrument's previous day's close in the data) and its ``volume`` the data's volume traded
+so far that day.
+
 Buckets follow the sandbox's session clock (``PricePath.session``: 09:15 IST, 375 minutes).
 """
 
@@ -26,9 +30,10 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import itertools
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from supervisor.sandbox._market_hours import IST, MarketHours
 from supervisor.sandbox._path import Bar, PricePath
@@ -49,6 +54,9 @@ class _Trade(NamedTuple):
 class _Day(NamedTuple):
     bars: list[Bar]  # every minute of the session
     trades: list[list[_Trade]]  # per minute, in order
+    high_through: list[float]  # the highest high of minutes 0..i (a quote's session so far)
+    low_through: list[float]
+    volume_before: list[int]  # traded before minute i
 
 
 class ReplayBars:
@@ -62,6 +70,7 @@ class ReplayBars:
         self._first = steps[0].when.astimezone(IST).date() if steps else None
         self._cache_days = cache_days
         self._days: OrderedDict[tuple[str, int], _Day | None] = OrderedDict()
+        self._closes: OrderedDict[tuple[str, int], float | None] = OrderedDict()  # close_before
 
     def __call__(self, symbol: str) -> SymbolBars:
         return SymbolBars(self, symbol)
@@ -75,11 +84,23 @@ class ReplayBars:
         if key in self._days:
             self._days.move_to_end(key)
             return self._days[key]
-        found = self._cut(symbol, day)
-        self._days[key] = found
-        if len(self._days) > self._cache_days:
-            self._days.popitem(last=False)
-        return found
+        return _remember(self._days, key, self._cut(symbol, day), self._cache_days)
+
+    def close_before(self, symbol: str, day: dt.date) -> float | None:
+        """The close of ``symbol``'s last day with trades before ``day`` (None: there is none)."""
+        key = (symbol, day.toordinal())
+        if key in self._closes:
+            self._closes.move_to_end(key)
+            return self._closes[key]
+        close, first = None, self._first
+        back = self._clock.previous_day(day)
+        while first is not None and back >= first:
+            found = self.day(symbol, back)
+            if found is not None:
+                close = found.bars[-1].close
+                break
+            back = self._clock.previous_day(back)
+        return _remember(self._closes, key, close, self._cache_days * 16)
 
     def _cut(self, symbol: str, day: dt.date) -> _Day | None:
         clock = self._clock
@@ -102,7 +123,7 @@ class ReplayBars:
             return None
         last = trades[0][0].price if trades[0] else None
         if last is None:
-            before = self._close_before(symbol, day)
+            before = self.close_before(symbol, day)
             last = before if before is not None else next(t for t in trades if t)[0].price
         bars: list[Bar] = []
         for minute, shown in enumerate(trades):
@@ -112,20 +133,25 @@ class ReplayBars:
                 last = shown[-1].price
             else:
                 bars.append(Bar(at, last, last, last, last, 0))
-        return _Day(bars, trades)
+        return _Day(
+            bars,
+            trades,
+            list(itertools.accumulate((b.high for b in bars), max)),
+            list(itertools.accumulate((b.low for b in bars), min)),
+            [0, *itertools.accumulate(b.volume for b in bars)],
+        )
 
-    def _close_before(self, symbol: str, day: dt.date) -> float | None:
-        """The close of ``symbol``'s last day with trades before ``day`` (None: there is none)."""
-        first = self._first
-        if first is None:
-            return None
-        back = self._clock.previous_day(day)
-        while back >= first:
-            found = self.day(symbol, back)
-            if found is not None:
-                return found.bars[-1].close
-            back = self._clock.previous_day(back)
-        return None
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def _remember(cache: OrderedDict[K, V], key: K, value: V, size: int) -> V:
+    """``value`` memoised under ``key`` in the bounded ``cache`` (least recently used out)."""
+    cache[key] = value
+    if len(cache) > size:
+        cache.popitem(last=False)
+    return value
 
 
 def _bar(start: dt.datetime, trades: Sequence[_Trade]) -> Bar:
@@ -150,15 +176,14 @@ class SymbolBars:
         found = self._book.day(self.symbol, day)
         if found is None:
             return None
-        bars = found.bars
         midnight = dt.datetime.combine(day, dt.time(0, 0), IST)
         return Bar(
             midnight,
-            bars[0].open,
-            max(b.high for b in bars),
-            min(b.low for b in bars),
-            bars[-1].close,
-            sum(b.volume for b in bars),
+            found.bars[0].open,
+            found.high_through[-1],
+            found.low_through[-1],
+            found.bars[-1].close,
+            found.volume_before[-1],
         )
 
     def partial_minute(self, day: dt.date, minute: int, second: int) -> Bar:
@@ -170,3 +195,17 @@ class SymbolBars:
             return _bar(found.bars[minute].start, shown)
         flat = found.bars[minute - 1].close if minute else found.bars[0].open
         return Bar(found.bars[minute].start, flat, flat, flat, flat, 0)
+
+    def session_so_far(self, day: dt.date, minute: int, second: int) -> tuple[Bar, float] | None:
+        found = self._book.day(self.symbol, day)
+        if found is None:
+            return None
+        now = self.partial_minute(day, minute, second)
+        high, low = now.high, now.low
+        if minute:
+            high, low = max(high, found.high_through[minute - 1]), min(low, found.low_through[minute - 1])
+        midnight = dt.datetime.combine(day, dt.time(0, 0), IST)
+        opened = found.bars[0].open
+        so_far = Bar(midnight, opened, high, low, now.close, found.volume_before[minute] + now.volume)
+        previous = self._book.close_before(self.symbol, day)
+        return so_far, opened if previous is None else previous

@@ -98,6 +98,15 @@ class BarSource(Protocol):
     def partial_minute(self, day: dt.date, minute: int, second: int) -> Bar: ...
 
 
+class SessionSource(BarSource, Protocol):
+    """An equity's or index's bars, with what a quote shows: the session so far."""
+
+    def session_so_far(self, day: dt.date, minute: int, second: int) -> tuple[Bar, float] | None:
+        """The day's bar (``start`` its IST midnight) through the trade of (``minute``,
+        ``second``) and the previous session's close; None when the day has no bars."""
+        ...
+
+
 def parse_interval(raw: str | None, default: str) -> str:
     """A canonical interval name; ``ApiError`` 400 for an unsupported one."""
     value = (raw or default).strip().lower()

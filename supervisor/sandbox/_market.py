@@ -32,7 +32,7 @@ import datetime as dt
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ._candles import BarSource
+from ._candles import BarSource, SessionSource
 from ._market_hours import IST, MarketHours
 from ._options_chain import UNDERLYINGS, Contract, OptionsUniverse, greeks
 from ._path import Bar, PricePath, Series, merge
@@ -51,7 +51,7 @@ INDEX_SIGMA = 0.012
 EQUITY_DAY_VOLUME = 2_000_000
 OPTION_DAY_VOLUME = 5_000_000
 PriceSource = Callable[[dt.datetime], Mapping[str, float]]  # prices to show at a step (docstring)
-BarSourceFor = Callable[[str], BarSource]  # an equity's or index's bars by tradingsymbol (docstring)
+BarSourceFor = Callable[[str], SessionSource]  # an equity's or index's bars by tradingsymbol (docstring)
 
 
 def minute_floor(at: dt.datetime) -> dt.datetime:
@@ -81,6 +81,10 @@ class SeriesBars:
 
     def partial_minute(self, day: dt.date, minute: int, second: int) -> Bar:
         return self.path.partial_minute(self.series, day, minute, second)
+
+    def session_so_far(self, day: dt.date, minute: int, second: int) -> tuple[Bar, float]:
+        so_far = self.path.session_so_far(self.series, day, minute, second)
+        return so_far, so_far.open  # a day opens at the previous session's close (``_path``)
 
 
 class OptionBars:
@@ -296,7 +300,7 @@ class Market:
         """Whether candles come from ``bar_source`` (a backtest's data) instead of the path."""
         return self._bar_source is not None
 
-    def _series_bars(self, name: str) -> BarSource:
+    def _series_bars(self, name: str) -> SessionSource:
         """The bars of a series (an equity symbol or an underlying): ``bar_source``'s or the path's."""
         if self._bar_source is not None:
             return self._bar_source(INDEX_OF_UNDERLYING.get(name, name))
@@ -327,15 +331,14 @@ class Market:
             if symbol in INDICES
             else symbol
         )
-        series = self.series.get(name)
-        if series is None:
+        if name not in self.series:
             return None
         path = self.path
         day, minute, second = path.trade_instant(self.shown_at[name])
-        so_far = path.session_so_far(series, day, minute, second)
-        previous = so_far.open  # a day opens at the previous session's close (``_path``)
-        if found is None:
-            return so_far, previous
+        summary = self._series_bars(name).session_so_far(day, minute, second)
+        if summary is None or found is None:
+            return summary
+        so_far, previous = summary
         day_volume = path.day_volume(Series(found.tradingsymbol, 1.0, 0.0, OPTION_DAY_VOLUME), day)
         shares = path.volume_profile(path.session(day)[1])
         before, through = int(day_volume * shares[minute]), int(day_volume * shares[minute + 1])

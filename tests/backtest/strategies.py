@@ -9,7 +9,7 @@ import trio
 from pydantic import BaseModel, ConfigDict
 
 from supervisor._strategy import Strategy, StrategyContext
-from supervisor.client import equity_market_order
+from supervisor.client import CandleInterval, equity_market_order
 from supervisor.hub import Candle, Tick
 
 
@@ -52,7 +52,7 @@ class BuyFirstSellLast(Strategy):
 class WatchParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     symbol: str
-    interval: str = "minute"
+    interval: CandleInterval = "minute"
 
 
 class Journal:

@@ -143,7 +143,7 @@ async def test_a_candle_strategy_receives_exactly_the_datas_candles(
 async def test_candles_agree_with_the_ticks_of_their_bucket(
     tmp_path: Path, autojump_clock: trio.testing.MockClock, data_interval: str, stream_interval: str
 ) -> None:
-    write_day(tmp_path, data_interval)
+    minutes = write_day(tmp_path, data_interval)
     journal = Journal()
     await watch(tmp_path, data_interval, stream_interval, journal)
     seconds = INTERVALS[stream_interval]
@@ -158,6 +158,15 @@ async def test_candles_agree_with_the_ticks_of_their_bucket(
     for ts, prices in by_bucket.items():
         assert seen[ts][:4] == (prices[0], max(prices), min(prices), prices[-1]), ts
     assert {ts for ts, bar in seen.items() if bar[4] > 0} == set(by_bucket)  # traded buckets only
+    # a tick's quote is the day so far: the data's first open, extremes and volume through it
+    prices = [float(tick.last_price or 0) for tick in journal.ticks]
+    for i, tick in enumerate(journal.ticks):
+        assert tick.ohlc is not None
+        assert (tick.ohlc["open"], tick.ohlc["high"], tick.ohlc["low"]) == (
+            1500.0, max(prices[: i + 1]), min(prices[: i + 1])
+        )  # fmt: skip
+    final = journal.ticks[-1]
+    assert final.volume == sum(c.volume for c in minutes)
 
 
 def test_warm_up_history_is_the_datas_earlier_days(tmp_path: Path) -> None:
