@@ -1,4 +1,4 @@
-"""Candles: buckets of the price path (``_path``), live and historical.
+"""Candles: buckets of the price path (``_path``) or a backtest's data, live and historical.
 
 Pure. A candle is a view of its instrument's path: its OHLC are the first, highest, lowest and
 last trade in the bucket and its volume their sum, so candles agree with the ticks served, a
@@ -9,6 +9,9 @@ Buckets are aligned to the session's start, as Kite's are: with ``nse`` hours in
 start at 09:15 IST (the last one of a day may be short: ``60minute`` ends with 15:15-15:30) and
 exist only on trading days; with ``always`` hours they start at IST midnight. A ``day`` candle is
 stamped at the date's IST midnight.
+
+The bars come through :class:`BarSource` (``Market.bars``): the path's, or a backtest's
+replayed data, which may have no bars on a day (no data): such a day answers no candles.
 
 ``history`` answers every complete bucket whose start is at or after ``from`` and whose end is
 at or before ``to`` (and now): the whole window, never capped. The contract's maximum span per

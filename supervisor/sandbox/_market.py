@@ -18,9 +18,18 @@ instrument only at its own phase (``stepped_phases``). ``phases=1`` is the singl
 ``price_source`` (the backtest's replay, ``supervisor.backtest._replay``) replaces the path:
 when given, each step in session sets the prices it returns for ``now`` (equity symbols and
 index names, e.g. ``{"INFY": 1500.5, "NIFTY 50": 25010.0}``; anything it leaves out keeps its
-last price). Everything else (options from the spot, hours, phases' bookkeeping) is unchanged,
-so the paper engine fills against history exactly as against the path (candles and quotes'
-OHLC still read the path: the backtest's strategies take their bars from its data).
+last price, and ``shown_at`` says when each series last moved). Everything else (options from
+the spot, hours, phases' bookkeeping) is unchanged, so the paper engine fills against history
+exactly as against the path.
+
+``bar_source`` (the backtest's ``supervisor.backtest._bars.ReplayBars``) goes with it: a
+function of an equity symbol or index name (``"INFY"``, ``"NIFTY 50"``) to that instrument's
+bars (``_candles.SessionSource``), which then replace the path's for candles, history and
+quotes' OHLC and volume (``bars``, ``session_summary``), so they agree with the replayed ticks.
+An option's bars are still its spot's mapped through its price function (``OptionBars``), its
+volume the path's (options are not in a backtest's data). A source may have no bars on a day
+(no data): candles and history then answer none (``replays_bars``: history stops at the clock,
+since a backtest's data past it is the future). The sandbox never imports the backtest.
 
 ``resolve`` accepts ``NSE:INFY``, ``INFY``, ``NSE:NIFTY 50``, ``NFO:NIFTY26MAY25000CE``
 or an instrument token.
