@@ -194,7 +194,10 @@ def recent(
         end = start + dt.timedelta(minutes=last_minute + 1)
         partial = source.partial_minute(day, minute, second)
         current = merge([*bars[first:minute], partial], start + dt.timedelta(minutes=first))
-        earlier = [merge(bars[j : j + k]) for j in range(0, first, k)]
+        # only the buckets asked for: a stream's update (lookback 0) merges none
+        starts = range(0, first, k)
+        asked = starts[max(0, len(starts) - lookback) :] if lookback else range(0)
+        earlier = [merge(bars[j : j + k]) for j in asked]
         complete = minute == last_minute and second == 59 and now >= end
     done = earlier[-lookback:] if lookback else []
     back, oldest = day, source.first_day()
