@@ -38,7 +38,7 @@ from typing import NamedTuple, TypeVar
 from supervisor.sandbox._market_hours import IST, MarketHours
 from supervisor.sandbox._path import Bar, PricePath
 
-from ._replay import Step
+from ._replay import Step, step_volume
 
 __all__ = ["ReplayBars", "SymbolBars"]
 
@@ -116,7 +116,7 @@ class ReplayBars:
             if prices is None or symbol not in prices:
                 continue
             offset = int((step.when - start).total_seconds())
-            volume = step.volumes.get(symbol, 0) if step.volumes is not None else 0
+            volume = step_volume(step.volumes.get(symbol, 0), step.substep) if step.volumes else 0
             trades[offset // 60].append(_Trade(offset % 60, prices[symbol], volume))
             seen = True
         if not seen:

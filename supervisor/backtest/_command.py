@@ -22,7 +22,7 @@ from supervisor._config import ConfigError, load_config
 from supervisor._daemon import DaemonSetupError
 from supervisor._plugins import PluginRegistry, resolve_strategies
 from supervisor.client import AlgoWorkerConfig, AsyncKiteAlgoWorkerClient, KiteAlgoWorkerError
-from supervisor.sandbox._candles import INTERVALS, MAX_DAYS
+from supervisor.sandbox._candles import DEFAULT_DAYS, INTERVALS
 from supervisor.sandbox._market_hours import IST, MarketHours
 
 from ._data import Candle, DataError, load_history
@@ -91,9 +91,11 @@ def _steps(args: argparse.Namespace, hours: MarketHours, err: TextIO) -> _Period
     elif args.data is None:
         return _Period(list(synthetic_steps(start, end, hours=hours, bar_seconds=bar_seconds)), [])
     else:
-        # the data's days before --from, up to the longest history the contract lets a strategy
-        # ask of the data's interval (§4.13), are the strategies' warm-up history
-        since = start - dt.timedelta(days=MAX_DAYS[args.interval])
+        # the data's days before --from are the strategies' history: by default the window
+        # history answers when not given ``from`` (what ``ctx.warmup_history`` asks), since a
+        # longer one costs memory (every step of it is kept) for what few strategies read
+        days = getattr(args, "warmup_days", None)
+        since = start - dt.timedelta(days=DEFAULT_DAYS[args.interval] if days is None else days)
         loaded = load_history(args.data, interval=args.interval, start=since, end=end)
         history = {k: kept for k, c in loaded.items() if (kept := [x for x in c if x.ts >= start])}
         earlier = {k: kept for k, c in loaded.items() if (kept := [x for x in c if x.ts < start])}
@@ -102,11 +104,11 @@ def _steps(args: argparse.Namespace, hours: MarketHours, err: TextIO) -> _Period
         source = args.data
     steps, dropped = replay_steps(history, bar_seconds=bar_seconds, hours=hours)
     warmup, _ = replay_steps(earlier, bar_seconds=bar_seconds, hours=hours)
-    days = len({step.when.astimezone(IST).date() for step in warmup})
+    earlier_days = len({step.when.astimezone(IST).date() for step in warmup})
     print(
         f"backtest: {len(history)} instruments, {len(steps)} market steps from {source}"
         + (f"; {dropped} candles outside the NSE session dropped" if dropped else "")
-        + (f"; {days} earlier days of history" if days else ""),
+        + (f"; {earlier_days} earlier days of history" if earlier_days else ""),
         file=err,
     )
     return _Period(steps, warmup)

@@ -41,7 +41,10 @@ class Step(NamedTuple):
     when: dt.datetime
     prices: dict[str, float] | None  # tradingsymbol -> price; None: the seeded walk draws
     bar_end: bool  # the last step of a candle (the report samples equity there)
-    volumes: dict[str, int] | None = None  # tradingsymbol -> the candle's volume traded here
+    # tradingsymbol -> its candle's whole volume (one dict shared by the candle's four steps);
+    # this step trades ``step_volume(volume, substep)`` of it
+    volumes: dict[str, int] | None = None
+    substep: int = 0  # 0..3: open, one extreme, the other, close
 
 
 class ReplaySource:
@@ -90,10 +93,10 @@ def replay_steps(
     for ts in sorted(by_time):
         at_ts = sorted(by_time[ts].items())
         paths = {symbol: bar_path(candle) for symbol, candle in at_ts}
+        volumes = {symbol: candle.volume for symbol, candle in at_ts}
         for k in range(SUBSTEPS):
             prices = {symbol: path[k] for symbol, path in paths.items()}
-            volumes = {symbol: step_volume(candle.volume, k) for symbol, candle in at_ts}
-            steps.append(Step(ts + k * quarter, prices, k == SUBSTEPS - 1, volumes))
+            steps.append(Step(ts + k * quarter, prices, k == SUBSTEPS - 1, volumes, k))
     return steps, dropped
 
 

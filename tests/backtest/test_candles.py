@@ -169,15 +169,16 @@ async def test_candles_agree_with_the_ticks_of_their_bucket(
     assert final.volume == sum(c.volume for c in minutes)
 
 
-def test_warm_up_history_is_the_datas_earlier_days(tmp_path: Path) -> None:
+@pytest.mark.parametrize("warmup_days", [None, 3])
+def test_warm_up_history_is_the_datas_earlier_days(tmp_path: Path, warmup_days: int | None) -> None:
     data = tmp_path / "data"
     full = dt.time(9, 15)
-    earlier = [
-        *minute_candles(dt.date(2026, 6, 5), full, 375, start=1400.0),  # Friday
-        *minute_candles(dt.date(2026, 6, 8), full, 375, start=1450.0),  # Monday; Tuesday: no data
-    ]
+    friday = minute_candles(dt.date(2026, 6, 5), full, 375, start=1400.0)
+    monday = minute_candles(dt.date(2026, 6, 8), full, 375, start=1450.0)  # Tuesday: no data
     period = minute_candles(DAY, dt.time(15, 0), 30, start=1480.0)
-    write_candles(data, "NSE:INFY", "minute", [*earlier, *period], parquet=False)
+    write_candles(data, "NSE:INFY", "minute", [*friday, *monday, *period], parquet=False)
+    # loaded before --from: 7 days by default (minute's default history window), or as asked
+    earlier = [*friday, *monday] if warmup_days is None else monday
     text = CONFIG + "".join(
         WATCH.format(name=name, plugin=name, interval=interval)
         for name, interval in (("m1", "minute"), ("m5", "5minute"))
@@ -192,6 +193,7 @@ def test_warm_up_history_is_the_datas_earlier_days(tmp_path: Path) -> None:
         interval="minute",
         report=str(tmp_path / "report"),
         seed=3,
+        warmup_days=warmup_days,
     )
     err = io.StringIO()
     assert cmd_backtest(args, registry=registry(**journals), out=io.StringIO(), err=err) == 0
@@ -203,7 +205,7 @@ def test_warm_up_history_is_the_datas_earlier_days(tmp_path: Path) -> None:
             (row["ts"], (row["open"], row["high"], row["low"], row["close"], float(row["volume"])))
             for row in journal.history
         ]
-        # the sandbox's default window (7 days of minute, 30 of 5minute) holds both data days;
+        # the sandbox's default window (7 days of minute, 30 of 5minute) holds every day loaded;
         # Tuesday, a trading day without data, answers no candles (never synthetic ones)
         assert dict(r for r in rows if r[0] < DAY.isoformat()) == as_dict(aggregate(earlier, seconds)), name
         # the period's day before its first candle: no trade, the last price, no volume
@@ -211,4 +213,4 @@ def test_warm_up_history_is_the_datas_earlier_days(tmp_path: Path) -> None:
         assert today == [(close, close, close, close, 0.0)] * (345 * 60 // seconds), name
         # history reaching past the clock ends at it: the data after it is the future
         assert journal.ahead and all(row["ts"] < journal.started_at for row in journal.ahead)
-    assert "2 earlier days of history" in err.getvalue()
+    assert f"{2 if warmup_days is None else 1} earlier days of history" in err.getvalue()
