@@ -90,6 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--cache", default="backtest-cache", help="with --fetch: the history cache directory"
     )
     backtest.add_argument("--interval", default="minute", help="the candles' interval (minute, 5minute, ...)")
+    backtest.add_argument(
+        "--warmup-days",
+        type=int,
+        default=None,
+        help="with --data: calendar days before --from loaded as history (default: the "
+        "interval's default history window, 7 days of minute, 30 of 5minute)",
+    )
     backtest.add_argument("--report", default="backtest-report", help="directory for the report files")
     backtest.add_argument(
         "--seed", type=int, default=1, help="seed of the sandbox's market and trio's scheduler"

@@ -30,6 +30,7 @@ SANS_IO_MODULES = [
     "supervisor._notify",
     "supervisor._restart",
     "supervisor._shard",
+    "supervisor.backtest._bars",
     "supervisor.backtest._png",
     "supervisor.backtest._replay",
     "supervisor.backtest._report",

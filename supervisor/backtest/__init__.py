@@ -2,9 +2,10 @@
 the paper sandbox fed by history, in virtual time (``kite-supervisor backtest``).
 
 The pieces: ``_data`` (the candle files, sans-IO parsing), ``_replay`` (the market steps a
-history is replayed through), ``_clock`` (the market clock on trio's virtual time),
-``_transport`` (the daemon's clients served by the sandbox's app in-process), ``_run`` (the
-composition), ``_report`` (metrics, pure) and ``_render`` (CSV, HTML, PNG), ``_command`` (the CLI).
+history is replayed through), ``_bars`` (the candles cut from those steps), ``_clock`` (the
+market clock on trio's virtual time), ``_transport`` (the daemon's clients served by the
+sandbox's app in-process), ``_run`` (the composition), ``_report`` (metrics, pure) and
+``_render`` (CSV, HTML, PNG), ``_command`` (the CLI).
 """
 
 from ._data import Candle as Candle

@@ -12,7 +12,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from typing import TextIO
+from typing import NamedTuple, TextIO
 
 import trio
 import trio.testing
@@ -22,7 +22,7 @@ from supervisor._config import ConfigError, load_config
 from supervisor._daemon import DaemonSetupError
 from supervisor._plugins import PluginRegistry, resolve_strategies
 from supervisor.client import AlgoWorkerConfig, AsyncKiteAlgoWorkerClient, KiteAlgoWorkerError
-from supervisor.sandbox._candles import INTERVALS
+from supervisor.sandbox._candles import DEFAULT_DAYS, INTERVALS
 from supervisor.sandbox._market_hours import IST, MarketHours
 
 from ._data import Candle, DataError, load_history
@@ -73,25 +73,45 @@ class Progress:
         self._out.flush()
 
 
-def _steps(args: argparse.Namespace, hours: MarketHours, err: TextIO) -> list[Step]:
+class _Period(NamedTuple):
+    steps: list[Step]  # the market steps to drive
+    warmup: list[Step]  # replayed steps before --from: history only (``run_backtest``)
+
+
+def _steps(args: argparse.Namespace, hours: MarketHours, err: TextIO) -> _Period:
     start = parse_day(args.start)
     end = parse_day(args.end) + dt.timedelta(days=1)  # --to names the last day, included
     if args.interval not in INTERVALS:
         raise DataError(f"--interval {args.interval!r}: one of {', '.join(INTERVALS)}")
+    bar_seconds = INTERVALS[args.interval]
     fetch = getattr(args, "fetch", None)
+    earlier: dict[str, list[Candle]] = {}
     if fetch is not None:
         history, source = _fetched(args, fetch, start, end, err), fetch
     elif args.data is None:
-        return list(synthetic_steps(start, end, hours=hours, bar_seconds=INTERVALS[args.interval]))
+        return _Period(list(synthetic_steps(start, end, hours=hours, bar_seconds=bar_seconds)), [])
     else:
-        history, source = load_history(args.data, interval=args.interval, start=start, end=end), args.data
-    steps, dropped = replay_steps(history, bar_seconds=INTERVALS[args.interval], hours=hours)
+        # the data's days before --from are the strategies' history: by default the window
+        # history answers when not given ``from`` (what ``ctx.warmup_history`` asks), since a
+        # longer one costs memory (every step of it is kept) for what few strategies read
+        days = getattr(args, "warmup_days", None)
+        since = start - dt.timedelta(days=DEFAULT_DAYS[args.interval] if days is None else days)
+        loaded = load_history(args.data, interval=args.interval, start=since, end=end)
+        history = {k: kept for k, c in loaded.items() if (kept := [x for x in c if x.ts >= start])}
+        earlier = {k: kept for k, c in loaded.items() if (kept := [x for x in c if x.ts < start])}
+        if not history:
+            raise DataError(f"{args.data}: no {args.interval} candles from {args.start} to {args.end}")
+        source = args.data
+    steps, dropped = replay_steps(history, bar_seconds=bar_seconds, hours=hours)
+    warmup, _ = replay_steps(earlier, bar_seconds=bar_seconds, hours=hours)
+    earlier_days = len({step.when.astimezone(IST).date() for step in warmup})
     print(
         f"backtest: {len(history)} instruments, {len(steps)} market steps from {source}"
-        + (f"; {dropped} candles outside the NSE session dropped" if dropped else ""),
+        + (f"; {dropped} candles outside the NSE session dropped" if dropped else "")
+        + (f"; {earlier_days} earlier days of history" if earlier_days else ""),
         file=err,
     )
-    return steps
+    return _Period(steps, warmup)
 
 
 def _fetched(
@@ -144,7 +164,7 @@ def cmd_backtest(
         return EXIT_CONFIG
     hours = MarketHours.parse("nse")
     try:
-        steps = _steps(args, hours, err)
+        steps, warmup = _steps(args, hours, err)
     except (DataError, ValueError) as exc:
         print(f"error: {exc}", file=err)
         return EXIT_CONFIG
@@ -160,7 +180,8 @@ def cmd_backtest(
             resolved,
             steps,
             seed=args.seed,
-            replay=args.data is not None,
+            replay=steps[0].prices is not None,  # --data or --fetch: not the seeded walk
+            warmup=warmup,
             on_progress=lambda done, total, when: progress(done, total, when, first),
             handle_signals=True,
         )

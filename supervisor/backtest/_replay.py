@@ -8,6 +8,9 @@ could have met, in an order that does not flatter a strategy, and a MARKET order
 bar's close step fills at its close. Every instrument of the data steps together; one with no
 candle at a time keeps its last price (an illiquid minute).
 
+A step also carries each candle's volume, split evenly over its four steps
+(:func:`step_volume`), so the candles cut from the steps (``_bars``) add up to the data's.
+
 Only candles inside the NSE session (the sandbox's calendar) are replayed: the market is closed
 at any other time, so such candles are dropped and counted.
 
@@ -29,7 +32,7 @@ from supervisor.sandbox._universe import EQUITIES, INDICES
 
 from ._data import Candle, DataError
 
-__all__ = ["SUBSTEPS", "ReplaySource", "Step", "bar_path", "replay_steps", "synthetic_steps"]
+__all__ = ["SUBSTEPS", "ReplaySource", "Step", "bar_path", "replay_steps", "step_volume", "synthetic_steps"]
 
 SUBSTEPS = 4  # market steps per candle: open, one extreme, the other, close
 
@@ -38,6 +41,10 @@ class Step(NamedTuple):
     when: dt.datetime
     prices: dict[str, float] | None  # tradingsymbol -> price; None: the seeded walk draws
     bar_end: bool  # the last step of a candle (the report samples equity there)
+    # tradingsymbol -> its candle's whole volume (one dict shared by the candle's four steps);
+    # this step trades ``step_volume(volume, substep)`` of it
+    volumes: dict[str, int] | None = None
+    substep: int = 0  # 0..3: open, one extreme, the other, close
 
 
 class ReplaySource:
@@ -84,11 +91,19 @@ def replay_steps(
     quarter = dt.timedelta(seconds=bar_seconds / SUBSTEPS)
     steps: list[Step] = []
     for ts in sorted(by_time):
-        paths = {symbol: bar_path(candle) for symbol, candle in sorted(by_time[ts].items())}
+        at_ts = sorted(by_time[ts].items())
+        paths = {symbol: bar_path(candle) for symbol, candle in at_ts}
+        volumes = {symbol: candle.volume for symbol, candle in at_ts}
         for k in range(SUBSTEPS):
             prices = {symbol: path[k] for symbol, path in paths.items()}
-            steps.append(Step(ts + k * quarter, prices, k == SUBSTEPS - 1))
+            steps.append(Step(ts + k * quarter, prices, k == SUBSTEPS - 1, volumes, k))
     return steps, dropped
+
+
+def step_volume(volume: int, k: int) -> int:
+    """The share of a candle's ``volume`` traded at its step ``k``: an even split, the remainder
+    late, so the steps of a candle add up to its volume."""
+    return volume * (k + 1) // SUBSTEPS - volume * k // SUBSTEPS
 
 
 def synthetic_steps(

@@ -3,7 +3,8 @@
 ::
 
     run_backtest (caller's trio run, on a virtual clock: trio.testing.MockClock, autojump)
-    ├── sandbox context: state, PaperEngine(Market(price_source=ReplaySource)), BacktestClock
+    ├── sandbox context: state, PaperEngine(Market(price_source=ReplaySource,
+    │     bar_source=ReplayBars)), BacktestClock
     ├── sandbox loops: exiting runs (10 s), protection (5 s)
     ├── run_daemon(config, strategies): every client's transport is InProcessTransport -> the
     │     sandbox's ASGI app (no socket); supervisor, runners, heartbeats, hub exactly as live
@@ -39,8 +40,10 @@ from supervisor._plugins import ResolvedStrategy
 from supervisor.sandbox._app import build_app
 from supervisor.sandbox._context import AppContext
 from supervisor.sandbox._loops import EXITING_INTERVAL_S, PROTECTION_INTERVAL_S, exiting_tick, protection_tick
+from supervisor.sandbox._market_hours import MarketHours
 from supervisor.sandbox._server import _every, _make_context, market_step
 
+from ._bars import ReplayBars
 from ._clock import BacktestClock
 from ._replay import ReplaySource, Step
 from ._result import BacktestResult, EquitySample
@@ -145,6 +148,7 @@ async def run_backtest(
     *,
     seed: int = 1,
     replay: bool = True,
+    warmup: Sequence[Step] = (),
     on_progress: Callable[[int, int, dt.datetime], None] | None = None,
     handle_signals: bool = False,
     task_status: trio.TaskStatus[DaemonHandle] = trio.TASK_STATUS_IGNORED,
@@ -153,7 +157,9 @@ async def run_backtest(
 
     Must run on a virtual clock (``trio.run(..., clock=MockClock(autojump_threshold=0))``, or
     pytest-trio's ``autojump_clock``): time advances only when every task waits. ``replay``
-    False lets the sandbox's seeded walk (``seed``) draw the prices (``synthetic_steps``).
+    False lets the sandbox's seeded walk (``seed``) draw the prices (``synthetic_steps``);
+    True shows the steps' prices, and candles are cut from ``warmup`` (replayed steps before
+    the first, never driven: history for the strategies' warm-up) and ``steps`` (``_bars``).
     ``on_progress(step index, steps, when)`` is called at the end of each bar. Raises
     ``ValueError`` when ``steps`` is empty, and whatever ``run_daemon`` raises at setup.
     """
@@ -170,6 +176,7 @@ async def run_backtest(
         epoch=None,
         clock=clock,
         price_source=source if replay else None,
+        bar_source=ReplayBars([*warmup, *steps], MarketHours.parse("nse")) if replay else None,
     )
     # the daemon's token has the runs' account scope when they share one (calls that default
     # to the token's scope then work as live), and none when they differ (each run names its own)

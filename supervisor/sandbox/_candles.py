@@ -1,4 +1,4 @@
-"""Candles: buckets of the price path (``_path``), live and historical.
+"""Candles: buckets of the price path (``_path``) or a backtest's data, live and historical.
 
 Pure. A candle is a view of its instrument's path: its OHLC are the first, highest, lowest and
 last trade in the bucket and its volume their sum, so candles agree with the ticks served, a
@@ -9,6 +9,9 @@ Buckets are aligned to the session's start, as Kite's are: with ``nse`` hours in
 start at 09:15 IST (the last one of a day may be short: ``60minute`` ends with 15:15-15:30) and
 exist only on trading days; with ``always`` hours they start at IST midnight. A ``day`` candle is
 stamped at the date's IST midnight.
+
+The bars come through :class:`BarSource` (``Market.bars``): the path's, or a backtest's
+replayed data, which may have no bars on a day (no data): such a day answers no candles.
 
 ``history`` answers every complete bucket whose start is at or after ``from`` and whose end is
 at or before ``to`` (and now): the whole window, never capped. The contract's maximum span per
@@ -81,13 +84,30 @@ MAX_PASSTHROUGH_DAYS = {
 
 
 class BarSource(Protocol):
-    """The bars of one instrument: its path's (``Market.bars``), or an option's off its spot's."""
+    """The bars of one instrument (``Market.bars``): its path's, the backtest's replayed data,
+    or an option's off its spot's.
 
-    def day_bar(self, day: dt.date) -> Bar: ...
+    ``minute_bars(day)`` is every minute of the trading day's session, in order, or empty: the
+    source has no bars that day (a replay's day without data; then ``day_bar`` is None too).
+    ``partial_minute`` is asked only of a day with bars. ``first_day`` bounds the walk back for
+    earlier buckets: None when every trading day has bars (the path)."""
+
+    def first_day(self) -> dt.date | None: ...
+
+    def day_bar(self, day: dt.date) -> Bar | None: ...
 
     def minute_bars(self, day: dt.date) -> list[Bar]: ...
 
     def partial_minute(self, day: dt.date, minute: int, second: int) -> Bar: ...
+
+
+class SessionSource(BarSource, Protocol):
+    """An equity's or index's bars, with what a quote shows: the session so far."""
+
+    def session_so_far(self, day: dt.date, minute: int, second: int) -> tuple[Bar, float] | None:
+        """The day's bar (``start`` its IST midnight) through the trade of (``minute``,
+        ``second``) and the previous session's close; None when the day has no bars."""
+        ...
 
 
 def parse_interval(raw: str | None, default: str) -> str:
@@ -115,13 +135,16 @@ def candle_doc(bar: Bar, *, complete: bool = True) -> dict[str, Any]:
 def day_buckets(
     path: PricePath, source: BarSource, day: dt.date, seconds: int
 ) -> list[tuple[Bar, dt.datetime]]:
-    """The complete buckets of a trading ``day``, each with its end."""
+    """The complete buckets of a trading ``day``, each with its end (none: no bars that day)."""
     start, minutes = path.session(day)
     close = start + dt.timedelta(minutes=minutes)
     if seconds >= 86400:
-        return [(source.day_bar(day), close)]
+        bar = source.day_bar(day)
+        return [] if bar is None else [(bar, close)]
     k = seconds // 60
     bars = source.minute_bars(day)
+    if not bars:
+        return []
     return [
         (merge(bars[j : j + k]), start + dt.timedelta(minutes=min(j + k, minutes)))
         for j in range(0, minutes, k)
@@ -147,29 +170,42 @@ def history(
 
 def recent(
     path: PricePath, source: BarSource, as_of: dt.datetime, *, seconds: int, lookback: int, now: dt.datetime
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """``lookback`` complete buckets before the one holding the trade shown at ``as_of``, and that
-    one through that trade (complete once the trade is its last and ``now`` is past its end)."""
+    one through that trade (complete once the trade is its last and ``now`` is past its end;
+    None when the source has no bars that day)."""
     day, minute, second = path.trade_instant(as_of)
     start, minutes = path.session(day)
     bars = source.minute_bars(day)
-    partial = source.partial_minute(day, minute, second)
-    if seconds >= 86400:
-        first, end, last_minute = 0, start + dt.timedelta(minutes=minutes), minutes - 1
+    current: Bar | None = None
+    earlier: list[Bar] = []
+    complete = False
+    if not bars:
+        pass  # no bars that day: no current bucket, the earlier days' only
+    elif seconds >= 86400:
+        end = start + dt.timedelta(minutes=minutes)
+        partial = source.partial_minute(day, minute, second)
         current = merge([*bars[:minute], partial], dt.datetime.combine(day, dt.time(0, 0), IST))
-        earlier: list[Bar] = []
+        complete = minute == minutes - 1 and second == 59 and now >= end
     else:
         k = seconds // 60
         first = minute // k * k
         last_minute = min(first + k, minutes) - 1
         end = start + dt.timedelta(minutes=last_minute + 1)
+        partial = source.partial_minute(day, minute, second)
         current = merge([*bars[first:minute], partial], start + dt.timedelta(minutes=first))
-        earlier = [merge(bars[j : j + k]) for j in range(0, first, k)]
+        # only the buckets asked for: a stream's update (lookback 0) merges none
+        starts = range(0, first, k)
+        asked = starts[max(0, len(starts) - lookback) :] if lookback else range(0)
+        earlier = [merge(bars[j : j + k]) for j in asked]
+        complete = minute == last_minute and second == 59 and now >= end
     done = earlier[-lookback:] if lookback else []
-    back = day
+    back, oldest = day, source.first_day()
     while len(done) < lookback:
         back = path.previous_day(back)
+        if oldest is not None and back < oldest:
+            break  # nothing earlier: fewer than ``lookback``
         more = [bar for bar, _ in day_buckets(path, source, back, seconds)]
         done = more[-(lookback - len(done)) :] + done
-    complete = minute == last_minute and second == 59 and now >= end
-    return [candle_doc(bar) for bar in done], candle_doc(current, complete=complete)
+    shown = None if current is None else candle_doc(current, complete=complete)
+    return [candle_doc(bar) for bar in done], shown

@@ -18,9 +18,18 @@ instrument only at its own phase (``stepped_phases``). ``phases=1`` is the singl
 ``price_source`` (the backtest's replay, ``supervisor.backtest._replay``) replaces the path:
 when given, each step in session sets the prices it returns for ``now`` (equity symbols and
 index names, e.g. ``{"INFY": 1500.5, "NIFTY 50": 25010.0}``; anything it leaves out keeps its
-last price). Everything else (options from the spot, hours, phases' bookkeeping) is unchanged,
-so the paper engine fills against history exactly as against the path (candles and quotes'
-OHLC still read the path: the backtest's strategies take their bars from its data).
+last price, and ``shown_at`` says when each series last moved). Everything else (options from
+the spot, hours, phases' bookkeeping) is unchanged, so the paper engine fills against history
+exactly as against the path.
+
+``bar_source`` (the backtest's ``supervisor.backtest._bars.ReplayBars``) goes with it: a
+function of an equity symbol or index name (``"INFY"``, ``"NIFTY 50"``) to that instrument's
+bars (``_candles.SessionSource``), which then replace the path's for candles, history and
+quotes' OHLC and volume (``bars``, ``session_summary``), so they agree with the replayed ticks.
+An option's bars are still its spot's mapped through its price function (``OptionBars``), its
+volume the path's (options are not in a backtest's data). A source may have no bars on a day
+(no data): candles and history then answer none (``replays_bars``: history stops at the clock,
+since a backtest's data past it is the future). The sandbox never imports the backtest.
 
 ``resolve`` accepts ``NSE:INFY``, ``INFY``, ``NSE:NIFTY 50``, ``NFO:NIFTY26MAY25000CE``
 or an instrument token.
@@ -32,7 +41,7 @@ import datetime as dt
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ._candles import BarSource
+from ._candles import BarSource, SessionSource
 from ._market_hours import IST, MarketHours
 from ._options_chain import UNDERLYINGS, Contract, OptionsUniverse, greeks
 from ._path import Bar, PricePath, Series, merge
@@ -51,6 +60,7 @@ INDEX_SIGMA = 0.012
 EQUITY_DAY_VOLUME = 2_000_000
 OPTION_DAY_VOLUME = 5_000_000
 PriceSource = Callable[[dt.datetime], Mapping[str, float]]  # prices to show at a step (docstring)
+BarSourceFor = Callable[[str], SessionSource]  # an equity's or index's bars by tradingsymbol (docstring)
 
 
 def minute_floor(at: dt.datetime) -> dt.datetime:
@@ -69,6 +79,9 @@ class SeriesBars:
     def __init__(self, path: PricePath, series: Series) -> None:
         self.path, self.series = path, series
 
+    def first_day(self) -> dt.date | None:
+        return None  # the path is defined on every trading day
+
     def day_bar(self, day: dt.date) -> Bar:
         return self.path.day_bar(self.series, day)
 
@@ -78,30 +91,41 @@ class SeriesBars:
     def partial_minute(self, day: dt.date, minute: int, second: int) -> Bar:
         return self.path.partial_minute(self.series, day, minute, second)
 
+    def session_so_far(self, day: dt.date, minute: int, second: int) -> tuple[Bar, float]:
+        so_far = self.path.session_so_far(self.series, day, minute, second)
+        return so_far, so_far.open  # a day opens at the previous session's close (``_path``)
+
 
 class OptionBars:
     """An option's bars off its spot's: within a minute the price is one increasing (call) or
     decreasing (put) function of the spot, so the spot's minute OHLC map onto the option's."""
 
-    def __init__(self, spot: SeriesBars, contract: Contract) -> None:
-        self.spot, self.contract = spot, contract
+    def __init__(self, spot: BarSource, contract: Contract, path: PricePath) -> None:
+        # ``path`` draws the option's volume (options are never in a backtest's data either)
+        self.spot, self.contract, self.path = spot, contract, path
         self.volume = Series(contract.tradingsymbol, 1.0, 0.0, OPTION_DAY_VOLUME)
+
+    def first_day(self) -> dt.date | None:
+        return self.spot.first_day()
 
     def _map(self, bar: Bar, volume: int) -> Bar:
         return _mapped(bar, self.contract, bar.start, volume)
 
     def minute_bars(self, day: dt.date) -> list[Bar]:
-        path = self.spot.path
-        day_volume = path.day_volume(self.volume, day)
+        path = self.path
         bars = self.spot.minute_bars(day)
+        if not bars:
+            return []
+        day_volume = path.day_volume(self.volume, day)
         shares = path.volume_profile(len(bars))
         return [
             self._map(bar, int(day_volume * shares[i + 1]) - int(day_volume * shares[i]))
             for i, bar in enumerate(bars)
         ]
 
-    def day_bar(self, day: dt.date) -> Bar:
-        return merge(self.minute_bars(day), dt.datetime.combine(day, dt.time(0, 0), IST))
+    def day_bar(self, day: dt.date) -> Bar | None:
+        bars = self.minute_bars(day)
+        return merge(bars, dt.datetime.combine(day, dt.time(0, 0), IST)) if bars else None
 
     def partial_minute(self, day: dt.date, minute: int, second: int) -> Bar:
         whole = self.minute_bars(day)[minute]
@@ -119,6 +143,7 @@ class Market:
         *,
         phases: int = 1,
         price_source: PriceSource | None = None,
+        bar_source: BarSourceFor | None = None,
     ) -> None:
         if phases < 1:
             raise ValueError("phases must be at least 1")
@@ -126,6 +151,7 @@ class Market:
         self.phases = phases
         self.path = PricePath(seed, self.hours)
         self._price_source = price_source
+        self._bar_source = bar_source
         self.series: dict[str, Series] = {
             s: Series(s, e.price, EQUITY_SIGMA, EQUITY_DAY_VOLUME) for s, e in EQUITIES.items()
         }
@@ -167,7 +193,7 @@ class Market:
             return False
         self.priced_at = minute_floor(now)
         if self._price_source is not None:
-            self._show(self._price_source(now))
+            self._show(self._price_source(now), now)
             return True
         phase, path, series, shown_at = self.steps % self.phases, self.path, self.series, self.shown_at
         spots = self.spots
@@ -182,12 +208,16 @@ class Market:
         self.generation += 1
         return True
 
-    def _show(self, prices: Mapping[str, float]) -> None:
+    def _show(self, prices: Mapping[str, float], now: dt.datetime) -> None:
+        shown_at = self.shown_at
         for symbol, price in prices.items():
             if symbol in self.prices:
                 self.prices[symbol] = price
+                shown_at[symbol] = now
             elif symbol in INDICES:
-                self.spots[INDICES[symbol].underlying] = price
+                underlying = INDICES[symbol].underlying
+                self.spots[underlying] = price
+                shown_at[underlying] = now
         self.steps += 1
         self.generation += 1
 
@@ -274,18 +304,28 @@ class Market:
         price = self._references[symbol] = greeks(UNDERLYINGS[found.underlying][1], found, at)["ltp"]
         return price
 
+    @property
+    def replays_bars(self) -> bool:
+        """Whether candles come from ``bar_source`` (a backtest's data) instead of the path."""
+        return self._bar_source is not None
+
+    def _series_bars(self, name: str) -> SessionSource:
+        """The bars of a series (an equity symbol or an underlying): ``bar_source``'s or the path's."""
+        if self._bar_source is not None:
+            return self._bar_source(INDEX_OF_UNDERLYING.get(name, name))
+        return SeriesBars(self.path, self.series[name])
+
     def bars(self, instrument: Instrument) -> tuple[BarSource, dt.datetime] | None:
         """The bars of ``instrument`` and the instant of the trade it shows (None: unknown)."""
         symbol = instrument.tradingsymbol
         name = INDICES[symbol].underlying if symbol in INDICES else symbol
-        series = self.series.get(name)
-        if series is not None:
-            return SeriesBars(self.path, series), self.shown_at[name]
+        if name in self.series:
+            return self._series_bars(name), self.shown_at[name]
         found = self.option(symbol)
         if found is None:
             return None
-        spot = SeriesBars(self.path, self.series[found.underlying])
-        return OptionBars(spot, found), self.shown_at[found.underlying]
+        spot = self._series_bars(found.underlying)
+        return OptionBars(spot, found, self.path), self.shown_at[found.underlying]
 
     def session_summary(self, instrument: Instrument) -> tuple[Bar, float] | None:
         """The session so far through the trade shown (open, high, low, last, volume) and the
@@ -300,15 +340,14 @@ class Market:
             if symbol in INDICES
             else symbol
         )
-        series = self.series.get(name)
-        if series is None:
+        if name not in self.series:
             return None
         path = self.path
         day, minute, second = path.trade_instant(self.shown_at[name])
-        so_far = path.session_so_far(series, day, minute, second)
-        previous = so_far.open  # a day opens at the previous session's close (``_path``)
-        if found is None:
-            return so_far, previous
+        summary = self._series_bars(name).session_so_far(day, minute, second)
+        if summary is None or found is None:
+            return summary
+        so_far, previous = summary
         day_volume = path.day_volume(Series(found.tradingsymbol, 1.0, 0.0, OPTION_DAY_VOLUME), day)
         shares = path.volume_profile(path.session(day)[1])
         before, through = int(day_volume * shares[minute]), int(day_volume * shares[minute + 1])

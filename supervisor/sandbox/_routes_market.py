@@ -13,9 +13,12 @@ Choices (README):
   ``GET /worker/market/candles`` objects in request order. As on the reference server a candle
   item without ``symbol``/``instrument_token`` is a 422 and an unknown one a 404 for the whole
   request (quotes put unknown instruments in ``missing`` instead).
-* Candles are buckets of the instruments' price paths (``_candles``, ``_path``): they agree
-  with the ticks, and the current bucket closes at the live price. History answers its whole
-  window (no cap; the maximum spans of §4.13 bound it).
+* Candles are buckets of the instruments' price paths (``_candles``, ``_path``), or of a
+  backtest's replayed data (``Market(bar_source=...)``): they agree with the ticks, and the
+  current bucket closes at the live price. History answers its whole window (no cap; the
+  maximum spans of §4.13 bound it), up to the clock in a backtest (its data past the clock is
+  the future). An instrument with no bars (no data) answers no candles, ``current`` null and
+  ``is_stale`` true.
   Outside market hours (``--market-hours nse``) streams send only keep-alives.
 * With ``--tick-phases K`` a stream sends one ``ticks`` event per phase step holding only the
   instruments of that phase (none when it has none of them; all that stepped since its last
@@ -57,7 +60,7 @@ def candles_object(
         "interval": asked or interval,
         "candles": done,
         "current": current,
-        "is_stale": False,
+        "is_stale": current is None and not done,  # §4.13: no candles at all (a replay's gap)
     }
 
 
@@ -267,6 +270,8 @@ async def history_get(request: Request, ctx: AppContext) -> Response:
         suffix = " in passthrough mode" if passthrough else ""
         raise ApiError(422, f"historical range for {timeframe} is limited to {max_days} days{suffix}")
     source, _ = _source(ctx, instrument)
+    if ctx.market.replays_bars:
+        to = min(to, now)  # a backtest's data past its clock is the future: never shown
     # the whole window as asked, even past the virtual clock (README "History")
     candles = _candles.history(ctx.market.path, source, _candles.INTERVALS[timeframe], start, to)
     ingest = bool(request.q_bool("ingest", True))

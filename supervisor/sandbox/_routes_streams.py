@@ -194,6 +194,8 @@ async def _candle_events(ctx: AppContext, instrument: Any, interval: str, asked:
         if phase not in stepped:
             continue  # --tick-phases: the instrument has not ticked yet
         current = candles_object(ctx, instrument, interval, 0, ctx.now())["current"]
+        if current is None:
+            continue  # a backtest's instrument without data: nothing to show
         candle = {
             "symbol": instrument.key,
             "instrument_token": instrument.instrument_token,

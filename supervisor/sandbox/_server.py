@@ -39,7 +39,7 @@ from ._loops import (
     protection_tick,
     recovery_tick,
 )
-from ._market import Market, PriceSource
+from ._market import BarSourceFor, Market, PriceSource
 from ._market_hours import MarketHours
 from ._paper import PaperEngine
 from ._state import SandboxState
@@ -151,8 +151,10 @@ def _make_context(
     account_scope: str = DEFAULT_ACCOUNT_SCOPE,
     clock: SandboxClock | None = None,
     price_source: PriceSource | None = None,
+    bar_source: BarSourceFor | None = None,
 ) -> tuple[AppContext, SandboxStore | None]:
-    # ``clock`` and ``price_source``: the backtest's virtual market clock and replayed history
+    # ``clock``, ``price_source`` and ``bar_source``: the backtest's virtual market clock and
+    # replayed history (prices and candles)
     # (supervisor.backtest), which serves this context in-process instead of over hypercorn
     hours = MarketHours.parse(market_hours)  # ValueError before anything is opened
     scope, _ = parse_scope(account_scope)
@@ -164,7 +166,10 @@ def _make_context(
         state, engine_blob = store.load()
     else:
         state = SandboxState()
-    engine = PaperEngine(Market(seed, clock.now(), hours, phases=tick_phases, price_source=price_source))
+    market = Market(
+        seed, clock.now(), hours, phases=tick_phases, price_source=price_source, bar_source=bar_source
+    )
+    engine = PaperEngine(market)
     if engine_blob is not None:
         engine.restore(engine_blob)
     faults = Faults()

@@ -11,10 +11,14 @@ from typing import Any
 import pytest
 
 from supervisor.backtest import Candle, DataError, parse_candles_csv, replay_steps, synthetic_steps
+from supervisor.backtest._bars import ReplayBars
 from supervisor.backtest._data import format_candles_csv
 from supervisor.backtest._png import line_chart_png
+from supervisor.backtest._replay import step_volume
 from supervisor.backtest._report import max_drawdown, round_trips
+from supervisor.sandbox import _candles
 from supervisor.sandbox._market_hours import IST, MarketHours
+from supervisor.sandbox._path import PricePath, merge
 
 NSE = MarketHours.parse("nse")
 CSV = (
@@ -76,6 +80,55 @@ def test_the_seeded_market_steps_four_times_a_minute_through_each_session() -> N
     assert {s.when.astimezone(IST).date() for s in steps} == {dt.date(2026, 6, 12), dt.date(2026, 6, 15)}
     assert sum(s.bar_end for s in steps) == 2 * 375
     assert steps[3].bar_end and steps[3].when.astimezone(IST).time() == dt.time(9, 15, 45)
+
+
+def test_replayed_bars_are_the_steps_with_flat_gaps_and_no_day_without_data() -> None:
+    at = dt.datetime(2026, 6, 10, 9, 15, tzinfo=IST)  # a Wednesday; Thursday has no data
+    first = Candle(at + dt.timedelta(minutes=1), 10.0, 11.0, 9.0, 10.5, 10)
+    later = Candle(at + dt.timedelta(minutes=3), 10.5, 12.0, 10.0, 11.0, 7)  # minute 2: none
+    friday = Candle(at + dt.timedelta(days=2, minutes=2), 11.5, 11.5, 11.0, 11.0, 4)
+    steps, _ = replay_steps({"NSE:INFY": [first, later, friday]}, bar_seconds=60, hours=NSE)
+    assert [step_volume(s.volumes["INFY"], s.substep) for s in steps[:4] if s.volumes] == [2, 3, 2, 3]
+    infy = ReplayBars(steps, NSE)("INFY")
+    wednesday, thursday, friday_day = at.date(), dt.date(2026, 6, 11), dt.date(2026, 6, 12)
+    bars = infy.minute_bars(wednesday)
+    assert len(bars) == 375 and infy.first_day() == wednesday
+    flat = (10.0, 10.0, 10.0, 10.0, 0)  # before the first trade: at it (no earlier data)
+    assert [tuple(b[1:]) for b in bars[:5]] == [
+        flat, (10.0, 11.0, 9.0, 10.5, 10), (10.5, 10.5, 10.5, 10.5, 0), (10.5, 12.0, 10.0, 11.0, 7),
+        (11.0, 11.0, 11.0, 11.0, 0),
+    ]  # fmt: skip
+    assert bars[-1][1:] == (11.0, 11.0, 11.0, 11.0, 0)  # the last price to the close
+    # the part of a minute shown: its steps at or before the second (open, low, high, close)
+    assert tuple(infy.partial_minute(wednesday, 1, 14)[1:]) == (10.0, 10.0, 10.0, 10.0, 2)
+    assert tuple(infy.partial_minute(wednesday, 1, 15)[1:]) == (10.0, 10.0, 9.0, 9.0, 5)
+    assert tuple(infy.partial_minute(wednesday, 1, 59)[1:]) == (10.0, 11.0, 9.0, 10.5, 10)
+    # a day without data has no bars; a day starting late opens flat at the last close
+    assert (infy.minute_bars(thursday), infy.day_bar(thursday)) == ([], None)
+    day_bar = infy.day_bar(friday_day)
+    assert day_bar is not None and tuple(day_bar[1:]) == (11.0, 11.5, 11.0, 11.0, 4)
+    assert infy.session_so_far(friday_day, 2, 0) == (
+        (day_bar.start, 11.0, 11.5, 11.0, 11.5, 1), 11.0  # open/close 11.0 via Wednesday's close
+    )  # fmt: skip
+    # an instrument without data: no candles at all, and the walk back ends at the first day
+    tcs = ReplayBars(steps, NSE)("TCS")
+    path = PricePath(0, NSE)
+    later_on = at + dt.timedelta(days=2, hours=1)
+    assert _candles.recent(path, tcs, later_on, seconds=300, lookback=5, now=later_on) == ([], None)
+    assert _candles.history(path, tcs, 60, at, at + dt.timedelta(days=3)) == []
+
+
+def test_coarser_data_cuts_into_minutes_that_merge_back_into_its_candles() -> None:
+    at = dt.datetime(2026, 6, 10, 9, 15, tzinfo=IST)
+    candle = Candle(at, 10.0, 12.0, 9.0, 11.0, 9)  # steps at 0, 75, 150 and 225 s
+    steps, _ = replay_steps({"NSE:INFY": [candle]}, bar_seconds=300, hours=NSE)
+    infy = ReplayBars(steps, NSE)("INFY")
+    bars = infy.minute_bars(at.date())
+    assert [tuple(b[1:]) for b in bars[:5]] == [
+        (10.0, 10.0, 10.0, 10.0, 2), (9.0, 9.0, 9.0, 9.0, 2), (12.0, 12.0, 12.0, 12.0, 2),
+        (11.0, 11.0, 11.0, 11.0, 3), (11.0, 11.0, 11.0, 11.0, 0),
+    ]  # fmt: skip
+    assert tuple(merge(bars[:5])[1:]) == tuple(candle[1:])
 
 
 def trade(side: str, qty: int, price: str, order: str) -> dict[str, Any]:

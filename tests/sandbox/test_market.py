@@ -176,6 +176,7 @@ def test_candles_with_nse_hours_skip_nights_and_weekends() -> None:
     source = nse.bars(infy)
     assert source is not None
     done, current = _candles.recent(nse.path, *source, seconds=300, lookback=3, now=monday_0920)
+    assert current is not None
     assert [c["ts"] for c in done] == [
         "2026-05-08T15:20:00+05:30",
         "2026-05-08T15:25:00+05:30",

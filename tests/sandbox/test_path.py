@@ -84,6 +84,7 @@ def test_the_running_candle_only_widens_and_closes_at_the_trade_shown(
     for offset in sorted(offsets):
         at = start + dt.timedelta(seconds=offset)
         done, current = _candles.recent(path, source, at, seconds=seconds, lookback=2, now=at)
+        assert current is not None  # the path has bars every trading day
         assert current["close"] == path.price(series, at)
         assert len(done) == 2 and done[-1]["close"] == current["open"]  # history joins the live candle
         if previous is not None and previous["ts"] == current["ts"]:
@@ -185,7 +186,7 @@ def test_an_options_candle_is_its_trades_priced_off_the_spot(
     strike = int(round(market.spots["NIFTY"] / 50) * 50 + offset * 50)
     contract = market.option(symbol_for("NIFTY", nearest.date, strike, side, nearest.monthly))
     assert contract is not None
-    bars = OptionBars(SeriesBars(market.path, market.series["NIFTY"]), contract)
+    bars = OptionBars(SeriesBars(market.path, market.series["NIFTY"]), contract, market.path)
     bar = bars.minute_bars(day)[minute]
     # each trade of the option: Black-Scholes of the spot's trade, priced at the minute's start
     trades = [
