@@ -117,7 +117,8 @@ def stop_deadline_s(settings: SupervisorSection) -> float:
 
 
 class ClientFactory(Protocol):
-    """Opens a client; ``observe`` (when given) is called once per backend request."""
+    """Opens a client; ``observe`` (when given) is called once per backend request; the client
+    reads the time (history's ``lookback_days``) from ``wall_clock``."""
 
     def __call__(
         self,
@@ -127,6 +128,7 @@ class ClientFactory(Protocol):
         *,
         observe: RequestObserver | None = None,
         order_limiter: OrderRateLimiter | None = None,
+        wall_clock: Callable[[], float] = time.time,
     ) -> AbstractAsyncContextManager[AsyncKiteAlgoWorkerClient]: ...
 
 
@@ -158,12 +160,15 @@ async def _open_client(
     connections: int,
     keepalive: int,
     order_limiter: OrderRateLimiter | None = None,
+    wall_clock: Callable[[], float] = time.time,
 ) -> AsyncIterator[AsyncKiteAlgoWorkerClient]:
     config = AlgoWorkerConfig(base_url=base_url, token=token, timeout=timeout)
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=keepalive)
     inner = httpx.AsyncHTTPTransport(limits=limits)
     transport = inner if observe is None else ObservingTransport(inner, observe)
-    async with AsyncKiteAlgoWorkerClient(config, transport=transport, order_limiter=order_limiter) as client:
+    async with AsyncKiteAlgoWorkerClient(
+        config, transport=transport, order_limiter=order_limiter, wall_clock=wall_clock
+    ) as client:
         yield client
 
 
@@ -174,12 +179,20 @@ def default_client_factory(
     *,
     observe: RequestObserver | None = None,
     order_limiter: OrderRateLimiter | None = None,
+    wall_clock: Callable[[], float] = time.time,
 ) -> AbstractAsyncContextManager[AsyncKiteAlgoWorkerClient]:
     """The client for the sessions and the strategies' calls, with a pool of 64 connections;
     its order calls draw on ``order_limiter``, the account's order-rate budget."""
     pool = REQUEST_CONNECTIONS
     return _open_client(
-        base_url, token, timeout, observe, connections=pool, keepalive=pool, order_limiter=order_limiter
+        base_url,
+        token,
+        timeout,
+        observe,
+        connections=pool,
+        keepalive=pool,
+        order_limiter=order_limiter,
+        wall_clock=wall_clock,
     )
 
 
@@ -190,10 +203,13 @@ def default_heartbeat_client_factory(
     *,
     observe: RequestObserver | None = None,
     order_limiter: OrderRateLimiter | None = None,  # unused: heartbeats place no orders
+    wall_clock: Callable[[], float] = time.time,
 ) -> AbstractAsyncContextManager[AsyncKiteAlgoWorkerClient]:
     """The heartbeats' own client, with a pool of :data:`HEARTBEAT_CONNECTIONS` (8)."""
     pool = HEARTBEAT_CONNECTIONS
-    return _open_client(base_url, token, timeout, observe, connections=pool, keepalive=pool)
+    return _open_client(
+        base_url, token, timeout, observe, connections=pool, keepalive=pool, wall_clock=wall_clock
+    )
 
 
 def default_stream_client_factory(
@@ -203,11 +219,14 @@ def default_stream_client_factory(
     *,
     observe: RequestObserver | None = None,
     order_limiter: OrderRateLimiter | None = None,  # unused: streams place no orders
+    wall_clock: Callable[[], float] = time.time,
 ) -> AbstractAsyncContextManager[AsyncKiteAlgoWorkerClient]:
     """The stream hub's own client. An open stream holds its connection for as long as it
     lives: sharing the request client's pool, 64 topics would leave no connection for any
     heartbeat in the daemon."""
-    return _open_client(base_url, token, timeout, observe, connections=STREAM_CONNECTIONS, keepalive=8)
+    return _open_client(
+        base_url, token, timeout, observe, connections=STREAM_CONNECTIONS, keepalive=8, wall_clock=wall_clock
+    )
 
 
 def _order_limiter(
@@ -393,9 +412,15 @@ async def run_daemon(
         report: ShutdownReport | None = None
         attention: dict[str, list[str]] = {}
         async with (
-            client_factory(base_url, token, timeout, observe=observe, order_limiter=limiter) as client,
-            heartbeat_client_factory(base_url, token, timeout, observe=request_observer) as heartbeat_client,
-            stream_client_factory(base_url, token, timeout, observe=request_observer) as stream_client,
+            client_factory(
+                base_url, token, timeout, observe=observe, order_limiter=limiter, wall_clock=wall_clock
+            ) as client,
+            heartbeat_client_factory(
+                base_url, token, timeout, observe=request_observer, wall_clock=wall_clock
+            ) as heartbeat_client,
+            stream_client_factory(
+                base_url, token, timeout, observe=request_observer, wall_clock=wall_clock
+            ) as stream_client,
             (hub_factory or partial(open_stream_hub, transport=settings.hub.transport))(stream_client) as hub,
         ):
             refused = await _token_refused(client, timeout)

@@ -19,6 +19,7 @@ without finishing its response is seen by the client as a broken connection
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -141,9 +142,17 @@ def in_process_client_factory(
         *,
         observe: RequestObserver | None = None,
         order_limiter: OrderRateLimiter | None = None,
+        wall_clock: Callable[[], float] = time.time,
     ) -> AbstractAsyncContextManager[AsyncKiteAlgoWorkerClient]:
         return open_in_process_client(
-            app, base_url, token, timeout, observe=observe, order_limiter=order_limiter, transports=transports
+            app,
+            base_url,
+            token,
+            timeout,
+            observe=observe,
+            order_limiter=order_limiter,
+            transports=transports,
+            wall_clock=wall_clock,
         )
 
     return factory
@@ -159,6 +168,7 @@ async def open_in_process_client(
     observe: RequestObserver | None = None,
     order_limiter: OrderRateLimiter | None = None,
     transports: list[InProcessTransport] | None = None,
+    wall_clock: Callable[[], float] = time.time,
 ) -> AsyncIterator[AsyncKiteAlgoWorkerClient]:
     """A worker client whose requests ``app`` serves in-process; the app tasks of requests
     still open (streams) are cancelled on exit."""
@@ -169,7 +179,7 @@ async def open_in_process_client(
         transport: httpx.AsyncBaseTransport = inner if observe is None else ObservingTransport(inner, observe)
         config = AlgoWorkerConfig(base_url=base_url, token=token, timeout=timeout)
         async with AsyncKiteAlgoWorkerClient(
-            config, transport=transport, order_limiter=order_limiter
+            config, transport=transport, order_limiter=order_limiter, wall_clock=wall_clock
         ) as client:
             yield client
         nursery.cancel_scope.cancel()

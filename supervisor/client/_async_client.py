@@ -17,7 +17,8 @@ get-then-create (item 11); creating a live run, and trading on one, is refused u
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Mapping, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any, get_args
 
@@ -124,9 +125,11 @@ class AsyncKiteAlgoWorkerClient(MarketDataEndpoints, ExecutionEndpoints, ReadSur
         environ: Mapping[str, str] | None = None,
         stream_idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
         order_limiter: OrderRateLimiter | None = None,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
         self._pipeline = Pipeline(config, transport, order_limiter=order_limiter)
+        self._wall_clock = wall_clock  # the one read of the time: ``lookback_days`` windows end now
         self._environ = os.environ if environ is None else environ
         self._idle = stream_idle_timeout
         self._run_modes: dict[str, str] = {}  # run id -> execution_mode, for the live gate

@@ -6,7 +6,7 @@ endpoint-family seam. Every call blocks on one request and raises the ``_errors`
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -66,9 +66,10 @@ def key_quotes(result: Any, instruments: Sequence[str | int]) -> Any:
 
 
 class MarketDataEndpoints:
-    """Market-data and GTT methods; the host class provides ``_pipeline``."""
+    """Market-data and GTT methods; the host class provides ``_pipeline`` and ``_wall_clock``."""
 
     _pipeline: Pipeline
+    _wall_clock: Callable[[], float]
 
     # -- market data (§4.13) -----------------------------------------------------------------
     async def resolve_ticker(self, symbol: str) -> Any:
@@ -141,7 +142,11 @@ class MarketDataEndpoints:
             end = (
                 to_date
                 if isinstance(to_date, datetime)
-                else (datetime.fromisoformat(to_date) if to_date else datetime.now(UTC))
+                else (
+                    datetime.fromisoformat(to_date)
+                    if to_date
+                    else datetime.fromtimestamp(self._wall_clock(), UTC)
+                )
             )
             if end.tzinfo is None:
                 raise ClientValidationError("to_date must be timezone-aware", rule="lookback_days")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
+import httpx
 import pytest
 import trio
 import trio.testing
@@ -294,3 +296,25 @@ async def test_invalid_orders_never_reach_the_wire(
                 await call
             assert refused.value.rule == "attribution_forbidden"
     assert len(recorder.seen) == sent
+
+
+async def test_lookback_days_ends_at_the_injected_wall_clock_not_the_machines(
+    sandbox: SandboxHandle, autojump_clock: trio.testing.MockClock
+) -> None:
+    class Queries(httpx.AsyncBaseTransport):
+        def __init__(self) -> None:
+            self.inner = httpx.AsyncHTTPTransport()
+            self.params: list[dict[str, str]] = []
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            self.params.append(dict(request.url.params))
+            return await self.inner.handle_async_request(request)
+
+    # a backtest's client lives in June 2026 whatever day the machine says
+    june = dt.datetime(2026, 6, 10, 9, 0, tzinfo=dt.UTC)
+    seen = Queries()
+    config = AlgoWorkerConfig(base_url=sandbox.base_url, token=sandbox.token)
+    async with AsyncKiteAlgoWorkerClient(config, transport=seen, wall_clock=june.timestamp) as client:
+        await client.get_historical_candles("NSE:INFY", timeframe="day", lookback_days=3)
+    assert dt.datetime.fromisoformat(seen.params[0]["to"]) == june
+    assert dt.datetime.fromisoformat(seen.params[0]["from"]) == june - dt.timedelta(days=3)
