@@ -3,7 +3,6 @@ in virtual time (no socket, no sleep)."""
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import io
 from decimal import Decimal
@@ -24,6 +23,7 @@ from supervisor.backtest._report import metrics
 from supervisor.sandbox._market_hours import IST, MarketHours
 from supervisor.sandbox._paper_orders import charges_for
 
+from .cli import backtest_args
 from .strategies import BuyFirstSellLast
 
 NSE = MarketHours.parse("nse")
@@ -195,14 +195,16 @@ async def test_a_shutdown_request_ends_the_replay_where_it_is(
 
 
 def run_cli(tmp_path: Path, report: Path, data: str = "data") -> tuple[int, str]:
-    args = argparse.Namespace(
-        config=str(tmp_path / "bt.yaml"),
-        start="2026-06-10",
-        end="2026-06-11",
-        data=str(tmp_path / data),
-        interval="minute",
-        report=str(report),
-        seed=7,
+    args = backtest_args(
+        tmp_path / "bt.yaml",
+        "2026-06-10",
+        "2026-06-11",
+        "--data",
+        str(tmp_path / data),
+        "--report",
+        str(report),
+        "--seed",
+        "7",
     )
     out, err = io.StringIO(), io.StringIO()
     code = cmd_backtest(args, registry=REGISTRY, out=out, err=err)
@@ -273,14 +275,16 @@ def test_the_same_data_as_csv_and_as_parquet_give_byte_identical_reports(tmp_pat
 def test_data_outside_the_universe_is_refused_by_name(tmp_path: Path) -> None:
     write_candles(tmp_path / "data", "NOSUCH", [dt.date(2026, 6, 10)], start=10.0, drift=0.0)
     (tmp_path / "bt.yaml").write_text(config_text(("a", "{symbol: INFY}")))
-    args = argparse.Namespace(
-        config=str(tmp_path / "bt.yaml"),
-        start="2026-06-10",
-        end="2026-06-10",
-        data=str(tmp_path / "data"),
-        interval="minute",
-        report=str(tmp_path / "r"),
-        seed=1,
+    args = backtest_args(
+        tmp_path / "bt.yaml",
+        "2026-06-10",
+        "2026-06-10",
+        "--data",
+        str(tmp_path / "data"),
+        "--report",
+        str(tmp_path / "r"),
+        "--seed",
+        "1",
     )
     err = io.StringIO()
     assert cmd_backtest(args, registry=REGISTRY, out=io.StringIO(), err=err) == 2
@@ -290,10 +294,9 @@ def test_data_outside_the_universe_is_refused_by_name(tmp_path: Path) -> None:
 @pytest.mark.parametrize("raw", ["2026-13-01", "yesterday"])
 def test_a_bad_date_is_an_error_not_a_traceback(tmp_path: Path, raw: str) -> None:
     (tmp_path / "bt.yaml").write_text(config_text(("a", "{symbol: INFY}")))
-    args = argparse.Namespace(
-        config=str(tmp_path / "bt.yaml"), start=raw, end="2026-06-10", data=None, interval="minute",
-        report=str(tmp_path / "r"), seed=1,
-    )  # fmt: skip
+    args = backtest_args(
+        tmp_path / "bt.yaml", raw, "2026-06-10", "--report", str(tmp_path / "r"), "--seed", "1"
+    )
     err = io.StringIO()
     assert cmd_backtest(args, registry=REGISTRY, out=io.StringIO(), err=err) == 2
     assert f"{raw!r} is not a date" in err.getvalue()

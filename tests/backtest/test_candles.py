@@ -4,7 +4,6 @@ real hub, the sandbox in-process, virtual time)."""
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import io
 from pathlib import Path
@@ -21,6 +20,7 @@ from supervisor.backtest._data import write_candles
 from supervisor.sandbox._candles import INTERVALS
 from supervisor.sandbox._market_hours import IST, MarketHours
 
+from .cli import backtest_args
 from .strategies import Journal, watcher
 
 NSE = MarketHours.parse("nse")
@@ -185,15 +185,17 @@ def test_warm_up_history_is_the_datas_earlier_days(tmp_path: Path, warmup_days: 
     )
     (tmp_path / "bt.yaml").write_text(text)
     journals = {"m1": Journal(), "m5": Journal()}
-    args = argparse.Namespace(
-        config=str(tmp_path / "bt.yaml"),
-        start=DAY.isoformat(),
-        end=DAY.isoformat(),
-        data=str(data),
-        interval="minute",
-        report=str(tmp_path / "report"),
-        seed=3,
-        warmup_days=warmup_days,
+    args = backtest_args(
+        tmp_path / "bt.yaml",
+        DAY.isoformat(),
+        DAY.isoformat(),
+        "--data",
+        str(data),
+        "--report",
+        str(tmp_path / "report"),
+        "--seed",
+        "3",
+        *(["--warmup-days", str(warmup_days)] if warmup_days is not None else []),
     )
     err = io.StringIO()
     assert cmd_backtest(args, registry=registry(**journals), out=io.StringIO(), err=err) == 0

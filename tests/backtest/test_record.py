@@ -3,7 +3,6 @@ layout ``backtest --data`` reads, then replayed through the backtest."""
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import io
 from functools import partial
@@ -22,6 +21,7 @@ from supervisor.client import AlgoWorkerConfig, AsyncKiteAlgoWorkerClient
 from supervisor.sandbox import SandboxHandle, serve_sandbox
 from supervisor.sandbox._market_hours import IST
 
+from .cli import backtest_args
 from .strategies import BuyFirstSellLast
 
 TOKEN = "kwa_" + "r" * 43
@@ -91,14 +91,16 @@ def test_a_parquet_recording_replays_through_the_backtest(tmp_path: Path) -> Non
         '    run: {strategy_run_id: run-hold, template_id: tmpl, account_scope: "kite:paper-a"}\n'
         "    params: {symbol: TCS, quantity: 3}\n"
     )
-    args = argparse.Namespace(
-        config=str(tmp_path / "bt.yaml"),
-        start="2026-06-10",
-        end="2026-06-10",
-        data=str(tmp_path / "data"),
-        interval="minute",
-        report=str(tmp_path / "report"),
-        seed=1,
+    args = backtest_args(
+        tmp_path / "bt.yaml",
+        "2026-06-10",
+        "2026-06-10",
+        "--data",
+        str(tmp_path / "data"),
+        "--report",
+        str(tmp_path / "report"),
+        "--seed",
+        "1",
     )
     out = io.StringIO()
     registry = PluginRegistry.from_classes({"hold": BuyFirstSellLast})

@@ -4,6 +4,7 @@ windows, decision-event references (contract §4.10, §4.12, §4.13, §4.14)."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import httpx
 import trio
@@ -134,24 +135,28 @@ async def test_decision_event_references_must_resolve(
         assert len((await api.get("/worker/runs/run_r/timeline")).json()["events"]) == 1
 
 
+async def _atm_call_run(api: httpx.AsyncClient, run_id: str, **extra: Any) -> dict[str, Any]:
+    """A paper worker run and an options run of the same id buying one lot of the nearest ATM
+    NIFTY call; returns the resolved leg."""
+    run = {"strategy_run_id": run_id, "template_id": "t", "account_scope": "kite:paper-a",
+           "execution_mode": "paper"}  # fmt: skip
+    await api.post("/worker/runs", json=run)
+    selection = {"expiry": "nearest", "legs": [{"option_type": "CE", "offset": "ATM"}]}
+    contract = (await api.post("/worker/options/underlyings/NIFTY/selection/resolve", json=selection)).json()
+    leg: dict[str, Any] = contract["resolved"][0]
+    options_run = {"strategy_run_id": run_id, "strategy_name": "ATM call", "product": "NRML",
+                   "legs": [{"tradingsymbol": leg["tradingsymbol"], "transaction_type": "BUY",
+                             "quantity": leg["lot_size"]}], **extra}  # fmt: skip
+    assert (await api.post("/worker/options/runs", json=options_run)).status_code == 200
+    return leg
+
+
 async def test_safety_check_blocks_on_triggered_options_protection(
     api: httpx.AsyncClient, autojump_clock: MockClock
 ) -> None:
     with trio.fail_after(300):
-        run = {"strategy_run_id": "run_o", "template_id": "t", "account_scope": "kite:paper-a",
-               "execution_mode": "paper"}  # fmt: skip
-        await api.post("/worker/runs", json=run)
-        selection = {"expiry": "nearest", "legs": [{"option_type": "CE", "offset": "ATM"}]}
-        contract = (
-            await api.post("/worker/options/underlyings/NIFTY/selection/resolve", json=selection)
-        ).json()
-        leg = contract["resolved"][0]
-        options_run = {"strategy_run_id": "run_o", "strategy_name": "ATM call", "product": "NRML",
-                       "legs": [{"tradingsymbol": leg["tradingsymbol"], "transaction_type": "BUY",
-                                 "quantity": leg["lot_size"]}],
-                       # any move of the premium either way trips one of the two
-                       "protection": {"stoploss_pct": 0.001, "target_pct": 0.001}}  # fmt: skip
-        assert (await api.post("/worker/options/runs", json=options_run)).status_code == 200
+        # any move of the premium either way trips one of the two
+        await _atm_call_run(api, "run_o", protection={"stoploss_pct": 0.001, "target_pct": 0.001})
         entered = await api.post("/worker/options/runs/run_o/enter", json={"account_scope": "kite:paper-a"})
         assert entered.json()["status"] == "entered"
         safety = (await api.get("/worker/runs/run_o/safety-check")).json()
@@ -171,18 +176,7 @@ async def test_options_run_legs_are_in_the_worker_runs_execution_timeline(
     api: httpx.AsyncClient, autojump_clock: MockClock
 ) -> None:
     with trio.fail_after(60):
-        run = {"strategy_run_id": "run_ot", "template_id": "t", "account_scope": "kite:paper-a",
-               "execution_mode": "paper"}  # fmt: skip
-        await api.post("/worker/runs", json=run)
-        selection = {"expiry": "nearest", "legs": [{"option_type": "CE", "offset": "ATM"}]}
-        contract = (
-            await api.post("/worker/options/underlyings/NIFTY/selection/resolve", json=selection)
-        ).json()
-        leg = contract["resolved"][0]
-        options_run = {"strategy_run_id": "run_ot", "strategy_name": "ATM call", "product": "NRML",
-                       "legs": [{"tradingsymbol": leg["tradingsymbol"], "transaction_type": "BUY",
-                                 "quantity": leg["lot_size"]}]}  # fmt: skip
-        assert (await api.post("/worker/options/runs", json=options_run)).status_code == 200
+        leg = await _atm_call_run(api, "run_ot")
         execution = "/worker/runs/run_ot/timeline?event_kind=execution"
         assert (await api.get(execution)).json()["events"] == []
         entered = await api.post("/worker/options/runs/run_ot/enter", json={})
