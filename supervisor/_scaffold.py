@@ -201,8 +201,13 @@ def scaffold_strategy(name: str, directory: Path) -> Path:
     target that exists (nothing is overwritten), ``OSError`` when the directory is not writable.
     """
     if not _NAME.match(name) or name in {"supervisor", "test", "tests"}:
+        # the name a user most likely meant: "My-Strategy" -> "my_strategy"
+        fixed = re.sub(r"[^a-z0-9_]", "_", name.strip().lower()).strip("_")
+        suggestion = (
+            fixed if _NAME.match(fixed) and fixed not in {"supervisor", "test", "tests"} else "my_strategy"
+        )
         raise ScaffoldError(
-            f"invalid strategy name {name!r}: use a lower-case Python identifier, e.g. my_strategy"
+            f"invalid strategy name {name!r}: use a lower-case Python identifier, e.g. {suggestion}"
         )
     root = directory / name
     if root.exists():

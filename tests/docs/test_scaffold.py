@@ -105,13 +105,15 @@ def test_it_passes_mypy_strict_as_generated(package: Path) -> None:
 
 def test_bad_names_and_existing_targets_are_refused(tmp_path: Path) -> None:
     (tmp_path / "taken").mkdir()
+    invalid = "error: invalid strategy name {!r}: use a lower-case Python identifier, e.g. {}"
     for name, message in (
         ("taken", f"error: {tmp_path / 'taken'} exists; choose another name or --dir"),
-        ("My-Strategy", "error: invalid strategy name 'My-Strategy': use a lower-case Python identifier"),
-        ("supervisor", "error: invalid strategy name 'supervisor'"),
+        ("My-Strategy", invalid.format("My-Strategy", "my_strategy")),
+        ("mean-rev 5m", invalid.format("mean-rev 5m", "mean_rev_5m")),  # the name meant, suggested
+        ("supervisor", invalid.format("supervisor", "my_strategy")),
     ):
         out = io.StringIO()
         assert cmd_new_strategy(argparse.Namespace(name=name, dir=str(tmp_path)), out=out) == 2
-        assert out.getvalue().startswith(message), out.getvalue()
+        assert out.getvalue() == message + "\n", out.getvalue()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
     assert list((tmp_path / "taken").iterdir()) == []
