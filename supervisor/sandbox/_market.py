@@ -111,25 +111,33 @@ class OptionBars:
     def _map(self, bar: Bar, volume: int) -> Bar:
         return _mapped(bar, self.contract, bar.start, volume)
 
-    def minute_bars(self, day: dt.date) -> list[Bar]:
+    def _traded_by(self, day: dt.date) -> list[int]:
+        """The day's volume traded before each minute of the session (and after the last)."""
         path = self.path
+        day_volume = path.day_volume(self.volume, day)
+        return [int(day_volume * share) for share in path.volume_profile(path.session(day)[1])]
+
+    def volume_through(self, day: dt.date, minute: int, second: int) -> tuple[int, int]:
+        """The volume traded in ``minute`` through ``second`` (an even share of the minute's),
+        and before that minute."""
+        traded = self._traded_by(day)
+        before = traded[minute]
+        return (traded[minute + 1] - before) * (second + 1) // 60, before
+
+    def minute_bars(self, day: dt.date) -> list[Bar]:
         bars = self.spot.minute_bars(day)
         if not bars:
             return []
-        day_volume = path.day_volume(self.volume, day)
-        shares = path.volume_profile(len(bars))
-        return [
-            self._map(bar, int(day_volume * shares[i + 1]) - int(day_volume * shares[i]))
-            for i, bar in enumerate(bars)
-        ]
+        traded = self._traded_by(day)
+        return [self._map(bar, traded[i + 1] - traded[i]) for i, bar in enumerate(bars)]
 
     def day_bar(self, day: dt.date) -> Bar | None:
         bars = self.minute_bars(day)
         return merge(bars, dt.datetime.combine(day, dt.time(0, 0), IST)) if bars else None
 
     def partial_minute(self, day: dt.date, minute: int, second: int) -> Bar:
-        whole = self.minute_bars(day)[minute]
-        return self._map(self.spot.partial_minute(day, minute, second), whole.volume * (second + 1) // 60)
+        volume, _ = self.volume_through(day, minute, second)
+        return self._map(self.spot.partial_minute(day, minute, second), volume)
 
 
 class Market:
@@ -342,17 +350,15 @@ class Market:
         )
         if name not in self.series:
             return None
-        path = self.path
-        day, minute, second = path.trade_instant(self.shown_at[name])
-        summary = self._series_bars(name).session_so_far(day, minute, second)
+        day, minute, second = self.path.trade_instant(self.shown_at[name])
+        spot = self._series_bars(name)
+        summary = spot.session_so_far(day, minute, second)
         if summary is None or found is None:
             return summary
         so_far, previous = summary
-        day_volume = path.day_volume(Series(found.tradingsymbol, 1.0, 0.0, OPTION_DAY_VOLUME), day)
-        shares = path.volume_profile(path.session(day)[1])
-        before, through = int(day_volume * shares[minute]), int(day_volume * shares[minute + 1])
-        volume = before + (through - before) * (second + 1) // 60  # as ``OptionBars`` counts it
-        return _mapped(so_far, found, self.priced_at, volume), greeks(previous, found, self.priced_at)["ltp"]
+        in_minute, before = OptionBars(spot, found, self.path).volume_through(day, minute, second)
+        mapped = _mapped(so_far, found, self.priced_at, before + in_minute)
+        return mapped, greeks(previous, found, self.priced_at)["ltp"]
 
     def index_symbol(self, underlying: str) -> str:
         return INDEX_OF_UNDERLYING[underlying]
