@@ -151,7 +151,7 @@ async def serve_cockpit(
                 serve_transition_watch,
                 lambda: tuple(supervisor.runners.values()),
                 cockpit.notifier,
-                changed=supervisor.state_changed,
+                supervisor.state_changed,
             )
         )
         await nursery.start(

@@ -150,21 +150,17 @@ async def open_notifier(
 async def serve_transition_watch(
     strategies: Callable[[], Sequence[Any]],
     notifier: Notifier,
+    changed: Callable[[], trio.Event],
     *,
-    interval_s: float = 1.0,
-    changed: Callable[[], trio.Event] | None = None,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Look at ``strategies()`` (each with ``name``, ``state``, ``restarts``) and notify what
-    changed (``_notify.transitions``): each time the event ``changed()`` returns is set, or
-    every ``interval_s`` without one. Never returns."""
+    """Look at ``strategies()`` (each with ``name``, ``state``, ``restarts``) each time the event
+    ``changed()`` returns is set, and notify what changed (``_notify.transitions``). Never
+    returns."""
     seen, _ = transitions({}, strategies())
     task_status.started()
     while True:
-        if changed is None:
-            await trio.sleep(interval_s)
-        else:
-            await changed().wait()
+        await changed().wait()
         seen, notices = transitions(seen, strategies())
         for notice in notices:
             notifier.notify(notice)

@@ -104,9 +104,12 @@ async def test_the_watch_notifies_state_changes(
     receiver = Receiver(200)
     base = await receiver.start(nursery)
     views = [View("a", "running")]
+    changed = [trio.Event()]  # as the Supervisor's: set once, then replaced
     async with open_notifier([WebhookSink(base)], NoticePolicy(), wall_clock=trio.current_time) as notifier:
-        await nursery.start(partial(serve_transition_watch, lambda: views, notifier, interval_s=1.0))
+        await nursery.start(partial(serve_transition_watch, lambda: views, notifier, lambda: changed[0]))
         views = [View("a", "quarantined", 3)]
+        event, changed[0] = changed[0], trio.Event()
+        event.set()
         with trio.fail_after(10):
             kinds = [(await receiver.received.receive())[1]["kind"] for _ in range(2)]
     assert kinds == ["crash", "quarantine"]
@@ -120,9 +123,7 @@ async def test_the_watch_looks_when_told_a_state_changed_and_not_on_a_timer(
     views = [View("a", "running")]
     changed = [trio.Event()]
     async with open_notifier([WebhookSink(base)], NoticePolicy(), wall_clock=trio.current_time) as notifier:
-        await nursery.start(
-            partial(serve_transition_watch, lambda: views, notifier, changed=lambda: changed[0])
-        )
+        await nursery.start(partial(serve_transition_watch, lambda: views, notifier, lambda: changed[0]))
         views = [View("a", "stalled")]
         await trio.sleep(3600)  # an hour of virtual time: nobody said anything changed
         assert receiver.received.statistics().current_buffer_used == 0
