@@ -38,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from ._cockpit_config import LossBreakerConfig, MoneyConfig, NotificationsConfig
 from .client._order_budget import KITE_ORDER_LIMITS, OrderRateLimits
+from .hub import HubTransport
 
 __all__ = [
     "EMBEDDED",
@@ -131,7 +132,7 @@ class HubConfig(_Strict):
     """The stream hub's upstream transport: the SSE streams, or the §5.6 WebSockets (timeline
     topics stay on SSE); retries, resume markers and failures are the same (``supervisor.hub``)."""
 
-    transport: Literal["sse", "websocket"] = "sse"
+    transport: HubTransport = "sse"
 
 
 class SupervisorSection(_Strict):
