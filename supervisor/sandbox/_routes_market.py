@@ -272,7 +272,7 @@ async def history_get(request: Request, ctx: AppContext) -> Response:
     source, _ = _source(ctx, instrument)
     if ctx.market.replays_bars:
         to = min(to, now)  # a backtest's data past its clock is the future: never shown
-    # the whole window as asked, even past the virtual clock (README "History")
+    # otherwise the whole window as asked, even past the sandbox's clock (README "History")
     candles = _candles.history(ctx.market.path, source, _candles.INTERVALS[timeframe], start, to)
     ingest = bool(request.q_bool("ingest", True))
     ingestion = (
