@@ -17,7 +17,7 @@ from ._gtt import evaluate as evaluate_gtts
 from ._intents import record_execution_events
 from ._paper import PaperEngine
 from ._portfolio import NO_LIVE, run_pnl
-from ._runs import CLAIM_WITHOUT_HEARTBEAT_S, Run, iso, run_doc
+from ._runs import CLAIM_WITHOUT_HEARTBEAT_S, Run, heartbeat_age, iso, run_doc
 from ._state import SandboxState
 
 STALE_ACTION_S = 180.0  # WORKER_RUN_STALE_ACTION_SECONDS
@@ -100,15 +100,16 @@ def _protected_against_stale(run: Run) -> bool:
     return bool(ops.get("exit_on_worker_stale"))
 
 
-def is_stale(run: Run, now: dt.datetime) -> bool:
+def is_stale(run: Run, now: dt.datetime, held_cap_s: float | None = None) -> bool:
     if run.status not in ("open", "paused"):
         return False
     if not run.worker_session_nonce and run.last_heartbeat_at is None:
         return False  # never claimed and never heartbeated: ignored
     if _protected_against_stale(run):
         return False
-    if run.last_heartbeat_at is not None:
-        return (now - run.last_heartbeat_at).total_seconds() > STALE_ACTION_S
+    age = heartbeat_age(run, now, held_cap_s)
+    if age is not None:
+        return age > STALE_ACTION_S
     claimed = run.worker_session_claimed_at
     return claimed is not None and (now - claimed).total_seconds() > CLAIM_WITHOUT_HEARTBEAT_S
 
@@ -126,7 +127,7 @@ def recovery_tick(state: SandboxState, engine: PaperEngine, now: dt.datetime) ->
     """One pass of the stale-run recovery loop; returns the ids of the runs it acted on."""
     acted: list[str] = []
     for run in list(state.runs.values()):
-        if not is_stale(run, now):
+        if not is_stale(run, now, state.held_session_age_cap_s):
             continue
         acted.append(run.strategy_run_id)
         try:
@@ -220,7 +221,9 @@ def _position_rule(
 
 
 def _worker_age(state: SandboxState, run: Run, now: dt.datetime) -> float | None:
-    last = run.last_heartbeat_at or state.token_heartbeats.get(run.token_id)
+    if run.last_heartbeat_at is not None:
+        return heartbeat_age(run, now, state.held_session_age_cap_s)
+    last = state.token_heartbeats.get(run.token_id)
     return None if last is None else (now - last).total_seconds()
 
 

@@ -150,15 +150,16 @@ async def list_runs(request: Request, ctx: AppContext) -> Response:
 
 async def get_run(request: Request, ctx: AppContext) -> Response:
     token = ctx.authenticate(request, "runs:read")
-    run = _state(ctx).run_for(token, request.path_params["run_id"])
-    return json_response(run_doc_with_health(run, ctx.now()))
+    state = _state(ctx)
+    run = state.run_for(token, request.path_params["run_id"])
+    return json_response(run_doc_with_health(run, ctx.now(), state.held_session_age_cap_s))
 
 
 async def claim_session(request: Request, ctx: AppContext) -> Response:
     token = ctx.authenticate(request, "runs:read")
     state = _state(ctx)
     run = state.run_for(token, request.path_params["run_id"])
-    result = claim(run, ctx.now())
+    result = claim(run, ctx.now(), state.held_session_age_cap_s)
     state.mark(run)
     ctx.changed()
     return json_response(result)
@@ -193,7 +194,9 @@ async def get_safety_check(request: Request, ctx: AppContext) -> Response:
     now = ctx.now()
     status = ctx.engine.option_run_status(run.strategy_run_id)
     options = options_protection_for(ctx.engine, run.strategy_run_id, now)
-    return json_response(safety_check(run, now, state.secret, status, options))
+    return json_response(
+        safety_check(run, now, state.secret, status, options, held_cap_s=state.held_session_age_cap_s)
+    )
 
 
 async def post_intent(request: Request, ctx: AppContext) -> Response:

@@ -91,15 +91,20 @@ def run_doc(run: Run) -> dict[str, Any]:
     }
 
 
-def heartbeat_age(run: Run, now: dt.datetime) -> float | None:
+def heartbeat_age(run: Run, now: dt.datetime, held_cap_s: float | None = None) -> float | None:
+    """Seconds since the run's last heartbeat (None before the first). ``held_cap_s``
+    (``SandboxState.held_session_age_cap_s``, a backtest's) caps it while a session is held."""
     if run.last_heartbeat_at is None:
         return None
-    return max(0.0, (now - run.last_heartbeat_at).total_seconds())
+    age = max(0.0, (now - run.last_heartbeat_at).total_seconds())
+    if held_cap_s is not None and run.worker_session_nonce:
+        return min(age, held_cap_s)
+    return age
 
 
-def health_fields(run: Run, now: dt.datetime) -> dict[str, Any]:
+def health_fields(run: Run, now: dt.datetime, held_cap_s: float | None = None) -> dict[str, Any]:
     """The read-time health fields of ``get_run`` (contract §4.2, §7.2)."""
-    age = heartbeat_age(run, now)
+    age = heartbeat_age(run, now, held_cap_s)
     if age is None:
         health = "unknown"
     elif age <= HEALTHY_MAX_S:
@@ -127,9 +132,9 @@ def health_fields(run: Run, now: dt.datetime) -> dict[str, Any]:
     }
 
 
-def run_doc_with_health(run: Run, now: dt.datetime) -> dict[str, Any]:
+def run_doc_with_health(run: Run, now: dt.datetime, held_cap_s: float | None = None) -> dict[str, Any]:
     doc = run_doc(run)
-    doc.update(health_fields(run, now))
+    doc.update(health_fields(run, now, held_cap_s))
     return doc
 
 
@@ -308,18 +313,19 @@ def list_item(run: Run) -> dict[str, Any]:
 # -- sessions -----------------------------------------------------------------------------
 
 
-def claimable(run: Run, now: dt.datetime) -> bool:
+def claimable(run: Run, now: dt.datetime, held_cap_s: float | None = None) -> bool:
     """Whether a claim succeeds now (contract §4.3.1)."""
     if not run.worker_session_nonce:
         return True
-    if run.last_heartbeat_at is not None:
-        return (now - run.last_heartbeat_at).total_seconds() > SESSION_FRESHNESS_S
+    age = heartbeat_age(run, now, held_cap_s)
+    if age is not None:
+        return age > SESSION_FRESHNESS_S
     claimed = run.worker_session_claimed_at
     return claimed is None or (now - claimed).total_seconds() > CLAIM_WITHOUT_HEARTBEAT_S
 
 
-def claim(run: Run, now: dt.datetime) -> dict[str, Any]:
-    if not claimable(run, now):
+def claim(run: Run, now: dt.datetime, held_cap_s: float | None = None) -> dict[str, Any]:
+    if not claimable(run, now, held_cap_s):
         raise rejection(409, "WORKER_SESSION_CONFLICT", strategy_run_id=run.strategy_run_id)
     run.worker_session_nonce = "wsn_" + secrets.token_hex(16)
     run.worker_session_claimed_at = now

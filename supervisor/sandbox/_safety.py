@@ -84,6 +84,8 @@ def safety_check(
     secret: bytes,
     options_run_status: str | None = None,
     options_protection: dict[str, Any] | None = None,
+    *,
+    held_cap_s: float | None = None,
 ) -> dict[str, Any]:
     """The safety-check response (the reference server's keys, see module docstring).
 
@@ -99,7 +101,7 @@ def safety_check(
         expires_at = now + dt.timedelta(seconds=TOKEN_TTL_S)
         token = make_token(secret, run, expires_at, options_run_status)
         expires = iso(expires_at)
-    age = heartbeat_age(run, now)
+    age = heartbeat_age(run, now, held_cap_s)
     return {
         "strategy_run_id": run.strategy_run_id,
         "can_trade": can_trade,

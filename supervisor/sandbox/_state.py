@@ -43,6 +43,10 @@ class SandboxState:
         self.token_heartbeats: dict[str, dt.datetime] = {}
         self.secret = secret if secret is not None else secrets.token_bytes(32)
         self.changes = Changes()
+        # A backtest's (never persisted): its daemon runs in this process and beats as long as
+        # the backtest runs, only less often than live, so a held session's heartbeat age is
+        # reported as at most this (the live cadence) in health, safety, protection and claims
+        self.held_session_age_cap_s: float | None = None
         # counters for statistics/tests
         self.executions = 0
 

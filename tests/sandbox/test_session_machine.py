@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from supervisor.sandbox._errors import ApiError
-from supervisor.sandbox._runs import Run, claim, health_fields, heartbeat, release, session_guard
+from supervisor.sandbox._runs import Run, claim, claimable, health_fields, heartbeat, release, session_guard
 
 T0 = dt.datetime(2026, 5, 8, 9, 15, tzinfo=dt.UTC)
 
@@ -100,3 +100,23 @@ class Sessions(RuleBasedStateMachine):
 
 Sessions.TestCase.settings = settings(max_examples=150, stateful_step_count=30, deadline=None)
 TestSessions = Sessions.TestCase
+
+
+def test_a_backtests_age_cap_holds_only_while_the_session_is_held() -> None:
+    # held_session_age_cap_s (a backtest's): its in-process daemon beats sparsely but is alive
+    run = Run(strategy_run_id="r", token_id="w", template_id="t", account_scope="kite:paper",
+              execution_mode="paper", created_at=T0, updated_at=T0)  # fmt: skip
+    nonce = claim(run, T0)["worker_session_nonce"]
+    heartbeat(run, nonce, T0)
+    later = T0 + dt.timedelta(seconds=600)
+    assert health_fields(run, later)["health_status"] == "disconnected"
+    assert claimable(run, later)
+    capped = health_fields(run, later, held_cap_s=10.0)
+    assert (capped["health_status"], capped["heartbeat_age_sec"], capped["session_status"]) == (
+        "healthy",
+        10,
+        "claimed",
+    )
+    assert not claimable(run, later, held_cap_s=10.0)  # a rival waits, as for a live worker
+    release(run, nonce, later)  # gone: its real age shows again
+    assert health_fields(run, later, held_cap_s=10.0)["heartbeat_age_sec"] == 600
