@@ -154,18 +154,18 @@ async def serve_cockpit(
                 supervisor.state_changed,
             )
         )
-        await nursery.start(
-            partial(
-                serve_loss_breakers,
-                supervisor,
-                cockpit.book,
-                client,
-                cockpit.notifier.notify,
-                cockpit.trips,
-                interval_s=money.interval_s,
+        if money.enabled:  # the breakers act on the money reader's book: nothing to read without it
+            await nursery.start(
+                partial(
+                    serve_loss_breakers,
+                    supervisor,
+                    cockpit.book,
+                    client,
+                    cockpit.notifier.notify,
+                    cockpit.trips,
+                    interval_s=money.interval_s,
+                )
             )
-        )
-        if money.enabled:
             await nursery.start(
                 partial(
                     serve_money_reader,

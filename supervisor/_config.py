@@ -418,6 +418,15 @@ def parse_config(
                         "live execution is refused unless KITE_ALGO_ENABLE_LIVE=1 is set in the environment",
                     )
                 )
+    if not config.supervisor.money.enabled:
+        for i, strategy in enumerate(config.strategies):
+            if strategy.loss_breaker is not None:  # it would never trip: it reads the money book
+                problems.append(
+                    locator.problem(
+                        ("strategies", i, "loss_breaker"),
+                        "a loss breaker needs the money reader: remove supervisor.money.enabled: false",
+                    )
+                )
     if problems:
         raise ConfigError(problems)
     return config, locator

@@ -108,6 +108,19 @@ def test_live_mode_needs_the_environment_switch() -> None:
     assert config.strategies[0].run.execution_mode == "live"
 
 
+def test_a_loss_breaker_without_the_money_reader_is_refused() -> None:
+    # the breaker reads the money reader's book: with the reader off it could never trip
+    text = GOOD.replace("  shutdown_grace_s: 10\n", "  shutdown_grace_s: 10\n  money: {enabled: false}\n")
+    text += "    loss_breaker: {max_loss_inr: 500}\n"
+    assert problems(text) == [
+        "cfg.yaml:19: strategies[0].loss_breaker: a loss breaker needs the money reader: "
+        "remove supervisor.money.enabled: false"
+    ]
+    enabled = text.replace("money: {enabled: false}", "money: {enabled: true}")
+    config, _ = parse_config(enabled, file="c", environ={})
+    assert config.strategies[0].loss_breaker is not None
+
+
 def test_duplicates_are_refused() -> None:
     second = GOOD[GOOD.index("  - name: infy-ema") :]
     assert problems(GOOD + second) == ["cfg.yaml:9: strategies: Value error, duplicate name 'infy-ema'"]
