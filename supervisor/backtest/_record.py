@@ -8,7 +8,8 @@ Layout: the one ``backtest --data`` reads (``_data``), one folder per instrument
 as ``.csv`` instead when ``pyarrow`` is not installed (or ``--format csv``). A candle is built
 from the ticks of its bucket (open: the first tick's price, close: the last's; volume: the tick
 count), the bucket being the tick's ``exchange_timestamp`` (the backend's market time) floored
-to the interval. The backtest replays the candles; the ticks file is kept for other tools.
+to the interval from the day's 09:15 IST open. The backtest replays the candles; the ticks file
+is kept for other tools.
 
 :class:`CandleBuilder` is pure; :func:`record_stream` is the I/O shell (one tick stream).
 """
@@ -44,8 +45,12 @@ class CandleBuilder:
         self.ticks: dict[str, list[tuple[dt.datetime, float]]] = {}
 
     def _bucket(self, ts: dt.datetime) -> dt.datetime:
-        seconds = int(ts.timestamp())
-        return dt.datetime.fromtimestamp(seconds - seconds % self._bar, tz=IST)
+        # counted from the day's 09:15 IST open, as Kite's (and the sandbox's) candles are:
+        # from the Unix epoch, a 10, 30 or 60 minute bucket would start at 09:10, 09:00, 08:30
+        local = ts.astimezone(IST)
+        opens = local.replace(hour=9, minute=15, second=0, microsecond=0)
+        elapsed = int((local - opens).total_seconds())
+        return opens + dt.timedelta(seconds=elapsed - elapsed % self._bar)
 
     def add(self, key: str, ts: dt.datetime, price: float) -> None:
         """One tick of ``key`` (``"NSE:INFY"``); ticks of one key come in time order."""

@@ -40,6 +40,19 @@ def test_candles_are_built_from_the_ticks_of_their_bucket() -> None:
     assert len(builder.ticks["NSE:INFY"]) == 6
 
 
+@pytest.mark.parametrize(("interval", "seconds"), [("10minute", 600), ("30minute", 1800), ("60minute", 3600)])
+def test_coarse_buckets_start_at_the_sessions_open_as_kites_do(interval: str, seconds: int) -> None:
+    # 09:15 IST is 03:45 UTC: buckets floored from the Unix epoch would start at 09:10 (10
+    # minutes), 09:00 (30) or 08:30 (60), none of them a Kite candle
+    builder = CandleBuilder(seconds)
+    opens = dt.datetime(2026, 6, 10, 9, 15, tzinfo=IST)
+    step = dt.timedelta(seconds=seconds)
+    for at in (opens, opens + step - dt.timedelta(seconds=1), opens + step, opens + 3 * step):
+        builder.add("NSE:INFY", at, 100.0)
+    assert [c.ts for c in builder.candles["NSE:INFY"]] == [opens, opens + step, opens + 3 * step], interval
+    assert [c.volume for c in builder.candles["NSE:INFY"]] == [2, 1, 1]
+
+
 async def record(tmp: Path, *, parquet: bool, minutes: float) -> tuple[int, CandleBuilder]:
     builder = CandleBuilder(60)
     async with trio.open_nursery() as nursery:
