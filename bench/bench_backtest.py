@@ -193,7 +193,10 @@ def main() -> int:
         "--heartbeat",
         type=float,
         default=10.0,
-        help=f"supervisor.heartbeat_interval_s (a backtest beats every {HEARTBEAT_S:g} s at the fastest)",
+        help=(
+            f"supervisor.heartbeat_interval_s, the live cadence (a backtest beats every {HEARTBEAT_S:g} s; "
+            "its sandbox takes a held session's worker to be this fresh)"
+        ),
     )
     parser.add_argument("--baseline-s", type=float, default=30.0, help="real-time window, seconds")
     parser.add_argument("--seed", type=int, default=1)
@@ -203,7 +206,8 @@ def main() -> int:
     days = trading_days(args.days)
     print(
         f"{args.days} trading days ({days[0]} to {days[-1]}), {len(symbols)} instruments, "
-        f"{args.strategies} strategies, heartbeat every {max(args.heartbeat, HEARTBEAT_S):g} s; load average "
+        f"{args.strategies} strategies, heartbeat every {args.heartbeat:g} s live, {HEARTBEAT_S:g} s in a "
+        f"backtest; load average "
         f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores",
         flush=True,
     )

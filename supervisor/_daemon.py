@@ -350,7 +350,7 @@ async def run_daemon(
     extra_services: Sequence[Callable[[Supervisor], Awaitable[None]]] = (),
     handle_signals: bool = True,
     wall_clock: Callable[[], float] = time.time,
-    busy_clock: Callable[[], float] = time.perf_counter,
+    busy_clock: Callable[[], float] | None = time.perf_counter,
     hard_exit: Callable[[int], None] | None = None,
     reload_strategies: Loader | None = None,
     task_status: trio.TaskStatus[DaemonHandle] = trio.TASK_STATUS_IGNORED,
@@ -364,7 +364,8 @@ async def run_daemon(
     ``hard_exit(code)`` is called when the shutdown deadline passes with tasks that cannot be
     cancelled (the CLI's ends the process; without one, the stuck strategies are only logged).
     ``reload_strategies()`` re-reads the config for SIGHUP and ``POST /reload`` (``_reload``).
-    ``busy_clock`` times each strategy's event-loop steps (``loop_busy_seconds``).
+    ``busy_clock`` times each strategy's event-loop steps (``loop_busy_seconds``); ``None``
+    leaves them untimed (a backtest, where nobody reads them and the timing costs 5 %).
     Raises :class:`DaemonSetupError` before anything starts when the setup is unusable, and
     ``OSError`` when the HTTP port cannot be bound.
     """
@@ -444,7 +445,8 @@ async def run_daemon(
                     hub=hub,
                     skipped=skipped or (),
                     wall_clock=wall_clock,
-                    busy_clock=busy_clock,
+                    busy_clock=busy_clock or time.perf_counter,
+                    measure_busy=busy_clock is not None,
                     order_rate=limiter,
                 )
                 reloader = Reloader(reload_strategies)

@@ -1,14 +1,16 @@
 """The backtest's market clock: the sandbox's clock on trio's virtual time, with jumps.
 
 Within a session the market's time advances exactly with trio's clock (``SandboxClock``), so a
-heartbeat every 10 s, a strategy's ``trio.sleep(60)`` and the backend's freshness windows mean
-what they mean live. Between sessions the driver calls ``jump_to`` (the next session's open): a
-night, weekend or holiday then costs a few virtual seconds instead of 17 hours of heartbeats.
+strategy's ``trio.sleep(60)`` and the backend's freshness windows mean what they mean live.
+Between sessions the driver calls ``jump_to`` (the next session's open): a night, weekend or
+holiday then costs a few virtual seconds instead of 17 hours of heartbeats.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+
+import trio
 
 from supervisor.sandbox._clock import SandboxClock
 
@@ -20,7 +22,9 @@ class BacktestClock(SandboxClock):
     """
 
     def __init__(self, epoch: dt.datetime) -> None:
-        super().__init__(epoch)
+        # trio's own clock read: anyio's ``current_time`` (the default) looks its backend up on
+        # every call, and the sandbox reads the time on every request and market step
+        super().__init__(epoch, loop_time=trio.current_time)
         self._skipped = dt.timedelta(0)
 
     def now(self) -> dt.datetime:

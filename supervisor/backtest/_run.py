@@ -20,8 +20,16 @@ at the session's close, so resting DAY orders are cancelled as they are live.
 
 Whatever the config's ``backend`` says, the backtest's backend is its own sandbox; the state
 directory is not used (every backtest starts from fresh runs), the daemon's HTTP server
-listens on a free port of 127.0.0.1, and heartbeats go every ``HEARTBEAT_S`` (40 s) at the
-fastest: nothing here acts on a late one.
+listens on a free port of 127.0.0.1, and the strategies' event-loop time is not metered.
+
+Heartbeats: the daemon beats every ``HEARTBEAT_S`` (600 s) of market time, through the same
+heartbeat task and HTTP path as live, and the sandbox is told that its worker is alive
+between beats (``SandboxState.held_session_age_cap_s`` = the config's live cadence): the
+daemon lives in this process, so it cannot stop beating while the backtest runs. A held
+session's heartbeat age then never exceeds what live would show, in ``get_run``'s health, the
+safety check, the protection loop's ``exit_on_worker_stale`` and a rival claim, also across the
+night the clock jumps over. At the live 10 s the beats were half of a backtest's CPU; the
+reference server ignores a beat's status and metrics, so only the age is lost, and it is kept.
 """
 
 from __future__ import annotations
@@ -54,11 +62,7 @@ __all__ = ["HEARTBEAT_S", "LEAD_S", "backtest_config", "run_backtest", "sample"]
 LEAD_S = 60.0  # virtual seconds before each session's first step (strategies see the open coming)
 SETTLE_S = 1.0  # after the last step, before shutdown: strategies act on the last prices
 BACKEND_URL = "http://backtest.invalid"  # never resolved: the transport is in-process
-# Heartbeats here keep a run's health fields true and nothing else: the stale-run recovery they
-# guard against does not run (module docstring), yet at 10 s they were half of a backtest's CPU.
-# So the daemon beats at 40 s, under the backend's 45 s "healthy" ceiling, unless the config
-# asks for slower.
-HEARTBEAT_S = 40.0
+HEARTBEAT_S = 600.0  # the daemon's heartbeat cadence in a backtest (module docstring)
 
 
 def backtest_config(config: SupervisorConfig, token: str) -> SupervisorConfig:
@@ -67,7 +71,7 @@ def backtest_config(config: SupervisorConfig, token: str) -> SupervisorConfig:
     update: dict[str, object] = {
         "state_dir": None,
         "http": HttpConfig(host="127.0.0.1", port=0),
-        "heartbeat_interval_s": max(config.supervisor.heartbeat_interval_s, HEARTBEAT_S),
+        "heartbeat_interval_s": HEARTBEAT_S,
     }
     if not any(s.loss_breaker is not None for s in config.strategies):
         # the money reader polls every run's P&L and timeline for the cockpit and the loss
@@ -182,6 +186,7 @@ async def run_backtest(
     # to the token's scope then work as live), and none when they differ (each run names its own)
     scopes = {s.config.run.account_scope for s in strategies}
     ctx.extras["mint_token"](token=token, account_scope=scopes.pop() if len(scopes) == 1 else None)
+    ctx.state.held_session_age_cap_s = config.supervisor.heartbeat_interval_s
     app = build_app(ctx)
     transports: list[InProcessTransport] = []
     factory = in_process_client_factory(app, transports)
@@ -211,6 +216,7 @@ async def run_backtest(
             stream_client_factory=factory,
             handle_signals=handle_signals,
             wall_clock=lambda: clock.now().timestamp(),
+            busy_clock=None,
             task_status=task_status,
         )
         driving.cancel()  # stopped early (SIGINT, SIGTERM): the replay ends here too

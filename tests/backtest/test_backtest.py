@@ -146,6 +146,30 @@ async def test_two_days_pnl_is_the_data_minus_the_engines_charges(
     assert rows["TOTAL"].sharpe is not None  # two days of returns
 
 
+async def test_worker_stale_protection_sees_a_live_worker_through_sparse_beats_and_the_night(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    # The backtest beats every HEARTBEAT_S (600 s) and jumps the clock over the night, yet its
+    # daemon never went away: the backend's worker-stale exit (30 s here) must not fire, as it
+    # would not live, where the daemon beats every 10 s through the night.
+    days = [dt.date(2026, 6, 10), dt.date(2026, 6, 11)]
+    write_candles(tmp_path, "INFY", days, start=1500.0, drift=0.05)
+    text = config_text(("guarded", "{symbol: INFY, quantity: 4, product: CNC}")).replace(
+        'account_scope: "kite:paper-a"}',
+        'account_scope: "kite:paper-a", runtime_state: {backend_protection: {enabled: true, '
+        "operations: {exit_on_worker_stale: true, worker_stale_sec: 30}}}}",
+    )
+    result = await backtest(text, tmp_path, *days)
+    assert result.exit_code == 0
+    history = load_history(
+        tmp_path, start=dt.datetime(2026, 6, 10, tzinfo=IST), end=dt.datetime(2026, 6, 12, tzinfo=IST)
+    )
+    first_open, last_close = history["NSE:INFY"][0].open, history["NSE:INFY"][-1].close
+    fills = [(t["transaction_type"], t["quantity"], t["price"]) for t in result.trades]
+    # held overnight and sold by the strategy at the end: no protection exit in between
+    assert fills == [("buy", 4, str(first_open)), ("sell", 4, str(last_close))]
+
+
 async def test_a_strategy_that_crashes_is_restarted_and_reattached_without_a_second_entry(
     tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
