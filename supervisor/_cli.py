@@ -94,8 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--warmup-days",
         type=int,
         default=None,
-        help="with --data: calendar days before --from loaded as history (default: the "
-        "interval's default history window, 7 days of minute, 30 of 5minute)",
+        help="with --data or --fetch: calendar days before --from loaded (or fetched) as history "
+        "(default: the interval's default history window, 7 days of minute, 30 of 5minute)",
     )
     backtest.add_argument("--report", default="backtest-report", help="directory for the report files")
     backtest.add_argument(

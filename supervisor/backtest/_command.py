@@ -85,23 +85,21 @@ def _steps(args: argparse.Namespace, hours: MarketHours, err: TextIO) -> _Period
         raise DataError(f"--interval {args.interval!r}: one of {', '.join(INTERVALS)}")
     bar_seconds = INTERVALS[args.interval]
     fetch = getattr(args, "fetch", None)
-    earlier: dict[str, list[Candle]] = {}
-    if fetch is not None:
-        history, source = _fetched(args, fetch, start, end, err), fetch
-    elif args.data is None:
+    if fetch is None and args.data is None:
         return _Period(list(synthetic_steps(start, end, hours=hours, bar_seconds=bar_seconds)), [])
+    # the days before --from are the strategies' history: by default the window history answers
+    # when not given ``from`` (what ``ctx.warmup_history`` asks), since a longer one costs memory
+    # (every step of it is kept) and, fetched, a request per instrument and day
+    days = getattr(args, "warmup_days", None)
+    since = start - dt.timedelta(days=DEFAULT_DAYS[args.interval] if days is None else days)
+    if fetch is not None:
+        loaded, source = _fetched(args, fetch, since, end, err), fetch
     else:
-        # the data's days before --from are the strategies' history: by default the window
-        # history answers when not given ``from`` (what ``ctx.warmup_history`` asks), since a
-        # longer one costs memory (every step of it is kept) for what few strategies read
-        days = getattr(args, "warmup_days", None)
-        since = start - dt.timedelta(days=DEFAULT_DAYS[args.interval] if days is None else days)
-        loaded = load_history(args.data, interval=args.interval, start=since, end=end)
-        history = {k: kept for k, c in loaded.items() if (kept := [x for x in c if x.ts >= start])}
-        earlier = {k: kept for k, c in loaded.items() if (kept := [x for x in c if x.ts < start])}
-        if not history:
-            raise DataError(f"{args.data}: no {args.interval} candles from {args.start} to {args.end}")
-        source = args.data
+        loaded, source = load_history(args.data, interval=args.interval, start=since, end=end), args.data
+    history = {k: kept for k, c in loaded.items() if (kept := [x for x in c if x.ts >= start])}
+    earlier = {k: kept for k, c in loaded.items() if (kept := [x for x in c if x.ts < start])}
+    if not history:
+        raise DataError(f"{source}: no {args.interval} candles from {args.start} to {args.end}")
     steps, dropped = replay_steps(history, bar_seconds=bar_seconds, hours=hours)
     warmup, _ = replay_steps(earlier, bar_seconds=bar_seconds, hours=hours)
     earlier_days = len({step.when.astimezone(IST).date() for step in warmup})

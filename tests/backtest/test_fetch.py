@@ -4,6 +4,7 @@ real backend over loopback HTTP, on virtual time."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 from functools import partial
 from pathlib import Path
 
@@ -11,11 +12,16 @@ import pytest
 import trio
 import trio.testing
 
+from supervisor._plugins import PluginRegistry
 from supervisor.backtest import Candle, DataError, replay_steps
+from supervisor.backtest._command import cmd_backtest
 from supervisor.backtest._fetch import candles_of, fetch_history
 from supervisor.client import AlgoWorkerConfig, AsyncKiteAlgoWorkerClient
 from supervisor.sandbox import SandboxHandle, serve_sandbox
 from supervisor.sandbox._market_hours import IST, MarketHours
+
+from .cli import backtest_args
+from .strategies import Journal, watcher
 
 TOKEN = "kwa_" + "f" * 43
 EPOCH = dt.datetime(2026, 6, 15, 10, 0, tzinfo=IST)  # a Monday: the week before is history
@@ -81,3 +87,59 @@ def test_history_is_fetched_once_per_instrument_and_day_then_read_from_the_cache
     assert cached == ["2026-06-11.csv", "2026-06-12.csv"]
     steps, dropped = replay_steps(first, bar_seconds=60, hours=MarketHours.parse("nse"))
     assert dropped == 0 and len(steps) == 2 * 375 * 4  # replayable as it is
+
+
+def test_a_fetched_backtest_warms_up_on_the_backends_earlier_days(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache"
+    since = START - dt.timedelta(days=7)  # minute's default history window before --from
+
+    async def fill_cache() -> dict[str, list[Candle]]:
+        async with trio.open_nursery() as nursery:
+            sandbox: SandboxHandle = await nursery.start(
+                partial(serve_sandbox, token=TOKEN, market_hours="nse", epoch=EPOCH)
+            )
+            config = AlgoWorkerConfig(base_url=sandbox.base_url, token=sandbox.token)
+            async with AsyncKiteAlgoWorkerClient(config, environ={}) as client:
+                found, _ = await fetch_history(
+                    client, ["NSE:INFY"], interval="minute", start=since, end=END, cache=cache
+                )
+            nursery.cancel_scope.cancel()
+        return found
+
+    fetched = trio.run(fill_cache, clock=trio.testing.MockClock(autojump_threshold=0))
+    earlier = [c for c in fetched["NSE:INFY"] if c.ts < START]
+    assert {c.ts.date() for c in earlier} == {dt.date(2026, 6, d) for d in (4, 5, 8, 9, 10)}
+    # the backtest finds every day it needs in the cache: the backend named is unreachable
+    monkeypatch.setenv("KITE_ALGO_WORKER_TOKEN", TOKEN)
+    (tmp_path / "bt.yaml").write_text(
+        "supervisor: {heartbeat_interval_s: 10, shutdown_grace_s: 5}\nstrategies:\n"
+        "  - name: watch\n    plugin: watch\n"
+        '    run: {strategy_run_id: run-watch, template_id: tmpl, account_scope: "kite:paper-a"}\n'
+        '    params: {symbol: "NSE:INFY", interval: minute}\n'
+    )
+    journal = Journal()
+    args = backtest_args(
+        tmp_path / "bt.yaml",
+        "2026-06-11",
+        "2026-06-11",
+        "--fetch",
+        "http://127.0.0.1:9",
+        "--instruments",
+        "NSE:INFY",
+        "--cache",
+        str(cache),
+        "--report",
+        str(tmp_path / "report"),
+    )
+    err = io.StringIO()
+    registry = PluginRegistry.from_classes({"watch": watcher(journal)})
+    assert cmd_backtest(args, registry=registry, out=io.StringIO(), err=err) == 0, err.getvalue()
+    assert "5 earlier days of history" in err.getvalue()
+    warmed = [
+        (row["ts"], row["open"], row["high"], row["low"], row["close"], row["volume"])
+        for row in journal.history
+        if row["ts"] < START.isoformat()
+    ]
+    assert warmed == [(c.ts.isoformat(), c.open, c.high, c.low, c.close, c.volume) for c in earlier]
