@@ -536,6 +536,7 @@ class StrategyRunner:
                     stopping=self.stopping,
                     progress=self.progress,
                     hub=self._hub,
+                    wall_clock=self._wall_clock,
                 )
                 crash = await self._run_body(ctx)
                 if self.stopping.is_set():

@@ -15,7 +15,9 @@ metric so that an offender is visible.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
@@ -98,6 +100,9 @@ class Progress:
         self._changed.set()
 
 
+IST = dt.timezone(dt.timedelta(hours=5, minutes=30), "IST")  # the market's zone (no DST)
+
+
 class StrategyContext(Generic[ParamsT]):
     """Everything a strategy gets from the daemon. Created by the daemon, never by plugins.
 
@@ -122,8 +127,10 @@ class StrategyContext(Generic[ParamsT]):
         progress: Progress,
         hub: StreamHub | None = None,
         logger: logging.Logger | None = None,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.name = name
+        self._wall_clock = wall_clock
         self.params: ParamsT = params
         self.run = run
         self.recovered = recovered
@@ -137,6 +144,13 @@ class StrategyContext(Generic[ParamsT]):
 
     def __repr__(self) -> str:
         return f"StrategyContext(name={self.name!r}, run_id={self.run.run_id!r}, recovered={self.recovered})"
+
+    def now(self) -> dt.datetime:
+        """The current time, aware, in IST (the market's zone), from the daemon's clock: the
+        machine's live, the replayed market's in a backtest. Use it rather than
+        ``datetime.now()`` (which a backtest cannot move) for anything that depends on the time
+        of day: a cut-off before the close, a candle's age. Never blocks."""
+        return dt.datetime.fromtimestamp(self._wall_clock(), tz=IST)
 
     def key(self, *parts: object) -> str:
         """A deterministic idempotency key ``"{run_id}:{part}:{part}..."`` (invariant 5).

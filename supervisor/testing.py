@@ -145,6 +145,8 @@ async def open_strategy_sandbox(
                 client=daemon_client,
                 settings=settings,
                 hub=hub,
+                # the sandbox's clock (trio's, so autojump moves it): ctx.now() agrees with it
+                wall_clock=lambda: sandbox.ctx.now().timestamp(),
             )
             await nursery.start(supervisor.serve)
             try:

@@ -107,3 +107,15 @@ def watcher(journal: Journal) -> type[Strategy]:
                 nursery.cancel_scope.cancel()
 
     return Watch
+
+
+def clock_reader(seen: list[dt.datetime]) -> type[Strategy]:
+    """A strategy that appends ``ctx.now()`` to ``seen`` when it starts and when asked to stop."""
+
+    class ReadClock(Strategy):
+        async def run(self, ctx: StrategyContext) -> None:
+            seen.append(ctx.now())
+            await ctx.stopping.wait()
+            seen.append(ctx.now())
+
+    return ReadClock

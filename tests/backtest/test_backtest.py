@@ -24,7 +24,7 @@ from supervisor.sandbox._market_hours import IST, MarketHours
 from supervisor.sandbox._paper_orders import charges_for
 
 from .cli import backtest_args
-from .strategies import BuyFirstSellLast
+from .strategies import BuyFirstSellLast, clock_reader
 
 NSE = MarketHours.parse("nse")
 REGISTRY = PluginRegistry.from_classes({"hold": BuyFirstSellLast})
@@ -112,6 +112,35 @@ async def test_tiny_dataset_gives_the_hand_computed_pnl(
     assert [s.runs["run-hold"][0] for s in result.samples] == [4.46, 14.46, 19.46, 18.81]
     assert hold.exposure == 0.75  # in the market at three of the four samples
     assert hold.max_drawdown == 0.65  # the exit's charges, from the peak of 19.46
+
+
+async def test_ctx_now_is_the_replayed_markets_time_not_the_machines(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    (tmp_path / "NSE" / "INFY").mkdir(parents=True)
+    (tmp_path / "NSE" / "INFY" / "minute.csv").write_text(TINY)
+    day = dt.date(2026, 6, 10)
+    seen: list[dt.datetime] = []
+    run = '{strategy_run_id: run-clock, template_id: t, account_scope: "kite:paper-a"}'
+    text = CONFIG + f"  - {{name: clock, plugin: clock, run: {run}}}\n"
+    config, locator = parse_config(text, file="bt.yaml", environ={})
+    resolved, _ = resolve_strategies(
+        config, locator, PluginRegistry.from_classes({"clock": clock_reader(seen)})
+    )
+    start = dt.datetime.combine(day, dt.time(0), IST)
+    history = load_history(tmp_path, start=start, end=start + dt.timedelta(days=1))
+    steps, _ = replay_steps(history, bar_seconds=60, hours=NSE)
+    result = await run_backtest(config, resolved, steps)
+    assert result.exit_code == 0
+    started, stopped = seen
+    assert started.utcoffset() == dt.timedelta(hours=5, minutes=30)
+    # the first bar opens at 09:15; the last (09:17) closes at 09:17:45, then a second to settle
+    assert (
+        dt.datetime(2026, 6, 10, 9, 15, tzinfo=IST)
+        <= started
+        < dt.datetime(2026, 6, 10, 9, 15, 1, tzinfo=IST)
+    )
+    assert stopped == dt.datetime(2026, 6, 10, 9, 17, 46, tzinfo=IST)
 
 
 async def test_two_days_pnl_is_the_data_minus_the_engines_charges(
