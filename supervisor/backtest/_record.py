@@ -48,6 +48,8 @@ class CandleBuilder:
         # counted from the day's 09:15 IST open, as Kite's (and the sandbox's) candles are:
         # from the Unix epoch, a 10, 30 or 60 minute bucket would start at 09:10, 09:00, 08:30
         local = ts.astimezone(IST)
+        if self._bar >= 86400:  # a day candle is stamped at its date's IST midnight
+            return local.replace(hour=0, minute=0, second=0, microsecond=0)
         opens = local.replace(hour=9, minute=15, second=0, microsecond=0)
         elapsed = int((local - opens).total_seconds())
         return opens + dt.timedelta(seconds=elapsed - elapsed % self._bar)

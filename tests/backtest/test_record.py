@@ -53,6 +53,16 @@ def test_coarse_buckets_start_at_the_sessions_open_as_kites_do(interval: str, se
     assert [c.volume for c in builder.candles["NSE:INFY"]] == [2, 1, 1]
 
 
+def test_a_day_candle_is_stamped_at_its_dates_ist_midnight() -> None:
+    builder = CandleBuilder(86400)
+    for day, hour, minute in ((10, 9, 15), (10, 15, 29), (11, 9, 16)):
+        builder.add("NSE:INFY", dt.datetime(2026, 6, day, hour, minute, tzinfo=IST), 100.0)
+    assert [c.ts for c in builder.candles["NSE:INFY"]] == [
+        dt.datetime(2026, 6, 10, tzinfo=IST),
+        dt.datetime(2026, 6, 11, tzinfo=IST),
+    ]
+
+
 async def record(tmp: Path, *, parquet: bool, minutes: float) -> tuple[int, CandleBuilder]:
     builder = CandleBuilder(60)
     async with trio.open_nursery() as nursery:
