@@ -12,7 +12,9 @@ A step also carries each candle's volume, split evenly over its four steps
 (:func:`step_volume`), so the candles cut from the steps (``_bars``) add up to the data's.
 
 Only candles inside the NSE session (the sandbox's calendar) are replayed: the market is closed
-at any other time, so such candles are dropped and counted.
+at any other time, so such candles are dropped and counted. A ``day`` candle is stamped at its
+date's midnight (as Kite's): its four steps spread over that date's session (09:15, then a
+quarter of the session apart), and one of a non-trading date is dropped.
 
 The market takes prices through ``Market(price_source=...)``: :class:`ReplaySource` is that
 callable; the driver sets ``current`` to a step's prices before it steps the market.
@@ -79,25 +81,42 @@ def replay_steps(
 ) -> tuple[list[Step], int]:
     """The steps that replay ``history`` (keyed ``"NSE:INFY"``), and the number of candles
     dropped for lying outside the session. Raises :class:`DataError` for an unknown instrument."""
-    by_time: dict[dt.datetime, dict[str, Candle]] = {}
+    by_time: dict[tuple[dt.datetime, dt.timedelta], dict[str, Candle]] = {}
     dropped = 0
     for key, candles in history.items():
         symbol = _symbol(key)
         for candle in candles:
-            if hours.is_open(candle.ts):
-                by_time.setdefault(candle.ts, {})[symbol] = candle
+            placed = _placement(candle.ts, bar_seconds, hours)
+            if placed is not None:
+                by_time.setdefault(placed, {})[symbol] = candle
             else:
                 dropped += 1
-    quarter = dt.timedelta(seconds=bar_seconds / SUBSTEPS)
     steps: list[Step] = []
-    for ts in sorted(by_time):
-        at_ts = sorted(by_time[ts].items())
+    for placed in sorted(by_time):
+        ts, quarter = placed
+        at_ts = sorted(by_time[placed].items())
         paths = {symbol: bar_path(candle) for symbol, candle in at_ts}
         volumes = {symbol: candle.volume for symbol, candle in at_ts}
         for k in range(SUBSTEPS):
             prices = {symbol: path[k] for symbol, path in paths.items()}
             steps.append(Step(ts + k * quarter, prices, k == SUBSTEPS - 1, volumes, k))
     return steps, dropped
+
+
+def _placement(
+    ts: dt.datetime, bar_seconds: int, hours: MarketHours
+) -> tuple[dt.datetime, dt.timedelta] | None:
+    """Where a candle's steps go: the first's instant and their spacing; None outside a session.
+    A day candle (stamped at its date's midnight, as Kite's) spans that date's session."""
+    if bar_seconds >= 86400:
+        session = hours.calendar.session(ts.astimezone(IST).date())
+        if session is None:
+            return None
+        opens, closes = session
+        return opens, (closes - opens) / SUBSTEPS
+    if not hours.is_open(ts):
+        return None
+    return ts, dt.timedelta(seconds=bar_seconds / SUBSTEPS)
 
 
 def step_volume(volume: int, k: int) -> int:

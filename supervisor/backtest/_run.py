@@ -134,13 +134,14 @@ class _Driver:
         clock, hours = self._clock, self._ctx.market.hours
         for index in range(first, len(self._steps)):
             when = self._steps[index].when
-            if (when - clock.now()).total_seconds() > 2 * LEAD_S:
-                # a session ended since the last step: close it as live, then skip to the next open
-                close = hours.last_close(when)
-                if close is not None and close > clock.now():
-                    await trio.sleep_until(clock.loop_time_at(close))
-                    market_step(self._ctx)
-                clock.jump_to(when - dt.timedelta(seconds=LEAD_S))
+            close = hours.last_close(when)
+            if close is not None and close > clock.now():
+                # a session ended since the last step: close it as live, then skip to the next
+                # open (within a session the clock never jumps: a gap in the data is lived)
+                await trio.sleep_until(clock.loop_time_at(close))
+                market_step(self._ctx)
+                if (when - clock.now()).total_seconds() > LEAD_S:
+                    clock.jump_to(when - dt.timedelta(seconds=LEAD_S))
             await trio.sleep_until(clock.loop_time_at(when))
             self.step(index)
 

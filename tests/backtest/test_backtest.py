@@ -199,6 +199,70 @@ async def test_worker_stale_protection_sees_a_live_worker_through_sparse_beats_a
     assert fills == [("buy", 4, str(first_open)), ("sell", 4, str(last_close))]
 
 
+async def test_day_candles_replay_over_their_sessions(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    # Kite stamps a day candle at its date's midnight, outside the session: it must not be
+    # dropped, but replayed through that date's session (Friday 12 June, a weekend, Monday 15)
+    (tmp_path / "NSE" / "INFY").mkdir(parents=True)
+    (tmp_path / "NSE" / "INFY" / "day.csv").write_text(
+        "date,open,high,low,close,volume\n"
+        "2026-06-12 00:00:00+05:30,100,104,99,103,5000\n"
+        "2026-06-13 00:00:00+05:30,103,104,102,103.5,10\n"  # a Saturday: no session, dropped
+        "2026-06-15 00:00:00+05:30,103,106,101,105.5,7000\n"
+    )
+    config, locator = parse_config(
+        config_text(("hold", "{symbol: INFY, quantity: 3, product: CNC}")), file="bt.yaml", environ={}
+    )
+    resolved, _ = resolve_strategies(config, locator, REGISTRY)
+    history = load_history(
+        tmp_path,
+        interval="day",
+        start=dt.datetime(2026, 6, 12, tzinfo=IST),
+        end=dt.datetime(2026, 6, 16, tzinfo=IST),
+    )
+    steps, dropped = replay_steps(history, bar_seconds=86400, hours=NSE)
+    assert dropped == 1
+    assert [s.when.astimezone(IST).strftime("%d %H:%M:%S") for s in steps] == [
+        "12 09:15:00", "12 10:48:45", "12 12:22:30", "12 13:56:15",
+        "15 09:15:00", "15 10:48:45", "15 12:22:30", "15 13:56:15",
+    ]  # fmt: skip
+    result = await run_backtest(config, resolved, steps)
+    assert result.exit_code == 0
+    fills = [(t["transaction_type"], t["quantity"], t["price"]) for t in result.trades]
+    assert fills == [("buy", 3, "100.0"), ("sell", 3, "105.5")]  # the first open, the last close
+
+
+async def test_a_gap_in_a_sessions_data_is_lived_not_jumped(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    # five minutes of candles, twenty without (an illiquid stretch), five more: the market's
+    # clock and trio's stay together, so a strategy's sleeps span the market time they say
+    (tmp_path / "NSE" / "INFY").mkdir(parents=True)
+    rows = ["date,open,high,low,close,volume"]
+    for minute in [*range(0, 5), *range(25, 30)]:
+        at = dt.datetime(2026, 6, 10, 10, minute, tzinfo=IST).isoformat()
+        rows.append(f"{at},100,101,99,100.5,10")
+    (tmp_path / "NSE" / "INFY" / "minute.csv").write_text("\n".join(rows) + "\n")
+    seen: list[dt.datetime] = []
+    run = '{strategy_run_id: run-clock, template_id: t, account_scope: "kite:paper-a"}'
+    text = CONFIG + f"  - {{name: clock, plugin: clock, run: {run}}}\n"
+    config, locator = parse_config(text, file="bt.yaml", environ={})
+    resolved, _ = resolve_strategies(
+        config, locator, PluginRegistry.from_classes({"clock": clock_reader(seen)})
+    )
+    start = dt.datetime(2026, 6, 10, tzinfo=IST)
+    history = load_history(tmp_path, start=start, end=start + dt.timedelta(days=1))
+    steps, _ = replay_steps(history, bar_seconds=60, hours=NSE)
+    began = trio.current_time()
+    await run_backtest(config, resolved, steps)
+    lived = trio.current_time() - began
+    started, stopped = seen
+    # 10:00:00 to 10:29:45 and a second to settle: lived in full, on both clocks
+    assert stopped - started == dt.timedelta(minutes=29, seconds=46)
+    assert 29 * 60 + 46 <= lived < 29 * 60 + 60
+
+
 async def test_a_strategy_that_crashes_is_restarted_and_reattached_without_a_second_entry(
     tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
