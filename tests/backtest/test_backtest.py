@@ -87,6 +87,21 @@ async def backtest(text: str, data: Path, first: dt.date, last: dt.date) -> Back
     return await run_backtest(config, resolved, steps)
 
 
+async def backtest_reading_the_clock(data: Path, day: dt.date) -> tuple[BacktestResult, list[dt.datetime]]:
+    """A backtest over ``day``'s minute data of a strategy noting ``ctx.now()`` at start and stop."""
+    seen: list[dt.datetime] = []
+    run = '{strategy_run_id: run-clock, template_id: t, account_scope: "kite:paper-a"}'
+    text = CONFIG + f"  - {{name: clock, plugin: clock, run: {run}}}\n"
+    config, locator = parse_config(text, file="bt.yaml", environ={})
+    resolved, _ = resolve_strategies(
+        config, locator, PluginRegistry.from_classes({"clock": clock_reader(seen)})
+    )
+    start = dt.datetime.combine(day, dt.time(0), IST)
+    history = load_history(data, start=start, end=start + dt.timedelta(days=1))
+    steps, _ = replay_steps(history, bar_seconds=60, hours=NSE)
+    return await run_backtest(config, resolved, steps), seen
+
+
 async def test_tiny_dataset_gives_the_hand_computed_pnl(
     tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
@@ -119,18 +134,7 @@ async def test_ctx_now_is_the_replayed_markets_time_not_the_machines(
 ) -> None:
     (tmp_path / "NSE" / "INFY").mkdir(parents=True)
     (tmp_path / "NSE" / "INFY" / "minute.csv").write_text(TINY)
-    day = dt.date(2026, 6, 10)
-    seen: list[dt.datetime] = []
-    run = '{strategy_run_id: run-clock, template_id: t, account_scope: "kite:paper-a"}'
-    text = CONFIG + f"  - {{name: clock, plugin: clock, run: {run}}}\n"
-    config, locator = parse_config(text, file="bt.yaml", environ={})
-    resolved, _ = resolve_strategies(
-        config, locator, PluginRegistry.from_classes({"clock": clock_reader(seen)})
-    )
-    start = dt.datetime.combine(day, dt.time(0), IST)
-    history = load_history(tmp_path, start=start, end=start + dt.timedelta(days=1))
-    steps, _ = replay_steps(history, bar_seconds=60, hours=NSE)
-    result = await run_backtest(config, resolved, steps)
+    result, seen = await backtest_reading_the_clock(tmp_path, dt.date(2026, 6, 10))
     assert result.exit_code == 0
     started, stopped = seen
     assert started.utcoffset() == dt.timedelta(hours=5, minutes=30)
@@ -244,18 +248,8 @@ async def test_a_gap_in_a_sessions_data_is_lived_not_jumped(
         at = dt.datetime(2026, 6, 10, 10, minute, tzinfo=IST).isoformat()
         rows.append(f"{at},100,101,99,100.5,10")
     (tmp_path / "NSE" / "INFY" / "minute.csv").write_text("\n".join(rows) + "\n")
-    seen: list[dt.datetime] = []
-    run = '{strategy_run_id: run-clock, template_id: t, account_scope: "kite:paper-a"}'
-    text = CONFIG + f"  - {{name: clock, plugin: clock, run: {run}}}\n"
-    config, locator = parse_config(text, file="bt.yaml", environ={})
-    resolved, _ = resolve_strategies(
-        config, locator, PluginRegistry.from_classes({"clock": clock_reader(seen)})
-    )
-    start = dt.datetime(2026, 6, 10, tzinfo=IST)
-    history = load_history(tmp_path, start=start, end=start + dt.timedelta(days=1))
-    steps, _ = replay_steps(history, bar_seconds=60, hours=NSE)
     began = trio.current_time()
-    await run_backtest(config, resolved, steps)
+    _, seen = await backtest_reading_the_clock(tmp_path, dt.date(2026, 6, 10))
     lived = trio.current_time() - began
     started, stopped = seen
     # 10:00:00 to 10:29:45 and a second to settle: lived in full, on both clocks
