@@ -445,8 +445,7 @@ async def run_daemon(
                     hub=hub,
                     skipped=skipped or (),
                     wall_clock=wall_clock,
-                    busy_clock=busy_clock or time.perf_counter,
-                    measure_busy=busy_clock is not None,
+                    busy_clock=busy_clock,
                     order_rate=limiter,
                 )
                 reloader = Reloader(reload_strategies)

@@ -163,14 +163,13 @@ class Supervisor:
         skipped: Iterable[SkippedStrategy] = (),
         wall_clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
-        measure_busy: bool = True,
-        busy_clock: Callable[[], float] = time.perf_counter,
+        busy_clock: Callable[[], float] | None = time.perf_counter,  # None: loop steps untimed
         order_rate: OrderRateLimiter | None = None,
     ) -> None:
         self.settings = settings
         self.hub = hub  # read by OPS's metrics (hub.statistics())
         self.order_rate = order_rate  # the client's order-rate budget, read by OPS's metrics
-        self._busy = BusyMeter(busy_clock) if measure_busy else None
+        self._busy = BusyMeter(busy_clock) if busy_clock is not None else None
         startup = trio.CapacityLimiter(settings.startup_concurrency)
         releases = trio.CapacityLimiter(RELEASE_CONCURRENCY)
         beats = trio.CapacityLimiter(HEARTBEATS_IN_FLIGHT)
