@@ -27,6 +27,7 @@ from typing import Any, TextIO
 import trio
 
 from supervisor.client import AlgoWorkerConfig, AsyncKiteAlgoWorkerClient, KiteAlgoWorkerError
+from supervisor.sandbox._calendar import SESSION_OPEN
 from supervisor.sandbox._candles import INTERVALS
 
 from ._data import IST, Candle, parquet_available, write_candles
@@ -50,7 +51,7 @@ class CandleBuilder:
         local = ts.astimezone(IST)
         if self._bar >= 86400:  # a day candle is stamped at its date's IST midnight
             return local.replace(hour=0, minute=0, second=0, microsecond=0)
-        opens = local.replace(hour=9, minute=15, second=0, microsecond=0)
+        opens = dt.datetime.combine(local.date(), SESSION_OPEN, IST)
         elapsed = int((local - opens).total_seconds())
         return opens + dt.timedelta(seconds=elapsed - elapsed % self._bar)
 
